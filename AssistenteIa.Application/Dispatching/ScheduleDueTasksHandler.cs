@@ -1,0 +1,53 @@
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Tasks;
+using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Domain.Tasks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace AssistenteIa.Application.Dispatching;
+
+/// <summary>
+/// Queues what is due: tasks created for later whose time came, and failed tasks whose backoff is over.
+/// Each change and its <c>TaskQueued</c> row commit together; optimistic concurrency lets several dispatchers run.
+/// </summary>
+public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher outbox, TimeProvider clock, ILogger<ScheduleDueTasksHandler> logger)
+{
+    public async Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var due = await db.Tasks
+            .Where(t => (t.Status == AiTaskStatus.Failed || t.Status == AiTaskStatus.Created) && (t.ScheduledAt == null || t.ScheduledAt <= now))
+            .OrderBy(t => t.ScheduledAt)
+            .Take(batchSize)
+            .ToListAsync(cancellationToken);
+        if (due.Count == 0)
+        {
+            return 0;
+        }
+
+        var messages = new List<OutboxMessage>(due.Count);
+        foreach (var task in due)
+        {
+            messages.Add(TaskMessages.Queued(task, now));
+            task.Enqueue(now);
+        }
+
+        db.OutboxMessages.AddRange(messages);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Another dispatcher (or a cancel) changed one of them first; the next round sees fresh state.
+            db.ClearTracking();
+            return 0;
+        }
+
+        logger.LogInformation("Queued {Count} due tasks", due.Count);
+        await outbox.PublishCommittedAsync(messages, cancellationToken);
+        return due.Count;
+    }
+}

@@ -1,0 +1,28 @@
+namespace AssistenteIa.Application;
+
+/// <summary>Errors the application raises on purpose; the API maps each to one problem+json status.</summary>
+public abstract class ApplicationProblemException(string title, string detail) : Exception(detail)
+{
+    public string Title { get; } = title;
+}
+
+public sealed class NotFoundException(string detail) : ApplicationProblemException("Not found", detail);
+
+public sealed class ConflictException(string detail) : ApplicationProblemException("Conflict", detail);
+
+/// <summary>The same Idempotency-Key was used with a different request.</summary>
+public sealed class IdempotencyKeyReusedException(string key)
+    : ApplicationProblemException(
+        "Idempotency-Key reused",
+        $"The Idempotency-Key '{key}' was already used with a different request body. Use a new key for a new request.");
+
+public sealed class PayloadTooLargeException(int size, int limit)
+    : ApplicationProblemException("Payload too large", $"The payload is {size} bytes; the limit is {limit} bytes.");
+
+public sealed class RequestValidationException(IDictionary<string, string[]> errors)
+    : ApplicationProblemException("One or more validation errors occurred.", string.Join(" ", errors.SelectMany(e => e.Value)))
+{
+    public IDictionary<string, string[]> Errors { get; } = errors;
+
+    public static RequestValidationException For(string field, string message) => new(new Dictionary<string, string[]> { [field] = [message] });
+}

@@ -1,0 +1,22 @@
+namespace AssistenteIa.Application.Messaging;
+
+/// <summary>The message on <c>tasks-queued</c> (contract from the user's notes). Type is "Domain/Capability/Execution".</summary>
+public sealed record TaskQueued(Guid TaskId, string Type, int Attempt, string CorrelationId);
+
+public static class Queues
+{
+    public const string TasksQueued = "tasks-queued";
+    public const string TasksQueuedDeadLetterExchange = "tasks-queued.dlx";
+    public const string TasksQueuedDeadLetter = "tasks-queued.dlq";
+    public const string TaskQueuedType = "TaskQueued";
+
+    /// <summary>RabbitMQ priority for a task priority (the queue is declared with x-max-priority 9).</summary>
+    public static byte PriorityOf(Domain.Tasks.Priority priority) => priority switch
+    {
+        Domain.Tasks.Priority.Low => 1,
+        Domain.Tasks.Priority.Normal => 4,
+        Domain.Tasks.Priority.High => 7,
+        Domain.Tasks.Priority.Critical => 9,
+        _ => 4,
+    };
+}

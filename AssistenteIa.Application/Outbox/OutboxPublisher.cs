@@ -1,0 +1,44 @@
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Domain.Outbox;
+using Microsoft.Extensions.Logging;
+
+namespace AssistenteIa.Application.Outbox;
+
+/// <summary>
+/// Publishes outbox rows right after the transaction that wrote them committed. A failure is not an
+/// error for the caller: the row stays unsent and the dispatcher's relay publishes it later.
+/// </summary>
+public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger)
+{
+    public async Task PublishCommittedAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var message in messages)
+        {
+            try
+            {
+                await publisher.PublishAsync(message, cancellationToken);
+                message.MarkSent(clock.GetUtcNow());
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Outbox message {OutboxMessageId} ({MessageType}) not published now; the relay will retry", message.Id, message.MessageType);
+                message.MarkFailed(ex.Message);
+            }
+        }
+
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Published but not marked: the relay publishes it again; consumers treat duplicates as no-ops.
+            logger.LogWarning(ex, "Could not mark {Count} outbox messages as sent", messages.Count);
+        }
+    }
+}

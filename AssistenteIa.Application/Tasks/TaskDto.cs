@@ -1,0 +1,57 @@
+using System.Text.Json;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Application.Tasks;
+
+public sealed record TaskTypeDto(DomainType Domain, CapabilityType Capability, ExecutionType Execution);
+
+/// <summary>The task as the REST contract shows it.</summary>
+public sealed record TaskDto(
+    Guid Id,
+    TaskTypeDto Type,
+    Priority Priority,
+    AiTaskStatus Status,
+    JsonElement Payload,
+    int AttemptCount,
+    int MaxAttempts,
+    string? LastError,
+    DateTimeOffset? ScheduledAt,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    string CorrelationId,
+    bool CancelRequested)
+{
+    public static TaskDto From(AiTask task)
+    {
+        using var payload = JsonDocument.Parse(task.PayloadJson);
+        return new TaskDto(
+            task.Id,
+            new TaskTypeDto(task.DomainType, task.CapabilityType, task.TaskExecutionType),
+            task.Priority,
+            task.Status,
+            payload.RootElement.Clone(),
+            task.AttemptCount,
+            task.MaxAttempts,
+            task.LastError,
+            task.ScheduledAt,
+            task.CreatedAt,
+            task.UpdatedAt,
+            task.CorrelationId,
+            task.CancelRequested);
+    }
+}
+
+public sealed record TaskAttemptDto(
+    int AttemptNo,
+    AttemptStatus Status,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? EndedAt,
+    string? Model,
+    long TokensIn,
+    long TokensOut,
+    decimal Cost,
+    long LatencyMs,
+    string? ErrorCode,
+    string? ErrorDetail);
+
+public sealed record TaskArtifactDto(Guid Id, ArtifactKind Kind, string? Content, string? Uri, DateTimeOffset CreatedAt);

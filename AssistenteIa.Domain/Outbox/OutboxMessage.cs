@@ -1,0 +1,54 @@
+namespace AssistenteIa.Domain.Outbox;
+
+/// <summary>
+/// A message written in the same transaction as the change it announces (table <c>OutboxMessages</c>);
+/// it is published after commit and marked sent, and a relay publishes whatever was left unsent.
+/// </summary>
+public sealed class OutboxMessage
+{
+    private OutboxMessage()
+    {
+    }
+
+    public Guid Id { get; private set; }
+
+    /// <summary>Where it goes: the queue or exchange routing key.</summary>
+    public string Destination { get; private set; } = "";
+    public string MessageType { get; private set; } = "";
+    public string PayloadJson { get; private set; } = "{}";
+    public string? CorrelationId { get; private set; }
+
+    /// <summary>W3C trace context of the operation that wrote it, so the trace continues through the broker.</summary>
+    public string? TraceParent { get; private set; }
+    public byte Priority { get; private set; }
+    public DateTimeOffset CreatedAt { get; private set; }
+    public DateTimeOffset? SentAt { get; private set; }
+    public int PublishAttempts { get; private set; }
+    public string? LastError { get; private set; }
+
+    public static OutboxMessage Create(
+        string destination, string messageType, string payloadJson, string? correlationId, string? traceParent, byte priority, DateTimeOffset now) => new()
+        {
+            Id = Guid.CreateVersion7(now),
+            Destination = destination,
+            MessageType = messageType,
+            PayloadJson = payloadJson,
+            CorrelationId = correlationId,
+            TraceParent = traceParent,
+            Priority = priority,
+            CreatedAt = now,
+        };
+
+    public void MarkSent(DateTimeOffset now)
+    {
+        SentAt = now;
+        PublishAttempts++;
+        LastError = null;
+    }
+
+    public void MarkFailed(string error)
+    {
+        PublishAttempts++;
+        LastError = error.Length > 2000 ? error[..2000] : error;
+    }
+}

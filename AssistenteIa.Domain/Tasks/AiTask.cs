@@ -1,0 +1,216 @@
+namespace AssistenteIa.Domain.Tasks;
+
+/// <summary>
+/// The unit of work (table <c>Tasks</c>). Named AiTask so it never collides with
+/// <see cref="System.Threading.Tasks.Task"/>. Every status change goes through <see cref="MoveTo"/>.
+/// </summary>
+public sealed class AiTask
+{
+    public const int MaxAttemptsLimit = 10;
+
+    private AiTask()
+    {
+    }
+
+    public Guid Id { get; private set; }
+    public string TenantId { get; private set; } = "";
+    public DomainType DomainType { get; private set; }
+    public CapabilityType CapabilityType { get; private set; }
+    public ExecutionType TaskExecutionType { get; private set; }
+    public Priority Priority { get; private set; }
+    public AiTaskStatus Status { get; private set; }
+    public string PayloadJson { get; private set; } = "{}";
+    public string? IdempotencyKey { get; private set; }
+
+    /// <summary>Fingerprint of the creating request, so a replayed Idempotency-Key with another body is refused.</summary>
+    public string? RequestHash { get; private set; }
+    public string CorrelationId { get; private set; } = "";
+    public DateTimeOffset? ScheduledAt { get; private set; }
+    public DateTimeOffset? LockedUntil { get; private set; }
+    public string? LockedBy { get; private set; }
+    public int MaxAttempts { get; private set; }
+    public int AttemptCount { get; private set; }
+    public string? LastError { get; private set; }
+    public bool CancelRequested { get; private set; }
+    public DateTimeOffset CreatedAt { get; private set; }
+    public DateTimeOffset UpdatedAt { get; private set; }
+
+    public TaskType Type => new(DomainType, CapabilityType, TaskExecutionType);
+
+    public bool IsTerminal => TaskStateMachine.IsTerminal(Status);
+
+    public static AiTask Create(
+        Guid id,
+        string tenantId,
+        TaskType type,
+        Priority priority,
+        string payloadJson,
+        int maxAttempts,
+        string? idempotencyKey,
+        string? requestHash,
+        string correlationId,
+        DateTimeOffset? scheduledAt,
+        DateTimeOffset now)
+    {
+        if (string.IsNullOrWhiteSpace(tenantId))
+        {
+            throw new DomainException("A task needs a tenant.");
+        }
+
+        if (maxAttempts is < 1 or > MaxAttemptsLimit)
+        {
+            throw new DomainException($"maxAttempts must be between 1 and {MaxAttemptsLimit}.");
+        }
+
+        return new AiTask
+        {
+            Id = id,
+            TenantId = tenantId,
+            DomainType = type.Domain,
+            CapabilityType = type.Capability,
+            TaskExecutionType = type.Execution,
+            Priority = priority,
+            Status = AiTaskStatus.Created,
+            PayloadJson = payloadJson,
+            MaxAttempts = maxAttempts,
+            IdempotencyKey = idempotencyKey,
+            RequestHash = requestHash,
+            CorrelationId = correlationId,
+            ScheduledAt = scheduledAt,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+    }
+
+    /// <summary>True when the task waits for a time in the future before it may be queued.</summary>
+    public bool IsDeferred(DateTimeOffset now) => ScheduledAt is { } at && at > now;
+
+    /// <summary>Created → Queued (first run) or Failed → Queued (retry, once its backoff is over).</summary>
+    public void Enqueue(DateTimeOffset now) => MoveTo(AiTaskStatus.Queued, now);
+
+    /// <summary>Queued → Reserved: one worker holds the task until <paramref name="leaseUntil"/>.</summary>
+    public void Reserve(string workerId, DateTimeOffset leaseUntil, DateTimeOffset now)
+    {
+        MoveTo(AiTaskStatus.Reserved, now);
+        LockedBy = workerId;
+        LockedUntil = leaseUntil;
+    }
+
+    /// <summary>Reserved → Running: opens the next attempt.</summary>
+    public TaskAttempt Start(DateTimeOffset now)
+    {
+        MoveTo(AiTaskStatus.Running, now);
+        AttemptCount++;
+        return TaskAttempt.Open(Id, AttemptCount, LockedBy, now);
+    }
+
+    public void RenewLease(string workerId, DateTimeOffset leaseUntil, DateTimeOffset now)
+    {
+        if (Status is not (AiTaskStatus.Reserved or AiTaskStatus.Running) || LockedBy != workerId)
+        {
+            throw new DomainException($"Worker {workerId} does not hold task {Id}.");
+        }
+
+        LockedUntil = leaseUntil;
+        UpdatedAt = now;
+    }
+
+    public bool LeaseExpired(DateTimeOffset now) =>
+        Status is AiTaskStatus.Reserved or AiTaskStatus.Running && LockedUntil is { } until && until <= now;
+
+    public void Succeed(DateTimeOffset now)
+    {
+        MoveTo(AiTaskStatus.Succeeded, now);
+        LastError = null;
+        ReleaseLock();
+    }
+
+    /// <summary>
+    /// Running → Failed (another attempt after the backoff) or DeadLetter (permanent error or no attempts left).
+    /// </summary>
+    public void Fail(string error, ErrorKind kind, RetryPolicy retryPolicy, double jitterSample, DateTimeOffset now)
+    {
+        LastError = error;
+        if (kind == ErrorKind.Transient && AttemptCount < MaxAttempts)
+        {
+            MoveTo(AiTaskStatus.Failed, now);
+            ScheduledAt = now + retryPolicy.NextDelay(AttemptCount, jitterSample);
+        }
+        else
+        {
+            MoveTo(AiTaskStatus.DeadLetter, now);
+        }
+
+        ReleaseLock();
+    }
+
+    /// <summary>A reservation that lapsed before the run started goes back to the queue without spending an attempt.</summary>
+    public void ReleaseReservation(DateTimeOffset now)
+    {
+        MoveTo(AiTaskStatus.Queued, now);
+        ReleaseLock();
+    }
+
+    /// <summary>
+    /// Best-effort cancellation asked by a client: a task that is not running is cancelled at once;
+    /// a reserved or running one is only flagged, and its worker ends it.
+    /// </summary>
+    public CancelOutcome RequestCancel(DateTimeOffset now)
+    {
+        switch (Status)
+        {
+            case AiTaskStatus.Created or AiTaskStatus.Queued or AiTaskStatus.Failed:
+                Cancel(now);
+                return CancelOutcome.Cancelled;
+            case AiTaskStatus.Reserved or AiTaskStatus.Running:
+                CancelRequested = true;
+                UpdatedAt = now;
+                return CancelOutcome.Requested;
+            default:
+                throw new TaskAlreadyFinishedException(Id, Status);
+        }
+    }
+
+    /// <summary>Ends the task as Cancelled (a worker honouring a cancel request, or a task not yet running).</summary>
+    public void Cancel(DateTimeOffset now)
+    {
+        MoveTo(AiTaskStatus.Cancelled, now);
+        CancelRequested = true;
+        ReleaseLock();
+    }
+
+    private void ReleaseLock()
+    {
+        LockedBy = null;
+        LockedUntil = null;
+    }
+
+    private void MoveTo(AiTaskStatus next, DateTimeOffset now)
+    {
+        if (!TaskStateMachine.CanTransition(Status, next))
+        {
+            throw new InvalidTransitionException(new AiTaskStatusPair(Status, next));
+        }
+
+        Status = next;
+        UpdatedAt = now;
+    }
+}
+
+public enum CancelOutcome
+{
+    Cancelled,
+    Requested,
+}
+
+public enum ErrorKind
+{
+    Transient,
+    Permanent,
+}
+
+public sealed class TaskAlreadyFinishedException(Guid taskId, AiTaskStatus status)
+    : DomainException($"Task {taskId} is already {status} and cannot be cancelled.")
+{
+    public AiTaskStatus Status { get; } = status;
+}

@@ -1,0 +1,105 @@
+using System.ClientModel;
+using System.Net;
+using System.Text.Json;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Tasks;
+using AssistenteIa.Domain.Tasks;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Infrastructure.Ai;
+
+/// <summary>Runs a task through the configured <see cref="IChatClient"/> and classifies its failures as transient or permanent.</summary>
+public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens, IOptions<AiOptions> options) : ITaskExecutor
+{
+    public const string ContextMarker = "\n\nContext:\n";
+
+    public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Type.Capability is CapabilityType.Vision_OCR or CapabilityType.Vision_ObjectDetection)
+        {
+            throw new TaskExecutionException(ErrorKind.Permanent, "UnsupportedCapability", $"{request.Type.Capability} needs an image input, which this deployment does not accept yet.");
+        }
+
+        var payload = request.Payload;
+        var model = payload.Model ?? options.Value.DefaultModel;
+        var user = string.IsNullOrWhiteSpace(payload.Context) ? payload.Prompt : payload.Prompt + ContextMarker + payload.Context;
+        List<ChatMessage> messages =
+        [
+            new(ChatRole.System, Instructions(request.Type)),
+            new(ChatRole.User, user),
+        ];
+        var chatOptions = new ChatOptions { ModelId = model, AdditionalProperties = Properties(request) };
+        var inputTokens = messages.Sum(m => tokens.Count(m.Text));
+
+        try
+        {
+            var response = await chat.GetResponseAsync(messages, chatOptions, cancellationToken);
+            var usage = new ExecutionUsage(
+                response.ModelId ?? model,
+                response.Usage?.InputTokenCount ?? inputTokens,
+                response.Usage?.OutputTokenCount ?? tokens.Count(response.Text));
+            return new ExecutionResult(response.Text, usage);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The prompt was already sent: the input tokens count as consumed.
+            throw new AttemptCancelledException(new ExecutionUsage(model, inputTokens, 0), cancellationToken);
+        }
+        catch (Exception ex) when (Classify(ex) is { } kind)
+        {
+            throw new TaskExecutionException(kind.Kind, kind.Code, ex.Message, new ExecutionUsage(model, 0, 0), ex);
+        }
+    }
+
+    /// <summary>Timeouts, 408, 429, 5xx and connection errors are transient; other 4xx are permanent.</summary>
+    public static (ErrorKind Kind, string Code)? Classify(Exception ex) => ex switch
+    {
+        HttpRequestException { StatusCode: { } status } => ByStatus((int)status),
+        HttpRequestException => (ErrorKind.Transient, "ConnectionError"),
+        ClientResultException { Status: > 0 } result => ByStatus(result.Status),
+        ClientResultException => (ErrorKind.Transient, "ConnectionError"),
+        TimeoutException => (ErrorKind.Transient, "Timeout"),
+        OperationCanceledException => (ErrorKind.Transient, "Timeout"),
+        JsonException => (ErrorKind.Permanent, "InvalidResponse"),
+        _ => null,
+    };
+
+    private static (ErrorKind, string) ByStatus(int status) => status switch
+    {
+        (int)HttpStatusCode.RequestTimeout => (ErrorKind.Transient, "Timeout"),
+        (int)HttpStatusCode.TooManyRequests => (ErrorKind.Transient, "RateLimited"),
+        >= 500 => (ErrorKind.Transient, $"Http{status}"),
+        _ => (ErrorKind.Permanent, $"Http{status}"),
+    };
+
+    private static AdditionalPropertiesDictionary Properties(ExecutionRequest request)
+    {
+        var properties = new AdditionalPropertiesDictionary
+        {
+            [LocalChatClient.CapabilityKey] = request.Type.Capability,
+            [LocalChatClient.AttemptKey] = request.AttemptNo,
+        };
+        if (request.Payload.Simulation is { } simulation)
+        {
+            properties[LocalChatClient.LatencyKey] = simulation.LatencyMs;
+            properties[LocalChatClient.FailAttemptsKey] = simulation.FailAttempts;
+            properties[LocalChatClient.PermanentFailureKey] = simulation.Failure == SimulatedFailure.Permanent;
+        }
+
+        if (request.Payload.Parameters?.TryGetValue("labels", out var labels) == true && labels.ValueKind == JsonValueKind.Array)
+        {
+            properties[LocalChatClient.LabelsKey] = labels.EnumerateArray().Where(l => l.ValueKind == JsonValueKind.String).Select(l => l.GetString()!).ToList();
+        }
+
+        return properties;
+    }
+
+    private static string Instructions(TaskType type) => type.Capability switch
+    {
+        CapabilityType.LLM_Classification => "Classify the input. Answer as 'label: <label>'.",
+        CapabilityType.LLM_Reasoning => "Reason step by step and give a conclusion.",
+        _ => $"You help with {type.Domain}. Answer the request using the context when given.",
+    };
+}

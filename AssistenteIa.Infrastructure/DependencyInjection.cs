@@ -1,0 +1,100 @@
+using System.ClientModel;
+using System.Data.Common;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Tasks.CreateTask;
+using AssistenteIa.Application.Tasks.ExecuteTask;
+using AssistenteIa.Application.Tasks.GetTask;
+using AssistenteIa.Application.Tenants;
+using AssistenteIa.Infrastructure.Ai;
+using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using OpenAI;
+
+namespace AssistenteIa.Infrastructure;
+
+/// <summary>The composition root shared by the API and the workers.</summary>
+public static class DependencyInjection
+{
+    public const string DatabaseConnectionName = "db";
+    public const string BrokerConnectionName = "rabbitmq";
+    public const string AiConnectionName = "ai";
+
+    /// <summary>Options, clock, database and the application's use cases.</summary>
+    public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<TaskOptions>().Bind(builder.Configuration.GetSection(TaskOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<WorkerOptions>().Bind(builder.Configuration.GetSection(WorkerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<AiOptions>().Bind(builder.Configuration.GetSection(AiOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        // Our own code decides what to retry (messages are requeued, the outbox is relayed), so EF's
+        // retrying strategy stays off: it would also forbid explicit transactions.
+        builder.AddNpgsqlDbContext<AppDbContext>(DatabaseConnectionName, settings => settings.DisableRetry = true);
+        builder.Services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
+
+        builder.Services.AddScoped<OutboxPublisher>();
+        builder.Services.AddScoped<CreateTaskHandler>();
+        builder.Services.AddScoped<GetTaskHandler>();
+        builder.Services.AddScoped<ApiKeyService>();
+        return builder;
+    }
+
+    /// <summary>RabbitMQ connection (through Aspire, with health check and tracing) and the confirming publisher.</summary>
+    public static IHostApplicationBuilder AddMessaging(this IHostApplicationBuilder builder)
+    {
+        builder.AddRabbitMQClient(BrokerConnectionName, configureConnectionFactory: factory =>
+        {
+            factory.AutomaticRecoveryEnabled = true;
+            factory.TopologyRecoveryEnabled = true;
+            factory.NetworkRecoveryInterval = TimeSpan.FromSeconds(2);
+            factory.ClientProvidedName = builder.Environment.ApplicationName;
+        });
+        builder.Services.AddSingleton<RabbitMqPublisher>();
+        builder.Services.AddSingleton<IMessagePublisher>(sp => sp.GetRequiredService<RabbitMqPublisher>());
+        return builder;
+    }
+
+    /// <summary>The executor side: AI pipeline, the <c>tasks-queued</c> consumer and the execute use case.</summary>
+    public static IHostApplicationBuilder AddTaskExecution(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(new WorkerIdentity($"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}"));
+        builder.Services.AddSingleton<TokenCounter>();
+        builder.Services.AddChatClient(sp => CreateChatClient(sp, builder.Configuration))
+            .UseLogging()
+            .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
+        builder.Services.AddScoped<ITaskExecutor, ChatClientTaskExecutor>();
+        builder.Services.AddScoped<ExecuteTaskHandler>();
+        builder.Services.AddHostedService<TaskQueuedConsumer>();
+        return builder;
+    }
+
+    private static IChatClient CreateChatClient(IServiceProvider services, IConfiguration configuration)
+    {
+        var options = services.GetRequiredService<IOptions<AiOptions>>().Value;
+        if (!options.Provider.Equals("OpenAI", StringComparison.OrdinalIgnoreCase))
+        {
+            return new LocalChatClient(services.GetRequiredService<TokenCounter>(), services.GetRequiredService<TimeProvider>(), options.DefaultModel);
+        }
+
+        // ConnectionStrings:ai = "Endpoint=https://…/v1;Key=…;Model=…" (OpenAI, Azure OpenAI v1, Ollama, vLLM).
+        var connectionString = configuration.GetConnectionString(AiConnectionName)
+            ?? throw new InvalidOperationException("Ai:Provider is OpenAI but ConnectionStrings:ai is not set (Endpoint=…;Key=…;Model=…).");
+        var parts = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        var model = parts.TryGetValue("Model", out var m) ? m.ToString()! : options.DefaultModel;
+        var key = parts.TryGetValue("Key", out var k) ? k.ToString()! : "unused";
+        var clientOptions = new OpenAIClientOptions();
+        if (parts.TryGetValue("Endpoint", out var endpoint))
+        {
+            clientOptions.Endpoint = new Uri(endpoint.ToString()!);
+        }
+
+        return new OpenAI.Chat.ChatClient(model, new ApiKeyCredential(key), clientOptions).AsIChatClient();
+    }
+}

@@ -1,0 +1,26 @@
+using AssistenteIa.Application.Messaging;
+using RabbitMQ.Client;
+
+namespace AssistenteIa.Infrastructure.Messaging;
+
+/// <summary>Declares the broker objects; idempotent, so every publisher and consumer runs it on its own channel.</summary>
+public static class RabbitMqTopology
+{
+    public const byte MaxPriority = 9;
+
+    public static async Task DeclareAsync(IChannel channel, CancellationToken cancellationToken)
+    {
+        await channel.ExchangeDeclareAsync(Queues.TasksQueuedDeadLetterExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(Queues.TasksQueuedDeadLetter, durable: true, exclusive: false, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(Queues.TasksQueuedDeadLetter, Queues.TasksQueuedDeadLetterExchange, routingKey: "", cancellationToken: cancellationToken);
+
+        // Classic queue: RabbitMQ 3.x quorum queues do not support priorities.
+        var arguments = new Dictionary<string, object?>
+        {
+            ["x-queue-type"] = "classic",
+            ["x-max-priority"] = (int)MaxPriority,
+            ["x-dead-letter-exchange"] = Queues.TasksQueuedDeadLetterExchange,
+        };
+        await channel.QueueDeclareAsync(Queues.TasksQueued, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
+    }
+}

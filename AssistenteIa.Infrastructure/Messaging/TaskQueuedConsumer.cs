@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text.Json;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Tasks.ExecuteTask;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace AssistenteIa.Infrastructure.Messaging;
+
+/// <summary>
+/// Consumes <c>tasks-queued</c> with manual acks: a delivery is acked only after its outcome is stored,
+/// nacked to the dead-letter queue when it cannot be parsed, and requeued when storing failed.
+/// </summary>
+public sealed class TaskQueuedConsumer(
+    IServiceProvider services,
+    IOptions<WorkerOptions> options,
+    ILogger<TaskQueuedConsumer> logger) : BackgroundService
+{
+    private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan RequeueDelay = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var connection = services.GetRequiredService<IConnection>();
+                await using var channel = await connection.CreateChannelAsync(
+                    new CreateChannelOptions(false, false, consumerDispatchConcurrency: (ushort)options.Value.MaxConcurrency), stoppingToken);
+                await RabbitMqTopology.DeclareAsync(channel, stoppingToken);
+                await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: options.Value.PrefetchCount, global: false, stoppingToken);
+
+                var consumer = new AsyncEventingBasicConsumer(channel);
+                consumer.ReceivedAsync += (_, delivery) => HandleAsync(channel, delivery, stoppingToken);
+                await channel.BasicConsumeAsync(Queues.TasksQueued, autoAck: false, consumer, stoppingToken);
+                logger.LogInformation(
+                    "Consuming {Queue} with prefetch {Prefetch} and concurrency {Concurrency}",
+                    Queues.TasksQueued, options.Value.PrefetchCount, options.Value.MaxConcurrency);
+
+                // The client recovers the connection, channel and consumer by itself after a broker restart.
+                await Task.Delay(Timeout.Infinite, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Cannot consume {Queue} now; retrying in {Delay}", Queues.TasksQueued, ReconnectDelay);
+                await Task.Delay(ReconnectDelay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)
+    {
+        var traceParent = MessagingTelemetry.ReadHeader(delivery.BasicProperties.Headers, MessagingTelemetry.TraceParentHeader);
+        using var activity = MessagingTelemetry.Source.StartActivity($"{Queues.TasksQueued} process", ActivityKind.Consumer, MessagingTelemetry.ParentFrom(traceParent));
+        activity?.SetTag("messaging.system", "rabbitmq");
+        activity?.SetTag("messaging.destination.name", Queues.TasksQueued);
+
+        var message = TryParse(delivery.Body);
+        if (message is null)
+        {
+            logger.LogWarning(
+                "Unparseable message {MessageId} on {Queue} ({Length} bytes) sent to the dead-letter queue",
+                delivery.BasicProperties.MessageId, Queues.TasksQueued, delivery.Body.Length);
+            await channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: false, CancellationToken.None);
+            return;
+        }
+
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["TaskId"] = message.TaskId, ["CorrelationId"] = message.CorrelationId });
+        activity?.SetTag("assistenteia.task.id", message.TaskId.ToString());
+        try
+        {
+            await using var services1 = services.CreateAsyncScope();
+            var handler = services1.ServiceProvider.GetRequiredService<ExecuteTaskHandler>();
+            await handler.HandleAsync(message, stoppingToken);
+            await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // Nothing was recorded for this delivery: give it back to the queue for another try.
+            logger.LogError(ex, "Task {TaskId} delivery failed before its outcome was stored; requeueing", message.TaskId);
+            await Task.Delay(RequeueDelay, CancellationToken.None);
+            try
+            {
+                await channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: true, CancellationToken.None);
+            }
+            catch (Exception nackError)
+            {
+                // The channel is gone; the broker redelivers every unacked message of a closed channel.
+                logger.LogWarning(nackError, "Could not nack delivery of task {TaskId}", message.TaskId);
+            }
+        }
+    }
+
+    private static TaskQueued? TryParse(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            var message = JsonSerializer.Deserialize<TaskQueued>(body.Span, JsonDefaults.Options);
+            return message is { TaskId: var id } && id != Guid.Empty ? message : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Tenants;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace AssistenteIa.Infrastructure.Persistence.Configurations;
+
+internal sealed class AiTaskConfiguration : IEntityTypeConfiguration<AiTask>
+{
+    public void Configure(EntityTypeBuilder<AiTask> b)
+    {
+        b.ToTable("Tasks");
+        b.HasKey(t => t.Id);
+        b.Property(t => t.TenantId).HasMaxLength(64).IsRequired();
+        b.Property(t => t.PayloadJson).HasColumnType("jsonb").IsRequired();
+        b.Property(t => t.IdempotencyKey).HasMaxLength(255);
+        b.Property(t => t.RequestHash).HasMaxLength(64);
+        b.Property(t => t.CorrelationId).HasMaxLength(64).IsRequired();
+        b.Property(t => t.LockedBy).HasMaxLength(200);
+        b.Property(t => t.LastError).HasMaxLength(4000);
+        b.Ignore(t => t.Type);
+        b.Ignore(t => t.IsTerminal);
+
+        // Optimistic concurrency on Postgres' xmin: every claim and transition is a conditional update.
+        b.Property<uint>("Version").IsRowVersion();
+
+        b.HasIndex(t => new { t.TenantId, t.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
+        b.HasIndex(t => new { t.TenantId, t.CreatedAt }).IsDescending(false, true);
+        b.HasIndex(t => new { t.TenantId, t.Status, t.CreatedAt }).IsDescending(false, false, true);
+        b.HasIndex(t => new { t.Status, t.ScheduledAt });
+        b.HasIndex(t => new { t.Status, t.LockedUntil });
+    }
+}
+
+internal sealed class TaskAttemptConfiguration : IEntityTypeConfiguration<TaskAttempt>
+{
+    public void Configure(EntityTypeBuilder<TaskAttempt> b)
+    {
+        b.ToTable("TaskAttempts");
+        b.HasKey(a => a.Id);
+        b.HasOne<AiTask>().WithMany().HasForeignKey(a => a.TaskId).OnDelete(DeleteBehavior.Cascade);
+        b.HasIndex(a => new { a.TaskId, a.AttemptNo }).IsUnique();
+        b.Property(a => a.Model).HasMaxLength(200);
+        b.Property(a => a.WorkerId).HasMaxLength(200);
+        b.Property(a => a.Cost).HasPrecision(18, 8);
+        b.Property(a => a.InputPricePerMillion).HasPrecision(18, 6);
+        b.Property(a => a.OutputPricePerMillion).HasPrecision(18, 6);
+        b.Property(a => a.ErrorCode).HasMaxLength(100);
+        b.Property(a => a.ErrorDetail).HasMaxLength(4000);
+    }
+}
+
+internal sealed class TaskArtifactConfiguration : IEntityTypeConfiguration<TaskArtifact>
+{
+    public void Configure(EntityTypeBuilder<TaskArtifact> b)
+    {
+        b.ToTable("TaskArtifacts");
+        b.HasKey(a => a.Id);
+        b.HasOne<AiTask>().WithMany().HasForeignKey(a => a.TaskId).OnDelete(DeleteBehavior.Cascade);
+        b.HasIndex(a => a.TaskId);
+        b.Property(a => a.Uri).HasMaxLength(2048);
+    }
+}
+
+internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>
+{
+    public void Configure(EntityTypeBuilder<OutboxMessage> b)
+    {
+        b.ToTable("OutboxMessages");
+        b.HasKey(m => m.Id);
+        b.Property(m => m.Destination).HasMaxLength(200).IsRequired();
+        b.Property(m => m.MessageType).HasMaxLength(200).IsRequired();
+        b.Property(m => m.PayloadJson).HasColumnType("jsonb").IsRequired();
+        b.Property(m => m.CorrelationId).HasMaxLength(64);
+        b.Property(m => m.TraceParent).HasMaxLength(128);
+        b.Property(m => m.LastError).HasMaxLength(2000);
+
+        // The relay reads only unsent rows, oldest first.
+        b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
+    }
+}
+
+internal sealed class TenantConfiguration : IEntityTypeConfiguration<Tenant>
+{
+    public void Configure(EntityTypeBuilder<Tenant> b)
+    {
+        b.ToTable("Tenants");
+        b.HasKey(t => t.Id);
+        b.Property(t => t.Id).HasMaxLength(64);
+        b.Property(t => t.Name).HasMaxLength(200).IsRequired();
+    }
+}
+
+internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
+{
+    public void Configure(EntityTypeBuilder<ApiKey> b)
+    {
+        b.ToTable("ApiKeys");
+        b.HasKey(k => k.Id);
+        b.HasOne<Tenant>().WithMany().HasForeignKey(k => k.TenantId).OnDelete(DeleteBehavior.Cascade);
+        b.Property(k => k.KeyHash).HasMaxLength(64).IsRequired();
+        b.Property(k => k.Prefix).HasMaxLength(16).IsRequired();
+        b.HasIndex(k => k.KeyHash).IsUnique();
+    }
+}

@@ -1,0 +1,73 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using AssistenteIa.Application.Tasks;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>Small helpers over the REST contract, so tests read as behaviour.</summary>
+public static class TaskApi
+{
+    public static readonly TimeSpan ExecutionDeadline = TimeSpan.FromSeconds(60);
+
+    public static object Body(
+        string prompt = "Summarise the context",
+        string? context = "The invoice is overdue. The customer asked for a refund. Payment failed twice.",
+        string capability = "LLM_Generation",
+        object? simulation = null,
+        int? maxAttempts = null,
+        string priority = "Normal") => new
+        {
+            type = new { domain = "DocumentProcessing", capability, execution = "Async" },
+            priority,
+            payload = new { prompt, context, simulation },
+            maxAttempts,
+        };
+
+    public static async Task<HttpResponseMessage> PostAsync(HttpClient client, object body, string? idempotencyKey = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/tasks") { Content = JsonContent.Create(body) };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+
+        return await client.SendAsync(request);
+    }
+
+    public static async Task<HttpResponseMessage> PostRawAsync(HttpClient client, string json, string mediaType = "application/json") =>
+        await client.PostAsync("/api/v1/tasks", new StringContent(json, Encoding.UTF8, mediaType));
+
+    public static async Task<TaskDto> CreateAsync(HttpClient client, object body)
+    {
+        using var response = await PostAsync(client, body);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<TaskDto>(Json.Options))!;
+    }
+
+    public static async Task<TaskDto> GetAsync(HttpClient client, Guid id) =>
+        (await client.GetFromJsonAsync<TaskDto>($"/api/v1/tasks/{id}", Json.Options))!;
+
+    public static Task<TaskDto> WaitForStatusAsync(HttpClient client, Guid id, AiTaskStatus status, TimeSpan? deadline = null) =>
+        Eventually.UntilAsync(() => GetAsync(client, id), t => t.Status == status, deadline ?? ExecutionDeadline, $"task {id} to be {status}");
+
+    public static Task<TaskDto> WaitForTerminalAsync(HttpClient client, Guid id, TimeSpan? deadline = null) =>
+        Eventually.UntilAsync(
+            () => GetAsync(client, id),
+            t => t.Status is AiTaskStatus.Succeeded or AiTaskStatus.Cancelled or AiTaskStatus.DeadLetter,
+            deadline ?? ExecutionDeadline,
+            $"task {id} to finish");
+
+    public static async Task<List<TaskAttemptDto>> AttemptsAsync(HttpClient client, Guid id) =>
+        (await client.GetFromJsonAsync<List<TaskAttemptDto>>($"/api/v1/tasks/{id}/attempts", Json.Options))!;
+
+    public static async Task<List<TaskArtifactDto>> ArtifactsAsync(HttpClient client, Guid id) =>
+        (await client.GetFromJsonAsync<List<TaskArtifactDto>>($"/api/v1/tasks/{id}/artifacts", Json.Options))!;
+
+    public static async Task<JsonElement> ProblemAsync(HttpResponseMessage response)
+    {
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+}

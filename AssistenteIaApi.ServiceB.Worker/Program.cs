@@ -1,0 +1,13 @@
+using AssistenteIa.Infrastructure;
+
+// ServiceB, the executor: consumes tasks-queued, runs each task through the AI client and records the outcome.
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddApplicationCore();
+builder.AddMessaging();
+builder.AddTaskExecution();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+await app.RunAsync();

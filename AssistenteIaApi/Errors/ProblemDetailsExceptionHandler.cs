@@ -1,0 +1,42 @@
+using AssistenteIa.Application;
+using AssistenteIa.Domain;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace AssistenteIaApi.Errors;
+
+/// <summary>The one place that turns an exception into problem+json; anything unknown is a 500 without internals.</summary>
+public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService problems, ILogger<ProblemDetailsExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        var problem = exception switch
+        {
+            RequestValidationException validation => new ValidationProblemDetails(validation.Errors)
+            {
+                Status = StatusCodes.Status400BadRequest,
+                Detail = validation.Message,
+            },
+            NotFoundException e => Problem(StatusCodes.Status404NotFound, e.Title, e.Message),
+            ConflictException e => Problem(StatusCodes.Status409Conflict, e.Title, e.Message),
+            IdempotencyKeyReusedException e => Problem(StatusCodes.Status422UnprocessableEntity, e.Title, e.Message),
+            PayloadTooLargeException e => Problem(StatusCodes.Status413PayloadTooLarge, e.Title, e.Message),
+            AssistenteIa.Domain.Tasks.TaskAlreadyFinishedException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
+            InvalidTransitionException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
+            DomainException e => Problem(StatusCodes.Status400BadRequest, "Bad request", e.Message),
+            BadHttpRequestException e => Problem(e.StatusCode, "Bad request", e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "The request body is too large." : e.Message),
+            _ => null,
+        };
+
+        if (problem is null)
+        {
+            logger.LogError(exception, "Unhandled error on {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
+            problem = Problem(StatusCodes.Status500InternalServerError, "Internal server error", "An unexpected error occurred. Quote the traceId when you report it.");
+        }
+
+        httpContext.Response.StatusCode = problem.Status!.Value;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
+    }
+
+    private static ProblemDetails Problem(int status, string title, string detail) => new() { Status = status, Title = title, Detail = detail };
+}

@@ -1,0 +1,53 @@
+using AssistenteIaApi.Security;
+using Microsoft.OpenApi;
+
+namespace AssistenteIaApi.OpenApi;
+
+/// <summary>OpenAPI 3.0 document and Swagger UI, with the API key as an authorizable security scheme.</summary>
+public static class SwaggerSetup
+{
+    public const string DocumentName = "v1";
+
+    public static IServiceCollection AddSwaggerDocumentation(this IServiceCollection services)
+    {
+        services.AddEndpointsApiExplorer();
+        services.AddSwaggerGen(options =>
+        {
+            options.SwaggerDoc(DocumentName, new OpenApiInfo
+            {
+                Title = "AssistenteIa API",
+                Version = "v1",
+                Description = "Submit AI tasks, follow their status, attempts, costs and outputs. Authenticate with the X-Api-Key header.",
+            });
+            options.AddSecurityDefinition(ApiKeyAuthenticationHandler.SchemeName, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = ApiKeyAuthenticationHandler.HeaderName,
+                Description = "Your tenant's API key (development: dev-key-tenant-a or dev-key-tenant-b).",
+            });
+            options.AddSecurityRequirement(document => new OpenApiSecurityRequirement
+            {
+                [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [],
+            });
+            options.SupportNonNullableReferenceTypes();
+            var xml = Path.Combine(AppContext.BaseDirectory, $"{typeof(SwaggerSetup).Assembly.GetName().Name}.xml");
+            if (File.Exists(xml))
+            {
+                options.IncludeXmlComments(xml);
+            }
+        });
+        return services;
+    }
+
+    public static WebApplication UseSwaggerDocumentation(this WebApplication app)
+    {
+        app.UseSwagger(options => options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_0);
+        app.UseSwaggerUI(options =>
+        {
+            options.SwaggerEndpoint($"/swagger/{DocumentName}/swagger.json", "AssistenteIa API v1");
+            options.RoutePrefix = "swagger";
+        });
+        return app;
+    }
+}

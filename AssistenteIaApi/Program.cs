@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using AssistenteIa.Application;
+using AssistenteIa.Infrastructure;
+using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIaApi.Cli;
+using AssistenteIaApi.Errors;
+using AssistenteIaApi.OpenApi;
+using AssistenteIaApi.Security;
+using Microsoft.AspNetCore.Authentication;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddApplicationCore();
+builder.AddMessaging();
+
+var maxPayloadBytes = builder.Configuration.GetValue(TaskOptions.Section + ":" + nameof(TaskOptions.MaxPayloadBytes), new TaskOptions().MaxPayloadBytes);
+
+// Leave room for the envelope around the payload; the payload limit itself is checked by the use case (413).
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxPayloadBytes * 2L + 64 * 1024);
+
+builder.Services.AddControllers()
+    .AddJsonOptions(options => JsonDefaults.Configure(options.JsonSerializerOptions));
+builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+{
+    context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier;
+});
+builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
+builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+    .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+builder.Services.AddAuthorization();
+builder.Services.AddSwaggerDocumentation();
+
+var app = builder.Build();
+
+if (ApiKeysCommand.IsInvocation(args))
+{
+    return await ApiKeysCommand.RunAsync(app, args);
+}
+
+await app.Services.InitializeDatabaseAsync();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseSwaggerDocumentation();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapControllers();
+app.MapDefaultEndpoints();
+
+await app.RunAsync();
+return 0;
+
+/// <summary>Entry point, visible to the integration tests.</summary>
+public partial class Program;
