@@ -6,6 +6,8 @@ using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Application.Tasks.ExecuteTask;
 using AssistenteIa.Application.Tasks.GetTask;
+using AssistenteIa.Application.Tasks.ListTasks;
+using AssistenteIa.Application.Tasks.CancelTask;
 using AssistenteIa.Application.Tenants;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
@@ -42,6 +44,8 @@ public static class DependencyInjection
         builder.Services.AddScoped<OutboxPublisher>();
         builder.Services.AddScoped<CreateTaskHandler>();
         builder.Services.AddScoped<GetTaskHandler>();
+        builder.Services.AddScoped<ListTasksHandler>();
+        builder.Services.AddScoped<CancelTaskHandler>();
         builder.Services.AddScoped<ApiKeyService>();
         return builder;
     }

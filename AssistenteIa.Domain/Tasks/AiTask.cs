@@ -130,6 +130,12 @@ public sealed class AiTask
     /// </summary>
     public void Fail(string error, ErrorKind kind, RetryPolicy retryPolicy, double jitterSample, DateTimeOffset now)
     {
+        if (Status != AiTaskStatus.Running)
+        {
+            // Only a running attempt can fail; a waiting retry is dead-lettered with DeadLetter().
+            throw new InvalidTransitionException(new AiTaskStatusPair(Status, kind == ErrorKind.Transient ? AiTaskStatus.Failed : AiTaskStatus.DeadLetter));
+        }
+
         LastError = error;
         if (kind == ErrorKind.Transient && AttemptCount < MaxAttempts)
         {
@@ -141,6 +147,19 @@ public sealed class AiTask
             MoveTo(AiTaskStatus.DeadLetter, now);
         }
 
+        ReleaseLock();
+    }
+
+    /// <summary>Failed → DeadLetter: gives up on a task waiting for its retry (for example, an operator's decision).</summary>
+    public void DeadLetter(string reason, DateTimeOffset now)
+    {
+        if (Status != AiTaskStatus.Failed)
+        {
+            throw new InvalidTransitionException(new AiTaskStatusPair(Status, AiTaskStatus.DeadLetter));
+        }
+
+        MoveTo(AiTaskStatus.DeadLetter, now);
+        LastError = reason;
         ReleaseLock();
     }
 

@@ -1,7 +1,10 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.CreateTask;
+using AssistenteIa.Application.Tasks.CancelTask;
 using AssistenteIa.Application.Tasks.GetTask;
+using AssistenteIa.Application.Tasks.ListTasks;
+using AssistenteIa.Domain.Tasks;
 using AssistenteIaApi.Contracts;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
@@ -17,6 +20,7 @@ namespace AssistenteIaApi.Controllers;
 public sealed class TasksController : ControllerBase
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const string TotalCountHeader = "X-Total-Count";
 
     /// <summary>Creates a task and queues it (or schedules it for <c>scheduledAt</c>).</summary>
     /// <remarks>Send an Idempotency-Key to make retries safe: the same key and body return the same task.</remarks>
@@ -36,6 +40,48 @@ public sealed class TasksController : ControllerBase
     {
         var result = await handler.HandleAsync(request.ToCommand(User.TenantId(), idempotencyKey), cancellationToken);
         return Accepted($"/api/v1/tasks/{result.Task.Id}", result.Task);
+    }
+
+    /// <summary>A page of the tenant's tasks, newest first; the total is in the X-Total-Count header.</summary>
+    /// <param name="status">Created, Queued, Reserved, Running, Succeeded, Failed, Cancelled or DeadLetter.</param>
+    /// <param name="type">A DomainType or a CapabilityType name.</param>
+    /// <param name="domain">A DomainType name.</param>
+    /// <param name="capability">A CapabilityType name.</param>
+    /// <param name="execution">An ExecutionType name.</param>
+    /// <param name="page">From 1 (default 1).</param>
+    /// <param name="pageSize">1 to 100 (default 20).</param>
+    [HttpGet]
+    [ProducesResponseType<IReadOnlyList<TaskDto>>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    public async Task<IReadOnlyList<TaskDto>> List(
+        [FromQuery] string? status,
+        [FromQuery] string? type,
+        [FromQuery] string? domain,
+        [FromQuery] string? capability,
+        [FromQuery] string? execution,
+        [FromQuery] string? page,
+        [FromQuery] string? pageSize,
+        [FromServices] ListTasksHandler handler,
+        CancellationToken cancellationToken)
+    {
+        var query = new ListTasksQuery(User.TenantId(), status, type, domain, capability, execution, ParseInt(page, nameof(page)), ParseInt(pageSize, nameof(pageSize)));
+        var result = await handler.HandleAsync(query, cancellationToken);
+        Response.Headers[TotalCountHeader] = result.TotalCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return result.Items;
+    }
+
+    /// <summary>Cancels a task: at once when it is not running (200), by signalling its worker when it is (202).</summary>
+    [HttpPost("{id}/cancel")]
+    [ProducesResponseType<TaskDto>(StatusCodes.Status200OK)]
+    [ProducesResponseType<TaskDto>(StatusCodes.Status202Accepted)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    public async Task<IActionResult> Cancel(string id, [FromServices] CancelTaskHandler handler, CancellationToken cancellationToken)
+    {
+        var result = await handler.HandleAsync(User.TenantId(), ParseId(id), cancellationToken);
+        return result.Outcome == CancelOutcome.Cancelled ? Ok(result.Task) : Accepted(result.Task);
     }
 
     /// <summary>One task with its status, attempt count, last error and timestamps.</summary>
@@ -61,6 +107,11 @@ public sealed class TasksController : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<IReadOnlyList<TaskArtifactDto>> Artifacts(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>
         await handler.GetArtifactsAsync(User.TenantId(), ParseId(id), cancellationToken);
+
+    private static int? ParseInt(string? value, string name) =>
+        string.IsNullOrEmpty(value) ? null
+        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number
+        : throw RequestValidationException.For(name, $"{name} must be a whole number.");
 
     /// <summary>A malformed id names no task: 404, like an unknown one.</summary>
     private static Guid ParseId(string id) =>

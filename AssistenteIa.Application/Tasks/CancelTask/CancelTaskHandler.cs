@@ -1,0 +1,38 @@
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Domain.Tasks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace AssistenteIa.Application.Tasks.CancelTask;
+
+public sealed record CancelTaskResult(TaskDto Task, CancelOutcome Outcome);
+
+/// <summary>
+/// Best-effort cancellation: a task that is not running is cancelled at once; a reserved or running one is
+/// flagged and its worker stops it; a finished one is refused.
+/// </summary>
+public sealed class CancelTaskHandler(IAppDbContext db, TimeProvider clock, ILogger<CancelTaskHandler> logger)
+{
+    private const int MaxRetries = 5;
+
+    public async Task<CancelTaskResult> HandleAsync(string tenantId, Guid id, CancellationToken cancellationToken)
+    {
+        for (var retry = 0; ; retry++)
+        {
+            var task = await db.Tasks.FirstOrDefaultAsync(t => t.Id == id && t.TenantId == tenantId, cancellationToken)
+                ?? throw new NotFoundException($"Task {id} was not found.");
+            var outcome = task.RequestCancel(clock.GetUtcNow());
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                logger.LogInformation("Cancel of task {TaskId}: {Outcome}", id, outcome);
+                return new CancelTaskResult(TaskDto.From(task), outcome);
+            }
+            catch (DbUpdateConcurrencyException) when (retry < MaxRetries)
+            {
+                // A worker moved the task meanwhile (claimed, renewed, finished): decide again on fresh state.
+                db.ClearTracking();
+            }
+        }
+    }
+}
