@@ -10,7 +10,7 @@ public static class JsonDefaults
 
     public static JsonSerializerOptions Configure(JsonSerializerOptions options)
     {
-        options.Converters.Add(new JsonStringEnumConverter(namingPolicy: null, allowIntegerValues: false));
+        options.Converters.Add(new StrictEnumConverter());
         options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
         options.AllowTrailingCommas = false;
         return options;

@@ -20,7 +20,8 @@ var maxPayloadBytes = builder.Configuration.GetValue(TaskOptions.Section + ":" +
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxPayloadBytes * 2L + 64 * 1024);
 
 builder.Services.AddControllers()
-    .AddJsonOptions(options => JsonDefaults.Configure(options.JsonSerializerOptions));
+    .AddJsonOptions(options => JsonDefaults.Configure(options.JsonSerializerOptions))
+    .ConfigureApiBehaviorOptions(options => options.InvalidModelStateResponseFactory = ValidationProblems.FromModelState);
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
 {
     context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier;

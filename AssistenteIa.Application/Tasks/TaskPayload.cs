@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace AssistenteIa.Application.Tasks;
 
@@ -24,7 +23,6 @@ public sealed record SimulationOptions
     public SimulatedFailure Failure { get; init; } = SimulatedFailure.Transient;
 }
 
-[JsonConverter(typeof(JsonStringEnumConverter<SimulatedFailure>))]
 public enum SimulatedFailure
 {
     Transient,

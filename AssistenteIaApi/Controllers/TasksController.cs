@@ -1,7 +1,7 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Application.Tasks.CancelTask;
+using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Application.Tasks.GetTask;
 using AssistenteIa.Application.Tasks.ListTasks;
 using AssistenteIa.Domain.Tasks;
@@ -16,7 +16,6 @@ namespace AssistenteIaApi.Controllers;
 [ApiController]
 [Authorize]
 [Route("api/v1/tasks")]
-[Produces("application/json")]
 public sealed class TasksController : ControllerBase
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -26,7 +25,7 @@ public sealed class TasksController : ControllerBase
     /// <remarks>Send an Idempotency-Key to make retries safe: the same key and body return the same task.</remarks>
     [HttpPost]
     [Consumes("application/json")]
-    [ProducesResponseType<TaskDto>(StatusCodes.Status202Accepted)]
+    [ProducesResponseType<TaskDto>(StatusCodes.Status202Accepted, "application/json")]
     [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
@@ -51,7 +50,7 @@ public sealed class TasksController : ControllerBase
     /// <param name="page">From 1 (default 1).</param>
     /// <param name="pageSize">1 to 100 (default 20).</param>
     [HttpGet]
-    [ProducesResponseType<IReadOnlyList<TaskDto>>(StatusCodes.Status200OK)]
+    [ProducesResponseType<IReadOnlyList<TaskDto>>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     public async Task<IReadOnlyList<TaskDto>> List(
@@ -73,8 +72,8 @@ public sealed class TasksController : ControllerBase
 
     /// <summary>Cancels a task: at once when it is not running (200), by signalling its worker when it is (202).</summary>
     [HttpPost("{id}/cancel")]
-    [ProducesResponseType<TaskDto>(StatusCodes.Status200OK)]
-    [ProducesResponseType<TaskDto>(StatusCodes.Status202Accepted)]
+    [ProducesResponseType<TaskDto>(StatusCodes.Status200OK, "application/json")]
+    [ProducesResponseType<TaskDto>(StatusCodes.Status202Accepted, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
@@ -86,7 +85,7 @@ public sealed class TasksController : ControllerBase
 
     /// <summary>One task with its status, attempt count, last error and timestamps.</summary>
     [HttpGet("{id}")]
-    [ProducesResponseType<TaskDto>(StatusCodes.Status200OK)]
+    [ProducesResponseType<TaskDto>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<TaskDto> Get(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>
@@ -94,7 +93,7 @@ public sealed class TasksController : ControllerBase
 
     /// <summary>Every attempt of the task with model, tokens, cost, latency and error.</summary>
     [HttpGet("{id}/attempts")]
-    [ProducesResponseType<IReadOnlyList<TaskAttemptDto>>(StatusCodes.Status200OK)]
+    [ProducesResponseType<IReadOnlyList<TaskAttemptDto>>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<IReadOnlyList<TaskAttemptDto>> Attempts(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>
@@ -102,7 +101,7 @@ public sealed class TasksController : ControllerBase
 
     /// <summary>The task's outputs.</summary>
     [HttpGet("{id}/artifacts")]
-    [ProducesResponseType<IReadOnlyList<TaskArtifactDto>>(StatusCodes.Status200OK)]
+    [ProducesResponseType<IReadOnlyList<TaskArtifactDto>>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<IReadOnlyList<TaskArtifactDto>> Artifacts(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>

@@ -31,6 +31,7 @@ public static class SwaggerSetup
                 [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [],
             });
             options.SupportNonNullableReferenceTypes();
+            options.OperationFilter<HeadersOperationFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, $"{typeof(SwaggerSetup).Assembly.GetName().Name}.xml");
             if (File.Exists(xml))
             {
