@@ -34,6 +34,8 @@ public sealed class OpenApiTests(AppFixture fixture)
         var scheme = document.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
         Assert.Equal("X-Api-Key", scheme.GetProperty("name").GetString());
         Assert.Equal("header", scheme.GetProperty("in").GetString());
+        var example = document.GetProperty("components").GetProperty("schemas").GetProperty("CreateTaskRequest").GetProperty("example");
+        Assert.Equal("Classify this ticket", example.GetProperty("payload").GetProperty("prompt").GetString());
         foreach (var expected in new[] { "Idempotency-Key", "X-Total-Count", "Location", "LLM_Generation", "DocumentProcessing", "HumanInLoop", "DeadLetter", "application/problem+json" })
         {
             Assert.Contains(expected, text);

@@ -32,6 +32,7 @@ public static class SwaggerSetup
             });
             options.SupportNonNullableReferenceTypes();
             options.OperationFilter<HeadersOperationFilter>();
+            options.SchemaFilter<ExamplesSchemaFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, $"{typeof(SwaggerSetup).Assembly.GetName().Name}.xml");
             if (File.Exists(xml))
             {
