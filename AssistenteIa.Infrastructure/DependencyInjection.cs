@@ -3,6 +3,7 @@ using System.Data.Common;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.CancelTask;
 using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Application.Tasks.ExecuteTask;
@@ -35,6 +36,7 @@ public static class DependencyInjection
         builder.Services.AddOptions<WorkerOptions>().Bind(builder.Configuration.GetSection(WorkerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<AiOptions>().Bind(builder.Configuration.GetSection(AiOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<TaskMetrics>();
 
         // Our own code decides what to retry (messages are requeued, the outbox is relayed), so EF's
         // retrying strategy stays off: it would also forbid explicit transactions.

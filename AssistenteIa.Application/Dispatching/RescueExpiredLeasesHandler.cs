@@ -18,6 +18,7 @@ public sealed class RescueExpiredLeasesHandler(
     OutboxPublisher outbox,
     IOptions<TaskOptions> taskOptions,
     TimeProvider clock,
+    TaskMetrics metrics,
     ILogger<RescueExpiredLeasesHandler> logger)
 {
     public async Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken)
@@ -34,6 +35,7 @@ public sealed class RescueExpiredLeasesHandler(
         }
 
         var messages = new List<OutboxMessage>();
+        var rescued = new List<(AiTask, TaskAttempt)>();
         var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
         foreach (var task in expired)
         {
@@ -46,20 +48,19 @@ public sealed class RescueExpiredLeasesHandler(
             }
 
             var attemptNo = task.AttemptCount;
-            var attempt = await db.TaskAttempts.FirstOrDefaultAsync(a => a.TaskId == task.Id && a.AttemptNo == attemptNo, cancellationToken);
-            if (attempt is { Status: AttemptStatus.Running })
-            {
-                attempt.Close(AttemptStatus.Failed, AttemptUsage.None, now, "LeaseExpired", $"Worker {task.LockedBy} stopped renewing its lease.");
-            }
-
+            var attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == task.Id && a.AttemptNo == attemptNo, cancellationToken);
+            var detail = $"Worker {task.LockedBy} stopped renewing its lease.";
             if (task.CancelRequested)
             {
+                attempt.Close(AttemptStatus.Cancelled, AttemptUsage.None, now, "LeaseExpired", detail);
                 task.Cancel(now);
             }
             else
             {
-                task.Fail("LeaseExpired: the worker running the task stopped.", ErrorKind.Transient, policy, Random.Shared.NextDouble(), now);
+                task.FailAttempt(attempt, AttemptUsage.None, "LeaseExpired", detail, ErrorKind.Transient, policy, Random.Shared.NextDouble(), now);
             }
+
+            rescued.Add((task, attempt));
         }
 
         db.OutboxMessages.AddRange(messages);
@@ -72,6 +73,11 @@ public sealed class RescueExpiredLeasesHandler(
             // The worker came back and renewed, or another dispatcher got there first: leave it for the next round.
             db.ClearTracking();
             return 0;
+        }
+
+        foreach (var (task, attempt) in rescued)
+        {
+            metrics.AttemptEnded(task, attempt);
         }
 
         await outbox.PublishCommittedAsync(messages, cancellationToken);

@@ -52,6 +52,7 @@ public sealed record TaskAttemptDto(
     decimal Cost,
     long LatencyMs,
     string? ErrorCode,
-    string? ErrorDetail);
+    string? ErrorDetail,
+    DateTimeOffset? NextAttemptAt);
 
 public sealed record TaskArtifactDto(Guid Id, ArtifactKind Kind, string? Content, string? Uri, DateTimeOffset CreatedAt);

@@ -150,6 +150,23 @@ public sealed class AiTask
         ReleaseLock();
     }
 
+    /// <summary>
+    /// Closes the running attempt as failed and fails the task with it (retry or dead letter); the attempt
+    /// records when the next one may start, so the backoff can be audited.
+    /// </summary>
+    public void FailAttempt(
+        TaskAttempt attempt, AttemptUsage usage, string code, string detail, ErrorKind kind, RetryPolicy retryPolicy, double jitterSample, DateTimeOffset now)
+    {
+        if (attempt.TaskId != Id || attempt.AttemptNo != AttemptCount)
+        {
+            throw new DomainException($"Attempt {attempt.AttemptNo} is not the current attempt of task {Id}.");
+        }
+
+        Fail($"{code}: {detail}", kind, retryPolicy, jitterSample, now);
+        attempt.Close(AttemptStatus.Failed, usage, now, code, detail);
+        attempt.NextAttemptAt = Status == AiTaskStatus.Failed ? ScheduledAt : null;
+    }
+
     /// <summary>Failed → DeadLetter: gives up on a task waiting for its retry (for example, an operator's decision).</summary>
     public void DeadLetter(string reason, DateTimeOffset now)
     {

@@ -34,6 +34,9 @@ public sealed class TaskAttempt
     public string? ErrorCode { get; private set; }
     public string? ErrorDetail { get; private set; }
 
+    /// <summary>When the failure of this attempt scheduled the next one (null when no retry follows).</summary>
+    public DateTimeOffset? NextAttemptAt { get; internal set; }
+
     internal static TaskAttempt Open(Guid taskId, int attemptNo, string? workerId, DateTimeOffset now) => new()
     {
         Id = Guid.CreateVersion7(now),

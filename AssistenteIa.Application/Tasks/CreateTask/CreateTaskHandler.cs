@@ -21,6 +21,7 @@ public sealed class CreateTaskHandler(
     OutboxPublisher outbox,
     IOptions<TaskOptions> options,
     TimeProvider clock,
+    TaskMetrics metrics,
     ILogger<CreateTaskHandler> logger)
 {
     public async Task<CreateTaskResult> HandleAsync(CreateTaskCommand command, CancellationToken cancellationToken)
@@ -68,6 +69,7 @@ public sealed class CreateTaskHandler(
                 ?? throw new ConflictException($"A request with Idempotency-Key '{raced}' is in progress; retry it.");
         }
 
+        metrics.TaskCreated(task.Type);
         using (logger.BeginScope(new Dictionary<string, object> { ["TaskId"] = task.Id, ["CorrelationId"] = task.CorrelationId }))
         {
             logger.LogInformation("Task {TaskId} created for tenant {TenantId} as {TaskType}, status {Status}", task.Id, task.TenantId, task.Type, task.Status);

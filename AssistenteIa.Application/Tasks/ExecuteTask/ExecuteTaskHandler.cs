@@ -31,6 +31,7 @@ public sealed class ExecuteTaskHandler(
     IOptions<TaskOptions> taskOptions,
     IOptions<AiOptions> aiOptions,
     WorkerIdentity worker,
+    TaskMetrics metrics,
     TimeProvider clock,
     ILogger<ExecuteTaskHandler> logger)
 {
@@ -47,6 +48,7 @@ public sealed class ExecuteTaskHandler(
         }
 
         var now = clock.GetUtcNow();
+        var queuedAt = task.UpdatedAt;
         task.Reserve(worker.Id, now + options.LeaseDuration, now);
         var attempt = task.Start(now);
         db.TaskAttempts.Add(attempt);
@@ -60,6 +62,7 @@ public sealed class ExecuteTaskHandler(
             return ExecutionOutcome.Ignored;
         }
 
+        metrics.AttemptStarted(now - queuedAt);
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
         var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
@@ -127,6 +130,7 @@ public sealed class ExecuteTaskHandler(
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
+                metrics.AttemptEnded(task, attempt);
                 logger.LogInformation(
                     "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
                     taskId, attemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
@@ -155,9 +159,8 @@ public sealed class ExecuteTaskHandler(
                 task.Cancel(now);
                 break;
             case { Error: { } error }:
-                attempt.Close(AttemptStatus.Failed, usage, now, error.Code, error.Message);
                 var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
-                task.Fail($"{error.Code}: {error.Message}", error.Kind, policy, Random.Shared.NextDouble(), now);
+                task.FailAttempt(attempt, usage, error.Code, error.Message, error.Kind, policy, Random.Shared.NextDouble(), now);
                 break;
         }
     }

@@ -19,7 +19,7 @@ public sealed class GetTaskHandler(IAppDbContext db)
         return await db.TaskAttempts.AsNoTracking()
             .Where(a => a.TaskId == id)
             .OrderBy(a => a.AttemptNo)
-            .Select(a => new TaskAttemptDto(a.AttemptNo, a.Status, a.StartedAt, a.EndedAt, a.Model, a.TokensIn, a.TokensOut, a.Cost, a.LatencyMs, a.ErrorCode, a.ErrorDetail))
+            .Select(a => new TaskAttemptDto(a.AttemptNo, a.Status, a.StartedAt, a.EndedAt, a.Model, a.TokensIn, a.TokensOut, a.Cost, a.LatencyMs, a.ErrorCode, a.ErrorDetail, a.NextAttemptAt))
             .ToListAsync(cancellationToken);
     }
 

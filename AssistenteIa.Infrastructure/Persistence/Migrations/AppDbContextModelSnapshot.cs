@@ -251,6 +251,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<DateTimeOffset?>("NextAttemptAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<decimal>("OutputPricePerMillion")
                         .HasPrecision(18, 6)
                         .HasColumnType("numeric(18,6)");

@@ -1,0 +1,56 @@
+using System.Diagnostics.Metrics;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Application.Tasks;
+
+/// <summary>The platform's own metrics (meter <c>AssistenteIa.Tasks</c>), exported through OpenTelemetry to the dashboard.</summary>
+public sealed class TaskMetrics : IDisposable
+{
+    public const string MeterName = "AssistenteIa.Tasks";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _created;
+    private readonly Counter<long> _finished;
+    private readonly Counter<long> _attemptsFailed;
+    private readonly Histogram<double> _queueWait;
+    private readonly Histogram<double> _execution;
+    private readonly Counter<long> _tokens;
+    private readonly Counter<double> _cost;
+
+    public TaskMetrics(IMeterFactory meterFactory)
+    {
+        _meter = meterFactory.Create(MeterName);
+        _created = _meter.CreateCounter<long>("assistenteia.tasks.created", "{task}", "Tasks accepted by the API.");
+        _finished = _meter.CreateCounter<long>("assistenteia.tasks.finished", "{task}", "Tasks that reached Succeeded, Cancelled or DeadLetter, by status.");
+        _attemptsFailed = _meter.CreateCounter<long>("assistenteia.attempts.failed", "{attempt}", "Failed attempts, by error code.");
+        _queueWait = _meter.CreateHistogram<double>("assistenteia.tasks.queue_wait", "s", "Time from queued to the start of the attempt.");
+        _execution = _meter.CreateHistogram<double>("assistenteia.attempts.duration", "s", "Duration of an attempt, by outcome.");
+        _tokens = _meter.CreateCounter<long>("assistenteia.tokens", "{token}", "Tokens consumed, by model and direction.");
+        _cost = _meter.CreateCounter<double>("assistenteia.cost", "{currency}", "Cost of the attempts, by model.");
+    }
+
+    public void TaskCreated(TaskType type) =>
+        _created.Add(1, new("capability", type.Capability.ToString()), new("domain", type.Domain.ToString()));
+
+    public void AttemptStarted(TimeSpan queueWait) => _queueWait.Record(Math.Max(0, queueWait.TotalSeconds));
+
+    public void AttemptEnded(AiTask task, TaskAttempt attempt)
+    {
+        var model = attempt.Model ?? "none";
+        _execution.Record(attempt.LatencyMs / 1000.0, new KeyValuePair<string, object?>("outcome", attempt.Status.ToString()));
+        _tokens.Add(attempt.TokensIn, new("model", model), new("direction", "input"));
+        _tokens.Add(attempt.TokensOut, new("model", model), new("direction", "output"));
+        _cost.Add((double)attempt.Cost, new KeyValuePair<string, object?>("model", model));
+        if (attempt.Status == AttemptStatus.Failed)
+        {
+            _attemptsFailed.Add(1, new KeyValuePair<string, object?>("error_code", attempt.ErrorCode));
+        }
+
+        if (task.IsTerminal)
+        {
+            _finished.Add(1, new KeyValuePair<string, object?>("status", task.Status.ToString()));
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,38 @@
+using System.Diagnostics;
+using System.Text;
+using RabbitMQ.Client;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>Direct access to the test virtual host: raw publishes, queue depths, and stopping the broker.</summary>
+public static class Broker
+{
+    public static async Task PublishRawAsync(AppFixture fixture, string queue, string body, byte priority = 4)
+    {
+        var factory = new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Priority = priority };
+        await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
+    }
+
+    /// <summary>Messages ready in a queue (not counting those delivered and unacked).</summary>
+    public static async Task<uint> ReadyCountAsync(AppFixture fixture, string queue)
+    {
+        var factory = new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+    }
+
+    /// <summary>Stops or starts the RabbitMQ application on this machine (the Erlang node keeps running).</summary>
+    public static async Task RabbitCtlAsync(string command)
+    {
+        using var process = Process.Start(new ProcessStartInfo("rabbitmqctl", command) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var errors = process.StandardError.ReadToEndAsync(deadline.Token);
+        await process.StandardOutput.ReadToEndAsync(deadline.Token);
+        await process.WaitForExitAsync(deadline.Token);
+        Assert.True(process.ExitCode == 0, $"rabbitmqctl {command} failed: {await errors}");
+    }
+}
