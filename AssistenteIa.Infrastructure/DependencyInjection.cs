@@ -77,7 +77,9 @@ public static class DependencyInjection
             .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
         builder.Services.AddScoped<ITaskExecutor, ChatClientTaskExecutor>();
         builder.Services.AddScoped<ExecuteTaskHandler>();
+        builder.Services.AddSingleton<RunningAttempts>();
         builder.Services.AddHostedService<TaskQueuedConsumer>();
+        builder.Services.AddHostedService<CancelSignalConsumer>();
         return builder;
     }
 

@@ -51,5 +51,10 @@ if ! port_open 5672; then
   $SUDO env RABBITMQ_DIST_PORT="$RABBITMQ_DIST_PORT" rabbitmq-server -detached >/dev/null 2>&1 || true
   wait_for 90 "RabbitMQ AMQP port" port_open 5672
 fi
-wait_for 60 "RabbitMQ management API" curl -fsS -m 2 -u guest:guest http://127.0.0.1:15672/api/overview
+if ! wait_for 20 "RabbitMQ management API" curl -fsS -m 2 -u guest:guest http://127.0.0.1:15672/api/overview; then
+  # A server started by someone else (e.g. the package's own service) may lack the plugin: enable it online.
+  log "enabling the management plugin"
+  $SUDO rabbitmq-plugins enable rabbitmq_management >/dev/null
+  wait_for 60 "RabbitMQ management API" curl -fsS -m 2 -u guest:guest http://127.0.0.1:15672/api/overview
+fi
 log "RabbitMQ ready on 127.0.0.1:5672 (management UI http://localhost:15672, guest/guest)"

@@ -3,8 +3,15 @@ namespace AssistenteIa.Application.Messaging;
 /// <summary>The message on <c>tasks-queued</c> (contract from the user's notes). Type is "Domain/Capability/Execution".</summary>
 public sealed record TaskQueued(Guid TaskId, string Type, int Attempt, string CorrelationId);
 
+/// <summary>Control message fanned out to every executor: stop the attempt of this task if you run it.</summary>
+public sealed record TaskCancelRequested(Guid TaskId, string CorrelationId);
+
 public static class Queues
 {
+    /// <summary>Fanout exchange for control messages to every executor instance.</summary>
+    public const string TasksControl = "tasks-control";
+    public const string TaskCancelRequestedType = "TaskCancelRequested";
+
     public const string TasksQueued = "tasks-queued";
     public const string TasksQueuedDeadLetterExchange = "tasks-queued.dlx";
     public const string TasksQueuedDeadLetter = "tasks-queued.dlq";

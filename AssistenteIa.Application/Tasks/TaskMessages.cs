@@ -21,4 +21,13 @@ public static class TaskMessages
             Queues.PriorityOf(task.Priority),
             now);
     }
+
+    public static OutboxMessage CancelRequested(AiTask task, DateTimeOffset now) => OutboxMessage.Create(
+        Queues.TasksControl,
+        Queues.TaskCancelRequestedType,
+        JsonSerializer.Serialize(new TaskCancelRequested(task.Id, task.CorrelationId), JsonDefaults.Options),
+        task.CorrelationId,
+        Activity.Current?.Id,
+        priority: 0,
+        now);
 }

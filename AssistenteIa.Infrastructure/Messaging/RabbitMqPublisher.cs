@@ -47,7 +47,8 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             var channel = await GetChannelAsync(cancellationToken);
             try
             {
-                await channel.BasicPublishAsync(exchange: "", routingKey: message.Destination, mandatory: true, basicProperties: properties, body: body, cancellationToken: cancellationToken);
+                var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message.Destination);
+                await channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken);
             }
             catch
             {

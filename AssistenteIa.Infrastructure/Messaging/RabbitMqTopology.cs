@@ -22,5 +22,17 @@ public static class RabbitMqTopology
             ["x-dead-letter-exchange"] = Queues.TasksQueuedDeadLetterExchange,
         };
         await channel.QueueDeclareAsync(Queues.TasksQueued, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
+
+        await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
     }
+
+    /// <summary>
+    /// Where an outbox destination is published. Queues go through the default exchange and must be routed
+    /// (mandatory); control messages fan out to whoever listens, and no listener is not an error.
+    /// </summary>
+    public static (string Exchange, string RoutingKey, bool Mandatory) Route(string destination) => destination switch
+    {
+        Queues.TasksControl => (Queues.TasksControl, "", false),
+        _ => ("", destination, true),
+    };
 }

@@ -7,13 +7,13 @@ namespace AssistenteIa.Tests.Integration;
 /// <summary>Direct access to the test virtual host: raw publishes, queue depths, and stopping the broker.</summary>
 public static class Broker
 {
-    public static async Task PublishRawAsync(AppFixture fixture, string queue, string body, byte priority = 4)
+    public static async Task PublishRawAsync(AppFixture fixture, string exchange, string routingKey, string body, byte priority = 4)
     {
         var factory = new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) };
         await using var connection = await factory.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Priority = priority };
-        await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
+        await channel.BasicPublishAsync(exchange, routingKey, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
     }
 
     /// <summary>Messages ready in a queue (not counting those delivered and unacked).</summary>

@@ -86,8 +86,8 @@ public sealed class PipelineTests(AppFixture fixture)
         using var client = fixture.CreateApiClient();
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "duplicate me"));
         var message = JsonSerializer.Serialize(new { taskId = task.Id, type = "DocumentProcessing/LLM_Generation/Async", attempt = 1, correlationId = task.CorrelationId });
-        await Broker.PublishRawAsync(fixture, "tasks-queued", message);
-        await Broker.PublishRawAsync(fixture, "tasks-queued", message);
+        await Broker.PublishRawAsync(fixture, "", "tasks-queued", message);
+        await Broker.PublishRawAsync(fixture, "", "tasks-queued", message);
 
         // One consumer handles deliveries in order: once a task posted after the duplicates has run, they were handled.
         var barrier = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "barrier"));
@@ -105,7 +105,7 @@ public sealed class PipelineTests(AppFixture fixture)
         using var client = fixture.CreateApiClient();
         var before = await Broker.ReadyCountAsync(fixture, "tasks-queued.dlq");
 
-        await Broker.PublishRawAsync(fixture, "tasks-queued", "this is not json {");
+        await Broker.PublishRawAsync(fixture, "", "tasks-queued", "this is not json {");
 
         await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued.dlq"), n => n > before, TimeSpan.FromSeconds(30), "the garbage message in tasks-queued.dlq");
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "after garbage"));
@@ -129,6 +129,21 @@ public sealed class PipelineTests(AppFixture fixture)
         Assert.Equal(AttemptStatus.Cancelled, attempt.Status);
         Assert.True(attempt.TokensIn > 0, "the prompt sent before the cancel counts as consumed");
         Assert.True(attempt.LatencyMs < 30000);
+    }
+
+    [Fact]
+    public async Task A_cancel_signal_on_the_control_exchange_stops_the_running_attempt()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 30000 }));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+
+        // Only the signal, not the database flag the heartbeat watches: the attempt must stop because of it.
+        await Broker.PublishRawAsync(fixture, exchange: "tasks-control", routingKey: "", JsonSerializer.Serialize(new { taskId = task.Id, correlationId = task.CorrelationId }));
+
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, TimeSpan.FromSeconds(15));
+        Assert.Equal(AiTaskStatus.Cancelled, done.Status);
+        Assert.Equal(AttemptStatus.Cancelled, Assert.Single(await TaskApi.AttemptsAsync(client, task.Id)).Status);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -11,7 +13,7 @@ public sealed record CancelTaskResult(TaskDto Task, CancelOutcome Outcome);
 /// Best-effort cancellation: a task that is not running is cancelled at once; a reserved or running one is
 /// flagged and its worker stops it; a finished one is refused.
 /// </summary>
-public sealed class CancelTaskHandler(IAppDbContext db, TimeProvider clock, ILogger<CancelTaskHandler> logger)
+public sealed class CancelTaskHandler(IAppDbContext db, OutboxPublisher outbox, TimeProvider clock, ILogger<CancelTaskHandler> logger)
 {
     private const int MaxRetries = 5;
 
@@ -21,11 +23,17 @@ public sealed class CancelTaskHandler(IAppDbContext db, TimeProvider clock, ILog
         {
             var task = await db.Tasks.FirstOrDefaultAsync(t => t.Id == id && t.TenantId == tenantId, cancellationToken)
                 ?? throw new NotFoundException($"Task {id} was not found.");
-            var outcome = task.RequestCancel(clock.GetUtcNow());
+            var now = clock.GetUtcNow();
+            var outcome = task.RequestCancel(now);
+
+            // A running attempt is told at once through the control exchange; its heartbeat is the fallback.
+            List<OutboxMessage> messages = outcome == CancelOutcome.Requested ? [TaskMessages.CancelRequested(task, now)] : [];
+            db.OutboxMessages.AddRange(messages);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
                 logger.LogInformation("Cancel of task {TaskId}: {Outcome}", id, outcome);
+                await outbox.PublishCommittedAsync(messages, cancellationToken);
                 return new CancelTaskResult(TaskDto.From(task), outcome);
             }
             catch (DbUpdateConcurrencyException) when (retry < MaxRetries)

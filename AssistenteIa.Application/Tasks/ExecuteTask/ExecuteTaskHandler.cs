@@ -32,6 +32,7 @@ public sealed class ExecuteTaskHandler(
     IOptions<AiOptions> aiOptions,
     WorkerIdentity worker,
     TaskMetrics metrics,
+    RunningAttempts running,
     TimeProvider clock,
     ILogger<ExecuteTaskHandler> logger)
 {
@@ -69,6 +70,7 @@ public sealed class ExecuteTaskHandler(
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
         using var cancelRequested = new CancellationTokenSource();
+        using var registration = running.Register(task.Id, cancelRequested);
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, cancelRequested.Token);
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = HeartbeatAsync(task.Id, cancelRequested, heartbeatStop.Token);
@@ -171,7 +173,10 @@ public sealed class ExecuteTaskHandler(
         return new AttemptUsage(usage.Model, usage.TokensIn, usage.TokensOut, price.InputPerMillion, price.OutputPerMillion);
     }
 
-    /// <summary>Renews the lease while the attempt runs and notices a cancel request made through the API.</summary>
+    /// <summary>
+    /// Renews the lease while the attempt runs, and notices a cancel request made through the API (the fallback
+    /// when the control message of <see cref="RunningAttempts"/> was lost).
+    /// </summary>
     private async Task HeartbeatAsync(Guid taskId, CancellationTokenSource cancelRequested, CancellationToken stop)
     {
         var options = workerOptions.Value;
