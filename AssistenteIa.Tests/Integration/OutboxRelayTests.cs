@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
+
+namespace AssistenteIa.Tests.Integration;
+
+[Collection(AppCollection.Name)]
+public sealed class OutboxRelayTests(AppFixture fixture)
+{
+    [Fact]
+    public async Task Competing_relays_publish_every_unsent_row_exactly_once()
+    {
+        const int rows = 60;
+        var destination = $"relay-test-{Guid.NewGuid():N}";
+        await DeclareQueueAsync(destination);
+        await using (var db = CreateDbContext())
+        {
+            var old = DateTimeOffset.UtcNow.AddMinutes(-1);
+            db.OutboxMessages.AddRange(Enumerable.Range(0, rows).Select(i => OutboxMessage.Create(destination, "Test", $$"""{"n":{{i}}}""", null, null, 0, old)));
+            await db.SaveChangesAsync();
+        }
+
+        // Two relays in this process race each other and ServiceC's own relay for the same rows.
+        var published = new ConcurrentBag<Guid>();
+        await Task.WhenAll(RelayUntilEmptyAsync(published), RelayUntilEmptyAsync(published));
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Destination" = @p0 AND "SentAt" IS NULL""", destination),
+            unsent => unsent == 0,
+            TimeSpan.FromSeconds(30),
+            "every row to be marked sent");
+
+        var byServiceC = await DrainAsync(destination);
+        var all = published.Concat(byServiceC).ToList();
+        Assert.Equal(rows, all.Count);
+        Assert.Equal(rows, all.Distinct().Count());
+    }
+
+    private async Task RelayUntilEmptyAsync(ConcurrentBag<Guid> published)
+    {
+        while (true)
+        {
+            await using var db = CreateDbContext();
+            var relay = new OutboxRelay(db, new RecordingPublisher(published), TimeProvider.System, NullLogger<OutboxRelay>.Instance);
+            if (await relay.RelayAsync(batchSize: 5, CancellationToken.None) == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private AppDbContext CreateDbContext() =>
+        new(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
+
+    private async Task DeclareQueueAsync(string queue)
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false);
+    }
+
+    private async Task<List<Guid>> DrainAsync(string queue)
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var ids = new List<Guid>();
+        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message)
+        {
+            ids.Add(Guid.Parse(message.BasicProperties.MessageId!));
+        }
+
+        await channel.QueueDeleteAsync(queue);
+        return ids;
+    }
+
+    /// <summary>Stands in for the broker only to count who published what; the rows and their locks are real.</summary>
+    private sealed class RecordingPublisher(ConcurrentBag<Guid> published) : IMessagePublisher
+    {
+        public async Task PublishAsync(OutboxMessage message, CancellationToken cancellationToken)
+        {
+            // Hold the row lock a little, as a real publish would, so the relays overlap.
+            await Task.Yield();
+            published.Add(message.Id);
+        }
+    }
+}
