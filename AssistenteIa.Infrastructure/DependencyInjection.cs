@@ -1,5 +1,3 @@
-using System.ClientModel;
-using System.Data.Common;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
@@ -18,7 +16,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using OpenAI;
 
 namespace AssistenteIa.Infrastructure;
 
@@ -72,7 +69,11 @@ public static class DependencyInjection
     {
         builder.Services.AddSingleton(new WorkerIdentity($"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}"));
         builder.Services.AddSingleton<TokenCounter>();
-        builder.Services.AddChatClient(sp => CreateChatClient(sp, builder.Configuration))
+        builder.Services.AddChatClient(sp => ChatClientFactory.Create(
+                sp.GetRequiredService<IOptions<AiOptions>>().Value,
+                builder.Configuration.GetConnectionString(AiConnectionName),
+                sp.GetRequiredService<TokenCounter>(),
+                sp.GetRequiredService<TimeProvider>()))
             .UseLogging()
             .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
         builder.Services.AddScoped<ITaskExecutor, ChatClientTaskExecutor>();
@@ -81,28 +82,5 @@ public static class DependencyInjection
         builder.Services.AddHostedService<TaskQueuedConsumer>();
         builder.Services.AddHostedService<CancelSignalConsumer>();
         return builder;
-    }
-
-    private static IChatClient CreateChatClient(IServiceProvider services, IConfiguration configuration)
-    {
-        var options = services.GetRequiredService<IOptions<AiOptions>>().Value;
-        if (!options.Provider.Equals("OpenAI", StringComparison.OrdinalIgnoreCase))
-        {
-            return new LocalChatClient(services.GetRequiredService<TokenCounter>(), services.GetRequiredService<TimeProvider>(), options.DefaultModel);
-        }
-
-        // ConnectionStrings:ai = "Endpoint=https://…/v1;Key=…;Model=…" (OpenAI, Azure OpenAI v1, Ollama, vLLM).
-        var connectionString = configuration.GetConnectionString(AiConnectionName)
-            ?? throw new InvalidOperationException("Ai:Provider is OpenAI but ConnectionStrings:ai is not set (Endpoint=…;Key=…;Model=…).");
-        var parts = new DbConnectionStringBuilder { ConnectionString = connectionString };
-        var model = parts.TryGetValue("Model", out var m) ? m.ToString()! : options.DefaultModel;
-        var key = parts.TryGetValue("Key", out var k) ? k.ToString()! : "unused";
-        var clientOptions = new OpenAIClientOptions();
-        if (parts.TryGetValue("Endpoint", out var endpoint))
-        {
-            clientOptions.Endpoint = new Uri(endpoint.ToString()!);
-        }
-
-        return new OpenAI.Chat.ChatClient(model, new ApiKeyCredential(key), clientOptions).AsIChatClient();
     }
 }
