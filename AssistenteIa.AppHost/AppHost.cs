@@ -13,11 +13,17 @@ var api = builder.AddProject<Projects.AssistenteIaApi>("api")
 Infrastructure.PinApiPort(builder, api);
 
 // The API applies the migrations, so the workers start once it is healthy.
-builder.AddProject<Projects.AssistenteIaApi_ServiceB_Worker>("serviceb")
+var executor = builder.AddProject<Projects.AssistenteIaApi_ServiceB_Worker>("serviceb")
     .WithReference(infrastructure.Database).WaitFor(infrastructure.Database)
     .WithReference(infrastructure.Broker).WaitFor(infrastructure.Broker)
     .WaitFor(api)
     .WithHttpHealthCheck("/health");
+
+// A real model when ConnectionStrings:ai is set ("Endpoint=…;Key=…;Model=…"); the built-in local model otherwise.
+if (!string.IsNullOrWhiteSpace(builder.Configuration["ConnectionStrings:ai"]))
+{
+    executor.WithReference(builder.AddConnectionString("ai")).WithEnvironment("Ai__Provider", "OpenAI");
+}
 
 builder.AddProject<Projects.AssistenteIaApi_ServiceC_Worker>("servicec")
     .WithReference(infrastructure.Database).WaitFor(infrastructure.Database)
