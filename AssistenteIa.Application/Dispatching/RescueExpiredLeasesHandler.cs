@@ -63,15 +63,9 @@ public sealed class RescueExpiredLeasesHandler(
             rescued.Add((task, attempt));
         }
 
-        db.OutboxMessages.AddRange(messages);
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException)
+        if (!await outbox.SaveAndPublishAsync(messages, cancellationToken))
         {
             // The worker came back and renewed, or another dispatcher got there first: leave it for the next round.
-            db.ClearTracking();
             return 0;
         }
 
@@ -80,7 +74,6 @@ public sealed class RescueExpiredLeasesHandler(
             metrics.AttemptEnded(task, attempt);
         }
 
-        await outbox.PublishCommittedAsync(messages, cancellationToken);
         return expired.Count;
     }
 }

@@ -34,20 +34,13 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
             task.Enqueue(now);
         }
 
-        db.OutboxMessages.AddRange(messages);
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException)
+        if (!await outbox.SaveAndPublishAsync(messages, cancellationToken))
         {
             // Another dispatcher (or a cancel) changed one of them first; the next round sees fresh state.
-            db.ClearTracking();
             return 0;
         }
 
         logger.LogInformation("Queued {Count} due tasks", due.Count);
-        await outbox.PublishCommittedAsync(messages, cancellationToken);
         return due.Count;
     }
 }

@@ -1,5 +1,6 @@
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Domain.Outbox;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 
 namespace AssistenteIa.Application.Outbox;
@@ -10,6 +11,27 @@ namespace AssistenteIa.Application.Outbox;
 /// </summary>
 public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger)
 {
+    /// <summary>
+    /// Saves the pending changes together with <paramref name="messages"/> in one transaction, then publishes them.
+    /// Returns false, with tracked state forgotten, when another writer changed one of the rows first.
+    /// </summary>
+    public async Task<bool> SaveAndPublishAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    {
+        db.OutboxMessages.AddRange(messages);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            db.ClearTracking();
+            return false;
+        }
+
+        await PublishCommittedAsync(messages, cancellationToken);
+        return true;
+    }
+
     public async Task PublishCommittedAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
     {
         if (messages.Count == 0)

@@ -2,8 +2,6 @@ using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Tasks.ExecuteTask;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
@@ -14,37 +12,18 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// Listens on the control exchange through a private, self-deleting queue and cancels the attempt of a task
 /// this instance runs, so a cancel reaches a running task in well under a second.
 /// </summary>
-public sealed class CancelSignalConsumer(IServiceProvider services, RunningAttempts running, ILogger<CancelSignalConsumer> logger) : BackgroundService
+public sealed class CancelSignalConsumer(IServiceProvider services, RunningAttempts running, ILogger<CancelSignalConsumer> logger)
+    : BrokerSubscription(services, logger)
 {
-    private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
+    protected override string Source => Queues.TasksControl;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task SubscribeAsync(IChannel channel, CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                var connection = services.GetRequiredService<IConnection>();
-                await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-                await RabbitMqTopology.DeclareAsync(channel, stoppingToken);
-                var queue = await channel.QueueDeclareAsync(queue: "", durable: false, exclusive: true, autoDelete: true, cancellationToken: stoppingToken);
-                await channel.QueueBindAsync(queue.QueueName, Queues.TasksControl, routingKey: "", cancellationToken: stoppingToken);
-
-                var consumer = new AsyncEventingBasicConsumer(channel);
-                consumer.ReceivedAsync += (_, delivery) => HandleAsync(delivery);
-                await channel.BasicConsumeAsync(queue.QueueName, autoAck: true, consumer, stoppingToken);
-                await Task.Delay(Timeout.Infinite, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Cannot listen on {Exchange} now; retrying in {Delay}", Queues.TasksControl, ReconnectDelay);
-                await Task.Delay(ReconnectDelay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-        }
+        var queue = await channel.QueueDeclareAsync(queue: "", durable: false, exclusive: true, autoDelete: true, cancellationToken: stoppingToken);
+        await channel.QueueBindAsync(queue.QueueName, Queues.TasksControl, routingKey: "", cancellationToken: stoppingToken);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) => HandleAsync(delivery);
+        await channel.BasicConsumeAsync(queue.QueueName, autoAck: true, consumer, stoppingToken);
     }
 
     private async Task HandleAsync(BasicDeliverEventArgs delivery)
@@ -56,13 +35,13 @@ public sealed class CancelSignalConsumer(IServiceProvider services, RunningAttem
         }
         catch (JsonException)
         {
-            logger.LogWarning("Ignoring an unreadable control message on {Exchange}", Queues.TasksControl);
+            Logger.LogWarning("Ignoring an unreadable control message on {Exchange}", Queues.TasksControl);
             return;
         }
 
         if (signal is not null && await running.CancelAsync(signal.TaskId))
         {
-            logger.LogInformation("Cancel signal delivered to the running attempt of task {TaskId}", signal.TaskId);
+            Logger.LogInformation("Cancel signal delivered to the running attempt of task {TaskId}", signal.TaskId);
         }
     }
 }

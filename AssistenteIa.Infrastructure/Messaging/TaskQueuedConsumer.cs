@@ -4,7 +4,6 @@ using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Tasks.ExecuteTask;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -19,43 +18,24 @@ namespace AssistenteIa.Infrastructure.Messaging;
 public sealed class TaskQueuedConsumer(
     IServiceProvider services,
     IOptions<WorkerOptions> options,
-    ILogger<TaskQueuedConsumer> logger) : BackgroundService
+    ILogger<TaskQueuedConsumer> logger) : BrokerSubscription(services, logger)
 {
-    private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RequeueDelay = TimeSpan.FromSeconds(1);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string Source => Queues.TasksQueued;
+
+    protected override CreateChannelOptions ChannelOptions =>
+        new(publisherConfirmationsEnabled: false, publisherConfirmationTrackingEnabled: false, consumerDispatchConcurrency: (ushort)options.Value.MaxConcurrency);
+
+    protected override async Task SubscribeAsync(IChannel channel, CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                var connection = services.GetRequiredService<IConnection>();
-                await using var channel = await connection.CreateChannelAsync(
-                    new CreateChannelOptions(false, false, consumerDispatchConcurrency: (ushort)options.Value.MaxConcurrency), stoppingToken);
-                await RabbitMqTopology.DeclareAsync(channel, stoppingToken);
-                await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: options.Value.PrefetchCount, global: false, stoppingToken);
-
-                var consumer = new AsyncEventingBasicConsumer(channel);
-                consumer.ReceivedAsync += (_, delivery) => HandleAsync(channel, delivery, stoppingToken);
-                await channel.BasicConsumeAsync(Queues.TasksQueued, autoAck: false, consumer, stoppingToken);
-                logger.LogInformation(
-                    "Consuming {Queue} with prefetch {Prefetch} and concurrency {Concurrency}",
-                    Queues.TasksQueued, options.Value.PrefetchCount, options.Value.MaxConcurrency);
-
-                // The client recovers the connection, channel and consumer by itself after a broker restart.
-                await Task.Delay(Timeout.Infinite, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Cannot consume {Queue} now; retrying in {Delay}", Queues.TasksQueued, ReconnectDelay);
-                await Task.Delay(ReconnectDelay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-        }
+        await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: options.Value.PrefetchCount, global: false, stoppingToken);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) => HandleAsync(channel, delivery, stoppingToken);
+        await channel.BasicConsumeAsync(Queues.TasksQueued, autoAck: false, consumer, stoppingToken);
+        Logger.LogInformation(
+            "Consuming {Queue} with prefetch {Prefetch} and concurrency {Concurrency}",
+            Queues.TasksQueued, options.Value.PrefetchCount, options.Value.MaxConcurrency);
     }
 
     private async Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)
@@ -68,7 +48,7 @@ public sealed class TaskQueuedConsumer(
         var message = TryParse(delivery.Body);
         if (message is null)
         {
-            logger.LogWarning(
+            Logger.LogWarning(
                 "Unparseable message {MessageId} on {Queue} ({Length} bytes) sent to the dead-letter queue",
                 delivery.BasicProperties.MessageId, Queues.TasksQueued, delivery.Body.Length);
             await channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: false, CancellationToken.None);
@@ -79,7 +59,7 @@ public sealed class TaskQueuedConsumer(
         activity?.SetTag("assistenteia.task.id", message.TaskId.ToString());
         try
         {
-            await using var services1 = services.CreateAsyncScope();
+            await using var services1 = Services.CreateAsyncScope();
             var handler = services1.ServiceProvider.GetRequiredService<ExecuteTaskHandler>();
             await handler.HandleAsync(message, stoppingToken);
             await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, CancellationToken.None);
@@ -87,7 +67,7 @@ public sealed class TaskQueuedConsumer(
         catch (Exception ex)
         {
             // Nothing was recorded for this delivery: give it back to the queue for another try.
-            logger.LogError(ex, "Task {TaskId} delivery failed before its outcome was stored; requeueing", message.TaskId);
+            Logger.LogError(ex, "Task {TaskId} delivery failed before its outcome was stored; requeueing", message.TaskId);
             await Task.Delay(RequeueDelay, CancellationToken.None);
             try
             {
@@ -96,7 +76,7 @@ public sealed class TaskQueuedConsumer(
             catch (Exception nackError)
             {
                 // The channel is gone; the broker redelivers every unacked message of a closed channel.
-                logger.LogWarning(nackError, "Could not nack delivery of task {TaskId}", message.TaskId);
+                Logger.LogWarning(nackError, "Could not nack delivery of task {TaskId}", message.TaskId);
             }
         }
     }

@@ -28,18 +28,16 @@ public sealed class CancelTaskHandler(IAppDbContext db, OutboxPublisher outbox, 
 
             // A running attempt is told at once through the control exchange; its heartbeat is the fallback.
             List<OutboxMessage> messages = outcome == CancelOutcome.Requested ? [TaskMessages.CancelRequested(task, now)] : [];
-            db.OutboxMessages.AddRange(messages);
-            try
+            if (await outbox.SaveAndPublishAsync(messages, cancellationToken))
             {
-                await db.SaveChangesAsync(cancellationToken);
                 logger.LogInformation("Cancel of task {TaskId}: {Outcome}", id, outcome);
-                await outbox.PublishCommittedAsync(messages, cancellationToken);
                 return new CancelTaskResult(TaskDto.From(task), outcome);
             }
-            catch (DbUpdateConcurrencyException) when (retry < MaxRetries)
+
+            // A worker moved the task meanwhile (claimed, renewed, finished): decide again on fresh state.
+            if (retry == MaxRetries)
             {
-                // A worker moved the task meanwhile (claimed, renewed, finished): decide again on fresh state.
-                db.ClearTracking();
+                throw new ConflictException($"Task {id} keeps changing; retry the cancel.");
             }
         }
     }
