@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using AssistenteIa.Application.Abstractions;
@@ -8,13 +9,16 @@ using RabbitMQ.Client;
 namespace AssistenteIa.Infrastructure.Messaging;
 
 /// <summary>
-/// The one publisher: persistent messages on a confirm channel, so <see cref="PublishAsync"/> returns only after
-/// the broker took responsibility for the message (and throws when it did not).
+/// The one publisher: persistent messages on confirm channels, so <see cref="PublishAsync"/> returns only after
+/// the broker took responsibility for the message (and throws when it did not). A small pool of channels, each
+/// used by one publish at a time, lets concurrent requests wait for their confirms in parallel.
 /// </summary>
 public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePublisher, IAsyncDisposable
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private IChannel? _channel;
+    private const int MaxChannels = 8;
+
+    private readonly ConcurrentBag<IChannel> _idle = [];
+    private readonly SemaphoreSlim _slots = new(MaxChannels, MaxChannels);
 
     public async Task PublishAsync(OutboxMessage message, CancellationToken cancellationToken)
     {
@@ -40,67 +44,81 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             },
         };
         var body = Encoding.UTF8.GetBytes(message.PayloadJson);
+        var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message.Destination);
 
-        await _gate.WaitAsync(cancellationToken);
+        await _slots.WaitAsync(cancellationToken);
+        IChannel? channel = null;
         try
         {
-            var channel = await GetChannelAsync(cancellationToken);
-            try
-            {
-                var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message.Destination);
-                await channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken);
-            }
-            catch
-            {
-                // A channel that failed a publish may be closed or out of step with its confirms: start afresh next time.
-                await DropChannelAsync();
-                throw;
-            }
+            channel = RentOpenChannel() ?? await CreateChannelAsync(cancellationToken);
+            await channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken);
+            _idle.Add(channel);
+            channel = null;
         }
         finally
         {
-            _gate.Release();
+            // A channel that failed a publish may be closed or out of step with its confirms: never reuse it.
+            if (channel is not null)
+            {
+                await DisposeQuietlyAsync(channel);
+            }
+
+            _slots.Release();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        await DropChannelAsync();
-        _gate.Dispose();
-    }
-
-    private async Task<IChannel> GetChannelAsync(CancellationToken cancellationToken)
-    {
-        if (_channel is { IsOpen: true })
+        while (_idle.TryTake(out var channel))
         {
-            return _channel;
+            await DisposeQuietlyAsync(channel);
         }
 
-        await DropChannelAsync();
+        _slots.Dispose();
+    }
 
+    private IChannel? RentOpenChannel()
+    {
+        while (_idle.TryTake(out var channel))
+        {
+            if (channel.IsOpen)
+            {
+                return channel;
+            }
+
+            _ = DisposeQuietlyAsync(channel);
+        }
+
+        return null;
+    }
+
+    private async Task<IChannel> CreateChannelAsync(CancellationToken cancellationToken)
+    {
         // Resolved lazily: the API must start (and accept tasks into the outbox) while the broker is down.
         var connection = services.GetRequiredService<IConnection>();
         var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
-        await RabbitMqTopology.DeclareAsync(channel, cancellationToken);
-        _channel = channel;
-        return channel;
+        try
+        {
+            await RabbitMqTopology.DeclareAsync(channel, cancellationToken);
+            return channel;
+        }
+        catch
+        {
+            await DisposeQuietlyAsync(channel);
+            throw;
+        }
     }
 
-    private async Task DropChannelAsync()
+    private static async Task DisposeQuietlyAsync(IChannel channel)
     {
-        var channel = _channel;
-        _channel = null;
-        if (channel is not null)
+        try
         {
-            try
-            {
-                await channel.DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // Disposing a broken channel may throw; there is nothing left to release.
-            }
+            await channel.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // Disposing a broken channel may throw; there is nothing left to release.
         }
     }
 }

@@ -111,20 +111,22 @@ public sealed class ExecuteTaskHandler(
         }
 
         // The outcome is written even while the host stops: the message is acked only after it is stored.
-        return await RecordAsync(task.Id, attempt.AttemptNo, result, CancellationToken.None);
+        return await RecordAsync(task, attempt, result, CancellationToken.None);
     }
 
-    private async Task<ExecutionOutcome> RecordAsync(Guid taskId, int attemptNo, AttemptResult result, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes the outcome on the entities tracked since the claim; the row version makes that update conditional.
+    /// When something else changed the task meanwhile (cancel request, heartbeat, rescuer), reads it again and
+    /// decides on fresh state.
+    /// </summary>
+    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, AttemptResult result, CancellationToken cancellationToken)
     {
         for (var retry = 0; ; retry++)
         {
-            db.ClearTracking();
-            var task = await db.Tasks.FirstAsync(t => t.Id == taskId, cancellationToken);
-            var attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == taskId && a.AttemptNo == attemptNo, cancellationToken);
-            if (task.Status != AiTaskStatus.Running || task.LockedBy != worker.Id || task.AttemptCount != attemptNo || attempt.Status != AttemptStatus.Running)
+            if (task.Status != AiTaskStatus.Running || task.LockedBy != worker.Id || task.AttemptCount != attempt.AttemptNo || attempt.Status != AttemptStatus.Running)
             {
                 // The dispatcher rescued the task after our lease expired; its decision stands.
-                logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken over while running; discarding this outcome", taskId, attemptNo);
+                logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken over while running; discarding this outcome", task.Id, attempt.AttemptNo);
                 return ExecutionOutcome.Ignored;
             }
 
@@ -135,12 +137,15 @@ public sealed class ExecuteTaskHandler(
                 metrics.AttemptEnded(task, attempt);
                 logger.LogInformation(
                     "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
-                    taskId, attemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
+                    task.Id, attempt.AttemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
                 return ExecutionOutcome.Recorded;
             }
             catch (DbUpdateConcurrencyException) when (retry < MaxSaveRetries)
             {
-                // A cancel request or a heartbeat changed the row meanwhile: read it again and re-apply.
+                var (taskId, attemptNo) = (task.Id, attempt.AttemptNo);
+                db.ClearTracking();
+                task = await db.Tasks.FirstAsync(t => t.Id == taskId, cancellationToken);
+                attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == taskId && a.AttemptNo == attemptNo, cancellationToken);
             }
         }
     }
