@@ -11,6 +11,8 @@ namespace AssistenteIa.Application.Outbox;
 /// </summary>
 public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger)
 {
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Saves the pending changes together with <paramref name="messages"/> in one transaction, then publishes them.
     /// Returns false, with tracked state forgotten, when another writer changed one of the rows first.
@@ -41,12 +43,15 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
 
         foreach (var message in messages)
         {
+            // A broker that accepts the connection but never confirms must not hold the caller: give up and let the relay retry.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(PublishTimeout);
             try
             {
-                await publisher.PublishAsync(message, cancellationToken);
+                await publisher.PublishAsync(message, timeout.Token);
                 message.MarkSent(clock.GetUtcNow());
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
                 logger.LogWarning(ex, "Outbox message {OutboxMessageId} ({MessageType}) not published now; the relay will retry", message.Id, message.MessageType);
                 message.MarkFailed(ex.Message);

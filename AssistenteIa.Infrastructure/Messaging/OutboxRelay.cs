@@ -1,4 +1,5 @@
 using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Outbox;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -36,13 +37,15 @@ public sealed class OutboxRelay(AppDbContext db, IMessagePublisher publisher, Ti
         var sent = 0;
         foreach (var row in rows)
         {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(OutboxPublisher.PublishTimeout);
             try
             {
-                await publisher.PublishAsync(row, cancellationToken);
+                await publisher.PublishAsync(row, timeout.Token);
                 row.MarkSent(clock.GetUtcNow());
                 sent++;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
                 row.MarkFailed(ex.Message);
                 logger.LogWarning(ex, "Relay could not publish outbox message {OutboxMessageId}; will retry", row.Id);
