@@ -68,6 +68,13 @@ public static class TaskApi
     public static async Task<JsonElement> ProblemAsync(HttpResponseMessage response)
     {
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        return await response.Content.ReadFromJsonAsync<JsonElement>();
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        foreach (var field in new[] { "type", "title", "detail", "traceId" })
+        {
+            Assert.False(string.IsNullOrWhiteSpace(problem.GetProperty(field).GetString()), $"problem without {field}: {problem}");
+        }
+
+        Assert.Equal((int)response.StatusCode, problem.GetProperty("status").GetInt32());
+        return problem;
     }
 }

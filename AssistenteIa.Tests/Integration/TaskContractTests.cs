@@ -350,6 +350,17 @@ public sealed class TaskContractTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_method_the_resource_does_not_allow_is_405_problem()
+    {
+        using var client = fixture.CreateApiClient();
+
+        using var response = await client.DeleteAsync("/api/v1/tasks");
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        await TaskApi.ProblemAsync(response);
+    }
+
+    [Fact]
     public async Task An_unknown_api_path_is_404_problem()
     {
         using var client = fixture.CreateApiClient();
