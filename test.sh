@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export HOME="${HOME:-/root}"
 
 bash scripts/infra.sh || { echo "0 passed, 1 failed"; exit 1; }
 

@@ -2,6 +2,10 @@
 # Installs (Debian packages) and starts local PostgreSQL and RabbitMQ with the management plugin, with the
 # seed's Development credentials. Idempotent: skips what is already installed or running.
 set -euo pipefail
+# Debian puts the server tools in /usr/sbin, which a non-login root shell may not have on PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# Erlang keeps its cookie in $HOME; CI may start us without one.
+export HOME="${HOME:-/root}"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

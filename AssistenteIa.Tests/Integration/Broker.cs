@@ -28,7 +28,8 @@ public static class Broker
     /// <summary>Stops or starts the RabbitMQ application on this machine (the Erlang node keeps running).</summary>
     public static async Task RabbitCtlAsync(string command)
     {
-        using var process = Process.Start(new ProcessStartInfo("rabbitmqctl", command) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var rabbitmqctl = File.Exists("/usr/sbin/rabbitmqctl") ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl";
+        using var process = Process.Start(new ProcessStartInfo(rabbitmqctl, command) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         var errors = process.StandardError.ReadToEndAsync(deadline.Token);
         await process.StandardOutput.ReadToEndAsync(deadline.Token);
