@@ -13,7 +13,7 @@ builder.AddServiceDefaults();
 builder.AddApplicationCore();
 builder.AddMessaging();
 
-var maxPayloadBytes = builder.Configuration.GetValue(TaskOptions.Section + ":" + nameof(TaskOptions.MaxPayloadBytes), new TaskOptions().MaxPayloadBytes);
+var maxPayloadBytes = (builder.Configuration.GetSection(TaskOptions.Section).Get<TaskOptions>() ?? new TaskOptions()).MaxPayloadBytes;
 
 // Leave room for the envelope around the payload; the payload limit itself is checked by the use case (413).
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxPayloadBytes * 2L + 64 * 1024);

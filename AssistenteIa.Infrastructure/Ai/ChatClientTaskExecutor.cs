@@ -31,21 +31,22 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
             new(ChatRole.User, user),
         ];
         var chatOptions = new ChatOptions { ModelId = model, AdditionalProperties = Properties(request) };
-        var inputTokens = messages.Sum(m => tokens.Count(m.Text));
+        // Counted only when the provider does not report usage, or the attempt is cancelled: tokenizing is not free.
+        long CountInputTokens() => messages.Sum(m => tokens.Count(m.Text));
 
         try
         {
             var response = await chat.GetResponseAsync(messages, chatOptions, cancellationToken);
             var usage = new ExecutionUsage(
                 response.ModelId ?? model,
-                response.Usage?.InputTokenCount ?? inputTokens,
+                response.Usage?.InputTokenCount ?? CountInputTokens(),
                 response.Usage?.OutputTokenCount ?? tokens.Count(response.Text));
             return new ExecutionResult(response.Text, usage);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The prompt was already sent: the input tokens count as consumed.
-            throw new AttemptCancelledException(new ExecutionUsage(model, inputTokens, 0), cancellationToken);
+            throw new AttemptCancelledException(new ExecutionUsage(model, CountInputTokens(), 0), cancellationToken);
         }
         catch (Exception ex) when (Classify(ex) is { } kind)
         {
