@@ -20,9 +20,16 @@ var executor = builder.AddProject<Projects.AssistenteIaApi_ServiceB_Worker>("ser
     .WithHttpHealthCheck("/health");
 
 // A real model when ConnectionStrings:ai is set ("Endpoint=…;Key=…;Model=…"); the built-in local model otherwise.
-if (!string.IsNullOrWhiteSpace(builder.Configuration["ConnectionStrings:ai"]))
+if (builder.Configuration["ConnectionStrings:ai"] is { Length: > 0 } ai)
 {
     executor.WithReference(builder.AddConnectionString("ai")).WithEnvironment("Ai__Provider", "OpenAI");
+
+    // The model named in the connection string is the default, for the executor and for the API's check of payload.model.
+    if (new System.Data.Common.DbConnectionStringBuilder { ConnectionString = ai }.TryGetValue("Model", out var model) && model is string { Length: > 0 } name)
+    {
+        executor.WithEnvironment("Ai__DefaultModel", name);
+        api.WithEnvironment("Ai__DefaultModel", name);
+    }
 }
 
 builder.AddProject<Projects.AssistenteIaApi_ServiceC_Worker>("servicec")

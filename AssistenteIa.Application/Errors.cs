@@ -26,3 +26,6 @@ public sealed class RequestValidationException(IDictionary<string, string[]> err
 
     public static RequestValidationException For(string field, string message) => new(new Dictionary<string, string[]> { [field] = [message] });
 }
+
+/// <summary>A per-tenant limit was reached; retrying later may succeed.</summary>
+public sealed class QuotaExceededException(string detail) : ApplicationProblemException("Quota exceeded", detail);

@@ -15,23 +15,73 @@ public sealed class TaskOptions
 
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How many unfinished <c>Critical</c> tasks one tenant may have at once; more are refused with 429 so one
+    /// tenant cannot starve the others by marking everything critical. 0 forbids Critical.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxCriticalPerTenant { get; set; } = 100;
 }
 
 /// <summary>Section <c>Worker</c>: how ServiceB consumes and runs tasks.</summary>
-public sealed class WorkerOptions
+public sealed class WorkerOptions : IValidatableObject
 {
     public const string Section = "Worker";
 
+    /// <summary>
+    /// Deliveries the broker may hand this worker ahead of time. Null: twice <see cref="MaxConcurrency"/>.
+    /// A delivery waiting in the prefetch buffer counts against the broker's consumer ack timeout, so the
+    /// value is refused when the last prefetched delivery could wait longer than <see cref="BrokerAckTimeout"/>.
+    /// </summary>
     [Range(1, 1000)]
-    public ushort PrefetchCount { get; set; } = 16;
+    public ushort? PrefetchCount { get; set; }
 
     [Range(1, 256)]
     public int MaxConcurrency { get; set; } = 1;
 
     /// <summary>How long a claim holds before the dispatcher may rescue the task; renewed by the heartbeat.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
-    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>One batched lease renewal per worker every interval. Null: a third of <see cref="LeaseDuration"/>.</summary>
+    public TimeSpan? HeartbeatInterval { get; set; }
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The broker's <c>consumer_timeout</c> (RabbitMQ's default is 30 minutes).</summary>
+    public TimeSpan BrokerAckTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    public ushort EffectivePrefetch => PrefetchCount ?? (ushort)Math.Min(1000, MaxConcurrency * 2);
+
+    public TimeSpan EffectiveHeartbeatInterval => HeartbeatInterval ?? LeaseDuration / 3;
+
+    /// <summary>The longest a prefetched delivery may wait unacked: the attempts queued ahead of it, each up to the timeout, plus its own.</summary>
+    public TimeSpan WorstUnackedWait => AttemptTimeout * Math.Ceiling((double)EffectivePrefetch / MaxConcurrency);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (LeaseDuration < TimeSpan.FromSeconds(1))
+        {
+            yield return new ValidationResult("Worker:LeaseDuration must be at least one second.", [nameof(LeaseDuration)]);
+        }
+
+        if (EffectiveHeartbeatInterval <= TimeSpan.Zero || EffectiveHeartbeatInterval > LeaseDuration / 2)
+        {
+            yield return new ValidationResult("Worker:HeartbeatInterval must be positive and at most half of Worker:LeaseDuration.", [nameof(HeartbeatInterval)]);
+        }
+
+        if (AttemptTimeout <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult("Worker:AttemptTimeout must be positive.", [nameof(AttemptTimeout)]);
+        }
+
+        if (WorstUnackedWait >= BrokerAckTimeout)
+        {
+            yield return new ValidationResult(
+                $"Worker:PrefetchCount {EffectivePrefetch} with MaxConcurrency {MaxConcurrency} and AttemptTimeout {AttemptTimeout} lets a delivery wait " +
+                $"up to {WorstUnackedWait} unacked, past the broker's ack timeout ({BrokerAckTimeout}): the broker would close the channel. Lower PrefetchCount.",
+                [nameof(PrefetchCount)]);
+        }
+    }
 }
 
 /// <summary>Section <c>Ai</c>: provider, default model and the price table.</summary>
@@ -45,11 +95,40 @@ public sealed class AiOptions
     [Required]
     public string DefaultModel { get; set; } = "local-echo-1";
 
+    /// <summary>Models a task may ask for in <c>payload.model</c>, besides the default and those in the price table.</summary>
+    public List<string> Models { get; set; } = [];
+
     /// <summary>Prices per million tokens, by model name.</summary>
     public Dictionary<string, ModelPrice> Prices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    public ModelPrice PriceOf(string model) =>
-        Prices.TryGetValue(model, out var price) ? price : new ModelPrice();
+    /// <summary>Every model name a tenant may ask for, sorted.</summary>
+    public IReadOnlyList<string> AllowedModels() =>
+        Models.Append(DefaultModel).Concat(Prices.Keys).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToList();
+
+    public bool IsAllowed(string model) => AllowedModels().Contains(model, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The price of an attempt: by the model the task asked for, then by the model the provider answered with,
+    /// then by the longest price-table name that the answered model starts with (providers answer with dated
+    /// names such as <c>gpt-4o-mini-2024-07-18</c> for <c>gpt-4o-mini</c>). Null when no entry fits.
+    /// </summary>
+    public ModelPrice? PriceOf(string? requestedModel, string? answeredModel)
+    {
+        foreach (var name in new[] { requestedModel, answeredModel })
+        {
+            if (name is not null && Prices.TryGetValue(name, out var exact))
+            {
+                return exact;
+            }
+        }
+
+        return new[] { answeredModel, requestedModel }
+            .Where(name => name is not null)
+            .SelectMany(name => Prices.Where(p => name!.StartsWith(p.Key, StringComparison.OrdinalIgnoreCase)))
+            .OrderByDescending(p => p.Key.Length)
+            .Select(p => p.Value)
+            .FirstOrDefault();
+    }
 }
 
 public sealed class ModelPrice

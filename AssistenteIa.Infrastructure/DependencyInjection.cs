@@ -55,7 +55,10 @@ public static class DependencyInjection
         builder.AddRabbitMQClient(BrokerConnectionName, configureConnectionFactory: factory =>
         {
             factory.AutomaticRecoveryEnabled = true;
-            factory.TopologyRecoveryEnabled = true;
+
+            // Consumers restore themselves (BrokerSubscription), also after channel-level closes that the
+            // client does not recover; recovering them here as well would leave two consumers per queue.
+            factory.TopologyRecoveryEnabled = false;
             factory.NetworkRecoveryInterval = TimeSpan.FromSeconds(2);
             factory.ClientProvidedName = builder.Environment.ApplicationName;
         });
@@ -78,9 +81,13 @@ public static class DependencyInjection
             .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
         builder.Services.AddScoped<ITaskExecutor, ChatClientTaskExecutor>();
         builder.Services.AddScoped<ExecuteTaskHandler>();
+        builder.Services.AddScoped<RenewLeasesHandler>();
         builder.Services.AddSingleton<RunningAttempts>();
+        builder.Services.AddSingleton<SubscriptionHealth>();
+        builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
         builder.Services.AddHostedService<TaskQueuedConsumer>();
         builder.Services.AddHostedService<CancelSignalConsumer>();
+        builder.Services.AddHostedService<LeaseHeartbeatService>();
         return builder;
     }
 }

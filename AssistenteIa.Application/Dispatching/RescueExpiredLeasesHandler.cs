@@ -10,8 +10,10 @@ using Microsoft.Extensions.Options;
 namespace AssistenteIa.Application.Dispatching;
 
 /// <summary>
-/// Takes back tasks whose worker stopped renewing its lease (it died): a reservation goes back to the queue;
-/// a running attempt is closed as failed (<c>LeaseExpired</c>) and the task is retried or dead-lettered.
+/// Takes back tasks whose worker stopped renewing its lease (it died, or is paused): a reservation goes back to
+/// the queue; a running attempt is closed as failed (<c>LeaseExpired</c>) and the task is retried or dead-lettered.
+/// Leases are judged by the database's clock, and the rows stay locked until the rescue commits, so a worker
+/// that comes back finds its lease gone on its next heartbeat and stops its attempt.
 /// </summary>
 public sealed class RescueExpiredLeasesHandler(
     IAppDbContext db,
@@ -23,17 +25,18 @@ public sealed class RescueExpiredLeasesHandler(
 {
     public async Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken)
     {
-        var now = clock.GetUtcNow();
-        var expired = await db.Tasks
-            .Where(t => (t.Status == AiTaskStatus.Reserved || t.Status == AiTaskStatus.Running) && t.LockedUntil != null && t.LockedUntil <= now)
-            .OrderBy(t => t.LockedUntil)
-            .Take(batchSize)
-            .ToListAsync(cancellationToken);
+        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
+        var expired = await db.LockExpiredLeasesAsync(batchSize, cancellationToken);
         if (expired.Count == 0)
         {
             return 0;
         }
 
+        var ids = expired.Select(t => t.Id).ToList();
+        var openAttempts = (await db.TaskAttempts.Where(a => ids.Contains(a.TaskId) && a.Status == AttemptStatus.Running).ToListAsync(cancellationToken))
+            .ToDictionary(a => (a.TaskId, a.AttemptNo));
+
+        var now = clock.GetUtcNow();
         var messages = new List<OutboxMessage>();
         var rescued = new List<(AiTask, TaskAttempt)>();
         var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
@@ -47,25 +50,31 @@ public sealed class RescueExpiredLeasesHandler(
                 continue;
             }
 
-            var attemptNo = task.AttemptCount;
-            var attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == task.Id && a.AttemptNo == attemptNo, cancellationToken);
+            var attempt = openAttempts[(task.Id, task.AttemptCount)];
             var detail = $"Worker {task.LockedBy} stopped renewing its lease.";
             if (task.CancelRequested)
             {
-                attempt.Close(AttemptStatus.Cancelled, AttemptUsage.None, now, "LeaseExpired", detail);
+                attempt.Close(AttemptStatus.Cancelled, AttemptUsage.None, now, TaskAttempt.LeaseExpiredCode, detail);
                 task.Cancel(now);
             }
             else
             {
-                task.FailAttempt(attempt, AttemptUsage.None, "LeaseExpired", detail, ErrorKind.Transient, policy, Random.Shared.NextDouble(), now);
+                task.FailAttempt(attempt, AttemptUsage.None, TaskAttempt.LeaseExpiredCode, detail, ErrorKind.Transient, policy, Random.Shared.NextDouble(), now);
             }
 
             rescued.Add((task, attempt));
         }
 
-        if (!await outbox.SaveAndPublishAsync(messages, cancellationToken))
+        db.OutboxMessages.AddRange(messages);
+        try
         {
-            // The worker came back and renewed, or another dispatcher got there first: leave it for the next round.
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Another writer changed one of them first: the next round decides on fresh state.
+            db.ClearTracking();
             return 0;
         }
 
@@ -74,6 +83,7 @@ public sealed class RescueExpiredLeasesHandler(
             metrics.AttemptEnded(task, attempt);
         }
 
+        await outbox.PublishCommittedAsync(messages, cancellationToken);
         return expired.Count;
     }
 }

@@ -11,7 +11,8 @@ namespace AssistenteIa.Application.Outbox;
 /// </summary>
 public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger)
 {
-    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>A confirm slower than this counts as a failure; the relay's grace period is longer, see <c>OutboxRelay</c>.</summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// Saves the pending changes together with <paramref name="messages"/> in one transaction, then publishes them.
@@ -53,8 +54,11 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                logger.LogWarning(ex, "Outbox message {OutboxMessageId} ({MessageType}) not published now; the relay will retry", message.Id, message.MessageType);
+                logger.LogWarning(ex, "Outbox message {OutboxMessageId} ({MessageType}) not published now; the relay will retry it and the rest of the batch", message.Id, message.MessageType);
                 message.MarkFailed(ex.Message);
+
+                // The broker is down or blocked: one timeout is enough, the relay publishes the rest.
+                break;
             }
         }
 

@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Text.Json;
 using AssistenteIa.Domain.Tasks;
 
@@ -5,13 +6,13 @@ namespace AssistenteIa.Application.Tasks;
 
 public sealed record TaskTypeDto(DomainType Domain, CapabilityType Capability, ExecutionType Execution);
 
-/// <summary>The task as the REST contract shows it.</summary>
+/// <summary>The task as the REST contract shows it. <see cref="Payload"/> is null in list pages unless asked for.</summary>
 public sealed record TaskDto(
     Guid Id,
     TaskTypeDto Type,
     Priority Priority,
     AiTaskStatus Status,
-    JsonElement Payload,
+    JsonElement? Payload,
     int AttemptCount,
     int MaxAttempts,
     string? LastError,
@@ -21,6 +22,22 @@ public sealed record TaskDto(
     string CorrelationId,
     bool CancelRequested)
 {
+    /// <summary>Everything but the payload, read straight from the columns (the payload may be 256 KiB a row).</summary>
+    public static readonly Expression<Func<AiTask, TaskDto>> SummaryProjection = task => new TaskDto(
+        task.Id,
+        new TaskTypeDto(task.DomainType, task.CapabilityType, task.TaskExecutionType),
+        task.Priority,
+        task.Status,
+        null,
+        task.AttemptCount,
+        task.MaxAttempts,
+        task.LastError,
+        task.ScheduledAt,
+        task.CreatedAt,
+        task.UpdatedAt,
+        task.CorrelationId,
+        task.CancelRequested);
+
     public static TaskDto From(AiTask task)
     {
         using var payload = JsonDocument.Parse(task.PayloadJson);

@@ -16,6 +16,7 @@ public sealed class TaskMetrics : IDisposable
     private readonly Histogram<double> _execution;
     private readonly Counter<long> _tokens;
     private readonly Counter<double> _cost;
+    private readonly Counter<long> _priceMissing;
 
     public TaskMetrics(IMeterFactory meterFactory)
     {
@@ -27,6 +28,7 @@ public sealed class TaskMetrics : IDisposable
         _execution = _meter.CreateHistogram<double>("assistenteia.attempts.duration", "s", "Duration of an attempt, by outcome.");
         _tokens = _meter.CreateCounter<long>("assistenteia.tokens", "{token}", "Tokens consumed, by model and direction.");
         _cost = _meter.CreateCounter<double>("assistenteia.cost", "{currency}", "Cost of the attempts, by model.");
+        _priceMissing = _meter.CreateCounter<long>("assistenteia.prices.missing", "{attempt}", "Attempts that consumed tokens of a model with no configured price, by model.");
     }
 
     public void TaskCreated(TaskType type) =>
@@ -34,13 +36,21 @@ public sealed class TaskMetrics : IDisposable
 
     public void AttemptStarted(TimeSpan queueWait) => _queueWait.Record(Math.Max(0, queueWait.TotalSeconds));
 
-    public void AttemptEnded(AiTask task, TaskAttempt attempt)
+    public void PriceMissing(string model) => _priceMissing.Add(1, new KeyValuePair<string, object?>("model", model));
+
+    /// <summary>Usage reported late by a worker whose attempt the dispatcher had already closed.</summary>
+    public void AttemptUsageRecorded(TaskAttempt attempt)
     {
         var model = attempt.Model ?? "none";
-        _execution.Record(attempt.LatencyMs / 1000.0, new KeyValuePair<string, object?>("outcome", attempt.Status.ToString()));
         _tokens.Add(attempt.TokensIn, new("model", model), new("direction", "input"));
         _tokens.Add(attempt.TokensOut, new("model", model), new("direction", "output"));
         _cost.Add((double)attempt.Cost, new KeyValuePair<string, object?>("model", model));
+    }
+
+    public void AttemptEnded(AiTask task, TaskAttempt attempt)
+    {
+        _execution.Record(attempt.LatencyMs / 1000.0, new KeyValuePair<string, object?>("outcome", attempt.Status.ToString()));
+        AttemptUsageRecorded(attempt);
         if (attempt.Status == AttemptStatus.Failed)
         {
             _attemptsFailed.Add(1, new KeyValuePair<string, object?>("error_code", attempt.ErrorCode));

@@ -24,6 +24,9 @@ public sealed class OutboxMessage
     public DateTimeOffset CreatedAt { get; private set; }
     public DateTimeOffset? SentAt { get; private set; }
     public int PublishAttempts { get; private set; }
+
+    /// <summary>A relay took this row to publish it and others leave it alone until then (no row lock held across the network).</summary>
+    public DateTimeOffset? ClaimedUntil { get; private set; }
     public string? LastError { get; private set; }
 
     public static OutboxMessage Create(
@@ -44,11 +47,17 @@ public sealed class OutboxMessage
         SentAt = now;
         PublishAttempts++;
         LastError = null;
+        ClaimedUntil = null;
     }
 
+    /// <summary>The publish failed: the row stays unsent and free for the next relay round.</summary>
     public void MarkFailed(string error)
     {
         PublishAttempts++;
-        LastError = error.Length > 2000 ? error[..2000] : error;
+        LastError = Texts.Fit(error, 2000);
+        ClaimedUntil = null;
     }
+
+    /// <summary>Gives a claimed row back without trying it (the batch stopped at an earlier failure).</summary>
+    public void ReleaseClaim() => ClaimedUntil = null;
 }

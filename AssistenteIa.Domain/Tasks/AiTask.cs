@@ -7,6 +7,7 @@ namespace AssistenteIa.Domain.Tasks;
 public sealed class AiTask
 {
     public const int MaxAttemptsLimit = 10;
+    public const int MaxErrorLength = 4000;
 
     private AiTask()
     {
@@ -30,6 +31,9 @@ public sealed class AiTask
     public string? LockedBy { get; private set; }
     public int MaxAttempts { get; private set; }
     public int AttemptCount { get; private set; }
+
+    /// <summary>Attempts stopped by a graceful shutdown of their worker: they do not count against <see cref="MaxAttempts"/>.</summary>
+    public int InterruptedAttempts { get; private set; }
     public string? LastError { get; private set; }
     public bool CancelRequested { get; private set; }
     public DateTimeOffset CreatedAt { get; private set; }
@@ -136,8 +140,8 @@ public sealed class AiTask
             throw new InvalidTransitionException(new AiTaskStatusPair(Status, kind == ErrorKind.Transient ? AiTaskStatus.Failed : AiTaskStatus.DeadLetter));
         }
 
-        LastError = error;
-        if (kind == ErrorKind.Transient && AttemptCount < MaxAttempts)
+        LastError = Texts.Fit(error, MaxErrorLength);
+        if (kind == ErrorKind.Transient && AttemptCount - InterruptedAttempts < MaxAttempts)
         {
             MoveTo(AiTaskStatus.Failed, now);
             ScheduledAt = now + retryPolicy.NextDelay(AttemptCount, jitterSample);
@@ -157,11 +161,7 @@ public sealed class AiTask
     public void FailAttempt(
         TaskAttempt attempt, AttemptUsage usage, string code, string detail, ErrorKind kind, RetryPolicy retryPolicy, double jitterSample, DateTimeOffset now)
     {
-        if (attempt.TaskId != Id || attempt.AttemptNo != AttemptCount)
-        {
-            throw new DomainException($"Attempt {attempt.AttemptNo} is not the current attempt of task {Id}.");
-        }
-
+        EnsureCurrent(attempt);
         Fail($"{code}: {detail}", kind, retryPolicy, jitterSample, now);
         attempt.Close(AttemptStatus.Failed, usage, now, code, detail);
         attempt.NextAttemptAt = Status == AiTaskStatus.Failed ? ScheduledAt : null;
@@ -176,8 +176,35 @@ public sealed class AiTask
         }
 
         MoveTo(AiTaskStatus.DeadLetter, now);
-        LastError = reason;
+        LastError = Texts.Fit(reason, MaxErrorLength);
         ReleaseLock();
+    }
+
+    /// <summary>
+    /// Running → Queued: the worker stopped gracefully during the attempt (a deploy, a scale-in). The attempt is
+    /// closed as interrupted and does not count against <see cref="MaxAttempts"/>: the task did nothing wrong.
+    /// </summary>
+    public void InterruptAttempt(TaskAttempt attempt, AttemptUsage usage, string detail, DateTimeOffset now)
+    {
+        EnsureCurrent(attempt);
+        MoveTo(AiTaskStatus.Queued, now);
+        attempt.Close(AttemptStatus.Interrupted, usage, now, "WorkerStopping", detail);
+        InterruptedAttempts++;
+        ReleaseLock();
+    }
+
+    /// <summary>
+    /// Marks a queued task as announced again (its message was lost from the broker); the caller writes the
+    /// new <c>TaskQueued</c> message in the same transaction.
+    /// </summary>
+    public void Requeue(DateTimeOffset now)
+    {
+        if (Status != AiTaskStatus.Queued)
+        {
+            throw new InvalidTransitionException(new AiTaskStatusPair(Status, AiTaskStatus.Queued));
+        }
+
+        UpdatedAt = now;
     }
 
     /// <summary>A reservation that lapsed before the run started goes back to the queue without spending an attempt.</summary>
@@ -213,6 +240,14 @@ public sealed class AiTask
         MoveTo(AiTaskStatus.Cancelled, now);
         CancelRequested = true;
         ReleaseLock();
+    }
+
+    private void EnsureCurrent(TaskAttempt attempt)
+    {
+        if (attempt.TaskId != Id || attempt.AttemptNo != AttemptCount)
+        {
+            throw new DomainException($"Attempt {attempt.AttemptNo} is not the current attempt of task {Id}.");
+        }
     }
 
     private void ReleaseLock()

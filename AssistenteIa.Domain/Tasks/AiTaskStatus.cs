@@ -25,7 +25,8 @@ public static class TaskStateMachine
         [AiTaskStatus.Queued] = [AiTaskStatus.Reserved, AiTaskStatus.Cancelled],
         // A reservation whose lease expires before the run starts goes back to the queue.
         [AiTaskStatus.Reserved] = [AiTaskStatus.Running, AiTaskStatus.Queued, AiTaskStatus.Cancelled],
-        [AiTaskStatus.Running] = [AiTaskStatus.Succeeded, AiTaskStatus.Failed, AiTaskStatus.Cancelled, AiTaskStatus.DeadLetter],
+        // Running → Queued: the worker stopped gracefully and gave the task back without spending an attempt.
+        [AiTaskStatus.Running] = [AiTaskStatus.Succeeded, AiTaskStatus.Failed, AiTaskStatus.Cancelled, AiTaskStatus.DeadLetter, AiTaskStatus.Queued],
         [AiTaskStatus.Failed] = [AiTaskStatus.Queued, AiTaskStatus.Cancelled, AiTaskStatus.DeadLetter],
         [AiTaskStatus.Succeeded] = [],
         [AiTaskStatus.Cancelled] = [],

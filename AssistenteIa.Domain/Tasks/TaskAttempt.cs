@@ -6,11 +6,19 @@ public enum AttemptStatus
     Succeeded,
     Failed,
     Cancelled,
+
+    /// <summary>The worker stopped gracefully during the attempt; the task was queued again without counting it.</summary>
+    Interrupted,
 }
 
 /// <summary>One execution of a task, kept for audit and cost (table <c>TaskAttempts</c>).</summary>
 public sealed class TaskAttempt
 {
+    public const string LeaseExpiredCode = "LeaseExpired";
+    public const int MaxModelLength = 200;
+    public const int MaxErrorCodeLength = 100;
+    public const int MaxErrorDetailLength = 4000;
+
     private TaskAttempt()
     {
     }
@@ -61,15 +69,35 @@ public sealed class TaskAttempt
 
         Status = status;
         EndedAt = now;
-        Model = usage.Model;
+        ApplyUsage(usage);
+        LatencyMs = (long)(now - StartedAt).TotalMilliseconds;
+        ErrorCode = Texts.FitOrNull(errorCode, MaxErrorCodeLength);
+        ErrorDetail = Texts.FitOrNull(errorDetail, MaxErrorDetailLength);
+    }
+
+    /// <summary>
+    /// The dispatcher closed this attempt when its lease expired, knowing nothing of what it consumed; the worker,
+    /// back from a pause, reports the real usage so the cost is not lost. Accepted once, only for such an attempt.
+    /// </summary>
+    public bool RecordUsageAfterTakeover(AttemptUsage usage)
+    {
+        if (Status == AttemptStatus.Running || ErrorCode != LeaseExpiredCode || Model is not null)
+        {
+            return false;
+        }
+
+        ApplyUsage(usage);
+        return true;
+    }
+
+    private void ApplyUsage(AttemptUsage usage)
+    {
+        Model = Texts.FitOrNull(usage.Model, MaxModelLength);
         TokensIn = usage.TokensIn;
         TokensOut = usage.TokensOut;
         InputPricePerMillion = usage.InputPricePerMillion;
         OutputPricePerMillion = usage.OutputPricePerMillion;
         Cost = usage.Cost;
-        LatencyMs = (long)(now - StartedAt).TotalMilliseconds;
-        ErrorCode = errorCode;
-        ErrorDetail = errorDetail;
     }
 }
 

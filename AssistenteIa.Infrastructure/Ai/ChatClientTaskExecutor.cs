@@ -50,7 +50,9 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
         }
         catch (Exception ex) when (Classify(ex) is { } kind)
         {
-            throw new TaskExecutionException(kind.Kind, kind.Code, ex.Message, new ExecutionUsage(model, 0, 0), ex);
+            // The provider's own text may carry its URL, account or request details: tenants get a safe sentence,
+            // the worker's log gets the exception.
+            throw new TaskExecutionException(kind.Kind, kind.Code, SafeMessage(kind.Code), new ExecutionUsage(model, 0, 0), ex);
         }
     }
 
@@ -65,6 +67,16 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
         OperationCanceledException => (ErrorKind.Transient, "Timeout"),
         JsonException => (ErrorKind.Permanent, "InvalidResponse"),
         _ => null,
+    };
+
+    private static string SafeMessage(string code) => code switch
+    {
+        "Timeout" => "The model provider did not answer in time.",
+        "RateLimited" => "The model provider is rate limiting requests.",
+        "ConnectionError" => "The model provider could not be reached.",
+        "InvalidResponse" => "The model provider's answer could not be read.",
+        _ when code.StartsWith("Http", StringComparison.Ordinal) => $"The model provider answered HTTP {code[4..]}.",
+        _ => "The model provider failed.",
     };
 
     private static (ErrorKind, string) ByStatus(int status) => status switch

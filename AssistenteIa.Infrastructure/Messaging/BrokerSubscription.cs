@@ -2,41 +2,74 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 
 namespace AssistenteIa.Infrastructure.Messaging;
 
 /// <summary>
-/// A long-lived consumer: opens a channel on the shared connection, declares the topology, subscribes, and
-/// starts again after a pause when that fails (broker not up yet). Once subscribed, the client's automatic
-/// recovery restores connection, channel and consumer after a broker restart.
+/// A long-lived consumer that never dies quietly: it opens its own channel, declares the topology, subscribes, and
+/// then watches the channel and the consumer. When the broker closes the channel (consumer ack timeout, a
+/// connection lost) or cancels the consumer (queue deleted), it tears the channel down and subscribes again
+/// on a new one. <see cref="SubscriptionHealth"/> reports it down meanwhile, so <c>/health</c> turns unhealthy.
+/// The client's topology recovery is off: this loop is the one place that restores consumers.
 /// </summary>
-public abstract class BrokerSubscription(IServiceProvider services, ILogger logger) : BackgroundService
+public abstract class BrokerSubscription(IServiceProvider services, SubscriptionHealth health, ILogger logger) : BackgroundService
 {
-    private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ResubscribeDelay = TimeSpan.FromSeconds(1);
 
     protected IServiceProvider Services { get; } = services;
 
     protected ILogger Logger { get; } = logger;
 
-    /// <summary>What is consumed, for log lines.</summary>
+    /// <summary>What is consumed, for log lines and the health report.</summary>
     protected abstract string Source { get; }
 
     protected virtual CreateChannelOptions? ChannelOptions => null;
 
-    /// <summary>Declares what only this subscription needs and starts consuming on <paramref name="channel"/>.</summary>
-    protected abstract Task SubscribeAsync(IChannel channel, CancellationToken stoppingToken);
+    protected virtual bool AutoAck => false;
+
+    /// <summary>Declares what only this subscription needs (QoS, private queues, bindings); returns the queue to consume.</summary>
+    protected abstract Task<string> PrepareAsync(IChannel channel, CancellationToken stoppingToken);
+
+    /// <summary>Handles one delivery; acks or nacks it on <paramref name="channel"/> unless <see cref="AutoAck"/>.</summary>
+    protected abstract Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken);
 
     protected sealed override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        health.Register(Source);
         while (!stoppingToken.IsCancellationRequested)
         {
+            IChannel? channel = null;
             try
             {
+                var lost = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var connection = Services.GetRequiredService<IConnection>();
-                await using var channel = await connection.CreateChannelAsync(ChannelOptions, stoppingToken);
+                channel = await connection.CreateChannelAsync(ChannelOptions, stoppingToken);
+                channel.ChannelShutdownAsync += (_, e) =>
+                {
+                    lost.TrySetResult($"channel closed by {e.Initiator}: {e.ReplyCode} {e.ReplyText}");
+                    return Task.CompletedTask;
+                };
+
                 await RabbitMqTopology.DeclareAsync(channel, stoppingToken);
-                await SubscribeAsync(channel, stoppingToken);
-                await Task.Delay(Timeout.Infinite, stoppingToken);
+                var queue = await PrepareAsync(channel, stoppingToken);
+                var consumer = new AsyncEventingBasicConsumer(channel);
+                var subscribed = channel;
+                consumer.ReceivedAsync += (_, delivery) => HandleAsync(subscribed, delivery, stoppingToken);
+
+                // Fired by a broker-initiated basic.cancel (queue deleted) as well as by our own cancel.
+                consumer.UnregisteredAsync += (_, _) =>
+                {
+                    lost.TrySetResult("consumer cancelled by the broker");
+                    return Task.CompletedTask;
+                };
+                await channel.BasicConsumeAsync(queue, AutoAck, consumer, stoppingToken);
+                health.Up(Source);
+                Logger.LogInformation("Subscribed to {Source} (queue {Queue})", Source, queue);
+
+                var reason = await lost.Task.WaitAsync(stoppingToken);
+                health.Down(Source, reason);
+                Logger.LogWarning("Subscription to {Source} lost ({Reason}); subscribing again", Source, reason);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -44,9 +77,31 @@ public abstract class BrokerSubscription(IServiceProvider services, ILogger logg
             }
             catch (Exception ex)
             {
-                Logger.LogWarning(ex, "Cannot consume {Source} now; retrying in {Delay}", Source, ReconnectDelay);
-                await Task.Delay(ReconnectDelay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                health.Down(Source, ex.Message);
+                Logger.LogWarning(ex, "Cannot consume {Source} now; retrying in {Delay}", Source, ResubscribeDelay);
             }
+            finally
+            {
+                if (channel is not null)
+                {
+                    await CloseQuietlyAsync(channel);
+                }
+            }
+
+            await Task.Delay(ResubscribeDelay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private async Task CloseQuietlyAsync(IChannel channel)
+    {
+        try
+        {
+            await channel.DisposeAsync();
+        }
+        catch (Exception ex)
+        {
+            // A channel the broker already closed may refuse to close again; nothing is left to release.
+            Logger.LogDebug(ex, "Closing the channel of {Source} failed", Source);
         }
     }
 }

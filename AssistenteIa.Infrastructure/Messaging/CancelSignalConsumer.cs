@@ -12,21 +12,21 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// Listens on the control exchange through a private, self-deleting queue and cancels the attempt of a task
 /// this instance runs, so a cancel reaches a running task in well under a second.
 /// </summary>
-public sealed class CancelSignalConsumer(IServiceProvider services, RunningAttempts running, ILogger<CancelSignalConsumer> logger)
-    : BrokerSubscription(services, logger)
+public sealed class CancelSignalConsumer(IServiceProvider services, SubscriptionHealth health, RunningAttempts running, ILogger<CancelSignalConsumer> logger)
+    : BrokerSubscription(services, health, logger)
 {
     protected override string Source => Queues.TasksControl;
 
-    protected override async Task SubscribeAsync(IChannel channel, CancellationToken stoppingToken)
+    protected override bool AutoAck => true;
+
+    protected override async Task<string> PrepareAsync(IChannel channel, CancellationToken stoppingToken)
     {
         var queue = await channel.QueueDeclareAsync(queue: "", durable: false, exclusive: true, autoDelete: true, cancellationToken: stoppingToken);
         await channel.QueueBindAsync(queue.QueueName, Queues.TasksControl, routingKey: "", cancellationToken: stoppingToken);
-        var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivery) => HandleAsync(delivery);
-        await channel.BasicConsumeAsync(queue.QueueName, autoAck: true, consumer, stoppingToken);
+        return queue.QueueName;
     }
 
-    private async Task HandleAsync(BasicDeliverEventArgs delivery)
+    protected override async Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)
     {
         TaskCancelRequested? signal;
         try
@@ -39,7 +39,7 @@ public sealed class CancelSignalConsumer(IServiceProvider services, RunningAttem
             return;
         }
 
-        if (signal is not null && await running.CancelAsync(signal.TaskId))
+        if (signal is not null && await running.StopAsync(signal.TaskId, StopReason.CancelRequested))
         {
             Logger.LogInformation("Cancel signal delivered to the running attempt of task {TaskId}", signal.TaskId);
         }

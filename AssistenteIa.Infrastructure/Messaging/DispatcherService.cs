@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using AssistenteIa.Application.Dispatching;
+using AssistenteIa.Application.Outbox;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -13,7 +15,18 @@ public sealed class DispatcherOptions
     public const string Section = "Dispatcher";
 
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;
+
+    /// <summary>A task Queued longer than this gets its message again (it may have been lost from the broker).</summary>
+    public TimeSpan RequeueQueuedAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Sent outbox rows are deleted after this long.</summary>
+    public TimeSpan OutboxRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often the slower housekeeping steps (requeue of stale tasks, outbox purge) run.</summary>
+    public TimeSpan HousekeepingInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>ServiceC's loop: relay the outbox, queue due retries, rescue expired leases. Each step fails alone.</summary>
@@ -21,12 +34,20 @@ public sealed class DispatcherService(IServiceScopeFactory scopes, IOptions<Disp
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.Value.PollInterval, clock);
+        var settings = options.Value;
+        using var timer = new PeriodicTimer(settings.PollInterval, clock);
+        var nextHousekeeping = clock.GetUtcNow();
         do
         {
-            await RunStepAsync("outbox relay", (sp, ct) => sp.GetRequiredService<OutboxRelay>().RelayAsync(options.Value.BatchSize, ct), stoppingToken);
-            await RunStepAsync("scheduler", (sp, ct) => sp.GetRequiredService<ScheduleDueTasksHandler>().HandleAsync(options.Value.BatchSize, ct), stoppingToken);
-            await RunStepAsync("lease rescuer", (sp, ct) => sp.GetRequiredService<RescueExpiredLeasesHandler>().HandleAsync(options.Value.BatchSize, ct), stoppingToken);
+            await RunStepAsync("outbox relay", (sp, ct) => sp.GetRequiredService<OutboxRelay>().RelayAsync(settings.BatchSize, ct), stoppingToken);
+            await RunStepAsync("scheduler", (sp, ct) => sp.GetRequiredService<ScheduleDueTasksHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken);
+            await RunStepAsync("lease rescuer", (sp, ct) => sp.GetRequiredService<RescueExpiredLeasesHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken);
+            if (clock.GetUtcNow() >= nextHousekeeping)
+            {
+                nextHousekeeping = clock.GetUtcNow() + settings.HousekeepingInterval;
+                await RunStepAsync("stale queued tasks", (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(settings.RequeueQueuedAfter, settings.BatchSize, ct), stoppingToken);
+                await RunStepAsync("outbox purge", (sp, ct) => sp.GetRequiredService<PurgeSentOutboxHandler>().HandleAsync(settings.OutboxRetention, ct), stoppingToken);
+            }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).AsTask().ContinueWith(t => t.IsCompletedSuccessfully && t.Result, TaskScheduler.Default));
     }
@@ -52,10 +73,12 @@ public static class DispatcherRegistration
 {
     public static IHostApplicationBuilder AddDispatcher(this IHostApplicationBuilder builder)
     {
-        builder.Services.Configure<DispatcherOptions>(builder.Configuration.GetSection(DispatcherOptions.Section));
+        builder.Services.AddOptions<DispatcherOptions>().Bind(builder.Configuration.GetSection(DispatcherOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddScoped<OutboxRelay>();
         builder.Services.AddScoped<ScheduleDueTasksHandler>();
         builder.Services.AddScoped<RescueExpiredLeasesHandler>();
+        builder.Services.AddScoped<RequeueStaleTasksHandler>();
+        builder.Services.AddScoped<PurgeSentOutboxHandler>();
         builder.Services.AddHostedService<DispatcherService>();
         return builder;
     }

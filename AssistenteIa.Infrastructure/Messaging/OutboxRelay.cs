@@ -8,35 +8,52 @@ namespace AssistenteIa.Infrastructure.Messaging;
 
 /// <summary>
 /// Publishes outbox rows left unsent (broker down at commit, process killed between commit and publish).
-/// Rows are locked with <c>FOR UPDATE SKIP LOCKED</c> for the whole batch, so several relays never publish
-/// the same row at the same time.
+/// A batch is claimed in one committed statement (<c>ClaimedUntil</c>, rows picked with <c>FOR UPDATE SKIP LOCKED</c>),
+/// so several relays never take the same row and no row lock is held while publishing over the network.
 /// </summary>
 public sealed class OutboxRelay(AppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxRelay> logger)
 {
-    /// <summary>Rows younger than this are left to the process that wrote them, which publishes right after commit.</summary>
-    public static readonly TimeSpan GracePeriod = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Rows younger than this are left to the process that wrote them, which publishes right after commit; longer
+    /// than its publish timeout, so the relay does not publish a row the writer is still publishing.
+    /// </summary>
+    public static readonly TimeSpan GracePeriod = OutboxPublisher.PublishTimeout * 2;
+
+    /// <summary>How long a claim keeps other relays away; a relay that died mid-batch frees its rows after it.</summary>
+    public static readonly TimeSpan ClaimDuration = TimeSpan.FromMinutes(1);
 
     public async Task<int> RelayAsync(int batchSize, CancellationToken cancellationToken)
     {
-        var olderThan = clock.GetUtcNow() - GracePeriod;
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var rows = await db.OutboxMessages
+        var rows = (await db.OutboxMessages
             .FromSql($"""
-                SELECT * FROM "OutboxMessages"
-                WHERE "SentAt" IS NULL AND "CreatedAt" <= {olderThan}
-                ORDER BY "CreatedAt"
-                LIMIT {batchSize}
-                FOR UPDATE SKIP LOCKED
+                UPDATE "OutboxMessages" SET "ClaimedUntil" = now() + {ClaimDuration}
+                WHERE "Id" IN (
+                    SELECT "Id" FROM "OutboxMessages"
+                    WHERE "SentAt" IS NULL AND "CreatedAt" <= now() - {GracePeriod} AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
+                    ORDER BY "CreatedAt"
+                    LIMIT {batchSize}
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING *
                 """)
-            .ToListAsync(cancellationToken);
+            .ToListAsync(cancellationToken))
+            .OrderBy(r => r.CreatedAt)
+            .ToList();
         if (rows.Count == 0)
         {
             return 0;
         }
 
         var sent = 0;
+        var failed = false;
         foreach (var row in rows)
         {
+            if (failed)
+            {
+                // An earlier row failed: the broker is likely down or blocked; give the rest back at once.
+                row.ReleaseClaim();
+                continue;
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(OutboxPublisher.PublishTimeout);
             try
@@ -48,13 +65,13 @@ public sealed class OutboxRelay(AppDbContext db, IMessagePublisher publisher, Ti
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
                 row.MarkFailed(ex.Message);
-                logger.LogWarning(ex, "Relay could not publish outbox message {OutboxMessageId}; will retry", row.Id);
-                break;
+                logger.LogWarning(ex, "Relay could not publish outbox message {OutboxMessageId}; stopping this batch", row.Id);
+                failed = true;
             }
         }
 
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        // Not the caller's token: what was published must be marked, or it is published again after the claim expires.
+        await db.SaveChangesAsync(CancellationToken.None);
         if (sent > 0)
         {
             logger.LogInformation("Relayed {Count} outbox messages", sent);
@@ -62,5 +79,4 @@ public sealed class OutboxRelay(AppDbContext db, IMessagePublisher publisher, Ti
 
         return sent;
     }
-
 }

@@ -17,8 +17,9 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// </summary>
 public sealed class TaskQueuedConsumer(
     IServiceProvider services,
+    SubscriptionHealth health,
     IOptions<WorkerOptions> options,
-    ILogger<TaskQueuedConsumer> logger) : BrokerSubscription(services, logger)
+    ILogger<TaskQueuedConsumer> logger) : BrokerSubscription(services, health, logger)
 {
     private static readonly TimeSpan RequeueDelay = TimeSpan.FromSeconds(1);
 
@@ -27,18 +28,16 @@ public sealed class TaskQueuedConsumer(
     protected override CreateChannelOptions ChannelOptions =>
         new(publisherConfirmationsEnabled: false, publisherConfirmationTrackingEnabled: false, consumerDispatchConcurrency: (ushort)options.Value.MaxConcurrency);
 
-    protected override async Task SubscribeAsync(IChannel channel, CancellationToken stoppingToken)
+    protected override async Task<string> PrepareAsync(IChannel channel, CancellationToken stoppingToken)
     {
-        await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: options.Value.PrefetchCount, global: false, stoppingToken);
-        var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivery) => HandleAsync(channel, delivery, stoppingToken);
-        await channel.BasicConsumeAsync(Queues.TasksQueued, autoAck: false, consumer, stoppingToken);
+        await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: options.Value.EffectivePrefetch, global: false, stoppingToken);
         Logger.LogInformation(
             "Consuming {Queue} with prefetch {Prefetch} and concurrency {Concurrency}",
-            Queues.TasksQueued, options.Value.PrefetchCount, options.Value.MaxConcurrency);
+            Queues.TasksQueued, options.Value.EffectivePrefetch, options.Value.MaxConcurrency);
+        return Queues.TasksQueued;
     }
 
-    private async Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)
+    protected override async Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)
     {
         var traceParent = MessagingTelemetry.ReadHeader(delivery.BasicProperties.Headers, MessagingTelemetry.TraceParentHeader);
         using var activity = MessagingTelemetry.Source.StartActivity($"{Queues.TasksQueued} process", ActivityKind.Consumer, MessagingTelemetry.ParentFrom(traceParent));

@@ -3,11 +3,15 @@ using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using AssistenteIa.Domain.Tenants;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace AssistenteIa.Infrastructure.Persistence;
 
 public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbContext(options), IAppDbContext
 {
+    /// <summary>The optimistic-concurrency column of <c>Tasks</c>: bumped by every change saved through EF, never by a lease renewal.</summary>
+    public const string VersionProperty = "Version";
+
     public DbSet<AiTask> Tasks => Set<AiTask>();
     public DbSet<TaskAttempt> TaskAttempts => Set<TaskAttempt>();
     public DbSet<TaskArtifact> TaskArtifacts => Set<TaskArtifact>();
@@ -16,6 +20,43 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
 
     public void ClearTracking() => ChangeTracker.Clear();
+
+    public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken) => Database.BeginTransactionAsync(cancellationToken);
+
+    public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> taskIds, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var ids = taskIds.ToArray();
+        return await Database.SqlQuery<LeaseRenewal>($"""
+                UPDATE "Tasks" SET "LockedUntil" = now() + {lease}
+                WHERE "Id" = ANY({ids}) AND "LockedBy" = {workerId} AND "Status" IN ('Reserved', 'Running')
+                RETURNING "Id" AS "TaskId", "CancelRequested"
+                """)
+            .ToListAsync(cancellationToken);
+    }
+
+    public Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, CancellationToken cancellationToken) =>
+        Tasks.FromSql($"""
+                SELECT * FROM "Tasks"
+                WHERE "Status" IN ('Reserved', 'Running') AND "LockedUntil" <= now()
+                ORDER BY "LockedUntil"
+                LIMIT {batchSize}
+                FOR UPDATE SKIP LOCKED
+                """)
+            .ToListAsync(cancellationToken);
+
+    public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in ChangeTracker.Entries<AiTask>())
+        {
+            if (entry.State == EntityState.Modified)
+            {
+                var version = entry.Property<int>(VersionProperty);
+                version.CurrentValue = version.OriginalValue + 1;
+            }
+        }
+
+        return base.SaveChangesAsync(cancellationToken);
+    }
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(AppDbContext).Assembly);

@@ -18,6 +18,7 @@ public sealed class TaskStateMachineTests
         (AiTaskStatus.Running, AiTaskStatus.Failed),
         (AiTaskStatus.Running, AiTaskStatus.Cancelled),
         (AiTaskStatus.Running, AiTaskStatus.DeadLetter),
+        (AiTaskStatus.Running, AiTaskStatus.Queued),
         (AiTaskStatus.Failed, AiTaskStatus.Queued),
         (AiTaskStatus.Failed, AiTaskStatus.Cancelled),
         (AiTaskStatus.Failed, AiTaskStatus.DeadLetter),

@@ -9,6 +9,11 @@ internal static class Tasks
     public static readonly DateTimeOffset Now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
     public static readonly RetryPolicy Policy = new(TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(1));
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<AiTask, TaskAttempt> CurrentAttempts = [];
+
+    /// <summary>The attempt opened by the last <see cref="Drive"/> to Running.</summary>
+    public static TaskAttempt CurrentAttempt(AiTask task) => CurrentAttempts.TryGetValue(task, out var attempt) ? attempt : throw new InvalidOperationException("The task never ran.");
+
     public static AiTask New(int maxAttempts = 3) => AiTask.Create(
         Guid.CreateVersion7(),
         "tenant-a",
@@ -53,6 +58,9 @@ internal static class Tasks
             case AiTaskStatus.Queued when task.Status == AiTaskStatus.Reserved:
                 task.ReleaseReservation(Now);
                 break;
+            case AiTaskStatus.Queued when task.Status == AiTaskStatus.Running:
+                task.InterruptAttempt(CurrentAttempt(task), AttemptUsage.None, "worker stopping", Now);
+                break;
             case AiTaskStatus.Queued:
                 task.Enqueue(Now);
                 break;
@@ -60,7 +68,7 @@ internal static class Tasks
                 task.Reserve("worker-1", Now.AddSeconds(30), Now);
                 break;
             case AiTaskStatus.Running:
-                task.Start(Now);
+                CurrentAttempts.AddOrUpdate(task, task.Start(Now));
                 break;
             case AiTaskStatus.Succeeded:
                 task.Succeed(Now);

@@ -79,6 +79,7 @@ public sealed class ClaimTests(AppFixture fixture)
         builder.Configuration["ConnectionStrings:db"] = fixture.DatabaseConnectionString;
         builder.Configuration["ConnectionStrings:rabbitmq"] = fixture.BrokerUri;
         builder.AddApplicationCore();
+        builder.AddMessaging();
         builder.AddTaskExecution();
         return builder.Build();
     }

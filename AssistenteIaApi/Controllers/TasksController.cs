@@ -20,6 +20,7 @@ public sealed class TasksController : ControllerBase
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     public const string TotalCountHeader = "X-Total-Count";
+    public const string TotalCountCappedHeader = "X-Total-Count-Capped";
 
     /// <summary>Creates a task and queues it (or schedules it for <c>scheduledAt</c>).</summary>
     /// <remarks>Send an Idempotency-Key to make retries safe: the same key and body return the same task.</remarks>
@@ -41,7 +42,10 @@ public sealed class TasksController : ControllerBase
         return Accepted($"/api/v1/tasks/{result.Task.Id}", result.Task);
     }
 
-    /// <summary>A page of the tenant's tasks, newest first; the total is in the X-Total-Count header.</summary>
+    /// <summary>
+    /// A page of the tenant's tasks, newest first, without payloads unless <c>includePayload=true</c>. The total is in
+    /// the X-Total-Count header, counted up to 10000 (X-Total-Count-Capped: true when more match).
+    /// </summary>
     /// <param name="status">Created, Queued, Reserved, Running, Succeeded, Failed, Cancelled or DeadLetter.</param>
     /// <param name="type">A DomainType or a CapabilityType name.</param>
     /// <param name="domain">A DomainType name.</param>
@@ -49,6 +53,7 @@ public sealed class TasksController : ControllerBase
     /// <param name="execution">An ExecutionType name.</param>
     /// <param name="page">From 1 (default 1).</param>
     /// <param name="pageSize">1 to 100 (default 20).</param>
+    /// <param name="includePayload">true to include each task's payload (default false).</param>
     [HttpGet]
     [ProducesResponseType<IReadOnlyList<TaskDto>>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
@@ -61,12 +66,18 @@ public sealed class TasksController : ControllerBase
         [FromQuery] string? execution,
         [FromQuery] string? page,
         [FromQuery] string? pageSize,
+        [FromQuery] string? includePayload,
         [FromServices] ListTasksHandler handler,
         CancellationToken cancellationToken)
     {
-        var query = new ListTasksQuery(User.TenantId(), status, type, domain, capability, execution, ParseInt(page, nameof(page)), ParseInt(pageSize, nameof(pageSize)));
+        var query = new ListTasksQuery(User.TenantId(), status, type, domain, capability, execution, ParseInt(page, nameof(page)), ParseInt(pageSize, nameof(pageSize)), ParseBool(includePayload, nameof(includePayload)));
         var result = await handler.HandleAsync(query, cancellationToken);
         Response.Headers[TotalCountHeader] = result.TotalCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (result.TotalIsCapped)
+        {
+            Response.Headers[TotalCountCappedHeader] = "true";
+        }
+
         return result.Items;
     }
 
@@ -111,6 +122,13 @@ public sealed class TasksController : ControllerBase
         string.IsNullOrEmpty(value) ? null
         : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number
         : throw RequestValidationException.For(name, $"{name} must be a whole number.");
+
+    private static bool ParseBool(string? value, string name) => value switch
+    {
+        null or "" or "false" => false,
+        "true" => true,
+        _ => throw RequestValidationException.For(name, $"{name} must be true or false."),
+    };
 
     /// <summary>A malformed id names no task: 404, like an unknown one.</summary>
     private static Guid ParseId(string id) =>

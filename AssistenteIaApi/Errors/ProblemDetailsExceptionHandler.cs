@@ -20,6 +20,7 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
             NotFoundException e => Problem(StatusCodes.Status404NotFound, e.Title, e.Message),
             ConflictException e => Problem(StatusCodes.Status409Conflict, e.Title, e.Message),
             IdempotencyKeyReusedException e => Problem(StatusCodes.Status422UnprocessableEntity, e.Title, e.Message),
+            QuotaExceededException e => Problem(StatusCodes.Status429TooManyRequests, e.Title, e.Message),
             PayloadTooLargeException e => Problem(StatusCodes.Status413PayloadTooLarge, e.Title, e.Message),
             AssistenteIa.Domain.Tasks.TaskAlreadyFinishedException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
             InvalidTransitionException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),

@@ -8,8 +8,12 @@ public static class SwaggerSetup
 {
     public const string DocumentName = "v1";
 
-    public static IServiceCollection AddSwaggerDocumentation(this IServiceCollection services)
+    public static IServiceCollection AddSwaggerDocumentation(this IServiceCollection services, IHostEnvironment environment)
     {
+        // The seeded development keys exist only in Development; elsewhere naming them would only help an attacker guess.
+        var keyHelp = environment.IsDevelopment()
+            ? "Your tenant's API key (development: dev-key-tenant-a or dev-key-tenant-b)."
+            : "Your tenant's API key.";
         services.AddEndpointsApiExplorer();
         services.AddSwaggerGen(options =>
         {
@@ -24,7 +28,7 @@ public static class SwaggerSetup
                 Type = SecuritySchemeType.ApiKey,
                 In = ParameterLocation.Header,
                 Name = ApiKeyAuthenticationHandler.HeaderName,
-                Description = "Your tenant's API key (development: dev-key-tenant-a or dev-key-tenant-b).",
+                Description = keyHelp,
             });
             options.AddSecurityRequirement(document => new OpenApiSecurityRequirement
             {

@@ -1,7 +1,4 @@
 using System.Data.Common;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Domain.Outbox;
@@ -20,6 +17,7 @@ public sealed class CreateTaskHandler(
     IAppDbContext db,
     OutboxPublisher outbox,
     IOptions<TaskOptions> options,
+    IOptions<AiOptions> aiOptions,
     TimeProvider clock,
     TaskMetrics metrics,
     ILogger<CreateTaskHandler> logger)
@@ -27,12 +25,23 @@ public sealed class CreateTaskHandler(
     public async Task<CreateTaskResult> HandleAsync(CreateTaskCommand command, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var payloadJson = CreateTaskValidator.ValidateAndSerialize(command, options.Value, now);
-        var requestHash = command.IdempotencyKey is null ? null : Fingerprint(command, payloadJson);
 
-        if (command.IdempotencyKey is { } key && await FindReplayAsync(command.TenantId, key, requestHash!, cancellationToken) is { } earlier)
+        // A retry answers with the task the first request created, even when that request would not pass today's
+        // checks (its scheduledAt has passed, a limit changed): look the key up before validating.
+        string? requestHash = null;
+        if (command.IdempotencyKey is { } key && CreateTaskValidator.IsValidIdempotencyKey(key))
         {
-            return earlier;
+            requestHash = RequestFingerprint.Of(command, options.Value);
+            if (await FindReplayAsync(command.TenantId, key, requestHash, cancellationToken) is { } earlier)
+            {
+                return earlier;
+            }
+        }
+
+        var payloadJson = CreateTaskValidator.ValidateAndSerialize(command, options.Value, aiOptions.Value, now);
+        if (command.Priority == Priority.Critical)
+        {
+            await EnsureCriticalQuotaAsync(command.TenantId, cancellationToken);
         }
 
         var task = AiTask.Create(
@@ -93,12 +102,23 @@ public sealed class CreateTaskHandler(
             : throw new IdempotencyKeyReusedException(key);
     }
 
-    private static string Fingerprint(CreateTaskCommand command, string payloadJson)
+    /// <summary>
+    /// One tenant may not hold more than the configured number of unfinished Critical tasks (a soft cap: two
+    /// requests racing at the limit may both pass).
+    /// </summary>
+    private async Task EnsureCriticalQuotaAsync(string tenantId, CancellationToken cancellationToken)
     {
-        var canonical = JsonSerializer.Serialize(
-            new { command.Type, command.Priority, payloadJson, command.MaxAttempts, command.ScheduledAt },
-            JsonDefaults.Options);
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+        var limit = options.Value.MaxCriticalPerTenant;
+        var open = await db.Tasks.CountAsync(
+            t => t.TenantId == tenantId && t.Priority == Priority.Critical
+                && (t.Status == AiTaskStatus.Created || t.Status == AiTaskStatus.Queued || t.Status == AiTaskStatus.Reserved
+                    || t.Status == AiTaskStatus.Running || t.Status == AiTaskStatus.Failed),
+            cancellationToken);
+        if (open >= limit)
+        {
+            throw new QuotaExceededException(
+                $"This tenant already has {open} unfinished Critical tasks; the limit is {limit}. Use High, or wait for some to finish.");
+        }
     }
 
     private static bool IsUniqueViolation(DbUpdateException ex) =>

@@ -7,12 +7,15 @@ namespace AssistenteIa.Application.Tasks.CreateTask;
 public static class CreateTaskValidator
 {
     public const int MaxIdempotencyKeyLength = 255;
+    public const int MaxModelLength = TaskAttempt.MaxModelLength;
 
-    public static string ValidateAndSerialize(CreateTaskCommand command, TaskOptions options, DateTimeOffset now)
+    public static bool IsValidIdempotencyKey(string key) => key.Length is > 0 and <= MaxIdempotencyKeyLength && !key.Any(char.IsControl);
+
+    public static string ValidateAndSerialize(CreateTaskCommand command, TaskOptions options, AiOptions ai, DateTimeOffset now)
     {
         var errors = new Dictionary<string, string[]>();
 
-        if (command.IdempotencyKey is { } key && (key.Length is 0 or > MaxIdempotencyKeyLength || key.Any(char.IsControl)))
+        if (command.IdempotencyKey is { } key && !IsValidIdempotencyKey(key))
         {
             errors["Idempotency-Key"] = [$"The Idempotency-Key header must be 1 to {MaxIdempotencyKeyLength} printable characters."];
         }
@@ -20,6 +23,11 @@ public static class CreateTaskValidator
         if (string.IsNullOrWhiteSpace(command.Payload.Prompt))
         {
             errors["payload.prompt"] = ["The prompt is required."];
+        }
+
+        if (command.Payload.Model is { } model && (model.Length > MaxModelLength || !ai.IsAllowed(model)))
+        {
+            errors["payload.model"] = [$"payload.model must be one of the configured models: {string.Join(", ", ai.AllowedModels())}."];
         }
 
         if (command.MaxAttempts is { } max && max is < 1 or > AiTask.MaxAttemptsLimit)
@@ -37,18 +45,83 @@ public static class CreateTaskValidator
             errors["payload.simulation"] = ["simulation.latencyMs must be 0..600000 and simulation.failAttempts 0..100."];
         }
 
+        string? json = null;
+        try
+        {
+            json = JsonSerializer.Serialize(command.Payload, JsonDefaults.Options);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or JsonException)
+        {
+            // A lone surrogate (invalid UTF-16) cannot be written as JSON.
+            errors["payload"] = ["The payload contains text that is not valid Unicode."];
+        }
+
+        if (json is not null && FindUnstorableText(json) is { } path)
+        {
+            // PostgreSQL's jsonb refuses the NUL character anywhere in a document.
+            errors[path] = ["Text in the payload must not contain the NUL character (\\u0000)."];
+        }
+
         if (errors.Count > 0)
         {
             throw new RequestValidationException(errors);
         }
 
-        var json = JsonSerializer.Serialize(command.Payload, JsonDefaults.Options);
-        var size = System.Text.Encoding.UTF8.GetByteCount(json);
+        var size = System.Text.Encoding.UTF8.GetByteCount(json!);
         if (size > options.MaxPayloadBytes)
         {
             throw new PayloadTooLargeException(size, options.MaxPayloadBytes);
         }
 
-        return json;
+        return json!;
+    }
+
+    /// <summary>The path of the first string or property name holding a NUL character, or null.</summary>
+    private static string? FindUnstorableText(string json)
+    {
+        if (!json.Contains("\\u0000", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(json);
+        return Find(document.RootElement, "payload");
+
+        static string? Find(JsonElement element, string path)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    return element.GetString()!.Contains('\0', StringComparison.Ordinal) ? path : null;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        if (property.Name.Contains('\0', StringComparison.Ordinal))
+                        {
+                            return path;
+                        }
+
+                        if (Find(property.Value, $"{path}.{property.Name}") is { } found)
+                        {
+                            return found;
+                        }
+                    }
+
+                    return null;
+                case JsonValueKind.Array:
+                    var index = 0;
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        if (Find(item, $"{path}[{index++}]") is { } found)
+                        {
+                            return found;
+                        }
+                    }
+
+                    return null;
+                default:
+                    return null;
+            }
+        }
     }
 }

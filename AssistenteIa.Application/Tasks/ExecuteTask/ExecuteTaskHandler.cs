@@ -1,9 +1,10 @@
 using System.Text.Json;
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -14,19 +15,20 @@ public enum ExecutionOutcome
     /// <summary>This worker ran an attempt and recorded its outcome.</summary>
     Recorded,
 
-    /// <summary>Duplicate or stale message (task unknown, already claimed, finished or cancelled): nothing to do.</summary>
+    /// <summary>Duplicate or stale message (task unknown, already claimed, finished or cancelled), or an attempt taken over: nothing more to do.</summary>
     Ignored,
 }
 
 /// <summary>
 /// Runs one <see cref="TaskQueued"/> delivery: claims the task with an optimistic-concurrency update
 /// (so two workers never run the same attempt), runs it, and records exactly one outcome for the attempt.
+/// The lease is renewed by <see cref="RenewLeasesHandler"/>, which stops the attempt when the lease is lost.
 /// The caller acks the message only after this returns.
 /// </summary>
 public sealed class ExecuteTaskHandler(
     IAppDbContext db,
     ITaskExecutor executor,
-    IServiceScopeFactory scopes,
+    OutboxPublisher outbox,
     IOptions<WorkerOptions> workerOptions,
     IOptions<TaskOptions> taskOptions,
     IOptions<AiOptions> aiOptions,
@@ -66,14 +68,12 @@ public sealed class ExecuteTaskHandler(
         metrics.AttemptStarted(now - queuedAt);
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
+        var requestedModel = payload.Model ?? aiOptions.Value.DefaultModel;
         var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
-        using var cancelRequested = new CancellationTokenSource();
-        using var registration = running.Register(task.Id, cancelRequested);
-        using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, cancelRequested.Token);
-        using var heartbeatStop = new CancellationTokenSource();
-        var heartbeat = HeartbeatAsync(task.Id, cancelRequested, heartbeatStop.Token);
+        using var registration = running.Register(task.Id);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, registration.Token);
 
         AttemptResult result;
         try
@@ -81,56 +81,57 @@ public sealed class ExecuteTaskHandler(
             var output = await executor.ExecuteAsync(request, run.Token);
             result = AttemptResult.Success(output);
         }
-        catch (OperationCanceledException ex) when (cancelRequested.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (registration.Reason == StopReason.LeaseLost)
         {
-            result = AttemptResult.Cancelled((ex as AttemptCancelledException)?.Usage ?? ExecutionUsage.Empty);
+            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "LeaseLost", "The worker lost its lease on the task.", UsageOf(ex)));
+        }
+        catch (OperationCanceledException ex) when (registration.Reason == StopReason.CancelRequested)
+        {
+            result = AttemptResult.Cancelled(UsageOf(ex));
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
         {
-            var usage = (ex as AttemptCancelledException)?.Usage;
-            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "Timeout", $"The attempt did not finish within {options.AttemptTimeout}.", usage));
+            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "Timeout", $"The attempt did not finish within {options.AttemptTimeout}.", UsageOf(ex)));
         }
         catch (OperationCanceledException ex) when (stoppingToken.IsCancellationRequested)
         {
-            var usage = (ex as AttemptCancelledException)?.Usage;
-            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "WorkerStopping", "The worker stopped during the attempt.", usage));
+            result = AttemptResult.Interrupted(UsageOf(ex));
         }
         catch (TaskExecutionException ex)
         {
+            logger.LogWarning(ex.InnerException ?? ex, "Task {TaskId} attempt {AttemptNo} failed: {ErrorCode} ({ErrorKind})", task.Id, attempt.AttemptNo, ex.Code, ex.Kind);
             result = AttemptResult.Failure(ex);
         }
         catch (Exception ex)
         {
-            logger.LogError(ex, "Unexpected error running task {TaskId}", task.Id);
-            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "UnexpectedError", ex.Message, inner: ex));
-        }
-        finally
-        {
-            await heartbeatStop.CancelAsync();
-            await heartbeat;
+            // The exception's text may name hosts, paths or internals: tenants see a safe message, the log has the detail.
+            logger.LogError(ex, "Unexpected error running task {TaskId} attempt {AttemptNo}", task.Id, attempt.AttemptNo);
+            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "UnexpectedError", "The worker failed unexpectedly; the operator's logs have the detail.", inner: ex));
         }
 
         // The outcome is written even while the host stops: the message is acked only after it is stored.
-        return await RecordAsync(task, attempt, result, CancellationToken.None);
+        return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
     }
+
+    private static ExecutionUsage UsageOf(OperationCanceledException ex) => (ex as AttemptCancelledException)?.Usage ?? ExecutionUsage.Empty;
 
     /// <summary>
     /// Writes the outcome on the entities tracked since the claim; the row version makes that update conditional.
-    /// When something else changed the task meanwhile (cancel request, heartbeat, rescuer), reads it again and
-    /// decides on fresh state.
+    /// When something else changed the task meanwhile (cancel request, rescuer), reads it again and decides on
+    /// fresh state. A save that fails for another reason (a value the database refuses) ends the attempt as a
+    /// recorded permanent error instead of a delivery requeued forever.
     /// </summary>
-    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, AttemptResult result, CancellationToken cancellationToken)
+    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string requestedModel, AttemptResult result, CancellationToken cancellationToken)
     {
+        var usage = Price(requestedModel, result.Usage);
         for (var retry = 0; ; retry++)
         {
             if (task.Status != AiTaskStatus.Running || task.LockedBy != worker.Id || task.AttemptCount != attempt.AttemptNo || attempt.Status != AttemptStatus.Running)
             {
-                // The dispatcher rescued the task after our lease expired; its decision stands.
-                logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken over while running; discarding this outcome", task.Id, attempt.AttemptNo);
-                return ExecutionOutcome.Ignored;
+                return await DiscardTakenOverAsync(task, attempt, usage, cancellationToken);
             }
 
-            Apply(task, attempt, result);
+            var messages = Apply(task, attempt, usage, result);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
@@ -138,92 +139,102 @@ public sealed class ExecuteTaskHandler(
                 logger.LogInformation(
                     "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
                     task.Id, attempt.AttemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
+                await outbox.PublishCommittedAsync(messages, cancellationToken);
                 return ExecutionOutcome.Recorded;
             }
             catch (DbUpdateConcurrencyException) when (retry < MaxSaveRetries)
             {
-                var (taskId, attemptNo) = (task.Id, attempt.AttemptNo);
-                db.ClearTracking();
-                task = await db.Tasks.FirstAsync(t => t.Id == taskId, cancellationToken);
-                attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == taskId && a.AttemptNo == attemptNo, cancellationToken);
+                (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
+            }
+            catch (DbUpdateException ex) when (ex is not DbUpdateConcurrencyException && result.Error?.Code != StorageErrorCode)
+            {
+                logger.LogError(ex, "The outcome of task {TaskId} attempt {AttemptNo} could not be stored; recording it as a permanent error", task.Id, attempt.AttemptNo);
+                result = AttemptResult.Failure(new TaskExecutionException(
+                    ErrorKind.Permanent, StorageErrorCode, "The outcome of the attempt could not be stored; the operator's logs have the detail.", result.Usage));
+                (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
             }
         }
     }
 
-    private void Apply(AiTask task, TaskAttempt attempt, AttemptResult result)
+    private const string StorageErrorCode = "StorageError";
+
+    private async Task<(AiTask Task, TaskAttempt Attempt)> ReloadAsync(Guid taskId, int attemptNo, CancellationToken cancellationToken)
+    {
+        db.ClearTracking();
+        var task = await db.Tasks.FirstAsync(t => t.Id == taskId, cancellationToken);
+        var attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == taskId && a.AttemptNo == attemptNo, cancellationToken);
+        return (task, attempt);
+    }
+
+    /// <summary>
+    /// The dispatcher rescued the task after our lease expired; its decision stands. What this attempt consumed is
+    /// still real money: it is recorded on the attempt the dispatcher closed.
+    /// </summary>
+    private async Task<ExecutionOutcome> DiscardTakenOverAsync(AiTask task, TaskAttempt attempt, AttemptUsage usage, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken over while running; discarding its outcome", task.Id, attempt.AttemptNo);
+        if (attempt.RecordUsageAfterTakeover(usage))
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            metrics.AttemptUsageRecorded(attempt);
+            logger.LogInformation(
+                "Recorded the usage of taken-over task {TaskId} attempt {AttemptNo} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
+                task.Id, attempt.AttemptNo, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
+        }
+
+        return ExecutionOutcome.Ignored;
+    }
+
+    private List<OutboxMessage> Apply(AiTask task, TaskAttempt attempt, AttemptUsage usage, AttemptResult result)
     {
         var now = clock.GetUtcNow();
-        var usage = Price(result.Usage);
         switch (result)
         {
             case { Output: { } output }:
                 attempt.Close(AttemptStatus.Succeeded, usage, now);
                 db.TaskArtifacts.Add(TaskArtifact.Text(task.Id, attempt.AttemptNo, output.Output, now));
                 task.Succeed(now);
-                break;
+                return [];
             case { IsCancelled: true }:
                 attempt.Close(AttemptStatus.Cancelled, usage, now, "Cancelled", "Cancelled at the client's request.");
                 task.Cancel(now);
-                break;
+                return [];
+            case { IsInterrupted: true }:
+                // A deploy or scale-in is not the task's fault: it goes back to the queue without spending an attempt.
+                task.InterruptAttempt(attempt, usage, $"Worker {worker.Id} stopped during the attempt.", now);
+                var queued = TaskMessages.Queued(task, now);
+                db.OutboxMessages.Add(queued);
+                return [queued];
             case { Error: { } error }:
                 var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
                 task.FailAttempt(attempt, usage, error.Code, error.Message, error.Kind, policy, Random.Shared.NextDouble(), now);
-                break;
+                return [];
+            default:
+                throw new InvalidOperationException("An attempt result has exactly one outcome.");
         }
     }
 
-    private AttemptUsage Price(ExecutionUsage usage)
+    private AttemptUsage Price(string requestedModel, ExecutionUsage usage)
     {
-        var price = aiOptions.Value.PriceOf(usage.Model);
-        return new AttemptUsage(usage.Model, usage.TokensIn, usage.TokensOut, price.InputPerMillion, price.OutputPerMillion);
-    }
-
-    /// <summary>
-    /// Renews the lease while the attempt runs, and notices a cancel request made through the API (the fallback
-    /// when the control message of <see cref="RunningAttempts"/> was lost).
-    /// </summary>
-    private async Task HeartbeatAsync(Guid taskId, CancellationTokenSource cancelRequested, CancellationToken stop)
-    {
-        var options = workerOptions.Value;
-        using var timer = new PeriodicTimer(options.HeartbeatInterval, clock);
-        try
+        var price = aiOptions.Value.PriceOf(requestedModel, usage.Model);
+        if (price is null && (usage.TokensIn > 0 || usage.TokensOut > 0))
         {
-            while (await timer.WaitForNextTickAsync(stop))
-            {
-                try
-                {
-                    await using var scope = scopes.CreateAsyncScope();
-                    var heartbeatDb = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
-                    var leaseUntil = clock.GetUtcNow() + options.LeaseDuration;
-                    var workerId = worker.Id;
-                    await heartbeatDb.Tasks
-                        .Where(t => t.Id == taskId && t.LockedBy == workerId && t.Status == AiTaskStatus.Running)
-                        .ExecuteUpdateAsync(s => s.SetProperty(t => t.LockedUntil, leaseUntil), stop);
-                    var cancel = await heartbeatDb.Tasks.Where(t => t.Id == taskId).Select(t => t.CancelRequested).FirstOrDefaultAsync(stop);
-                    if (cancel)
-                    {
-                        logger.LogInformation("Cancel requested for running task {TaskId}", taskId);
-                        await cancelRequested.CancelAsync();
-                    }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    logger.LogWarning(ex, "Heartbeat for task {TaskId} failed; will try again", taskId);
-                }
-            }
+            logger.LogWarning("No price configured for model {Model} (asked for {RequestedModel}); the attempt is recorded at cost 0", usage.Model, requestedModel);
+            metrics.PriceMissing(usage.Model);
         }
-        catch (OperationCanceledException)
-        {
-        }
+
+        return new AttemptUsage(usage.Model, usage.TokensIn, usage.TokensOut, price?.InputPerMillion ?? 0, price?.OutputPerMillion ?? 0);
     }
 
-    private sealed record AttemptResult(ExecutionResult? Output, TaskExecutionException? Error, bool IsCancelled, ExecutionUsage Usage)
+    private sealed record AttemptResult(ExecutionResult? Output, TaskExecutionException? Error, bool IsCancelled, bool IsInterrupted, ExecutionUsage Usage)
     {
-        public static AttemptResult Success(ExecutionResult output) => new(output, null, false, output.Usage);
+        public static AttemptResult Success(ExecutionResult output) => new(output, null, false, false, output.Usage);
 
-        public static AttemptResult Failure(TaskExecutionException error) => new(null, error, false, error.Usage);
+        public static AttemptResult Failure(TaskExecutionException error) => new(null, error, false, false, error.Usage);
 
-        public static AttemptResult Cancelled(ExecutionUsage usage) => new(null, null, true, usage);
+        public static AttemptResult Cancelled(ExecutionUsage usage) => new(null, null, true, false, usage);
+
+        public static AttemptResult Interrupted(ExecutionUsage usage) => new(null, null, false, true, usage);
     }
 }
 

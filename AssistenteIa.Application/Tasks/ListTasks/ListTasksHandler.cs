@@ -13,15 +13,23 @@ public sealed record ListTasksQuery(
     string? Capability,
     string? Execution,
     int? Page,
-    int? PageSize);
+    int? PageSize,
+    bool IncludePayload = false);
 
-public sealed record TaskPage(IReadOnlyList<TaskDto> Items, int Page, int PageSize, int TotalCount);
+/// <param name="TotalIsCapped">True when more than <see cref="ListTasksHandler.CountCap"/> tasks match: the total is then that cap.</param>
+public sealed record TaskPage(IReadOnlyList<TaskDto> Items, int Page, int PageSize, int TotalCount, bool TotalIsCapped);
 
 /// <summary>A page of the tenant's tasks, newest first.</summary>
 public sealed class ListTasksHandler(IAppDbContext db)
 {
     public const int DefaultPageSize = 20;
     public const int MaxPageSize = 100;
+
+    /// <summary>Counting stops here, so the total costs the same at 10 thousand rows as at 10 million.</summary>
+    public const int CountCap = 10_000;
+
+    /// <summary>Offset paging deeper than this reads and throws away too many rows; narrow the filters instead.</summary>
+    public const int MaxOffset = 100_000;
 
     public async Task<TaskPage> HandleAsync(ListTasksQuery query, CancellationToken cancellationToken)
     {
@@ -36,6 +44,10 @@ public sealed class ListTasksHandler(IAppDbContext db)
         if (pageSize is < 1 or > MaxPageSize)
         {
             errors["pageSize"] = [$"pageSize must be between 1 and {MaxPageSize}."];
+        }
+        else if (page >= 1 && (page - 1L) * pageSize > MaxOffset)
+        {
+            errors["page"] = [$"(page - 1) × pageSize must be at most {MaxOffset}; narrow the filters to reach older tasks."];
         }
 
         var status = ParseEnum<AiTaskStatus>(query.Status, "status", errors);
@@ -88,13 +100,15 @@ public sealed class ListTasksHandler(IAppDbContext db)
             tasks = tasks.Where(t => t.TaskExecutionType == et);
         }
 
-        var total = await tasks.CountAsync(cancellationToken);
-        var items = await tasks
+        var total = await tasks.Take(CountCap + 1).CountAsync(cancellationToken);
+        var ordered = tasks
             .OrderByDescending(t => t.CreatedAt).ThenByDescending(t => t.Id)
             .Skip((page - 1) * pageSize)
-            .Take(pageSize)
-            .ToListAsync(cancellationToken);
-        return new TaskPage(items.Select(TaskDto.From).ToList(), page, pageSize, total);
+            .Take(pageSize);
+        var items = query.IncludePayload
+            ? (await ordered.ToListAsync(cancellationToken)).Select(TaskDto.From).ToList()
+            : await ordered.Select(TaskDto.SummaryProjection).ToListAsync(cancellationToken);
+        return new TaskPage(items, page, pageSize, Math.Min(total, CountCap), total > CountCap);
     }
 
     private static TEnum? ParseEnum<TEnum>(string? value, string field, Dictionary<string, string[]> errors)

@@ -22,14 +22,25 @@ internal sealed class AiTaskConfiguration : IEntityTypeConfiguration<AiTask>
         b.Ignore(t => t.Type);
         b.Ignore(t => t.IsTerminal);
 
-        // Optimistic concurrency on Postgres' xmin: every claim and transition is a conditional update.
-        b.Property<uint>("Version").IsRowVersion();
+        // Optimistic concurrency: every claim and transition is an update conditional on this counter, which
+        // AppDbContext bumps on each save. Lease renewals (raw SQL) leave it alone, so a heartbeat never makes the
+        // worker's final save conflict. (xmin would change on every heartbeat.)
+        b.Property<int>(AppDbContext.VersionProperty).IsConcurrencyToken();
+
+        // No index covers LockedUntil, so a lease renewal is a HOT update (no index writes); the free space left
+        // in each page keeps it on the same page.
+        b.HasStorageParameter("fillfactor", 85);
 
         b.HasIndex(t => new { t.TenantId, t.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
         b.HasIndex(t => new { t.TenantId, t.CreatedAt }).IsDescending(false, true);
         b.HasIndex(t => new { t.TenantId, t.Status, t.CreatedAt }).IsDescending(false, false, true);
         b.HasIndex(t => new { t.Status, t.ScheduledAt });
-        b.HasIndex(t => new { t.Status, t.LockedUntil });
+
+        // The few leased tasks, for the rescuer; and the unfinished Critical tasks of a tenant, for the priority cap.
+        b.HasIndex(t => t.Status).HasFilter("\"Status\" IN ('Reserved', 'Running')").HasDatabaseName("IX_Tasks_Leased");
+        b.HasIndex(t => t.TenantId)
+            .HasFilter("\"Priority\" = 'Critical' AND \"Status\" IN ('Created', 'Queued', 'Reserved', 'Running', 'Failed')")
+            .HasDatabaseName("IX_Tasks_OpenCritical");
     }
 }
 
@@ -76,8 +87,9 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         b.Property(m => m.TraceParent).HasMaxLength(128);
         b.Property(m => m.LastError).HasMaxLength(2000);
 
-        // The relay reads only unsent rows, oldest first.
+        // The relay reads only unsent rows, oldest first; the purge only sent ones.
         b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
+        b.HasIndex(m => m.SentAt).HasFilter("\"SentAt\" IS NOT NULL").HasDatabaseName("IX_OutboxMessages_Sent");
     }
 }
 

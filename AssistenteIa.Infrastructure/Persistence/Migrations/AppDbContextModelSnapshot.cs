@@ -28,6 +28,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("uuid");
 
+                    b.Property<DateTimeOffset?>("ClaimedUntil")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<string>("CorrelationId")
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
@@ -72,6 +75,10 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasDatabaseName("IX_OutboxMessages_Unsent")
                         .HasFilter("\"SentAt\" IS NULL");
 
+                    b.HasIndex("SentAt")
+                        .HasDatabaseName("IX_OutboxMessages_Sent")
+                        .HasFilter("\"SentAt\" IS NOT NULL");
+
                     b.ToTable("OutboxMessages", (string)null);
                 });
 
@@ -108,6 +115,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.Property<string>("IdempotencyKey")
                         .HasMaxLength(255)
                         .HasColumnType("character varying(255)");
+
+                    b.Property<int>("InterruptedAttempts")
+                        .HasColumnType("integer");
 
                     b.Property<string>("LastError")
                         .HasMaxLength(4000)
@@ -157,15 +167,19 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.Property<DateTimeOffset>("UpdatedAt")
                         .HasColumnType("timestamp with time zone");
 
-                    b.Property<uint>("Version")
+                    b.Property<int>("Version")
                         .IsConcurrencyToken()
-                        .ValueGeneratedOnAddOrUpdate()
-                        .HasColumnType("xid")
-                        .HasColumnName("xmin");
+                        .HasColumnType("integer");
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Status", "LockedUntil");
+                    b.HasIndex("Status")
+                        .HasDatabaseName("IX_Tasks_Leased")
+                        .HasFilter("\"Status\" IN ('Reserved', 'Running')");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("IX_Tasks_OpenCritical")
+                        .HasFilter("\"Priority\" = 'Critical' AND \"Status\" IN ('Created', 'Queued', 'Reserved', 'Running', 'Failed')");
 
                     b.HasIndex("Status", "ScheduledAt");
 
@@ -180,6 +194,8 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .IsDescending(false, false, true);
 
                     b.ToTable("Tasks", (string)null);
+
+                    b.HasAnnotation("Npgsql:StorageParameter:fillfactor", 85);
                 });
 
             modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
