@@ -17,6 +17,11 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
 {
     private static readonly TimeSpan ResubscribeDelay = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a stopping host lets deliveries in progress record their outcome before the channel closes.</summary>
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Task, byte> _inFlight = new();
+
     protected IServiceProvider Services { get; } = services;
 
     protected ILogger Logger { get; } = logger;
@@ -55,7 +60,7 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
                 var queue = await PrepareAsync(channel, stoppingToken);
                 var consumer = new AsyncEventingBasicConsumer(channel);
                 var subscribed = channel;
-                consumer.ReceivedAsync += (_, delivery) => HandleAsync(subscribed, delivery, stoppingToken);
+                consumer.ReceivedAsync += (_, delivery) => TrackAsync(HandleAsync(subscribed, delivery, stoppingToken));
 
                 // Fired by a broker-initiated basic.cancel (queue deleted) as well as by our own cancel.
                 consumer.UnregisteredAsync += (_, _) =>
@@ -84,11 +89,49 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
             {
                 if (channel is not null)
                 {
+                    if (stoppingToken.IsCancellationRequested)
+                    {
+                        await DrainAsync();
+                    }
+
                     await CloseQuietlyAsync(channel);
                 }
             }
 
             await Task.Delay(ResubscribeDelay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private async Task TrackAsync(Task handling)
+    {
+        _inFlight.TryAdd(handling, 0);
+        try
+        {
+            await handling;
+        }
+        finally
+        {
+            _inFlight.TryRemove(handling, out _);
+        }
+    }
+
+    /// <summary>A graceful stop: deliveries in progress see the stopping token, record their outcome and ack on the still-open channel.</summary>
+    private async Task DrainAsync()
+    {
+        var pending = _inFlight.Keys.ToList();
+        if (pending.Count == 0)
+        {
+            return;
+        }
+
+        Logger.LogInformation("Waiting for {Count} deliveries of {Source} to finish before closing the channel", pending.Count, Source);
+        try
+        {
+            await Task.WhenAll(pending).WaitAsync(DrainTimeout);
+        }
+        catch (Exception ex)
+        {
+            Logger.LogWarning(ex, "Deliveries of {Source} did not finish in {Timeout}; the broker will redeliver them", Source, DrainTimeout);
         }
     }
 

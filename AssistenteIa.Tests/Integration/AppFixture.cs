@@ -4,6 +4,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using AssistenteIa.Application;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace AssistenteIa.Tests.Integration;
@@ -13,10 +14,8 @@ namespace AssistenteIa.Tests.Integration;
 /// RabbitMQ started by <c>scripts/infra.sh</c>. Tests get their own database and virtual host, both
 /// recreated empty at start, so they never touch a developer's data.
 /// </summary>
-public sealed class AppFixture : IAsyncLifetime
+public class AppFixture : IAsyncLifetime
 {
-    public const string TestDatabase = "assistenteia_tests";
-    public const string TestVirtualHost = "assistenteia-tests";
     public const string TenantAKey = "dev-key-tenant-a";
     public const string TenantBKey = "dev-key-tenant-b";
 
@@ -29,15 +28,27 @@ public sealed class AppFixture : IAsyncLifetime
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The app is not started.");
 
+    public virtual string TestDatabase => "assistenteia_tests";
+
+    public virtual string TestVirtualHost => "assistenteia-tests";
+
     public string DatabaseConnectionString => $"{PostgresServer};Database={TestDatabase}";
 
     public string BrokerUri => $"amqp://guest:guest@localhost:5672/{TestVirtualHost}";
 
+    /// <summary>The management API of the test virtual host's broker, as guest.</summary>
+    public static HttpClient CreateManagementClient()
+    {
+        var http = new HttpClient { BaseAddress = new Uri("http://localhost:15672/"), Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String("guest:guest"u8.ToArray()));
+        return http;
+    }
+
     public async ValueTask InitializeAsync()
     {
         using var deadline = new CancellationTokenSource(StartupDeadline);
-        await ResetDatabaseAsync(deadline.Token);
-        await ResetVirtualHostAsync(deadline.Token);
+        await ResetDatabaseAsync(TestDatabase, deadline.Token);
+        await ResetVirtualHostAsync(TestVirtualHost, deadline.Token);
 
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AssistenteIa_AppHost>(
             [
@@ -54,10 +65,15 @@ public sealed class AppFixture : IAsyncLifetime
             builder.CreateResourceBuilder<ProjectResource>(name)
                 .WithEnvironment("Tasks__RetryBaseDelay", "00:00:00.300")
                 .WithEnvironment("Tasks__RetryMaxDelay", "00:00:02")
+                .WithEnvironment("Tasks__MaxCriticalPerTenant", "5")
                 .WithEnvironment("Worker__LeaseDuration", "00:00:05")
                 .WithEnvironment("Worker__HeartbeatInterval", "00:00:00.500")
-                .WithEnvironment("Dispatcher__PollInterval", "00:00:00.250");
+                .WithEnvironment("Dispatcher__PollInterval", "00:00:00.250")
+                .WithEnvironment("Dispatcher__HousekeepingInterval", "00:00:00.500")
+                .WithEnvironment("Dispatcher__RequeueQueuedAfter", "00:00:03");
         }
+
+        Configure(builder);
 
         _app = await builder.BuildAsync(deadline.Token);
         await _app.StartAsync(deadline.Token);
@@ -67,6 +83,11 @@ public sealed class AppFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Changes to the application model a derived fixture needs (replicas, settings).</summary>
+    protected virtual void Configure(IDistributedApplicationTestingBuilder builder)
+    {
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_app is not null)
@@ -74,6 +95,8 @@ public sealed class AppFixture : IAsyncLifetime
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+
+        GC.SuppressFinalize(this);
     }
 
     /// <summary>A client for the API, authenticated as the given tenant (or anonymous with null).</summary>
@@ -89,6 +112,25 @@ public sealed class AppFixture : IAsyncLifetime
         return client;
     }
 
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(DatabaseConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Waits for a resource that was stopped or killed to exit, starts it again and waits until it is healthy.</summary>
+    public async Task RestartAsync(string resource, TimeSpan deadline)
+    {
+        using var cts = new CancellationTokenSource(deadline);
+        await App.ResourceNotifications.WaitForResourceAsync(resource, e => e.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart", cts.Token);
+        var commands = App.Services.GetRequiredService<ResourceCommandService>();
+        var result = await commands.ExecuteCommandAsync(resource, "resource-start", cts.Token);
+        Assert.True(result.Success, result.Message);
+        await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
+    }
+
     public async Task<T> ScalarAsync<T>(string sql, params object[] parameters)
     {
         await using var connection = new NpgsqlConnection(DatabaseConnectionString);
@@ -102,19 +144,18 @@ public sealed class AppFixture : IAsyncLifetime
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    private static async Task ResetDatabaseAsync(CancellationToken cancellationToken)
+    public static async Task ResetDatabaseAsync(string database, CancellationToken cancellationToken)
     {
         await using var connection = new NpgsqlConnection($"{PostgresServer};Database=postgres;Pooling=false");
         await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {TestDatabase} WITH (FORCE)", connection);
+        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static async Task ResetVirtualHostAsync(CancellationToken cancellationToken)
+    private static async Task ResetVirtualHostAsync(string virtualHost, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = new Uri("http://localhost:15672/") };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String("guest:guest"u8.ToArray()));
-        var vhost = Uri.EscapeDataString(TestVirtualHost);
+        using var http = CreateManagementClient();
+        var vhost = Uri.EscapeDataString(virtualHost);
         await http.DeleteAsync($"api/vhosts/{vhost}", cancellationToken);
         (await http.PutAsJsonAsync($"api/vhosts/{vhost}", new { }, cancellationToken)).EnsureSuccessStatusCode();
         (await http.PutAsJsonAsync($"api/permissions/{vhost}/guest", new { configure = ".*", write = ".*", read = ".*" }, cancellationToken)).EnsureSuccessStatusCode();
@@ -125,6 +166,28 @@ public sealed class AppFixture : IAsyncLifetime
 public sealed class AppCollection : ICollectionFixture<AppFixture>
 {
     public const string Name = "app";
+}
+
+/// <summary>The whole system with two executors and two dispatchers, in a database and virtual host of its own.</summary>
+public sealed class ReplicatedAppFixture : AppFixture
+{
+    public const int Replicas = 2;
+
+    public override string TestDatabase => "assistenteia_tests_replicas";
+
+    public override string TestVirtualHost => "assistenteia-tests-replicas";
+
+    protected override void Configure(IDistributedApplicationTestingBuilder builder)
+    {
+        builder.CreateResourceBuilder<ProjectResource>("serviceb").WithReplicas(Replicas);
+        builder.CreateResourceBuilder<ProjectResource>("servicec").WithReplicas(Replicas);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ReplicatedAppCollection : ICollectionFixture<ReplicatedAppFixture>
+{
+    public const string Name = "replicated app";
 }
 
 /// <summary>Shared JSON options: the API's own.</summary>

@@ -25,6 +25,22 @@ public static class Broker
         return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
     }
 
+    /// <summary>Consumers subscribed to a queue right now (0 when the queue does not exist); unlike the management API's figures, not delayed.</summary>
+    public static async Task<uint> ConsumerCountAsync(AppFixture fixture, string queue)
+    {
+        var factory = new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).ConsumerCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Stops or starts the RabbitMQ application on this machine (the Erlang node keeps running).</summary>
     public static async Task RabbitCtlAsync(string command)
     {

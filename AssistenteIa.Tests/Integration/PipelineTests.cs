@@ -178,7 +178,7 @@ public sealed class PipelineTests(AppFixture fixture)
         }
         finally
         {
-            await RestartAsync("serviceb");
+            await fixture.RestartAsync("serviceb", RecoveryDeadline);
         }
 
         var done = await TaskApi.WaitForTerminalAsync(client, task.Id, RecoveryDeadline);
@@ -224,15 +224,5 @@ public sealed class PipelineTests(AppFixture fixture)
         using var process = Process.GetProcessById(Convert.ToInt32(pid, System.Globalization.CultureInfo.InvariantCulture));
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
-    }
-
-    private async Task RestartAsync(string resource)
-    {
-        using var deadline = new CancellationTokenSource(RecoveryDeadline);
-        await fixture.App.ResourceNotifications.WaitForResourceAsync(resource, e => e.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart", deadline.Token);
-        var commands = fixture.App.Services.GetRequiredService<ResourceCommandService>();
-        var result = await commands.ExecuteCommandAsync(resource, "resource-start", deadline.Token);
-        Assert.True(result.Success, result.Message);
-        await fixture.App.ResourceNotifications.WaitForResourceHealthyAsync(resource, deadline.Token);
     }
 }

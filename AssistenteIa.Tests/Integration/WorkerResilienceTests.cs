@@ -1,0 +1,280 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aspire.Hosting.Testing;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>
+/// What the hardening review asked for: consumers that come back after the broker drops them, leases that hold
+/// across long attempts and are fenced when lost, graceful stops that spend no attempt, lost messages found again,
+/// a save the database refuses recorded instead of requeued forever.
+/// </summary>
+[Collection(AppCollection.Name)]
+public sealed class WorkerResilienceTests(AppFixture fixture)
+{
+    private static readonly TimeSpan RecoveryDeadline = TimeSpan.FromSeconds(90);
+
+    private string VirtualHost => Uri.EscapeDataString(fixture.TestVirtualHost);
+
+    [Fact]
+    public async Task After_the_broker_cancels_the_consumer_by_deleting_its_queue_the_next_task_still_runs()
+    {
+        using var client = fixture.CreateApiClient();
+        using var management = AppFixture.CreateManagementClient();
+
+        (await management.DeleteAsync($"api/queues/{VirtualHost}/tasks-queued")).EnsureSuccessStatusCode();
+
+        await Eventually.UntilAsync(() => Broker.ConsumerCountAsync(fixture, "tasks-queued"), n => n >= 1, RecoveryDeadline, "the executor to consume tasks-queued again");
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "after the queue was deleted"));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded, RecoveryDeadline);
+    }
+
+    [Fact]
+    public async Task After_the_broker_closes_the_executors_connection_the_next_task_still_runs()
+    {
+        using var client = fixture.CreateApiClient();
+        using var management = AppFixture.CreateManagementClient();
+        var connections = await management.GetFromJsonAsync<JsonElement>("api/connections");
+        var executor = connections.EnumerateArray()
+            .Where(c => c.GetProperty("vhost").GetString() == fixture.TestVirtualHost)
+            .Where(c => c.GetProperty("client_properties").TryGetProperty("connection_name", out var name) && name.GetString()!.Contains("ServiceB", StringComparison.Ordinal))
+            .Select(c => c.GetProperty("name").GetString()!)
+            .ToList();
+        Assert.NotEmpty(executor);
+
+        foreach (var name in executor)
+        {
+            (await management.DeleteAsync($"api/connections/{Uri.EscapeDataString(name)}")).EnsureSuccessStatusCode();
+        }
+
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "after the connection was closed"));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded, RecoveryDeadline);
+        Assert.Equal(1u, await Broker.ConsumerCountAsync(fixture, "tasks-queued"));
+    }
+
+    [Fact]
+    public async Task The_executor_is_unhealthy_while_it_cannot_subscribe_and_healthy_again_once_it_can()
+    {
+        using var client = fixture.CreateApiClient();
+        using var management = AppFixture.CreateManagementClient();
+        using var executor = fixture.App.CreateHttpClient("serviceb");
+
+        // The connection stays up; only consuming is refused: a broker-side channel error the client never recovers.
+        await SetReadPermissionAsync(management, "^$");
+        try
+        {
+            (await management.DeleteAsync($"api/queues/{VirtualHost}/tasks-queued")).EnsureSuccessStatusCode();
+            await Eventually.UntilAsync(() => HealthAsync(executor), s => s == HttpStatusCode.ServiceUnavailable, RecoveryDeadline, "serviceb /health to report the lost subscription");
+        }
+        finally
+        {
+            await SetReadPermissionAsync(management, ".*");
+        }
+
+        await Eventually.UntilAsync(() => HealthAsync(executor), s => s == HttpStatusCode.OK, RecoveryDeadline, "serviceb /health to recover");
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "after the subscription came back"));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded, RecoveryDeadline);
+    }
+
+    [Fact]
+    public async Task Tasks_whose_messages_were_purged_from_the_queue_still_run()
+    {
+        using var client = fixture.CreateApiClient();
+        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 4000 }));
+        await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
+        var queued = new List<Guid>();
+        for (var i = 0; i < 4; i++)
+        {
+            queued.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"purged {i}"))).Id);
+        }
+
+        // The worker holds the blocker and one prefetched delivery; the rest wait in the queue and are lost here.
+        await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued"), n => n >= 1, TimeSpan.FromSeconds(10), "messages ready in tasks-queued");
+        using var management = AppFixture.CreateManagementClient();
+        (await management.DeleteAsync($"api/queues/{VirtualHost}/tasks-queued/contents")).EnsureSuccessStatusCode();
+        Assert.Equal(0u, await Broker.ReadyCountAsync(fixture, "tasks-queued"));
+
+        foreach (var id in queued)
+        {
+            var done = await TaskApi.WaitForTerminalAsync(client, id, RecoveryDeadline);
+            Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+            Assert.Equal(1, done.AttemptCount);
+        }
+    }
+
+    [Fact]
+    public async Task A_task_scheduled_for_later_does_not_start_before_its_time()
+    {
+        using var client = fixture.CreateApiClient();
+        var at = DateTimeOffset.UtcNow.AddSeconds(3);
+        var body = new
+        {
+            type = new { domain = "DataAnalysis", capability = "LLM_Generation", execution = "Async" },
+            payload = new { prompt = "later" },
+            scheduledAt = at,
+        };
+
+        var task = await TaskApi.CreateAsync(client, body);
+
+        Assert.Equal(AiTaskStatus.Created, task.Status);
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded);
+        var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
+        Assert.True(attempt.StartedAt >= at, $"started at {attempt.StartedAt:O}, scheduled for {at:O}");
+    }
+
+    [Fact]
+    public async Task A_backlog_runs_Critical_tasks_before_Low_ones()
+    {
+        using var client = fixture.CreateApiClient();
+        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 3000 }));
+        await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
+        var low = new List<Guid>();
+        for (var i = 0; i < 4; i++)
+        {
+            low.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"low {i}", priority: "Low"))).Id);
+        }
+
+        var critical = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            critical.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"critical {i}", priority: "Critical"))).Id);
+        }
+
+        var started = new Dictionary<Guid, DateTimeOffset>();
+        foreach (var id in low.Concat(critical))
+        {
+            await TaskApi.WaitForStatusAsync(client, id, AiTaskStatus.Succeeded, RecoveryDeadline);
+            started[id] = (await TaskApi.AttemptsAsync(client, id)).Single().StartedAt;
+        }
+
+        // The worker prefetched one Low task while the blocker ran (prefetch = 2 × concurrency 1); every other
+        // Low task waited in the queue and must start after all Critical ones.
+        var lastCritical = critical.Max(id => started[id]);
+        var lowAfterCriticals = low.Count(id => started[id] > lastCritical);
+        Assert.True(lowAfterCriticals >= low.Count - 1, $"only {lowAfterCriticals} of {low.Count} Low tasks started after the Critical ones");
+    }
+
+    [Fact]
+    public async Task An_attempt_longer_than_its_lease_keeps_the_lease_and_runs_once()
+    {
+        using var client = fixture.CreateApiClient();
+
+        // The lease is 5 s in tests; the heartbeat renews it every 0.5 s.
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 8000 }, maxAttempts: 1));
+
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, RecoveryDeadline);
+        Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+        var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
+        Assert.Equal(AttemptStatus.Succeeded, attempt.Status);
+        Assert.True(attempt.LatencyMs >= 8000);
+    }
+
+    [Fact]
+    public async Task A_worker_paused_past_its_lease_stops_its_attempt_on_waking_and_the_task_succeeds_once()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 12000 }, maxAttempts: 3));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+        var pid = Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+
+        await Processes.SignalAsync(pid, "STOP");
+        try
+        {
+            await Eventually.UntilAsync(() => TaskApi.AttemptsAsync(client, task.Id), a => a.FirstOrDefault()?.ErrorCode == "LeaseExpired", RecoveryDeadline, "the rescuer to close the paused attempt");
+        }
+        finally
+        {
+            await Processes.SignalAsync(pid, "CONT");
+        }
+
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, RecoveryDeadline);
+        Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+
+        // The paused attempt's model call was stopped by its lost lease (no output tokens) and its usage was recorded.
+        var attempts = await Eventually.UntilAsync(() => TaskApi.AttemptsAsync(client, task.Id), a => a[0].Model is not null, TimeSpan.FromSeconds(30), "the paused attempt's usage");
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(AttemptStatus.Failed, attempts[0].Status);
+        Assert.True(attempts[0].TokensIn > 0, "the prompt the paused attempt sent is paid for");
+        Assert.Equal(0, attempts[0].TokensOut);
+        Assert.True(attempts[0].Cost > 0);
+        Assert.Equal(AttemptStatus.Succeeded, attempts[1].Status);
+        Assert.True(attempts[1].Cost > 0);
+        Assert.Single(await TaskApi.ArtifactsAsync(client, task.Id));
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_of_the_worker_requeues_its_running_task_without_spending_an_attempt()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 6000 }, maxAttempts: 1));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+        var pid = Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+
+        await Processes.SignalAsync(pid, "TERM");
+        try
+        {
+            await Eventually.UntilAsync(() => TaskApi.AttemptsAsync(client, task.Id), a => a.FirstOrDefault()?.Status == AttemptStatus.Interrupted, RecoveryDeadline, "the attempt to be closed as interrupted");
+        }
+        finally
+        {
+            await fixture.RestartAsync("serviceb", RecoveryDeadline);
+        }
+
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, RecoveryDeadline);
+        Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+        var attempts = await TaskApi.AttemptsAsync(client, task.Id);
+        Assert.Equal([AttemptStatus.Interrupted, AttemptStatus.Succeeded], attempts.Select(a => a.Status));
+        Assert.Equal("WorkerStopping", attempts[0].ErrorCode);
+    }
+
+    [Fact]
+    public async Task An_outcome_the_database_refuses_ends_the_attempt_as_a_recorded_permanent_error()
+    {
+        using var client = fixture.CreateApiClient();
+        const string Marker = "poison-artifact-7d1c";
+        await fixture.ExecuteAsync($$"""
+            CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW."Content" LIKE '%{{Marker}}%' THEN RAISE EXCEPTION 'value refused by the test trigger'; END IF;
+              RETURN NEW;
+            END $$;
+            DROP TRIGGER IF EXISTS refuse_poison ON "TaskArtifacts";
+            CREATE TRIGGER refuse_poison BEFORE INSERT ON "TaskArtifacts" FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+            """);
+        try
+        {
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"please repeat {Marker}", maxAttempts: 3));
+
+            var done = await TaskApi.WaitForTerminalAsync(client, task.Id);
+
+            Assert.Equal(AiTaskStatus.DeadLetter, done.Status);
+            Assert.StartsWith("StorageError", done.LastError);
+            var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
+            Assert.Equal(AttemptStatus.Failed, attempt.Status);
+            Assert.True(attempt.TokensIn > 0, "the model call happened and is paid for");
+            Assert.DoesNotContain("trigger", done.LastError);
+        }
+        finally
+        {
+            await fixture.ExecuteAsync("""DROP TRIGGER IF EXISTS refuse_poison ON "TaskArtifacts";""");
+        }
+    }
+
+    private async Task SetReadPermissionAsync(HttpClient management, string read) =>
+        (await management.PutAsJsonAsync($"api/permissions/{VirtualHost}/guest", new { configure = ".*", write = ".*", read })).EnsureSuccessStatusCode();
+
+    private static async Task<HttpStatusCode> HealthAsync(HttpClient service)
+    {
+        try
+        {
+            using var response = await service.GetAsync("/health");
+            return response.StatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return 0;
+        }
+    }
+}
