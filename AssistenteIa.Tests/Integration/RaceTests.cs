@@ -1,0 +1,179 @@
+using System.Diagnostics.Metrics;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Dispatching;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Tasks;
+using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Infrastructure.Messaging;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>The dispatcher's steps racing the workers and a blocked broker, on a database nothing else touches.</summary>
+public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>
+{
+    private const string Worker = "worker-x:1:abcdef";
+
+    [Fact]
+    public async Task A_rescue_racing_a_live_heartbeat_never_lets_both_win()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            var ids = await InsertRunningTasksAsync(count: 30, leaseEnded: true);
+            await using var rescuerDb = isolated.CreateDbContext();
+            await using var heartbeatDb = isolated.CreateDbContext();
+            var rescuer = new RescueExpiredLeasesHandler(
+                rescuerDb,
+                new OutboxPublisher(rescuerDb, isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance),
+                Options.Create(new TaskOptions()),
+                TimeProvider.System,
+                new TaskMetrics(isolated.Services.GetRequiredService<IMeterFactory>()),
+                NullLogger<RescueExpiredLeasesHandler>.Instance);
+
+            var rescue = Task.Run(() => rescuer.HandleAsync(100, CancellationToken.None));
+            var renew = Task.Run(() => heartbeatDb.RenewLeasesAsync(Worker, ids, TimeSpan.FromSeconds(30), CancellationToken.None));
+            await Task.WhenAll(rescue, renew);
+
+            var renewed = (await renew).Select(r => r.TaskId).ToHashSet();
+            await using var db = isolated.CreateDbContext();
+            var rows = await db.Tasks.AsNoTracking().Where(t => ids.Contains(t.Id)).ToListAsync();
+            var attempts = await db.TaskAttempts.AsNoTracking().Where(a => ids.Contains(a.TaskId)).ToListAsync();
+            foreach (var task in rows)
+            {
+                var attempt = attempts.Single(a => a.TaskId == task.Id);
+                if (renewed.Contains(task.Id))
+                {
+                    // The heartbeat won: the worker keeps running it, untouched by the rescuer.
+                    Assert.Equal(AiTaskStatus.Running, task.Status);
+                    Assert.Equal(Worker, task.LockedBy);
+                    Assert.Equal(AttemptStatus.Running, attempt.Status);
+                }
+                else
+                {
+                    // The rescuer won: the worker's heartbeat did not renew it, so it learns its lease is lost.
+                    Assert.Equal(AiTaskStatus.Failed, task.Status);
+                    Assert.Null(task.LockedBy);
+                    Assert.Equal(TaskAttempt.LeaseExpiredCode, attempt.ErrorCode);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_lease_renewal_does_not_change_the_row_version_so_the_workers_final_save_does_not_conflict()
+    {
+        var id = (await InsertRunningTasksAsync(count: 1, leaseEnded: false)).Single();
+        await using var worker = isolated.CreateDbContext();
+        var task = await worker.Tasks.SingleAsync(t => t.Id == id);
+        var attempt = await worker.TaskAttempts.SingleAsync(a => a.TaskId == id);
+
+        await using (var heartbeat = isolated.CreateDbContext())
+        {
+            Assert.Single(await heartbeat.RenewLeasesAsync(Worker, [id], TimeSpan.FromSeconds(30), CancellationToken.None));
+        }
+
+        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, DateTimeOffset.UtcNow);
+        task.Succeed(DateTimeOffset.UtcNow);
+        await worker.SaveChangesAsync();
+        Assert.Equal("Succeeded", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+    }
+
+    [Fact]
+    public async Task A_blocked_broker_stops_the_relay_at_the_first_timeout_without_holding_row_locks()
+    {
+        var destination = $"blocked-{Guid.NewGuid():N}";
+        var ids = new List<Guid>();
+        await using (var db = isolated.CreateDbContext())
+        {
+            var old = DateTimeOffset.UtcNow.AddMinutes(-1);
+            var rows = Enumerable.Range(0, 5).Select(i => OutboxMessage.Create(destination, "Test", $$"""{"n":{{i}}}""", null, null, 0, old.AddMilliseconds(i))).ToList();
+            db.OutboxMessages.AddRange(rows);
+            await db.SaveChangesAsync();
+            ids.AddRange(rows.Select(r => r.Id));
+        }
+
+        // A memory alarm makes RabbitMQ block every publishing connection: confirms never come.
+        await Broker.RabbitCtlAsync("set_vm_memory_high_watermark 0");
+        int sent;
+        try
+        {
+            await using var relayDb = isolated.CreateDbContext();
+            var relay = new OutboxRelay(relayDb, isolated.Publisher, TimeProvider.System, NullLogger<OutboxRelay>.Instance);
+            var relaying = relay.RelayAsync(batchSize: 10, CancellationToken.None);
+
+            await Eventually.UntilAsync(
+                () => ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = ANY(@p0) AND "ClaimedUntil" IS NOT NULL""", ids.ToArray()),
+                n => n == ids.Count, TimeSpan.FromSeconds(10), "the relay to claim the batch");
+
+            // While the relay waits on the broker, nobody waits on the relay.
+            Assert.False(relaying.IsCompleted);
+            Assert.Equal(ids.Count, await LockNowaitAsync(ids));
+            sent = await relaying;
+        }
+        finally
+        {
+            await Broker.RabbitCtlAsync("set_vm_memory_high_watermark 0.4");
+        }
+
+        Assert.Equal(0, sent);
+        await using var check = isolated.CreateDbContext();
+        var after = await check.OutboxMessages.AsNoTracking().Where(m => ids.Contains(m.Id)).OrderBy(m => m.CreatedAt).ToListAsync();
+        Assert.All(after, m => Assert.Null(m.SentAt));
+        Assert.All(after, m => Assert.Null(m.ClaimedUntil));
+        Assert.Equal(1, after[0].PublishAttempts);
+        Assert.NotNull(after[0].LastError);
+        Assert.All(after.Skip(1), m => Assert.Equal(0, m.PublishAttempts));
+    }
+
+    private async Task<List<Guid>> InsertRunningTasksAsync(int count, bool leaseEnded)
+    {
+        var now = DateTimeOffset.UtcNow;
+        await using var db = isolated.CreateDbContext();
+        var ids = new List<Guid>();
+        for (var i = 0; i < count; i++)
+        {
+            var task = AiTask.Create(
+                Guid.CreateVersion7(), "tenant-a", new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
+                Priority.Normal, """{"prompt":"race"}""", 3, null, null, Guid.NewGuid().ToString("N"), null, now);
+            task.Enqueue(now);
+            task.Reserve(Worker, leaseEnded ? now.AddSeconds(-1) : now.AddSeconds(30), now);
+            db.TaskAttempts.Add(task.Start(now));
+            db.Tasks.Add(task);
+            ids.Add(task.Id);
+        }
+
+        await db.SaveChangesAsync();
+        return ids;
+    }
+
+    /// <summary>Locks the rows from another connection without waiting; a row held by someone else would fail with 55P03.</summary>
+    private async Task<int> LockNowaitAsync(List<Guid> ids)
+    {
+        await using var connection = new NpgsqlConnection(isolated.ConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var command = new NpgsqlCommand("""SELECT count(*) FROM (SELECT 1 FROM "OutboxMessages" WHERE "Id" = ANY(@p0) FOR UPDATE NOWAIT) locked""", connection, transaction);
+        command.Parameters.AddWithValue("p0", ids.ToArray());
+        var locked = (int)(long)(await command.ExecuteScalarAsync())!;
+        await transaction.RollbackAsync();
+        return locked;
+    }
+
+    private async Task<T> ScalarAsync<T>(string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(isolated.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (value, index) in parameters.Select((p, i) => (p, i)))
+        {
+            command.Parameters.AddWithValue($"p{index}", value);
+        }
+
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+}
