@@ -1,0 +1,73 @@
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>Two executors and two dispatchers (Aspire replicas) against one database and broker, end to end.</summary>
+[Collection(ReplicatedAppCollection.Name)]
+public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
+{
+    [Fact]
+    public async Task Two_executors_and_two_dispatchers_run_every_task_exactly_once()
+    {
+        using var client = fixture.CreateApiClient();
+        var ids = new List<Guid>();
+        for (var i = 0; i < 30; i++)
+        {
+            // Every third task fails once, so both dispatchers race to schedule its retry.
+            var simulation = i % 3 == 0 ? new { latencyMs = 200, failAttempts = 1 } : new { latencyMs = 200, failAttempts = 0 };
+            ids.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"replicated {i}", simulation: simulation, maxAttempts: 3))).Id);
+        }
+
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            var done = await TaskApi.WaitForTerminalAsync(client, id, TimeSpan.FromSeconds(120));
+            Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+            var attempts = await TaskApi.AttemptsAsync(client, id);
+            Assert.Equal(Enumerable.Range(1, attempts.Count), attempts.Select(a => a.AttemptNo));
+            Assert.Single(attempts, a => a.Status == AttemptStatus.Succeeded);
+            Assert.Equal(i % 3 == 0 ? 2 : 1, attempts.Count);
+            Assert.Single(await TaskApi.ArtifactsAsync(client, id));
+        }
+
+        Assert.Equal(
+            ReplicatedAppFixture.Replicas,
+            await fixture.ScalarAsync<long>("""SELECT count(DISTINCT split_part("WorkerId", ':', 2)) FROM "TaskAttempts" WHERE "Status" = 'Succeeded'"""));
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "SentAt" IS NULL"""),
+            unsent => unsent == 0,
+            TimeSpan.FromSeconds(30),
+            "every outbox row to be sent");
+    }
+
+    [Fact]
+    public async Task A_paused_executor_loses_its_task_to_the_other_one_and_stops_its_own_call_on_waking()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "paused replica", simulation: new { latencyMs = 12000 }, maxAttempts: 3));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+        var paused = await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id);
+
+        await Processes.SignalAsync(Processes.PidOf(paused), "STOP");
+        try
+        {
+            // The lease lapses, the dispatcher rescues the task and the other executor starts attempt 2.
+            await Eventually.UntilAsync(() => TaskApi.AttemptsAsync(client, task.Id), a => a.Count == 2, TimeSpan.FromSeconds(60), "the other executor to start attempt 2");
+        }
+        finally
+        {
+            await Processes.SignalAsync(Processes.PidOf(paused), "CONT");
+        }
+
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, TimeSpan.FromSeconds(60));
+        Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+        var attempts = await Eventually.UntilAsync(() => TaskApi.AttemptsAsync(client, task.Id), a => a[0].Model is not null, TimeSpan.FromSeconds(30), "the paused attempt's usage");
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal("LeaseExpired", attempts[0].ErrorCode);
+        Assert.Equal(0, attempts[0].TokensOut);
+        Assert.True(attempts[0].TokensIn > 0 && attempts[0].Cost > 0, "the paused attempt's prompt is paid for");
+        Assert.Equal(AttemptStatus.Succeeded, attempts[1].Status);
+        Assert.Single(await TaskApi.ArtifactsAsync(client, task.Id));
+        var winner = await fixture.ScalarAsync<string>("""SELECT "WorkerId" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 2""", task.Id);
+        Assert.NotEqual(paused, winner);
+    }
+}
