@@ -85,9 +85,11 @@ public static class DependencyInjection
         builder.Services.AddSingleton<RunningAttempts>();
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
-        builder.Services.AddHostedService<TaskQueuedConsumer>();
-        builder.Services.AddHostedService<CancelSignalConsumer>();
+        // Hosts stop services in reverse order: the heartbeat and the cancel listener keep working until the
+        // task consumer has drained its deliveries in progress.
         builder.Services.AddHostedService<LeaseHeartbeatService>();
+        builder.Services.AddHostedService<CancelSignalConsumer>();
+        builder.Services.AddHostedService<TaskQueuedConsumer>();
         return builder;
     }
 }

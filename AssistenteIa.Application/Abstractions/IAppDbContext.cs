@@ -19,10 +19,11 @@ public interface IAppDbContext
     Task<int> SaveChangesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds among
-    /// <paramref name="taskIds"/>; returns those renewed (a missing id is a lease lost). Leaves the row version alone.
+    /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task
+    /// leased by this worker and still at that attempt); returns those renewed (a missing one is a lease lost).
+    /// Leaves the row version alone.
     /// </summary>
-    Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> taskIds, TimeSpan lease, CancellationToken cancellationToken);
+    Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>
     /// Reserved or running tasks whose lease ended by the database's clock, oldest first, locked
@@ -31,10 +32,18 @@ public interface IAppDbContext
     /// </summary>
     Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Tasks Queued since before <paramref name="staleBefore"/>, oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>)
+    /// until the caller's transaction ends, so a worker claiming one meanwhile waits instead of failing the batch.
+    /// </summary>
+    Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, CancellationToken cancellationToken);
+
     Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);
 
     /// <summary>Forgets every tracked entity (after a failed save, before reading fresh state).</summary>
     void ClearTracking();
 }
 
-public sealed record LeaseRenewal(Guid TaskId, bool CancelRequested);
+public sealed record AttemptLease(Guid TaskId, int AttemptNo);
+
+public sealed record LeaseRenewal(Guid TaskId, int AttemptNo, bool CancelRequested);

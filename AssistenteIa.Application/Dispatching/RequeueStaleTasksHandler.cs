@@ -3,7 +3,6 @@ using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 
 namespace AssistenteIa.Application.Dispatching;
@@ -17,30 +16,29 @@ public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher o
     public async Task<int> HandleAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var staleBefore = now - olderThan;
-        var stale = await db.Tasks
-            .Where(t => t.Status == AiTaskStatus.Queued && t.UpdatedAt <= staleBefore)
-            .OrderBy(t => t.UpdatedAt)
-            .Take(batchSize)
-            .ToListAsync(cancellationToken);
-        if (stale.Count == 0)
+        List<OutboxMessage> messages;
+        await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
         {
-            return 0;
+            var stale = await db.LockStaleQueuedAsync(now - olderThan, batchSize, cancellationToken);
+            if (stale.Count == 0)
+            {
+                return 0;
+            }
+
+            messages = new List<OutboxMessage>(stale.Count);
+            foreach (var task in stale)
+            {
+                task.Requeue(now);
+                messages.Add(TaskMessages.Queued(task, now));
+            }
+
+            db.OutboxMessages.AddRange(messages);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
         }
 
-        var messages = new List<OutboxMessage>(stale.Count);
-        foreach (var task in stale)
-        {
-            task.Requeue(now);
-            messages.Add(TaskMessages.Queued(task, now));
-        }
-
-        if (!await outbox.SaveAndPublishAsync(messages, cancellationToken))
-        {
-            return 0;
-        }
-
-        logger.LogWarning("Queued {Count} tasks again that waited longer than {Age} for their message", stale.Count, olderThan);
-        return stale.Count;
+        await outbox.PublishCommittedAsync(messages, cancellationToken);
+        logger.LogWarning("Queued {Count} tasks again that waited longer than {Age} for their message", messages.Count, olderThan);
+        return messages.Count;
     }
 }

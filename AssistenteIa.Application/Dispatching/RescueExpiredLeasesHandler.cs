@@ -46,12 +46,23 @@ public sealed class RescueExpiredLeasesHandler(
             if (task.Status == AiTaskStatus.Reserved)
             {
                 task.ReleaseReservation(now);
-                messages.Add(TaskMessages.Queued(task, now));
+                if (task.Status == AiTaskStatus.Queued)
+                {
+                    messages.Add(TaskMessages.Queued(task, now));
+                }
+
                 continue;
             }
 
-            var attempt = openAttempts[(task.Id, task.AttemptCount)];
             var detail = $"Worker {task.LockedBy} stopped renewing its lease.";
+            if (!openAttempts.TryGetValue((task.Id, task.AttemptCount), out var attempt))
+            {
+                // A running task without an open attempt should not exist; failing it keeps one bad row from blocking every rescue.
+                logger.LogError("Task {TaskId} is Running without an open attempt {AttemptNo}; failing it", task.Id, task.AttemptCount);
+                task.Fail($"{TaskAttempt.LeaseExpiredCode}: {detail}", ErrorKind.Transient, policy, Random.Shared.NextDouble(), now);
+                continue;
+            }
+
             if (task.CancelRequested)
             {
                 attempt.Close(AttemptStatus.Cancelled, AttemptUsage.None, now, TaskAttempt.LeaseExpiredCode, detail);

@@ -108,20 +108,6 @@ public sealed class AiTask
         return TaskAttempt.Open(Id, AttemptCount, LockedBy, now);
     }
 
-    public void RenewLease(string workerId, DateTimeOffset leaseUntil, DateTimeOffset now)
-    {
-        if (Status is not (AiTaskStatus.Reserved or AiTaskStatus.Running) || LockedBy != workerId)
-        {
-            throw new DomainException($"Worker {workerId} does not hold task {Id}.");
-        }
-
-        LockedUntil = leaseUntil;
-        UpdatedAt = now;
-    }
-
-    public bool LeaseExpired(DateTimeOffset now) =>
-        Status is AiTaskStatus.Reserved or AiTaskStatus.Running && LockedUntil is { } until && until <= now;
-
     public void Succeed(DateTimeOffset now)
     {
         MoveTo(AiTaskStatus.Succeeded, now);
@@ -184,9 +170,17 @@ public sealed class AiTask
     /// Running → Queued: the worker stopped gracefully during the attempt (a deploy, a scale-in). The attempt is
     /// closed as interrupted and does not count against <see cref="MaxAttempts"/>: the task did nothing wrong.
     /// </summary>
+    /// <remarks>A task whose cancel was requested meanwhile is cancelled instead: nobody should pay for another run.</remarks>
     public void InterruptAttempt(TaskAttempt attempt, AttemptUsage usage, string detail, DateTimeOffset now)
     {
         EnsureCurrent(attempt);
+        if (CancelRequested)
+        {
+            attempt.Close(AttemptStatus.Cancelled, usage, now, "Cancelled", "Cancelled at the client's request while the worker stopped.");
+            Cancel(now);
+            return;
+        }
+
         MoveTo(AiTaskStatus.Queued, now);
         attempt.Close(AttemptStatus.Interrupted, usage, now, "WorkerStopping", detail);
         InterruptedAttempts++;
@@ -210,6 +204,12 @@ public sealed class AiTask
     /// <summary>A reservation that lapsed before the run started goes back to the queue without spending an attempt.</summary>
     public void ReleaseReservation(DateTimeOffset now)
     {
+        if (CancelRequested)
+        {
+            Cancel(now);
+            return;
+        }
+
         MoveTo(AiTaskStatus.Queued, now);
         ReleaseLock();
     }

@@ -45,6 +45,7 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
         while (!stoppingToken.IsCancellationRequested)
         {
             IChannel? channel = null;
+            string? consumerTag = null;
             try
             {
                 var lost = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -68,7 +69,7 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
                     lost.TrySetResult("consumer cancelled by the broker");
                     return Task.CompletedTask;
                 };
-                await channel.BasicConsumeAsync(queue, AutoAck, consumer, stoppingToken);
+                consumerTag = await channel.BasicConsumeAsync(queue, AutoAck, consumer, stoppingToken);
                 health.Up(Source);
                 Logger.LogInformation("Subscribed to {Source} (queue {Queue})", Source, queue);
 
@@ -91,6 +92,7 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
                 {
                     if (stoppingToken.IsCancellationRequested)
                     {
+                        await StopConsumingAsync(channel, consumerTag);
                         await DrainAsync();
                     }
 
@@ -112,6 +114,24 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
         finally
         {
             _inFlight.TryRemove(handling, out _);
+        }
+    }
+
+    /// <summary>No new deliveries during a stop: the broker keeps what is not yet handed to us for the next consumer.</summary>
+    private async Task StopConsumingAsync(IChannel channel, string? consumerTag)
+    {
+        if (consumerTag is null || !channel.IsOpen)
+        {
+            return;
+        }
+
+        try
+        {
+            await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            Logger.LogDebug(ex, "Cancelling the consumer of {Source} failed", Source);
         }
     }
 

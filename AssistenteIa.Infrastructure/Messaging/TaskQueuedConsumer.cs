@@ -44,6 +44,13 @@ public sealed class TaskQueuedConsumer(
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.destination.name", Queues.TasksQueued);
 
+        if (stoppingToken.IsCancellationRequested)
+        {
+            // Prefetched before the stop: another worker takes it.
+            await channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: true, CancellationToken.None);
+            return;
+        }
+
         var message = TryParse(delivery.Body);
         if (message is null)
         {

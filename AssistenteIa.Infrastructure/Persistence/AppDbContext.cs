@@ -23,13 +23,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken) => Database.BeginTransactionAsync(cancellationToken);
 
-    public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<Guid> taskIds, TimeSpan lease, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken)
     {
-        var ids = taskIds.ToArray();
+        var ids = attempts.Select(a => a.TaskId).ToArray();
+        var numbers = attempts.Select(a => a.AttemptNo).ToArray();
         return await Database.SqlQuery<LeaseRenewal>($"""
-                UPDATE "Tasks" SET "LockedUntil" = now() + {lease}
-                WHERE "Id" = ANY({ids}) AND "LockedBy" = {workerId} AND "Status" IN ('Reserved', 'Running')
-                RETURNING "Id" AS "TaskId", "CancelRequested"
+                UPDATE "Tasks" AS t SET "LockedUntil" = now() + {lease}
+                FROM unnest({ids}, {numbers}) AS held("Id", "AttemptNo")
+                WHERE t."Id" = held."Id" AND t."AttemptCount" = held."AttemptNo"
+                  AND t."LockedBy" = {workerId} AND t."Status" IN ('Reserved', 'Running')
+                RETURNING t."Id" AS "TaskId", t."AttemptCount" AS "AttemptNo", t."CancelRequested"
                 """)
             .ToListAsync(cancellationToken);
     }
@@ -39,6 +42,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 SELECT * FROM "Tasks"
                 WHERE "Status" IN ('Reserved', 'Running') AND "LockedUntil" <= now()
                 ORDER BY "LockedUntil"
+                LIMIT {batchSize}
+                FOR UPDATE SKIP LOCKED
+                """)
+            .ToListAsync(cancellationToken);
+
+    public Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, CancellationToken cancellationToken) =>
+        Tasks.FromSql($"""
+                SELECT * FROM "Tasks"
+                WHERE "Status" = 'Queued' AND "UpdatedAt" <= {staleBefore}
+                ORDER BY "UpdatedAt"
                 LIMIT {batchSize}
                 FOR UPDATE SKIP LOCKED
                 """)

@@ -96,26 +96,6 @@ public sealed class AiTaskTests
         Assert.Throws<TaskAlreadyFinishedException>(() => task.RequestCancel(Now));
     }
 
-    [Fact]
-    public void A_lease_expires_only_after_its_time()
-    {
-        var task = Tasks.In(AiTaskStatus.Running);
-
-        Assert.False(task.LeaseExpired(Now.AddSeconds(29)));
-        Assert.True(task.LeaseExpired(Now.AddSeconds(30)));
-    }
-
-    [Fact]
-    public void Only_the_holder_can_renew_a_lease()
-    {
-        var task = Tasks.In(AiTaskStatus.Running);
-
-        Assert.Throws<DomainException>(() => task.RenewLease("worker-2", Now.AddMinutes(1), Now));
-        task.RenewLease("worker-1", Now.AddMinutes(1), Now);
-
-        Assert.Equal(Now.AddMinutes(1), task.LockedUntil);
-    }
-
     [Theory]
     [InlineData(0)]
     [InlineData(11)]

@@ -1,10 +1,10 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Domain;
 using AssistenteIa.Domain.Tasks;
-using System.ComponentModel.DataAnnotations;
-using System.Text.Json;
 
 namespace AssistenteIa.Tests.Domain;
 
@@ -58,6 +58,22 @@ public sealed class HardeningTests
         task.FailAttempt(Tasks.CurrentAttempt(task), AttemptUsage.None, "Http503", "busy", ErrorKind.Transient, Tasks.Policy, 0.5, Now);
         Assert.Equal(AiTaskStatus.Failed, task.Status);
         Assert.Equal(2, Tasks.CurrentAttempt(task).AttemptNo);
+    }
+
+    [Fact]
+    public void A_task_whose_cancel_was_requested_is_cancelled_instead_of_requeued_when_its_worker_stops_or_its_reservation_lapses()
+    {
+        var running = Tasks.In(AiTaskStatus.Running);
+        running.RequestCancel(Now);
+        running.InterruptAttempt(Tasks.CurrentAttempt(running), AttemptUsage.None, "deploy", Now);
+
+        var reserved = Tasks.In(AiTaskStatus.Reserved);
+        reserved.RequestCancel(Now);
+        reserved.ReleaseReservation(Now);
+
+        Assert.Equal(AiTaskStatus.Cancelled, running.Status);
+        Assert.Equal(AttemptStatus.Cancelled, Tasks.CurrentAttempt(running).Status);
+        Assert.Equal(AiTaskStatus.Cancelled, reserved.Status);
     }
 
     [Fact]
@@ -143,6 +159,19 @@ public sealed class HardeningTests
         Assert.Equal(RequestFingerprint.Of(first, options), RequestFingerprint.Of(retry, options));
         Assert.NotEqual(RequestFingerprint.Of(first, options), RequestFingerprint.Of(other, options));
         Assert.NotEqual(RequestFingerprint.Of(first, options), RequestFingerprint.Of(first with { MaxAttempts = 2 }, options));
+    }
+
+    [Fact]
+    public void A_payload_repeating_a_key_still_has_a_fingerprint_that_tells_it_from_others()
+    {
+        var options = new TaskOptions();
+        var type = new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async);
+        TaskPayload With(string json) => new() { Prompt = "p", Parameters = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json) };
+        var repeated = new CreateTaskCommand("t", type, Priority.Normal, With("""{"x":{"a":1,"a":2}}"""), null, null, "k");
+        var other = repeated with { Payload = With("""{"x":{"a":1,"a":3}}""") };
+
+        Assert.Equal(RequestFingerprint.Of(repeated, options), RequestFingerprint.Of(repeated, options));
+        Assert.NotEqual(RequestFingerprint.Of(repeated, options), RequestFingerprint.Of(other, options));
     }
 
     private static List<ValidationResult> Validate(object options)

@@ -29,6 +29,9 @@ public sealed class PipelineTests(AppFixture fixture)
         var attempts = await TaskApi.AttemptsAsync(client, task.Id);
         Assert.Equal([AttemptStatus.Failed, AttemptStatus.Failed, AttemptStatus.Succeeded], attempts.Select(a => a.Status));
         Assert.All(attempts.Take(2), a => Assert.Equal("Http503", a.ErrorCode));
+
+        // Tenants read a safe sentence; the provider's own text (URLs, accounts) stays in the worker's log.
+        Assert.All(attempts.Take(2), a => Assert.Equal("The model provider answered HTTP 503.", a.ErrorDetail));
         for (var i = 0; i < 2; i++)
         {
             // Each retry starts no earlier than the time its predecessor's backoff scheduled.
@@ -50,7 +53,7 @@ public sealed class PipelineTests(AppFixture fixture)
 
         Assert.Equal(AiTaskStatus.DeadLetter, done.Status);
         Assert.Equal(1, done.AttemptCount);
-        Assert.StartsWith("Http400", done.LastError);
+        Assert.Equal("Http400: The model provider answered HTTP 400.", done.LastError);
         var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
         Assert.Equal(AttemptStatus.Failed, attempt.Status);
     }

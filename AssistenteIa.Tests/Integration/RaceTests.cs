@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using AssistenteIa.Application;
+using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Tasks;
@@ -35,8 +36,17 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
                 new TaskMetrics(isolated.Services.GetRequiredService<IMeterFactory>()),
                 NullLogger<RescueExpiredLeasesHandler>.Instance);
 
-            var rescue = Task.Run(() => rescuer.HandleAsync(100, CancellationToken.None));
-            var renew = Task.Run(() => heartbeatDb.RenewLeasesAsync(Worker, ids, TimeSpan.FromSeconds(30), CancellationToken.None));
+            // Both connections are open before the gate opens, so the two statements really overlap.
+            await rescuerDb.Database.OpenConnectionAsync();
+            await heartbeatDb.Database.OpenConnectionAsync();
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var rescue = Task.Run(async () => { await gate.Task; return await rescuer.HandleAsync(100, CancellationToken.None); });
+            var renew = Task.Run(async () =>
+            {
+                await gate.Task;
+                return await heartbeatDb.RenewLeasesAsync(Worker, ids.Select(id => new AttemptLease(id, 1)).ToList(), TimeSpan.FromSeconds(30), CancellationToken.None);
+            });
+            gate.SetResult();
             await Task.WhenAll(rescue, renew);
 
             var renewed = (await renew).Select(r => r.TaskId).ToHashSet();
@@ -74,7 +84,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
 
         await using (var heartbeat = isolated.CreateDbContext())
         {
-            Assert.Single(await heartbeat.RenewLeasesAsync(Worker, [id], TimeSpan.FromSeconds(30), CancellationToken.None));
+            Assert.Single(await heartbeat.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), CancellationToken.None));
         }
 
         attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, DateTimeOffset.UtcNow);
@@ -90,6 +100,8 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         var ids = new List<Guid>();
         await using (var db = isolated.CreateDbContext())
         {
+            // Only this test's rows are unsent, so they are the batch the relay takes.
+            await db.OutboxMessages.Where(m => m.SentAt == null).ExecuteDeleteAsync();
             var old = DateTimeOffset.UtcNow.AddMinutes(-1);
             var rows = Enumerable.Range(0, 5).Select(i => OutboxMessage.Create(destination, "Test", $$"""{"n":{{i}}}""", null, null, 0, old.AddMilliseconds(i))).ToList();
             db.OutboxMessages.AddRange(rows);
@@ -128,6 +140,43 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         Assert.Equal(1, after[0].PublishAttempts);
         Assert.NotNull(after[0].LastError);
         Assert.All(after.Skip(1), m => Assert.Equal(0, m.PublishAttempts));
+    }
+
+    [Fact]
+    public async Task The_outbox_purge_deletes_only_rows_sent_before_the_retention()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var destination = $"purge-{Guid.NewGuid():N}";
+        OutboxMessage Row(int ageDays, bool sent)
+        {
+            var row = OutboxMessage.Create(destination, "Test", "{}", null, null, 0, now.AddDays(-ageDays));
+            if (sent)
+            {
+                row.MarkSent(now.AddDays(-ageDays));
+            }
+
+            return row;
+        }
+
+        var oldSent = Row(8, sent: true);
+        var recentSent = Row(1, sent: true);
+        var oldUnsent = Row(8, sent: false);
+        await using (var db = isolated.CreateDbContext())
+        {
+            db.OutboxMessages.AddRange(oldSent, recentSent, oldUnsent);
+            await db.SaveChangesAsync();
+        }
+
+        await using (var db = isolated.CreateDbContext())
+        {
+            var purge = new PurgeSentOutboxHandler(db, TimeProvider.System, NullLogger<PurgeSentOutboxHandler>.Instance);
+            Assert.True(await purge.HandleAsync(TimeSpan.FromDays(7), CancellationToken.None) >= 1);
+        }
+
+        await using var check = isolated.CreateDbContext();
+        var left = await check.OutboxMessages.AsNoTracking().Where(m => m.Destination == destination).Select(m => m.Id).ToListAsync();
+        Assert.Equal(new[] { recentSent.Id, oldUnsent.Id }.Order(), left.Order());
+        await check.OutboxMessages.Where(m => m.Destination == destination).ExecuteDeleteAsync();
     }
 
     private async Task<List<Guid>> InsertRunningTasksAsync(int count, bool leaseEnded)

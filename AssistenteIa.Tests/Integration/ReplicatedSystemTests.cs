@@ -43,7 +43,7 @@ public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
     public async Task A_paused_executor_loses_its_task_to_the_other_one_and_stops_its_own_call_on_waking()
     {
         using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "paused replica", simulation: new { latencyMs = 12000 }, maxAttempts: 3));
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "paused replica", simulation: new { latencyMs = 15000 }, maxAttempts: 3));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
         var paused = await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id);
 

@@ -128,7 +128,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_backlog_runs_Critical_tasks_before_Low_ones()
     {
         using var client = fixture.CreateApiClient();
-        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 3000 }));
+        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 5000 }));
         await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
         var low = new List<Guid>();
         for (var i = 0; i < 4; i++)
@@ -175,7 +175,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_worker_paused_past_its_lease_stops_its_attempt_on_waking_and_the_task_succeeds_once()
     {
         using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 12000 }, maxAttempts: 3));
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 15000 }, maxAttempts: 3));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
         var pid = Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
 

@@ -45,10 +45,15 @@ public static class CreateTaskValidator
             errors["payload.simulation"] = ["simulation.latencyMs must be 0..600000 and simulation.failAttempts 0..100."];
         }
 
+        // Stored with the configured spelling, so the provider is asked for the name it knows.
+        var payload = command.Payload.Model is { } asked && ai.AllowedModels().FirstOrDefault(m => m.Equals(asked, StringComparison.OrdinalIgnoreCase)) is { } configured
+            ? command.Payload with { Model = configured }
+            : command.Payload;
+
         string? json = null;
         try
         {
-            json = JsonSerializer.Serialize(command.Payload, JsonDefaults.Options);
+            json = JsonSerializer.Serialize(payload, JsonDefaults.Options);
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or JsonException)
         {

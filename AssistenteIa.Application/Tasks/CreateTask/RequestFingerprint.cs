@@ -14,26 +14,42 @@ public static class RequestFingerprint
 {
     public static string Of(CreateTaskCommand command, TaskOptions options)
     {
-        JsonNode? payload;
+        string canonical;
         try
         {
-            payload = JsonSerializer.SerializeToNode(command.Payload, JsonDefaults.Options);
+            canonical = new JsonObject
+            {
+                ["type"] = command.Type.ToString(),
+                ["priority"] = command.Priority.ToString(),
+                ["payload"] = Canonical(JsonSerializer.SerializeToNode(command.Payload, JsonDefaults.Options)),
+                ["maxAttempts"] = command.MaxAttempts ?? options.DefaultMaxAttempts,
+                ["scheduledAt"] = command.ScheduledAt?.ToUniversalTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            }.ToJsonString();
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or JsonException)
         {
-            // Text that is not valid Unicode: this request can match no stored one, and validation will refuse it.
-            payload = JsonValue.Create(Convert.ToHexString(SHA256.HashData(Encoding.Unicode.GetBytes(command.Payload.ToString()))));
+            canonical = AsSent(command, options);
         }
 
-        var canonical = new JsonObject
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+    }
+
+    /// <summary>
+    /// An object repeating a key has no canonical form: the request as sent still tells a replay of this exact
+    /// request from another. Text that is not valid Unicode cannot even be written: such a request matches none.
+    /// </summary>
+    private static string AsSent(CreateTaskCommand command, TaskOptions options)
+    {
+        try
         {
-            ["type"] = command.Type.ToString(),
-            ["priority"] = command.Priority.ToString(),
-            ["payload"] = Canonical(payload),
-            ["maxAttempts"] = command.MaxAttempts ?? options.DefaultMaxAttempts,
-            ["scheduledAt"] = command.ScheduledAt?.ToUniversalTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-        };
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical.ToJsonString())));
+            return "as-sent:" + JsonSerializer.Serialize(
+                new { Type = command.Type.ToString(), command.Priority, command.Payload, MaxAttempts = command.MaxAttempts ?? options.DefaultMaxAttempts, command.ScheduledAt },
+                JsonDefaults.Options);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or JsonException)
+        {
+            return "unmatchable:" + Guid.NewGuid();
+        }
     }
 
     private static JsonNode? Canonical(JsonNode? node) => node switch

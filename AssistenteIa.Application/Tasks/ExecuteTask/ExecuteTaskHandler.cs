@@ -65,6 +65,11 @@ public sealed class ExecuteTaskHandler(
             return ExecutionOutcome.Ignored;
         }
 
+        // The lease just written came from this worker's clock; restate it by the database's clock, which is the
+        // one the dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early.
+        using var registration = running.Register(task.Id, attempt.AttemptNo);
+        await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, stoppingToken);
+
         metrics.AttemptStarted(now - queuedAt);
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
@@ -72,7 +77,6 @@ public sealed class ExecuteTaskHandler(
         var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
-        using var registration = running.Register(task.Id);
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, registration.Token);
 
         AttemptResult result;
@@ -146,7 +150,7 @@ public sealed class ExecuteTaskHandler(
             {
                 (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
             }
-            catch (DbUpdateException ex) when (ex is not DbUpdateConcurrencyException && result.Error?.Code != StorageErrorCode)
+            catch (DbUpdateException ex) when (RefusedValue(ex) && result.Error?.Code != StorageErrorCode)
             {
                 logger.LogError(ex, "The outcome of task {TaskId} attempt {AttemptNo} could not be stored; recording it as a permanent error", task.Id, attempt.AttemptNo);
                 result = AttemptResult.Failure(new TaskExecutionException(
@@ -157,6 +161,16 @@ public sealed class ExecuteTaskHandler(
     }
 
     private const string StorageErrorCode = "StorageError";
+
+    /// <summary>
+    /// The database refused the data itself (data exception 22xxx, constraint 23xxx, limit 54xxx, a trigger's
+    /// P0001): saving it again cannot succeed. A lost connection or a failover is not that: it is retried.
+    /// </summary>
+    private static bool RefusedValue(DbUpdateException ex) =>
+        ex is not DbUpdateConcurrencyException
+        && ex.InnerException is System.Data.Common.DbException { SqlState: { } state }
+        && (state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal)
+            || state.StartsWith("54", StringComparison.Ordinal) || state == "P0001");
 
     private async Task<(AiTask Task, TaskAttempt Attempt)> ReloadAsync(Guid taskId, int attemptNo, CancellationToken cancellationToken)
     {
@@ -202,6 +216,12 @@ public sealed class ExecuteTaskHandler(
             case { IsInterrupted: true }:
                 // A deploy or scale-in is not the task's fault: it goes back to the queue without spending an attempt.
                 task.InterruptAttempt(attempt, usage, $"Worker {worker.Id} stopped during the attempt.", now);
+                if (task.Status != AiTaskStatus.Queued)
+                {
+                    // A cancel was requested meanwhile: the task ended instead of going back to the queue.
+                    return [];
+                }
+
                 var queued = TaskMessages.Queued(task, now);
                 db.OutboxMessages.Add(queued);
                 return [queued];
