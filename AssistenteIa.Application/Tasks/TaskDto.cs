@@ -38,23 +38,12 @@ public sealed record TaskDto(
         task.CorrelationId,
         task.CancelRequested);
 
+    private static readonly Func<AiTask, TaskDto> Summary = SummaryProjection.Compile();
+
     public static TaskDto From(AiTask task)
     {
         using var payload = JsonDocument.Parse(task.PayloadJson);
-        return new TaskDto(
-            task.Id,
-            new TaskTypeDto(task.DomainType, task.CapabilityType, task.TaskExecutionType),
-            task.Priority,
-            task.Status,
-            payload.RootElement.Clone(),
-            task.AttemptCount,
-            task.MaxAttempts,
-            task.LastError,
-            task.ScheduledAt,
-            task.CreatedAt,
-            task.UpdatedAt,
-            task.CorrelationId,
-            task.CancelRequested);
+        return Summary(task) with { Payload = payload.RootElement.Clone() };
     }
 }
 

@@ -175,9 +175,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_worker_paused_past_its_lease_stops_its_attempt_on_waking_and_the_task_succeeds_once()
     {
         using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 15000 }, maxAttempts: 3));
-        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
-        var pid = Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        var (task, pid) = await StartRunningAsync(client, latencyMs: 15000, maxAttempts: 3);
 
         await Processes.SignalAsync(pid, "STOP");
         try
@@ -208,9 +206,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_graceful_stop_of_the_worker_requeues_its_running_task_without_spending_an_attempt()
     {
         using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 6000 }, maxAttempts: 1));
-        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
-        var pid = Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        var (task, pid) = await StartRunningAsync(client, latencyMs: 6000, maxAttempts: 1);
 
         await Processes.SignalAsync(pid, "TERM");
         try
@@ -260,6 +256,14 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         {
             await fixture.ExecuteAsync("""DROP TRIGGER IF EXISTS refuse_poison ON "TaskArtifacts";""");
         }
+    }
+
+    /// <summary>Creates a slow task, waits until it runs, and returns it with the process id of the worker running it.</summary>
+    private async Task<(Application.Tasks.TaskDto Task, int Pid)> StartRunningAsync(HttpClient client, int latencyMs, int maxAttempts)
+    {
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs }, maxAttempts: maxAttempts));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+        return (task, Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id)));
     }
 
     private async Task SetReadPermissionAsync(HttpClient management, string read) =>
