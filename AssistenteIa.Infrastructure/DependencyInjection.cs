@@ -11,6 +11,7 @@ using AssistenteIa.Application.Tenants;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -27,7 +28,11 @@ public static class DependencyInjection
     public const string AiConnectionName = "ai";
 
     /// <summary>Options, clock, database and the application's use cases.</summary>
-    public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder)
+    /// <param name="retryTransientFailures">
+    /// Retry a statement that failed for a transient reason (a pooled connection broken by a database restart). Only
+    /// for a host that opens no explicit transaction (the API): EF's retrying strategy forbids them.
+    /// </param>
+    public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder, bool retryTransientFailures = false)
     {
         builder.Services.AddOptions<TaskOptions>().Bind(builder.Configuration.GetSection(TaskOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<WorkerOptions>().Bind(builder.Configuration.GetSection(WorkerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
@@ -35,9 +40,18 @@ public static class DependencyInjection
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<TaskMetrics>();
 
-        // Our own code decides what to retry (messages are requeued, the outbox is relayed), so EF's
-        // retrying strategy stays off: it would also forbid explicit transactions.
-        builder.AddNpgsqlDbContext<AppDbContext>(DatabaseConnectionName, settings => settings.DisableRetry = true);
+        // The workers decide what to retry themselves (messages are requeued, the outbox is relayed, steps run again
+        // next tick), so EF's retrying strategy stays off there: it would also forbid their explicit transactions.
+        builder.AddNpgsqlDbContext<AppDbContext>(
+            DatabaseConnectionName,
+            settings => settings.DisableRetry = true,
+            options =>
+            {
+                if (retryTransientFailures)
+                {
+                    options.UseNpgsql(npgsql => npgsql.EnableRetryOnFailure(maxRetryCount: 3, maxRetryDelay: TimeSpan.FromSeconds(1), errorCodesToAdd: null));
+                }
+            });
         builder.Services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
 
         builder.Services.AddScoped<OutboxPublisher>();

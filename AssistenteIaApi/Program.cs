@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Authentication;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddApplicationCore();
+builder.AddApplicationCore(retryTransientFailures: true);
 builder.AddMessaging();
 
 var maxPayloadBytes = (builder.Configuration.GetSection(TaskOptions.Section).Get<TaskOptions>() ?? new TaskOptions()).MaxPayloadBytes;

@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -50,5 +51,25 @@ public sealed class OpenApiTests(AppFixture fixture)
         var html = await client.GetStringAsync("/swagger/index.html");
 
         Assert.Contains("swagger", html, StringComparison.OrdinalIgnoreCase);
+    }
+}
+
+/// <summary>The document's wording per environment, from the API's own Swagger setup (no app started).</summary>
+public sealed class OpenApiEnvironmentTests
+{
+    [Theory]
+    [InlineData("Development", true)]
+    [InlineData("Stagging", false)]
+    [InlineData("Production", false)]
+    public void The_seeded_development_keys_are_advertised_only_in_Development(string environment, bool advertised)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder(new Microsoft.AspNetCore.Builder.WebApplicationOptions { EnvironmentName = environment });
+        builder.Services.AddControllers().AddApplicationPart(typeof(AssistenteIaApi.OpenApi.SwaggerSetup).Assembly);
+        AssistenteIaApi.OpenApi.SwaggerSetup.AddSwaggerDocumentation(builder.Services, builder.Environment);
+        using var app = builder.Build();
+
+        var document = app.Services.GetRequiredService<Swashbuckle.AspNetCore.Swagger.ISwaggerProvider>().GetSwagger(AssistenteIaApi.OpenApi.SwaggerSetup.DocumentName);
+
+        Assert.Equal(advertised, document.Components!.SecuritySchemes!["ApiKey"].Description!.Contains("dev-key-tenant-a", StringComparison.Ordinal));
     }
 }

@@ -94,6 +94,23 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
     }
 
     [Fact]
+    public async Task A_lease_renewal_is_a_HOT_update_that_writes_no_index()
+    {
+        var id = (await InsertRunningTasksAsync(count: 1, leaseEnded: false)).Single();
+        await using var db = isolated.CreateDbContext();
+        await using var transaction = await db.Database.BeginTransactionAsync();
+
+        Assert.Single(await db.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        // Counters of the current transaction: one row updated, and that update was heap-only.
+        var counts = await db.Database
+            .SqlQuery<long>($"""SELECT pg_stat_get_xact_tuples_hot_updated('"Tasks"'::regclass) AS "Value" """)
+            .SingleAsync();
+        Assert.Equal(1, counts);
+        await transaction.RollbackAsync();
+    }
+
+    [Fact]
     public async Task A_blocked_broker_stops_the_relay_at_the_first_timeout_without_holding_row_locks()
     {
         var destination = $"blocked-{Guid.NewGuid():N}";

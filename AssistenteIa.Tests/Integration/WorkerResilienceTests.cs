@@ -226,6 +226,55 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_database_restart_during_an_attempt_loses_no_task_and_runs_none_twice()
+    {
+        using var client = fixture.CreateApiClient();
+        var (task, _) = await StartRunningAsync(client, latencyMs: 3000, maxAttempts: 3);
+
+        await RestartPostgresAsync();
+
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, RecoveryDeadline);
+        Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+        Assert.Single(await TaskApi.AttemptsAsync(client, task.Id), a => a.Status == AttemptStatus.Succeeded);
+        Assert.Single(await TaskApi.ArtifactsAsync(client, task.Id));
+
+        // Pooled connections broken by the restart are replaced: new work is accepted and runs.
+        var after = await Eventually.UntilAsync(
+            async () =>
+            {
+                using var response = await TaskApi.PostAsync(client, TaskApi.Body(prompt: "after the database restart"));
+                return response.StatusCode == HttpStatusCode.Accepted ? (await response.Content.ReadFromJsonAsync<Application.Tasks.TaskDto>(Json.Options))!.Id : Guid.Empty;
+            },
+            id => id != Guid.Empty,
+            RecoveryDeadline,
+            "the API to accept a task again");
+        await TaskApi.WaitForStatusAsync(client, after, AiTaskStatus.Succeeded, RecoveryDeadline);
+    }
+
+    [Fact]
+    public async Task While_the_database_is_down_the_API_answers_503_problem_with_Retry_After_and_recovers()
+    {
+        using var client = fixture.CreateApiClient(AppFixture.TenantBKey);
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "before the outage"));
+
+        await PostgresServiceAsync("stop");
+        try
+        {
+            using var response = await client.GetAsync($"/api/v1/tasks/{task.Id}");
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
+            await TaskApi.ProblemAsync(response);
+        }
+        finally
+        {
+            await PostgresServiceAsync("start");
+        }
+
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded, RecoveryDeadline);
+    }
+
+    [Fact]
     public async Task An_outcome_the_database_refuses_ends_the_attempt_as_a_recorded_permanent_error()
     {
         using var client = fixture.CreateApiClient();
@@ -264,6 +313,16 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs }, maxAttempts: maxAttempts));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
         return (task, Processes.PidOf(await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id)));
+    }
+
+    private static Task RestartPostgresAsync() => PostgresServiceAsync("restart");
+
+    private static async Task PostgresServiceAsync(string command)
+    {
+        using var service = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("service", $"postgresql {command}") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await service.WaitForExitAsync(deadline.Token);
+        Assert.True(service.ExitCode == 0, $"service postgresql {command} failed: {await service.StandardError.ReadToEndAsync()}");
     }
 
     private async Task SetReadPermissionAsync(HttpClient management, string read) =>

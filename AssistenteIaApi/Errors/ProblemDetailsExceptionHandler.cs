@@ -29,6 +29,14 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
             _ => null,
         };
 
+        if (problem is null && IsTransientStorageFailure(exception))
+        {
+            // The database is restarting or unreachable: nothing was decided, the client may retry (with its Idempotency-Key).
+            logger.LogWarning(exception, "Database unavailable on {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
+            problem = Problem(StatusCodes.Status503ServiceUnavailable, "Service unavailable", "The database is not available right now; retry in a moment.");
+            httpContext.Response.Headers.RetryAfter = "1";
+        }
+
         if (problem is null)
         {
             logger.LogError(exception, "Unhandled error on {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
@@ -38,6 +46,13 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
         httpContext.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
+
+    private static bool IsTransientStorageFailure(Exception exception) => exception switch
+    {
+        Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException => true,
+        System.Data.Common.DbException { IsTransient: true } => true,
+        _ => exception.InnerException is { } inner && IsTransientStorageFailure(inner),
+    };
 
     private static ProblemDetails Problem(int status, string title, string detail) => new() { Status = status, Title = title, Detail = detail };
 }
