@@ -323,6 +323,9 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await service.WaitForExitAsync(deadline.Token);
         Assert.True(service.ExitCode == 0, $"service postgresql {command} failed: {await service.StandardError.ReadToEndAsync()}");
+
+        // This test process pools connections too: the ones the restart broke must not fail the next test.
+        Npgsql.NpgsqlConnection.ClearAllPools();
     }
 
     private async Task SetReadPermissionAsync(HttpClient management, string read) =>
