@@ -93,8 +93,11 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
                     if (stoppingToken.IsCancellationRequested)
                     {
                         await StopConsumingAsync(channel, consumerTag);
-                        await DrainAsync();
                     }
+
+                    // Also when the broker closed the channel: the next channel must not run more deliveries at once
+                    // than the concurrency allows while these still finish.
+                    await DrainAsync();
 
                     await CloseQuietlyAsync(channel);
                 }
@@ -135,7 +138,11 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
         }
     }
 
-    /// <summary>A graceful stop: deliveries in progress see the stopping token, record their outcome and ack on the still-open channel.</summary>
+    /// <summary>
+    /// Waits for deliveries in progress. On a graceful stop they see the stopping token, record their outcome and ack on
+    /// the still-open channel; after a lost channel they record their outcome and the broker redelivers their message,
+    /// which the claim then ignores.
+    /// </summary>
     private async Task DrainAsync()
     {
         var pending = _inFlight.Keys.ToList();

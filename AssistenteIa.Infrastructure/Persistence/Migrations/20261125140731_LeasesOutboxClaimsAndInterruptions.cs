@@ -5,7 +5,10 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 namespace AssistenteIa.Infrastructure.Persistence.Migrations
 {
-    /// <inheritdoc />
+    /// <summary>
+    /// Moves optimistic concurrency from xmin to a Version column. Deploy it with every worker stopped first: an old
+    /// worker checks xmin and does not bump Version, so old and new workers together could both claim one task.
+    /// </summary>
     public partial class LeasesOutboxClaimsAndInterruptions : Migration
     {
         /// <inheritdoc />
