@@ -16,7 +16,14 @@ public interface IAppDbContext
     DbSet<Tenant> Tenants { get; }
     DbSet<ApiKey> ApiKeys { get; }
 
+    /// <summary>
+    /// Saves the pending changes; in the same transaction, the events the tracked tasks recorded become outbox rows
+    /// (see <c>TaskEventMessages</c>). Those rows are then handed out once by <see cref="TakeSavedOutboxMessages"/>.
+    /// </summary>
     Task<int> SaveChangesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The outbox rows written from task events by the saves since the last call, for publishing right after commit.</summary>
+    IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages();
 
     /// <summary>
     /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task

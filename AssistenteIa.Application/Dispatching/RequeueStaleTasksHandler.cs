@@ -1,7 +1,5 @@
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.Extensions.Logging;
 
@@ -16,7 +14,7 @@ public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher o
     public async Task<int> HandleAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        List<OutboxMessage> messages;
+        int count;
         await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
         {
             var stale = await db.LockStaleQueuedAsync(now - olderThan, batchSize, cancellationToken);
@@ -25,20 +23,18 @@ public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher o
                 return 0;
             }
 
-            messages = new List<OutboxMessage>(stale.Count);
             foreach (var task in stale)
             {
                 task.Requeue(now);
-                messages.Add(TaskMessages.Queued(task, now));
             }
 
-            db.OutboxMessages.AddRange(messages);
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            count = stale.Count;
         }
 
-        await outbox.PublishCommittedAsync(messages, cancellationToken);
-        logger.LogWarning("Queued {Count} tasks again that waited longer than {Age} for their message", messages.Count, olderThan);
-        return messages.Count;
+        await outbox.PublishSavedAsync(cancellationToken);
+        logger.LogWarning("Queued {Count} tasks again that waited longer than {Age} for their message", count, olderThan);
+        return count;
     }
 }

@@ -1,7 +1,6 @@
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -37,7 +36,6 @@ public sealed class RescueExpiredLeasesHandler(
             .ToDictionary(a => (a.TaskId, a.AttemptNo));
 
         var now = clock.GetUtcNow();
-        var messages = new List<OutboxMessage>();
         var rescued = new List<(AiTask, TaskAttempt)>();
         var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
         foreach (var task in expired)
@@ -46,11 +44,6 @@ public sealed class RescueExpiredLeasesHandler(
             if (task.Status == AiTaskStatus.Reserved)
             {
                 task.ReleaseReservation(now);
-                if (task.Status == AiTaskStatus.Queued)
-                {
-                    messages.Add(TaskMessages.Queued(task, now));
-                }
-
                 continue;
             }
 
@@ -76,7 +69,6 @@ public sealed class RescueExpiredLeasesHandler(
             rescued.Add((task, attempt));
         }
 
-        db.OutboxMessages.AddRange(messages);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -94,7 +86,7 @@ public sealed class RescueExpiredLeasesHandler(
             metrics.AttemptEnded(task, attempt);
         }
 
-        await outbox.PublishCommittedAsync(messages, cancellationToken);
+        await outbox.PublishSavedAsync(cancellationToken);
         return expired.Count;
     }
 }

@@ -1,7 +1,5 @@
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -27,14 +25,12 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
             return 0;
         }
 
-        var messages = new List<OutboxMessage>(due.Count);
         foreach (var task in due)
         {
-            messages.Add(TaskMessages.Queued(task, now));
             task.Enqueue(now);
         }
 
-        if (!await outbox.SaveAndPublishAsync(messages, cancellationToken))
+        if (!await outbox.SaveAndPublishAsync(cancellationToken))
         {
             // Another dispatcher (or a cancel) changed one of them first; the next round sees fresh state.
             return 0;

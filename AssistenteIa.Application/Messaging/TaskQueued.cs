@@ -8,6 +8,11 @@ public sealed record TaskCancelRequested(Guid TaskId, string CorrelationId);
 
 public static class Queues
 {
+    /// <summary>Topic exchange carrying every task event, routing key <c>task.&lt;event&gt;</c>.</summary>
+    public const string TaskEvents = "task-events";
+
+    public static string RoutingKeyOf(string eventName) => $"task.{eventName}";
+
     /// <summary>Fanout exchange for control messages to every executor instance.</summary>
     public const string TasksControl = "tasks-control";
     public const string TaskCancelRequestedType = "TaskCancelRequested";

@@ -15,12 +15,11 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>
-    /// Saves the pending changes together with <paramref name="messages"/> in one transaction, then publishes them.
+    /// Saves the pending changes (the tasks' events become outbox rows in the same transaction), then publishes them.
     /// Returns false, with tracked state forgotten, when another writer changed one of the rows first.
     /// </summary>
-    public async Task<bool> SaveAndPublishAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    public async Task<bool> SaveAndPublishAsync(CancellationToken cancellationToken)
     {
-        db.OutboxMessages.AddRange(messages);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -31,35 +30,38 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             return false;
         }
 
-        await PublishCommittedAsync(messages, cancellationToken);
+        await PublishSavedAsync(cancellationToken);
         return true;
     }
 
-    public async Task PublishCommittedAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes the rows the last saves wrote, side by side so that a broker that never confirms costs one timeout,
+    /// not one per row; marks those the broker confirmed. What fails is left to the relay.
+    /// </summary>
+    public async Task PublishSavedAsync(CancellationToken cancellationToken)
     {
+        var messages = db.TakeSavedOutboxMessages();
         if (messages.Count == 0)
         {
             return;
         }
 
-        foreach (var message in messages)
+        var outcomes = await Task.WhenAll(messages.Select(message => TryPublishAsync(message, cancellationToken)));
+        foreach (var (message, error) in messages.Zip(outcomes))
         {
-            // A broker that accepts the connection but never confirms must not hold the caller: give up and let the relay retry.
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(PublishTimeout);
-            try
+            if (error is null)
             {
-                await publisher.PublishAsync(message, timeout.Token);
                 message.MarkSent(clock.GetUtcNow());
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            else
             {
-                logger.LogWarning(ex, "Outbox message {OutboxMessageId} ({MessageType}) not published now; the relay will retry it and the rest of the batch", message.Id, message.MessageType);
-                message.MarkFailed(ex.Message);
-
-                // The broker is down or blocked: one timeout is enough, the relay publishes the rest.
-                break;
+                message.MarkFailed(error.Message);
             }
+        }
+
+        if (outcomes.FirstOrDefault(e => e is not null) is { } failure)
+        {
+            logger.LogWarning(failure, "{Failed} of {Count} outbox messages not published now; the relay will retry them", outcomes.Count(e => e is not null), messages.Count);
         }
 
         try
@@ -70,6 +72,22 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
         {
             // Published but not marked: the relay publishes it again; consumers treat duplicates as no-ops.
             logger.LogWarning(ex, "Could not mark {Count} outbox messages as sent", messages.Count);
+        }
+    }
+
+    private async Task<Exception?> TryPublishAsync(OutboxMessage message, CancellationToken cancellationToken)
+    {
+        // A broker that accepts the connection but never confirms must not hold the caller: give up and let the relay retry.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(PublishTimeout);
+        try
+        {
+            await publisher.PublishAsync(message, timeout.Token);
+            return null;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return ex;
         }
     }
 }

@@ -40,6 +40,9 @@ public sealed record TaskDto(
 
     private static readonly Func<AiTask, TaskDto> Summary = SummaryProjection.Compile();
 
+    /// <summary>The task without its payload, as list pages and task events carry it.</summary>
+    public static TaskDto Summarize(AiTask task) => Summary(task);
+
     public static TaskDto From(AiTask task)
     {
         using var payload = JsonDocument.Parse(task.PayloadJson);

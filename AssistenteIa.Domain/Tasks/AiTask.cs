@@ -1,3 +1,5 @@
+using AssistenteIa.Domain.Events;
+
 namespace AssistenteIa.Domain.Tasks;
 
 /// <summary>
@@ -8,6 +10,8 @@ public sealed class AiTask
 {
     public const int MaxAttemptsLimit = 10;
     public const int MaxErrorLength = 4000;
+
+    private readonly List<TaskEvent> _pendingEvents = [];
 
     private AiTask()
     {
@@ -39,6 +43,12 @@ public sealed class AiTask
     public DateTimeOffset CreatedAt { get; private set; }
     public DateTimeOffset UpdatedAt { get; private set; }
 
+    /// <summary>How many events the task has recorded so far; the last one's <see cref="TaskEvent.Sequence"/>.</summary>
+    public long EventSequence { get; private set; }
+
+    /// <summary>Events recorded since the task was loaded or created and not yet taken by the save that stores them.</summary>
+    public IReadOnlyList<TaskEvent> PendingEvents => _pendingEvents;
+
     public TaskType Type => new(DomainType, CapabilityType, TaskExecutionType);
 
     public bool IsTerminal => TaskStateMachine.IsTerminal(Status);
@@ -66,7 +76,7 @@ public sealed class AiTask
             throw new DomainException($"maxAttempts must be between 1 and {MaxAttemptsLimit}.");
         }
 
-        return new AiTask
+        var task = new AiTask
         {
             Id = id,
             TenantId = tenantId,
@@ -84,6 +94,16 @@ public sealed class AiTask
             CreatedAt = now,
             UpdatedAt = now,
         };
+        task.Record(TaskEventNames.Created, from: null, now);
+        return task;
+    }
+
+    /// <summary>Hands the pending events to the save that turns them into outbox rows.</summary>
+    public IReadOnlyList<TaskEvent> TakeEvents()
+    {
+        var events = _pendingEvents.ToList();
+        _pendingEvents.Clear();
+        return events;
     }
 
     /// <summary>True when the task waits for a time in the future before it may be queued.</summary>
@@ -103,8 +123,14 @@ public sealed class AiTask
     /// <summary>Reserved → Running: opens the next attempt.</summary>
     public TaskAttempt Start(DateTimeOffset now)
     {
-        MoveTo(AiTaskStatus.Running, now);
+        if (!TaskStateMachine.CanTransition(Status, AiTaskStatus.Running))
+        {
+            throw new InvalidTransitionException(new AiTaskStatusPair(Status, AiTaskStatus.Running));
+        }
+
+        // Counted first, so the "started" event names the attempt it starts.
         AttemptCount++;
+        MoveTo(AiTaskStatus.Running, now);
         return TaskAttempt.Open(Id, AttemptCount, LockedBy, now);
     }
 
@@ -199,6 +225,7 @@ public sealed class AiTask
         }
 
         UpdatedAt = now;
+        Record(TaskEventNames.Requeued, Status, now);
     }
 
     /// <summary>A reservation that lapsed before the run started goes back to the queue without spending an attempt.</summary>
@@ -228,6 +255,7 @@ public sealed class AiTask
             case AiTaskStatus.Reserved or AiTaskStatus.Running:
                 CancelRequested = true;
                 UpdatedAt = now;
+                Record(TaskEventNames.CancelRequested, Status, now);
                 return CancelOutcome.Requested;
             default:
                 throw new TaskAlreadyFinishedException(Id, Status);
@@ -263,8 +291,16 @@ public sealed class AiTask
             throw new InvalidTransitionException(new AiTaskStatusPair(Status, next));
         }
 
+        var from = Status;
         Status = next;
         UpdatedAt = now;
+        Record(TaskEventNames.For(next), from, now);
+    }
+
+    private void Record(string name, AiTaskStatus? from, DateTimeOffset now)
+    {
+        EventSequence++;
+        _pendingEvents.Add(new TaskEvent(Id, TenantId, name, from, Status, EventSequence, AttemptCount, now));
     }
 }
 

@@ -44,7 +44,7 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             },
         };
         var body = Encoding.UTF8.GetBytes(message.PayloadJson);
-        var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message.Destination);
+        var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message);
 
         await _slots.WaitAsync(cancellationToken);
         IChannel? channel = null;

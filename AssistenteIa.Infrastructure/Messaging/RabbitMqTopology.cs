@@ -1,4 +1,5 @@
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Domain.Outbox;
 using RabbitMQ.Client;
 
 namespace AssistenteIa.Infrastructure.Messaging;
@@ -24,15 +25,18 @@ public static class RabbitMqTopology
         await channel.QueueDeclareAsync(Queues.TasksQueued, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
 
         await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.ExchangeDeclareAsync(Queues.TaskEvents, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: cancellationToken);
     }
 
     /// <summary>
-    /// Where an outbox destination is published. Queues go through the default exchange and must be routed
-    /// (mandatory); control messages fan out to whoever listens, and no listener is not an error.
+    /// Where an outbox message is published. Queues go through the default exchange and must be routed (mandatory);
+    /// control messages fan out and task events go to the topic exchange by their type, to whoever listens: no
+    /// listener is not an error.
     /// </summary>
-    public static (string Exchange, string RoutingKey, bool Mandatory) Route(string destination) => destination switch
+    public static (string Exchange, string RoutingKey, bool Mandatory) Route(OutboxMessage message) => message.Destination switch
     {
         Queues.TasksControl => (Queues.TasksControl, "", false),
-        _ => ("", destination, true),
+        Queues.TaskEvents => (Queues.TaskEvents, message.MessageType, false),
+        _ => ("", message.Destination, true),
     };
 }

@@ -1,4 +1,5 @@
 using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using AssistenteIa.Domain.Tenants;
@@ -19,7 +20,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     public DbSet<Tenant> Tenants => Set<Tenant>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
 
-    public void ClearTracking() => ChangeTracker.Clear();
+    private readonly List<OutboxMessage> _eventMessages = [];
+
+    public void ClearTracking()
+    {
+        ChangeTracker.Clear();
+        _eventMessages.Clear();
+    }
+
+    public IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages()
+    {
+        var saved = _eventMessages.Where(m => Entry(m).State == EntityState.Unchanged).ToList();
+        _eventMessages.RemoveAll(saved.Contains);
+        return saved;
+    }
 
     public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken) => Database.BeginTransactionAsync(cancellationToken);
 
@@ -59,12 +73,22 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var entry in ChangeTracker.Entries<AiTask>())
+        foreach (var entry in ChangeTracker.Entries<AiTask>().ToList())
         {
             if (entry.State == EntityState.Modified)
             {
                 var version = entry.Property<int>(VersionProperty);
                 version.CurrentValue = version.OriginalValue + 1;
+            }
+
+            // The one step that turns recorded events into outbox rows, in the transaction of the change itself.
+            foreach (var taskEvent in entry.Entity.TakeEvents())
+            {
+                foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent))
+                {
+                    OutboxMessages.Add(message);
+                    _eventMessages.Add(message);
+                }
             }
         }
 

@@ -1,6 +1,5 @@
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -26,9 +25,9 @@ public sealed class CancelTaskHandler(IAppDbContext db, OutboxPublisher outbox, 
             var now = clock.GetUtcNow();
             var outcome = task.RequestCancel(now);
 
-            // A running attempt is told at once through the control exchange; its heartbeat is the fallback.
-            List<OutboxMessage> messages = outcome == CancelOutcome.Requested ? [TaskMessages.CancelRequested(task, now)] : [];
-            if (await outbox.SaveAndPublishAsync(messages, cancellationToken))
+            // A running attempt is told at once through the control exchange (the cancel_requested event's signal);
+            // its heartbeat is the fallback.
+            if (await outbox.SaveAndPublishAsync(cancellationToken))
             {
                 logger.LogInformation("Cancel of task {TaskId}: {Outcome}", id, outcome);
                 return new CancelTaskResult(TaskDto.From(task), outcome);

@@ -1,7 +1,6 @@
 using System.Data.Common;
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -10,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace AssistenteIa.Application.Tasks.CreateTask;
 
 /// <summary>
-/// Stores a task and its <c>TaskQueued</c> outbox row in one transaction, then publishes the row.
+/// Stores a task with the outbox rows of its events (created, queued) in one transaction, then publishes them.
 /// Idempotent per (tenant, Idempotency-Key): the unique index decides races, not a check-then-insert.
 /// </summary>
 public sealed class CreateTaskHandler(
@@ -57,15 +56,12 @@ public sealed class CreateTaskHandler(
             command.ScheduledAt,
             now);
 
-        var messages = new List<OutboxMessage>();
         if (!task.IsDeferred(now))
         {
-            messages.Add(TaskMessages.Queued(task, now));
             task.Enqueue(now);
         }
 
         db.Tasks.Add(task);
-        db.OutboxMessages.AddRange(messages);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -84,7 +80,7 @@ public sealed class CreateTaskHandler(
             logger.LogInformation("Task {TaskId} created for tenant {TenantId} as {TaskType}, status {Status}", task.Id, task.TenantId, task.Type, task.Status);
         }
 
-        await outbox.PublishCommittedAsync(messages, cancellationToken);
+        await outbox.PublishSavedAsync(cancellationToken);
         return new CreateTaskResult(TaskDto.From(task), Replayed: false);
     }
 

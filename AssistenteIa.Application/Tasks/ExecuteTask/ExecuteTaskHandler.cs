@@ -2,7 +2,6 @@ using System.Text.Json;
 using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -64,6 +63,9 @@ public sealed class ExecuteTaskHandler(
             logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
             return ExecutionOutcome.Ignored;
         }
+
+        // The reserved and started events.
+        await outbox.PublishSavedAsync(stoppingToken);
 
         // The lease just written came from this worker's clock; restate it by the database's clock, which is the
         // one the dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early.
@@ -135,7 +137,7 @@ public sealed class ExecuteTaskHandler(
                 return await DiscardTakenOverAsync(task, attempt, usage, cancellationToken);
             }
 
-            var messages = Apply(task, attempt, usage, result);
+            Apply(task, attempt, usage, result);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
@@ -143,7 +145,7 @@ public sealed class ExecuteTaskHandler(
                 logger.LogInformation(
                     "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
                     task.Id, attempt.AttemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
-                await outbox.PublishCommittedAsync(messages, cancellationToken);
+                await outbox.PublishSavedAsync(cancellationToken);
                 return ExecutionOutcome.Recorded;
             }
             catch (DbUpdateConcurrencyException) when (retry < MaxSaveRetries)
@@ -199,7 +201,7 @@ public sealed class ExecuteTaskHandler(
         return ExecutionOutcome.Ignored;
     }
 
-    private List<OutboxMessage> Apply(AiTask task, TaskAttempt attempt, AttemptUsage usage, AttemptResult result)
+    private void Apply(AiTask task, TaskAttempt attempt, AttemptUsage usage, AttemptResult result)
     {
         var now = clock.GetUtcNow();
         switch (result)
@@ -208,27 +210,20 @@ public sealed class ExecuteTaskHandler(
                 attempt.Close(AttemptStatus.Succeeded, usage, now);
                 db.TaskArtifacts.Add(TaskArtifact.Text(task.Id, attempt.AttemptNo, output.Output, now));
                 task.Succeed(now);
-                return [];
+                break;
             case { IsCancelled: true }:
                 attempt.Close(AttemptStatus.Cancelled, usage, now, "Cancelled", "Cancelled at the client's request.");
                 task.Cancel(now);
-                return [];
+                break;
             case { IsInterrupted: true }:
-                // A deploy or scale-in is not the task's fault: it goes back to the queue without spending an attempt.
+                // A deploy or scale-in is not the task's fault: it goes back to the queue (its queued event puts the
+                // work message back) without spending an attempt, unless a cancel was requested meanwhile.
                 task.InterruptAttempt(attempt, usage, $"Worker {worker.Id} stopped during the attempt.", now);
-                if (task.Status != AiTaskStatus.Queued)
-                {
-                    // A cancel was requested meanwhile: the task ended instead of going back to the queue.
-                    return [];
-                }
-
-                var queued = TaskMessages.Queued(task, now);
-                db.OutboxMessages.Add(queued);
-                return [queued];
+                break;
             case { Error: { } error }:
                 var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
                 task.FailAttempt(attempt, usage, error.Code, error.Message, error.Kind, policy, Random.Shared.NextDouble(), now);
-                return [];
+                break;
             default:
                 throw new InvalidOperationException("An attempt result has exactly one outcome.");
         }

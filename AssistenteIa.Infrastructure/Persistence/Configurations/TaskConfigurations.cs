@@ -21,6 +21,7 @@ internal sealed class AiTaskConfiguration : IEntityTypeConfiguration<AiTask>
         b.Property(t => t.LastError).HasMaxLength(4000);
         b.Ignore(t => t.Type);
         b.Ignore(t => t.IsTerminal);
+        b.Ignore(t => t.PendingEvents);
 
         // Optimistic concurrency: every claim and transition is an update conditional on this counter, which
         // AppDbContext bumps on each save. Lease renewals (raw SQL) leave it alone, so a heartbeat never makes the

@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using System.Text.Json;
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Domain.Events;
+using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Application.Tasks;
+
+/// <summary>
+/// The one place that turns a task's events into outbox rows: every event goes to the <c>task-events</c> topic
+/// exchange (routing key <c>task.&lt;event&gt;</c>) with the task as the REST API lists it; a <c>queued</c> or
+/// <c>requeued</c> event also puts work on <c>tasks-queued</c>, and <c>cancel_requested</c> signals the executors.
+/// </summary>
+public static class TaskEventMessages
+{
+    public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent)
+    {
+        var traceParent = Activity.Current?.Id;
+        var body = new TaskEventMessage(taskEvent.Name, taskEvent.Sequence, taskEvent.At, taskEvent.From, taskEvent.AttemptNo, TaskDto.Summarize(task));
+        yield return OutboxMessage.Create(
+            Queues.TaskEvents,
+            Queues.RoutingKeyOf(taskEvent.Name),
+            JsonSerializer.Serialize(body, JsonDefaults.Options),
+            task.CorrelationId,
+            traceParent,
+            Queues.PriorityOf(task.Priority),
+            taskEvent.At);
+
+        switch (taskEvent.Name)
+        {
+            case TaskEventNames.Queued or TaskEventNames.Requeued:
+                yield return OutboxMessage.Create(
+                    Queues.TasksQueued,
+                    Queues.TaskQueuedType,
+                    JsonSerializer.Serialize(new TaskQueued(task.Id, task.Type.ToString(), task.AttemptCount + 1, task.CorrelationId), JsonDefaults.Options),
+                    task.CorrelationId,
+                    traceParent,
+                    Queues.PriorityOf(task.Priority),
+                    taskEvent.At);
+                break;
+            case TaskEventNames.CancelRequested:
+                yield return OutboxMessage.Create(
+                    Queues.TasksControl,
+                    Queues.TaskCancelRequestedType,
+                    JsonSerializer.Serialize(new TaskCancelRequested(task.Id, task.CorrelationId), JsonDefaults.Options),
+                    task.CorrelationId,
+                    traceParent,
+                    priority: 0,
+                    taskEvent.At);
+                break;
+        }
+    }
+}
+
+/// <summary>The body of a message on <c>task-events</c>: what happened, in which order, and the task after it.</summary>
+public sealed record TaskEventMessage(string Event, long Sequence, DateTimeOffset At, AiTaskStatus? From, int AttemptNo, TaskDto Task);
