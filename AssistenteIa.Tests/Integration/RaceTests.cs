@@ -95,6 +95,24 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
     }
 
     [Fact]
+    public async Task A_lease_renewal_records_no_event_and_writes_no_outbox_row()
+    {
+        var id = (await InsertRunningTasksAsync(count: 1, leaseEnded: false)).Single();
+        var before = await ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" """);
+        var sequence = await ScalarAsync<long>("""SELECT "EventSequence" FROM "Tasks" WHERE "Id" = @p0""", id);
+
+        await using (var db = isolated.CreateDbContext())
+        {
+            Assert.Single(await db.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), CancellationToken.None));
+            await db.SaveChangesAsync();
+        }
+
+        Assert.Equal(before, await ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" """));
+        Assert.Equal(sequence, await ScalarAsync<long>("""SELECT "EventSequence" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal(4L, sequence);
+    }
+
+    [Fact]
     public async Task A_lease_renewal_is_a_HOT_update_that_writes_no_index()
     {
         var id = (await InsertRunningTasksAsync(count: 1, leaseEnded: false)).Single();
