@@ -14,6 +14,9 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     /// <summary>A confirm slower than this counts as a failure; the relay's grace period is longer, see <c>OutboxRelay</c>.</summary>
     public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>Publishes in flight at once: the publisher's channel pool, so no timeout runs while a row waits for a channel.</summary>
+    public const int ParallelPublishes = 8;
+
     /// <summary>
     /// Saves the pending changes (the tasks' events become outbox rows in the same transaction), then publishes them.
     /// Returns false, with tracked state forgotten, when another writer changed one of the rows first.
@@ -35,8 +38,9 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     }
 
     /// <summary>
-    /// Publishes the rows the last saves wrote, side by side so that a broker that never confirms costs one timeout,
-    /// not one per row; marks those the broker confirmed. What fails is left to the relay.
+    /// Publishes the rows the last saves wrote, a few side by side (as many as the publisher has channels), so that a
+    /// broker that never confirms costs one timeout, not one per row; marks those the broker confirmed. After a
+    /// group with a failure the rest is left unsent for the relay.
     /// </summary>
     public async Task PublishSavedAsync(CancellationToken cancellationToken)
     {
@@ -46,22 +50,26 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             return;
         }
 
-        var outcomes = await Task.WhenAll(messages.Select(message => TryPublishAsync(message, cancellationToken)));
-        foreach (var (message, error) in messages.Zip(outcomes))
+        foreach (var group in messages.Chunk(ParallelPublishes))
         {
-            if (error is null)
+            var outcomes = await Task.WhenAll(group.Select(message => TryPublishAsync(message, cancellationToken)));
+            foreach (var (message, error) in group.Zip(outcomes))
             {
-                message.MarkSent(clock.GetUtcNow());
+                if (error is null)
+                {
+                    message.MarkSent(clock.GetUtcNow());
+                }
+                else
+                {
+                    message.MarkFailed(error.Message);
+                }
             }
-            else
-            {
-                message.MarkFailed(error.Message);
-            }
-        }
 
-        if (outcomes.FirstOrDefault(e => e is not null) is { } failure)
-        {
-            logger.LogWarning(failure, "{Failed} of {Count} outbox messages not published now; the relay will retry them", outcomes.Count(e => e is not null), messages.Count);
+            if (outcomes.FirstOrDefault(e => e is not null) is { } failure)
+            {
+                logger.LogWarning(failure, "Outbox messages not published now; the relay will publish the {Count} of this save left unsent", messages.Count(m => m.SentAt is null));
+                break;
+            }
         }
 
         try

@@ -17,7 +17,7 @@ public static class TaskEventMessages
     public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent)
     {
         var traceParent = Activity.Current?.Id;
-        var body = new TaskEventMessage(taskEvent.Name, taskEvent.Sequence, taskEvent.At, taskEvent.From, taskEvent.AttemptNo, TaskDto.Summarize(task));
+        var body = new TaskEventMessage(taskEvent.Name, taskEvent.Sequence, taskEvent.At, taskEvent.From, taskEvent.Status, taskEvent.AttemptNo, TaskDto.Summarize(task));
         yield return OutboxMessage.Create(
             Queues.TaskEvents,
             Queues.RoutingKeyOf(taskEvent.Name),
@@ -53,5 +53,8 @@ public static class TaskEventMessages
     }
 }
 
-/// <summary>The body of a message on <c>task-events</c>: what happened, in which order, and the task after it.</summary>
-public sealed record TaskEventMessage(string Event, long Sequence, DateTimeOffset At, AiTaskStatus? From, int AttemptNo, TaskDto Task);
+/// <summary>
+/// The body of a message on <c>task-events</c>: what happened, in which order, the status it left (<see cref="Status"/>),
+/// and the task as the save that recorded it left it (one save may record several events: create → created + queued).
+/// </summary>
+public sealed record TaskEventMessage(string Event, long Sequence, DateTimeOffset At, AiTaskStatus? From, AiTaskStatus Status, int AttemptNo, TaskDto Task);

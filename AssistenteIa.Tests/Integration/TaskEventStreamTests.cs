@@ -30,6 +30,7 @@ public sealed class TaskEventStreamTests(AppFixture fixture)
         Assert.Equal(["created", "queued", "reserved", "started", "succeeded"], ordered.Select(e => e.Name));
         Assert.Equal([1L, 2, 3, 4, 5], ordered.Select(e => e.Sequence));
         Assert.All(ordered, e => Assert.Equal($"task.{e.Name}", e.RoutingKey));
+        Assert.Equal(["Created", "Queued", "Reserved", "Running", "Succeeded"], ordered.Select(e => e.Body.GetProperty("status").GetString()));
         Assert.Equal("Succeeded", ordered[^1].Body.GetProperty("task").GetProperty("status").GetString());
         Assert.Equal(JsonValueKind.Null, ordered[^1].Body.GetProperty("task").GetProperty("payload").ValueKind);
     }

@@ -64,13 +64,22 @@ public sealed class ExecuteTaskHandler(
             return ExecutionOutcome.Ignored;
         }
 
-        // The reserved and started events.
-        await outbox.PublishSavedAsync(stoppingToken);
-
-        // The lease just written came from this worker's clock; restate it by the database's clock, which is the
-        // one the dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early.
+        // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
+        // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
         using var registration = running.Register(task.Id, attempt.AttemptNo);
-        await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, stoppingToken);
+        try
+        {
+            // The lease just written came from this worker's clock; restate it by the database's clock, the one the
+            // dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early.
+            await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not restate the lease of task {TaskId}; the heartbeat will", task.Id);
+        }
+
+        // The reserved and started events (bounded by the publish timeout; what fails is relayed).
+        await outbox.PublishSavedAsync(CancellationToken.None);
 
         metrics.AttemptStarted(now - queuedAt);
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
