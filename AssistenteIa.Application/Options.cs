@@ -105,7 +105,11 @@ public sealed class AiOptions
     public IReadOnlyList<string> AllowedModels() =>
         Models.Append(DefaultModel).Concat(Prices.Keys).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToList();
 
-    public bool IsAllowed(string model) => AllowedModels().Contains(model, StringComparer.OrdinalIgnoreCase);
+    public bool IsAllowed(string model) => ConfiguredName(model) is not null;
+
+    /// <summary>The configured spelling of <paramref name="model"/> (names compare without case), or null when it is not allowed.</summary>
+    public string? ConfiguredName(string model) =>
+        Models.Append(DefaultModel).Concat(Prices.Keys).FirstOrDefault(m => m.Equals(model, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// The price of an attempt: by the model the task asked for, then by the model the provider answered with,

@@ -9,11 +9,7 @@ public static class Texts
     /// </summary>
     public static string Fit(string text, int maxLength)
     {
-        if (text.Contains('\0', StringComparison.Ordinal))
-        {
-            text = text.Replace("\0", "", StringComparison.Ordinal);
-        }
-
+        text = WithoutNul(text);
         if (text.Length <= maxLength)
         {
             return text;
@@ -22,6 +18,10 @@ public static class Texts
         var cut = char.IsHighSurrogate(text[maxLength - 1]) ? maxLength - 1 : maxLength;
         return text[..cut];
     }
+
+    /// <summary>The text without NUL characters, which PostgreSQL text and jsonb refuse.</summary>
+    public static string WithoutNul(string text) =>
+        text.Contains('\0', StringComparison.Ordinal) ? text.Replace("\0", "", StringComparison.Ordinal) : text;
 
     public static string? FitOrNull(string? text, int maxLength) => text is null ? null : Fit(text, maxLength);
 }

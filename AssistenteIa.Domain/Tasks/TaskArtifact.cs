@@ -23,7 +23,7 @@ public sealed class TaskArtifact
     public DateTimeOffset CreatedAt { get; private set; }
 
     public static TaskArtifact Text(Guid taskId, int attemptNo, string content, DateTimeOffset now) =>
-        new() { Id = Guid.CreateVersion7(now), TaskId = taskId, AttemptNo = attemptNo, Kind = ArtifactKind.Text, Content = Texts.Fit(content, int.MaxValue), CreatedAt = now };
+        new() { Id = Guid.CreateVersion7(now), TaskId = taskId, AttemptNo = attemptNo, Kind = ArtifactKind.Text, Content = Texts.WithoutNul(content), CreatedAt = now };
 
     public static TaskArtifact Reference(Guid taskId, int attemptNo, ArtifactKind kind, string uri, DateTimeOffset now)
     {

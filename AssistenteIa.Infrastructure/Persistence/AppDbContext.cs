@@ -30,8 +30,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages()
     {
-        var saved = _eventMessages.Where(m => Entry(m).State == EntityState.Unchanged).ToList();
-        _eventMessages.RemoveAll(saved.Contains);
+        // Rows of a save that failed are still Added: they go out with the save that finally stores them.
+        var saved = _eventMessages.FindAll(m => Entry(m).State == EntityState.Unchanged);
+        _eventMessages.RemoveAll(m => Entry(m).State == EntityState.Unchanged);
         return saved;
     }
 

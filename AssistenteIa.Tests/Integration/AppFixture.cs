@@ -112,13 +112,7 @@ public class AppFixture : IAsyncLifetime
         return client;
     }
 
-    public async Task ExecuteAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(DatabaseConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    public Task ExecuteAsync(string sql) => Sql.ExecuteAsync(DatabaseConnectionString, sql);
 
     /// <summary>Waits for a resource that was stopped or killed to exit, starts it again and waits until it is healthy.</summary>
     public async Task RestartAsync(string resource, TimeSpan deadline)
@@ -131,18 +125,7 @@ public class AppFixture : IAsyncLifetime
         await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
     }
 
-    public async Task<T> ScalarAsync<T>(string sql, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(DatabaseConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var (value, index) in parameters.Select((p, i) => (p, i)))
-        {
-            command.Parameters.AddWithValue($"p{index}", value);
-        }
-
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    public Task<T> ScalarAsync<T>(string sql, params object[] parameters) => Sql.ScalarAsync<T>(DatabaseConnectionString, sql, parameters);
 
     public static async Task ResetDatabaseAsync(string database, CancellationToken cancellationToken)
     {

@@ -42,14 +42,6 @@ public static class Broker
     }
 
     /// <summary>Stops or starts the RabbitMQ application on this machine (the Erlang node keeps running).</summary>
-    public static async Task RabbitCtlAsync(string command)
-    {
-        var rabbitmqctl = File.Exists("/usr/sbin/rabbitmqctl") ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl";
-        using var process = Process.Start(new ProcessStartInfo(rabbitmqctl, command) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var errors = process.StandardError.ReadToEndAsync(deadline.Token);
-        await process.StandardOutput.ReadToEndAsync(deadline.Token);
-        await process.WaitForExitAsync(deadline.Token);
-        Assert.True(process.ExitCode == 0, $"rabbitmqctl {command} failed: {await errors}");
-    }
+    public static Task RabbitCtlAsync(string command) =>
+        Processes.RunAsync(File.Exists("/usr/sbin/rabbitmqctl") ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl", command);
 }

@@ -256,16 +256,5 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         return locked;
     }
 
-    private async Task<T> ScalarAsync<T>(string sql, params object[] parameters)
-    {
-        await using var connection = new NpgsqlConnection(isolated.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var (value, index) in parameters.Select((p, i) => (p, i)))
-        {
-            command.Parameters.AddWithValue($"p{index}", value);
-        }
-
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<T> ScalarAsync<T>(string sql, params object[] parameters) => Sql.ScalarAsync<T>(isolated.ConnectionString, sql, parameters);
 }

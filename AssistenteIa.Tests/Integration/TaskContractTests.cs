@@ -304,6 +304,10 @@ public sealed class TaskContractTests(AppFixture fixture)
     [InlineData("domain=LLM_Generation")]
     [InlineData("capability=DocumentProcessing")]
     [InlineData("execution=Later")]
+    [InlineData("page=21474838&pageSize=100")] // the offset would overflow an int
+    [InlineData("page=2147483647&pageSize=100")]
+    [InlineData("page=99999999999")]
+    [InlineData("includePayload=yes")]
     public async Task A_bad_list_query_is_400_problem(string query)
     {
         using var client = fixture.CreateApiClient();

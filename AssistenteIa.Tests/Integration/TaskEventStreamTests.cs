@@ -13,9 +13,7 @@ public sealed class TaskEventStreamTests(AppFixture fixture)
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
-        await channel.ExchangeDeclareAsync("task-events", ExchangeType.Topic, durable: true);
-        var queue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
-        await channel.QueueBindAsync(queue, "task-events", "task.#");
+        var queue = await SubscribeAsync(channel, "task.#");
         using var client = fixture.CreateApiClient();
 
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "follow my events"));
@@ -40,10 +38,7 @@ public sealed class TaskEventStreamTests(AppFixture fixture)
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
-        await channel.ExchangeDeclareAsync("task-events", ExchangeType.Topic, durable: true);
-        var queue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
-        await channel.QueueBindAsync(queue, "task-events", "task.cancel_requested");
-        await channel.QueueBindAsync(queue, "task-events", "task.cancelled");
+        var queue = await SubscribeAsync(channel, "task.cancel_requested", "task.cancelled");
         using var client = fixture.CreateApiClient();
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 30000 }));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
@@ -60,6 +55,19 @@ public sealed class TaskEventStreamTests(AppFixture fixture)
     }
 
     private readonly List<TaskEventRead> _read = [];
+
+    /// <summary>A private queue bound to task-events with the given routing keys.</summary>
+    private static async Task<string> SubscribeAsync(IChannel channel, params string[] routingKeys)
+    {
+        await channel.ExchangeDeclareAsync("task-events", ExchangeType.Topic, durable: true);
+        var queue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
+        foreach (var key in routingKeys)
+        {
+            await channel.QueueBindAsync(queue, "task-events", key);
+        }
+
+        return queue;
+    }
 
     private async Task<List<TaskEventRead>> ReadEventsAsync(IChannel channel, string queue, Guid taskId)
     {

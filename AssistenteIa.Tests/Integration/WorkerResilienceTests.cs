@@ -319,10 +319,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
 
     private static async Task PostgresServiceAsync(string command)
     {
-        using var service = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("service", $"postgresql {command}") { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await service.WaitForExitAsync(deadline.Token);
-        Assert.True(service.ExitCode == 0, $"service postgresql {command} failed: {await service.StandardError.ReadToEndAsync()}");
+        await Processes.RunAsync("service", $"postgresql {command}");
 
         // This test process pools connections too: the ones the restart broke must not fail the next test.
         Npgsql.NpgsqlConnection.ClearAllPools();

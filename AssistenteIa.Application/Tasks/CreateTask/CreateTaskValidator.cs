@@ -25,9 +25,18 @@ public static class CreateTaskValidator
             errors["payload.prompt"] = ["The prompt is required."];
         }
 
-        if (command.Payload.Model is { } model && (model.Length > MaxModelLength || !ai.IsAllowed(model)))
+        // Stored with the configured spelling, so the provider is asked for the name it knows.
+        var payload = command.Payload;
+        if (payload.Model is { } model)
         {
-            errors["payload.model"] = [$"payload.model must be one of the configured models: {string.Join(", ", ai.AllowedModels())}."];
+            if (model.Length <= MaxModelLength && ai.ConfiguredName(model) is { } configured)
+            {
+                payload = payload with { Model = configured };
+            }
+            else
+            {
+                errors["payload.model"] = [$"payload.model must be one of the configured models: {string.Join(", ", ai.AllowedModels())}."];
+            }
         }
 
         if (command.MaxAttempts is { } max && max is < 1 or > AiTask.MaxAttemptsLimit)
@@ -44,11 +53,6 @@ public static class CreateTaskValidator
         {
             errors["payload.simulation"] = ["simulation.latencyMs must be 0..600000 and simulation.failAttempts 0..100."];
         }
-
-        // Stored with the configured spelling, so the provider is asked for the name it knows.
-        var payload = command.Payload.Model is { } asked && ai.AllowedModels().FirstOrDefault(m => m.Equals(asked, StringComparison.OrdinalIgnoreCase)) is { } configured
-            ? command.Payload with { Model = configured }
-            : command.Payload;
 
         string? json = null;
         try
