@@ -3,6 +3,7 @@ using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.Cli;
 using AssistenteIaApi.Errors;
+using AssistenteIaApi.Messaging;
 using AssistenteIaApi.OpenApi;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authentication;
@@ -12,6 +13,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddApplicationCore(retryTransientFailures: true);
 builder.AddMessaging();
+builder.AddTaskEventStreams();
 
 var maxPayloadBytes = (builder.Configuration.GetSection(TaskOptions.Section).Get<TaskOptions>() ?? new TaskOptions()).MaxPayloadBytes;
 

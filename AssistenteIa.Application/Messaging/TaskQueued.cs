@@ -32,3 +32,10 @@ public static class Queues
         _ => 4,
     };
 }
+
+/// <summary>Message headers besides trace context: task events name their tenant and task so consumers filter without parsing.</summary>
+public static class MessageHeaders
+{
+    public const string TenantId = "tenant-id";
+    public const string TaskId = "task-id";
+}

@@ -37,11 +37,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
         return true;
     }
 
-    /// <summary>
-    /// Publishes the rows the last saves wrote, a few side by side (as many as the publisher has channels), so that a
-    /// broker that never confirms costs one timeout, not one per row; marks those the broker confirmed. After a
-    /// group with a failure the rest is left unsent for the relay.
-    /// </summary>
+    /// <summary>Publishes the rows the last saves wrote (see <see cref="PublishAsync"/>) and records which went out.</summary>
     public async Task PublishSavedAsync(CancellationToken cancellationToken)
     {
         var messages = db.TakeSavedOutboxMessages();
@@ -50,28 +46,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             return;
         }
 
-        foreach (var group in messages.Chunk(ParallelPublishes))
-        {
-            var outcomes = await Task.WhenAll(group.Select(message => TryPublishAsync(message, cancellationToken)));
-            foreach (var (message, error) in group.Zip(outcomes))
-            {
-                if (error is null)
-                {
-                    message.MarkSent(clock.GetUtcNow());
-                }
-                else
-                {
-                    message.MarkFailed(error.Message);
-                }
-            }
-
-            if (outcomes.FirstOrDefault(e => e is not null) is { } failure)
-            {
-                logger.LogWarning(failure, "Outbox messages not published now; the relay will publish the {Count} of this save left unsent", messages.Count(m => m.SentAt is null));
-                break;
-            }
-        }
-
+        await PublishAsync(messages, cancellationToken);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -81,6 +56,49 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             // Published but not marked: the relay publishes it again; consumers treat duplicates as no-ops.
             logger.LogWarning(ex, "Could not mark {Count} outbox messages as sent", messages.Count);
         }
+    }
+
+    /// <summary>
+    /// The one publish loop, for the rows a request just saved and for those the relay claimed. One task's rows go out
+    /// one after another in the order given, so its events reach every queue in order and its work message follows
+    /// the event that announced it; different tasks' rows go side by side (as many as the publisher has channels),
+    /// so a broker that never confirms costs one timeout, not one per row. After a failure no new row is started:
+    /// the row is marked failed, the rest released unsent, for the relay. The caller saves the marks.
+    /// </summary>
+    /// <returns>How many rows the broker confirmed.</returns>
+    public async Task<int> PublishAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
+    {
+        var sent = 0;
+        var failed = 0;
+        await Parallel.ForEachAsync(
+            messages.GroupBy(m => m.TaskId ?? m.Id),
+            new ParallelOptions { MaxDegreeOfParallelism = ParallelPublishes, CancellationToken = CancellationToken.None },
+            async (chain, _) =>
+            {
+                foreach (var message in chain)
+                {
+                    if (Volatile.Read(ref failed) > 0 || cancellationToken.IsCancellationRequested)
+                    {
+                        message.ReleaseClaim();
+                        continue;
+                    }
+
+                    if (await TryPublishAsync(message, cancellationToken) is { } error)
+                    {
+                        message.MarkFailed(error.Message);
+                        if (Interlocked.Increment(ref failed) == 1)
+                        {
+                            logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it and the rows after it", message.Id);
+                        }
+                    }
+                    else
+                    {
+                        message.MarkSent(clock.GetUtcNow());
+                        Interlocked.Increment(ref sent);
+                    }
+                }
+            });
+        return sent;
     }
 
     private async Task<Exception?> TryPublishAsync(OutboxMessage message, CancellationToken cancellationToken)
@@ -93,8 +111,9 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             await publisher.PublishAsync(message, timeout.Token);
             return null;
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex)
         {
+            // Also when the caller stops: the row may or may not have reached the broker; the relay publishes it again.
             return ex;
         }
     }

@@ -25,7 +25,10 @@ public static class TaskEventMessages
             task.CorrelationId,
             traceParent,
             Queues.PriorityOf(task.Priority),
-            taskEvent.At);
+            taskEvent.At,
+            task.TenantId,
+            task.Id,
+            taskEvent.Sequence);
 
         switch (taskEvent.Name)
         {
@@ -37,7 +40,9 @@ public static class TaskEventMessages
                     task.CorrelationId,
                     traceParent,
                     Queues.PriorityOf(task.Priority),
-                    taskEvent.At);
+                    taskEvent.At,
+                    task.TenantId,
+                    task.Id);
                 break;
             case TaskEventNames.CancelRequested:
                 yield return OutboxMessage.Create(
@@ -47,7 +52,9 @@ public static class TaskEventMessages
                     task.CorrelationId,
                     traceParent,
                     priority: 0,
-                    taskEvent.At);
+                    taskEvent.At,
+                    task.TenantId,
+                    task.Id);
                 break;
         }
     }

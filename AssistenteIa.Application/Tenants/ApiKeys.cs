@@ -38,9 +38,23 @@ public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock)
     public async Task EnsureKeyAsync(string tenantId, string key, CancellationToken cancellationToken)
     {
         var hash = Hash(key);
-        if (!await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, cancellationToken))
+        if (await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, cancellationToken))
+        {
+            return;
+        }
+
+        try
         {
             await AddKeyAsync(tenantId, tenantId, key, cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // Another instance starting at the same time may have seeded it first.
+            db.ClearTracking();
+            if (!await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, cancellationToken))
+            {
+                throw;
+            }
         }
     }
 

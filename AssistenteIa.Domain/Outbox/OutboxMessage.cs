@@ -29,9 +29,24 @@ public sealed class OutboxMessage
     public DateTimeOffset? ClaimedUntil { get; private set; }
     public string? LastError { get; private set; }
 
+    /// <summary>
+    /// The tenant and task the message is about (null for messages about no task): the event streams replay a
+    /// tenant's or a task's recent events by these, consumers filter by them without reading the body, and one
+    /// task's messages are published in the order they were written.
+    /// </summary>
+    public string? TenantId { get; private set; }
+    public Guid? TaskId { get; private set; }
+
+    /// <summary>For a task event, its place in the task's events (1, 2, …): stored events are replayed in this order.</summary>
+    public long? EventSequence { get; private set; }
+
     public static OutboxMessage Create(
-        string destination, string messageType, string payloadJson, string? correlationId, string? traceParent, byte priority, DateTimeOffset now) => new()
+        string destination, string messageType, string payloadJson, string? correlationId, string? traceParent, byte priority, DateTimeOffset now,
+        string? tenantId = null, Guid? taskId = null, long? eventSequence = null) => new()
         {
+            EventSequence = eventSequence,
+            TenantId = tenantId,
+            TaskId = taskId,
             Id = Guid.CreateVersion7(now),
             Destination = destination,
             MessageType = messageType,

@@ -36,6 +36,11 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
     /// <summary>Declares what only this subscription needs (QoS, private queues, bindings); returns the queue to consume.</summary>
     protected abstract Task<string> PrepareAsync(IChannel channel, CancellationToken stoppingToken);
 
+    /// <summary>Called each time the subscription is (again) consuming: what was published while it was down did not reach it.</summary>
+    protected virtual void OnSubscribed()
+    {
+    }
+
     /// <summary>Handles one delivery; acks or nacks it on <paramref name="channel"/> unless <see cref="AutoAck"/>.</summary>
     protected abstract Task HandleAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken);
 
@@ -71,6 +76,7 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
                 };
                 consumerTag = await channel.BasicConsumeAsync(queue, AutoAck, consumer, stoppingToken);
                 health.Up(Source);
+                OnSubscribed();
                 Logger.LogInformation("Subscribed to {Source} (queue {Queue})", Source, queue);
 
                 var reason = await lost.Task.WaitAsync(stoppingToken);

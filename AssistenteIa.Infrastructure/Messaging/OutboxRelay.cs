@@ -9,9 +9,10 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// <summary>
 /// Publishes outbox rows left unsent (broker down at commit, process killed between commit and publish).
 /// A batch is claimed in one committed statement (<c>ClaimedUntil</c>, rows picked with <c>FOR UPDATE SKIP LOCKED</c>),
-/// so several relays never take the same row and no row lock is held while publishing over the network.
+/// so several relays never take the same row and no row lock is held while publishing over the network. The rows go
+/// out through the same loop as a request's own (<see cref="OutboxPublisher.PublishAsync"/>).
 /// </summary>
-public sealed class OutboxRelay(AppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxRelay> logger)
+public sealed class OutboxRelay(AppDbContext db, OutboxPublisher outboxPublisher, ILogger<OutboxRelay> logger)
 {
     /// <summary>
     /// Rows younger than this are left to the process that wrote them, which publishes right after commit; longer
@@ -43,32 +44,7 @@ public sealed class OutboxRelay(AppDbContext db, IMessagePublisher publisher, Ti
             return 0;
         }
 
-        var sent = 0;
-        var failed = false;
-        foreach (var row in rows)
-        {
-            if (failed)
-            {
-                // An earlier row failed: the broker is likely down or blocked; give the rest back at once.
-                row.ReleaseClaim();
-                continue;
-            }
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(OutboxPublisher.PublishTimeout);
-            try
-            {
-                await publisher.PublishAsync(row, timeout.Token);
-                row.MarkSent(clock.GetUtcNow());
-                sent++;
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                row.MarkFailed(ex.Message);
-                logger.LogWarning(ex, "Relay could not publish outbox message {OutboxMessageId}; stopping this batch", row.Id);
-                failed = true;
-            }
-        }
+        var sent = await outboxPublisher.PublishAsync(rows, cancellationToken);
 
         // Not the caller's token: what was published must be marked, or it is published again after the claim expires.
         await db.SaveChangesAsync(CancellationToken.None);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Domain.Outbox;
 using Microsoft.Extensions.DependencyInjection;
 using RabbitMQ.Client;
@@ -43,6 +44,12 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
                 [MessagingTelemetry.CorrelationIdHeader] = message.CorrelationId,
             },
         };
+        if (message.TenantId is not null)
+        {
+            properties.Headers[MessageHeaders.TenantId] = message.TenantId;
+            properties.Headers[MessageHeaders.TaskId] = message.TaskId?.ToString();
+        }
+
         var body = Encoding.UTF8.GetBytes(message.PayloadJson);
         var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message);
 

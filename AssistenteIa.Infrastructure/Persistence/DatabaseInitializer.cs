@@ -16,7 +16,17 @@ public static class DatabaseInitializer
         var logger = scope.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseInitializer));
         var configuration = scope.ServiceProvider.GetRequiredService<IConfiguration>();
 
-        await db.Database.MigrateAsync(cancellationToken);
+        try
+        {
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.DuplicateDatabase)
+        {
+            // Another instance starting at the same time created the database first; migrations themselves take a lock.
+            logger.LogInformation("The database was created by another instance meanwhile; migrating it");
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+
         logger.LogInformation("Database migrated");
 
         // Tenancy:SeedKeys:{tenant} = {key}; set in appsettings.Development.json only.

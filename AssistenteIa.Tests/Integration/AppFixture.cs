@@ -70,7 +70,8 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Worker__HeartbeatInterval", "00:00:00.500")
                 .WithEnvironment("Dispatcher__PollInterval", "00:00:00.250")
                 .WithEnvironment("Dispatcher__HousekeepingInterval", "00:00:00.500")
-                .WithEnvironment("Dispatcher__RequeueQueuedAfter", "00:00:03");
+                .WithEnvironment("Dispatcher__RequeueQueuedAfter", "00:00:03")
+                .WithEnvironment("TaskEvents__HeartbeatInterval", "00:00:01");
         }
 
         Configure(builder);
@@ -151,7 +152,7 @@ public sealed class AppCollection : ICollectionFixture<AppFixture>
     public const string Name = "app";
 }
 
-/// <summary>The whole system with two executors and two dispatchers, in a database and virtual host of its own.</summary>
+/// <summary>The whole system with two API instances, two executors and two dispatchers, in a database and virtual host of its own.</summary>
 public sealed class ReplicatedAppFixture : AppFixture
 {
     public const int Replicas = 2;
@@ -162,6 +163,7 @@ public sealed class ReplicatedAppFixture : AppFixture
 
     protected override void Configure(IDistributedApplicationTestingBuilder builder)
     {
+        builder.CreateResourceBuilder<ProjectResource>("api").WithReplicas(Replicas);
         builder.CreateResourceBuilder<ProjectResource>("serviceb").WithReplicas(Replicas);
         builder.CreateResourceBuilder<ProjectResource>("servicec").WithReplicas(Replicas);
     }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Outbox;
 using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
@@ -45,7 +46,7 @@ public sealed class OutboxRelayTests(AppFixture fixture)
         while (true)
         {
             await using var db = CreateDbContext();
-            var relay = new OutboxRelay(db, new RecordingPublisher(published), TimeProvider.System, NullLogger<OutboxRelay>.Instance);
+            var relay = new OutboxRelay(db, new OutboxPublisher(db, new RecordingPublisher(published), TimeProvider.System, NullLogger<OutboxPublisher>.Instance), NullLogger<OutboxRelay>.Instance);
             if (await relay.RelayAsync(batchSize: 5, CancellationToken.None) == 0)
             {
                 return;

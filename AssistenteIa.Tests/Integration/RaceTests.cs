@@ -151,7 +151,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         try
         {
             await using var relayDb = isolated.CreateDbContext();
-            var relay = new OutboxRelay(relayDb, isolated.Publisher, TimeProvider.System, NullLogger<OutboxRelay>.Instance);
+            var relay = new OutboxRelay(relayDb, new OutboxPublisher(relayDb, isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance), NullLogger<OutboxRelay>.Instance);
             var relaying = relay.RelayAsync(batchSize: 10, CancellationToken.None);
 
             await Eventually.UntilAsync(

@@ -2,10 +2,42 @@ using AssistenteIa.Domain.Tasks;
 
 namespace AssistenteIa.Tests.Integration;
 
-/// <summary>Two executors and two dispatchers (Aspire replicas) against one database and broker, end to end.</summary>
+/// <summary>Two API instances, two executors and two dispatchers (Aspire replicas) against one database and broker, end to end.</summary>
 [Collection(ReplicatedAppCollection.Name)]
 public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
 {
+    [Fact]
+    public async Task Both_API_instances_stream_every_event_of_the_tenant()
+    {
+        using var client = fixture.CreateApiClient();
+
+        // The replicas sit behind one address: open streams until both instances hold one.
+        var streams = new List<SseClient>();
+        try
+        {
+            for (var i = 0; i < 20 && streams.Select(s => s.ServedBy).Distinct().Count() < ReplicatedAppFixture.Replicas; i++)
+            {
+                streams.Add(await SseClient.OpenAsync(client, "/api/v1/tasks/events"));
+            }
+
+            Assert.Equal(ReplicatedAppFixture.Replicas, streams.Select(s => s.ServedBy).Distinct().Count());
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "seen by every instance"));
+            foreach (var stream in streams)
+            {
+                var succeeded = await stream.NextAsync(
+                    e => e.Type == "task.succeeded" && ServerSentEventsTests.TaskIdOf(e) == task.Id, TimeSpan.FromSeconds(60), $"the succeeded event on {stream.ServedBy}");
+                Assert.NotNull(succeeded.Id);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                await stream.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task Two_executors_and_two_dispatchers_run_every_task_exactly_once()
     {

@@ -33,7 +33,8 @@ public sealed class GetTaskHandler(IAppDbContext db)
             .ToListAsync(cancellationToken);
     }
 
-    private async Task EnsureVisibleAsync(string tenantId, Guid id, CancellationToken cancellationToken)
+    /// <summary>Throws <see cref="NotFoundException"/> unless the tenant has this task.</summary>
+    public async Task EnsureVisibleAsync(string tenantId, Guid id, CancellationToken cancellationToken)
     {
         if (!await db.Tasks.AnyAsync(t => t.Id == id && t.TenantId == tenantId, cancellationToken))
         {

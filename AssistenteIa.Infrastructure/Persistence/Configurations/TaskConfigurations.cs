@@ -87,10 +87,15 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         b.Property(m => m.CorrelationId).HasMaxLength(64);
         b.Property(m => m.TraceParent).HasMaxLength(128);
         b.Property(m => m.LastError).HasMaxLength(2000);
+        b.Property(m => m.TenantId).HasMaxLength(64);
 
         // The relay reads only unsent rows, oldest first; the purge only sent ones.
         b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
         b.HasIndex(m => m.SentAt).HasFilter("\"SentAt\" IS NOT NULL").HasDatabaseName("IX_OutboxMessages_Sent");
+
+        // The event streams replay a tenant's (or one task's) recent events in order.
+        b.HasIndex(m => new { m.TenantId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TenantEvents");
+        b.HasIndex(m => new { m.TaskId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TaskEvents");
     }
 }
 

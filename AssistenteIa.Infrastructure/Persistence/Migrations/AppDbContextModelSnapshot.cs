@@ -43,6 +43,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<long?>("EventSequence")
+                        .HasColumnType("bigint");
+
                     b.Property<string>("LastError")
                         .HasMaxLength(2000)
                         .HasColumnType("character varying(2000)");
@@ -65,6 +68,13 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.Property<DateTimeOffset?>("SentAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<Guid?>("TaskId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<string>("TraceParent")
                         .HasMaxLength(128)
                         .HasColumnType("character varying(128)");
@@ -78,6 +88,14 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.HasIndex("SentAt")
                         .HasDatabaseName("IX_OutboxMessages_Sent")
                         .HasFilter("\"SentAt\" IS NOT NULL");
+
+                    b.HasIndex("TaskId", "CreatedAt")
+                        .HasDatabaseName("IX_OutboxMessages_TaskEvents")
+                        .HasFilter("\"Destination\" = 'task-events'");
+
+                    b.HasIndex("TenantId", "CreatedAt")
+                        .HasDatabaseName("IX_OutboxMessages_TenantEvents")
+                        .HasFilter("\"Destination\" = 'task-events'");
 
                     b.ToTable("OutboxMessages", (string)null);
                 });

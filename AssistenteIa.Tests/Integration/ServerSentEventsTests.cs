@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text.Json;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>The lifecycle streams of the API: GET /api/v1/tasks/events and /api/v1/tasks/{id}/events.</summary>
+[Collection(AppCollection.Name)]
+public sealed class ServerSentEventsTests(AppFixture fixture)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_tenant_stream_shows_its_task_go_created_queued_started_succeeded_and_nothing_of_another_tenant()
+    {
+        using var clientA = fixture.CreateApiClient(AppFixture.TenantAKey);
+        using var clientB = fixture.CreateApiClient(AppFixture.TenantBKey);
+        await using var streamA = await SseClient.OpenAsync(clientA, "/api/v1/tasks/events");
+        await using var streamB = await SseClient.OpenAsync(clientB, "/api/v1/tasks/events");
+
+        var taskA = await TaskApi.CreateAsync(clientA, TaskApi.Body(prompt: "stream me"));
+        var taskB = await TaskApi.CreateAsync(clientB, TaskApi.Body(prompt: "tenant b's own"));
+
+        var seenA = await streamA.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == taskA.Id), Deadline, "tenant A's task to succeed");
+        var ofA = seenA.Where(e => TaskIdOf(e) == taskA.Id).ToList();
+        Assert.Equal(["task.created", "task.queued", "task.reserved", "task.started", "task.succeeded"], ofA.Select(e => e.Type));
+        Assert.Equal([1L, 2, 3, 4, 5], ofA.Select(e => Body(e).GetProperty("sequence").GetInt64()));
+        Assert.All(ofA, e => Assert.True(Guid.TryParse(e.Id, out _), "every event has a resumable id"));
+        Assert.Equal(ofA.Count, ofA.Select(e => e.Id).Distinct().Count());
+        Assert.Equal("Succeeded", Body(ofA[^1]).GetProperty("task").GetProperty("status").GetString());
+
+        var seenB = await streamB.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == taskB.Id), Deadline, "tenant B's task to succeed");
+        Assert.DoesNotContain(seenB, e => TaskIdOf(e) == taskA.Id);
+        Assert.DoesNotContain(streamA.Received, e => e.Type is not null && TaskIdOf(e) == taskB.Id);
+    }
+
+    [Fact]
+    public async Task A_task_stream_starts_with_its_history_and_a_reconnect_with_Last_Event_ID_replays_what_was_missed()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 1500 }));
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+
+        // Connected while it runs: the history so far, then live.
+        string lastSeen;
+        await using (var first = await SseClient.OpenAsync(client, $"/api/v1/tasks/{task.Id}/events"))
+        {
+            var started = await first.NextAsync(e => e.Type == "task.started", Deadline, "the started event from the history");
+            Assert.Equal(["task.created", "task.queued", "task.reserved", "task.started"], first.Received.Where(e => e.Type is not null).Select(e => e.Type));
+            lastSeen = started.Id!;
+        }
+
+        // Disconnected while it finishes.
+        await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded);
+
+        await using var second = await SseClient.OpenAsync(client, $"/api/v1/tasks/{task.Id}/events", lastEventId: lastSeen);
+        var succeeded = await second.NextAsync(e => e.Type == "task.succeeded", Deadline, "the missed succeeded event");
+        Assert.Equal(5, Body(succeeded).GetProperty("sequence").GetInt64());
+        Assert.DoesNotContain(second.Received, e => e.Id == lastSeen);
+        Assert.DoesNotContain(second.Received, e => e.Type == "resync");
+    }
+
+    [Fact]
+    public async Task The_tenant_stream_resumes_from_Last_Event_ID_too()
+    {
+        using var client = fixture.CreateApiClient();
+        string lastSeen;
+        await using (var first = await SseClient.OpenAsync(client, "/api/v1/tasks/events"))
+        {
+            var marker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "marker"));
+            lastSeen = (await first.NextAsync(e => e.Type == "task.created" && TaskIdOf(e) == marker.Id, Deadline, "the marker's created event")).Id!;
+        }
+
+        var missed = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "created while disconnected"));
+        await TaskApi.WaitForStatusAsync(client, missed.Id, AiTaskStatus.Succeeded);
+
+        await using var second = await SseClient.OpenAsync(client, "/api/v1/tasks/events", lastEventId: lastSeen);
+        var replayed = await second.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == missed.Id), Deadline, "the missed task's events");
+        Assert.Equal(
+            ["task.created", "task.queued", "task.reserved", "task.started", "task.succeeded"],
+            replayed.Where(e => TaskIdOf(e) == missed.Id).OrderBy(e => Body(e).GetProperty("sequence").GetInt64()).Select(e => e.Type).Distinct());
+    }
+
+    [Fact]
+    public async Task An_unknown_Last_Event_ID_asks_the_client_to_resync()
+    {
+        using var client = fixture.CreateApiClient();
+        await using var stream = await SseClient.OpenAsync(client, "/api/v1/tasks/events", lastEventId: Guid.CreateVersion7().ToString());
+        await stream.NextAsync(e => e.Type == "resync", Deadline, "a resync event");
+    }
+
+    [Fact]
+    public async Task An_idle_stream_gets_heartbeat_comments()
+    {
+        using var client = fixture.CreateApiClient(AppFixture.TenantBKey);
+        await using var stream = await SseClient.OpenAsync(client, $"/api/v1/tasks/events");
+
+        // Tests run with a 1 s heartbeat (15 s by default).
+        await stream.NextAsync(e => e.Comment == "heartbeat", TimeSpan.FromSeconds(10), "a heartbeat comment");
+    }
+
+    [Fact]
+    public async Task Streams_need_the_key_in_a_header_and_never_show_another_tenants_task()
+    {
+        using var clientA = fixture.CreateApiClient(AppFixture.TenantAKey);
+        using var clientB = fixture.CreateApiClient(AppFixture.TenantBKey);
+        using var anonymous = fixture.CreateApiClient(apiKey: null);
+        var taskA = await TaskApi.CreateAsync(clientA, TaskApi.Body());
+
+        Assert.Equal(HttpStatusCode.NotFound, (await clientB.GetAsync($"/api/v1/tasks/{taskA.Id}/events", HttpCompletionOption.ResponseHeadersRead)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await clientA.GetAsync("/api/v1/tasks/not-a-guid/events", HttpCompletionOption.ResponseHeadersRead)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/v1/tasks/events", HttpCompletionOption.ResponseHeadersRead)).StatusCode);
+        var keyInUrl = await anonymous.GetAsync($"/api/v1/tasks/events?apiKey={AppFixture.TenantAKey}&api_key={AppFixture.TenantAKey}&X-Api-Key={AppFixture.TenantAKey}", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.Unauthorized, keyInUrl.StatusCode);
+        Assert.Equal("application/problem+json", keyInUrl.Content.Headers.ContentType?.MediaType);
+
+        // Tenant B guessing A's event ids cannot read them either: an id of another tenant is unknown to B.
+        await using var streamA = await SseClient.OpenAsync(clientA, $"/api/v1/tasks/{taskA.Id}/events");
+        var created = await streamA.NextAsync(e => e.Type == "task.created", Deadline, "A's created event");
+        await using var streamB = await SseClient.OpenAsync(clientB, "/api/v1/tasks/events", lastEventId: created.Id);
+        await streamB.NextAsync(e => e.Type == "resync", Deadline, "a resync for an id B does not own");
+        Assert.DoesNotContain(streamB.Received, e => e.Type is not null && e.Type != "resync" && TaskIdOf(e) == taskA.Id);
+    }
+
+    internal static JsonElement Body(SseEvent sseEvent) => JsonSerializer.Deserialize<JsonElement>(sseEvent.Data);
+
+    internal static Guid? TaskIdOf(SseEvent sseEvent) =>
+        sseEvent.Type is { } type && type.StartsWith("task.", StringComparison.Ordinal) ? Body(sseEvent).GetProperty("task").GetProperty("id").GetGuid() : null;
+}

@@ -1,0 +1,116 @@
+using System.Text;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Tasks.GetTask;
+using AssistenteIa.Application.Tasks.StreamTaskEvents;
+using AssistenteIaApi.Security;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Mvc;
+
+namespace AssistenteIaApi.Controllers;
+
+/// <summary>
+/// The tasks' lifecycle as Server-Sent Events: one named event per change (<c>task.created</c>, <c>task.queued</c>,
+/// <c>task.started</c>, <c>task.succeeded</c>, …) whose data is the event with the task; <c>id</c> is a position to
+/// resume from with <c>Last-Event-ID</c>; a comment every heartbeat interval; a <c>resync</c> event when the stream
+/// cannot tell what was missed (reload the state with GET). Authenticated by the <c>X-Api-Key</c> header, never a URL.
+/// </summary>
+[ApiController]
+[Authorize]
+[Route("api/v1/tasks")]
+public sealed class TaskEventsController(TaskEventStream stream, IHostApplicationLifetime lifetime) : ControllerBase
+{
+    public const string LastEventIdHeader = "Last-Event-ID";
+
+    /// <summary>Which API instance holds the stream (host and process), for operators following a client's reconnects.</summary>
+    public const string ServedByHeader = "X-Served-By";
+
+    private static readonly string ServedBy = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    /// <summary>Every event of the caller's tenant from now on (or since Last-Event-ID), as text/event-stream.</summary>
+    /// <param name="lastEventId">The id of the last event received, to resume after a disconnect.</param>
+    [HttpGet("events")]
+    [ProducesResponseType<string>(StatusCodes.Status200OK, "text/event-stream")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status429TooManyRequests, "application/problem+json")]
+    public Task StreamAll([FromHeader(Name = LastEventIdHeader)] string? lastEventId, CancellationToken cancellationToken) =>
+        StreamAsync(null, lastEventId, cancellationToken);
+
+    /// <summary>One task's events: what is kept of its history (the outbox retention), then each change as it happens.</summary>
+    /// <param name="id">The task id.</param>
+    /// <param name="lastEventId">The id of the last event received, to resume after a disconnect.</param>
+    /// <param name="tasks">The task lookup.</param>
+    /// <param name="cancellationToken">Ends the stream.</param>
+    [HttpGet("{id}/events")]
+    [ProducesResponseType<string>(StatusCodes.Status200OK, "text/event-stream")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status429TooManyRequests, "application/problem+json")]
+    public async Task StreamTask(
+        string id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, [FromServices] GetTaskHandler tasks, CancellationToken cancellationToken)
+    {
+        var taskId = Guid.TryParse(id, out var guid) ? guid : throw new NotFoundException($"Task {id} was not found.");
+        await tasks.EnsureVisibleAsync(User.TenantId(), taskId, cancellationToken);
+        await StreamAsync(taskId, lastEventId, cancellationToken);
+    }
+
+    private async Task StreamAsync(Guid? taskId, string? lastEventId, CancellationToken requestAborted)
+    {
+        using var subscription = stream.Open(User.TenantId(), taskId)
+            ?? throw new QuotaExceededException("Too many event streams are open for this tenant; close one or retry later.");
+
+        // The stream ends when the client goes away or the host stops (the client then reconnects to another instance).
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, lifetime.ApplicationStopping);
+        Response.ContentType = "text/event-stream";
+        Response.Headers.CacheControl = "no-cache";
+        Response.Headers["X-Accel-Buffering"] = "no";
+        Response.Headers[ServedByHeader] = ServedBy;
+        HttpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        var writer = new ServerSentEventsWriter(Response.Body);
+        await writer.WriteAsync("retry: 3000\n: connected\n\n", stop.Token);
+        try
+        {
+            await foreach (var item in stream.ReadAsync(subscription, lastEventId, stop.Token))
+            {
+                await (item.Kind switch
+                {
+                    StreamItemKind.Event => writer.WriteEventAsync(item.Event!.Id.ToString(), item.Event.Type, item.Event.Json, stop.Token),
+                    StreamItemKind.Resync => writer.WriteEventAsync(null, "resync", "{}", stop.Token),
+                    _ => writer.WriteAsync(": heartbeat\n\n", stop.Token),
+                });
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // The client left or the host is stopping: the response simply ends.
+        }
+    }
+
+    /// <summary>The text/event-stream framing: <c>id</c>, <c>event</c> and one <c>data</c> line per line of data, flushed per event.</summary>
+    private sealed class ServerSentEventsWriter(Stream body)
+    {
+        public Task WriteEventAsync(string? id, string type, string data, CancellationToken cancellationToken)
+        {
+            var frame = new StringBuilder();
+            if (id is not null)
+            {
+                frame.Append("id: ").Append(id).Append('\n');
+            }
+
+            frame.Append("event: ").Append(type).Append('\n');
+            foreach (var line in data.Split('\n'))
+            {
+                frame.Append("data: ").Append(line.TrimEnd('\r')).Append('\n');
+            }
+
+            return WriteAsync(frame.Append('\n').ToString(), cancellationToken);
+        }
+
+        public async Task WriteAsync(string text, CancellationToken cancellationToken)
+        {
+            await body.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
+            await body.FlushAsync(cancellationToken);
+        }
+    }
+}
