@@ -8,9 +8,12 @@ using AssistenteIa.Application.Tasks.ExecuteTask;
 using AssistenteIa.Application.Tasks.GetTask;
 using AssistenteIa.Application.Tasks.ListTasks;
 using AssistenteIa.Application.Tenants;
+using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIa.Infrastructure.Webhooks;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
@@ -78,6 +81,21 @@ public static class DependencyInjection
         });
         builder.Services.AddSingleton<RabbitMqPublisher>();
         builder.Services.AddSingleton<IMessagePublisher>(sp => sp.GetRequiredService<RabbitMqPublisher>());
+        return builder;
+    }
+
+    /// <summary>
+    /// What the API (registration) and ServiceC (delivery) share for webhooks: options, the SSRF guard and the secrets,
+    /// encrypted with ASP.NET Data Protection whose key ring both read from the database.
+    /// </summary>
+    public static IHostApplicationBuilder AddWebhookCore(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<OutboundOptions>().Bind(builder.Configuration.GetSection(OutboundOptions.Section));
+        builder.Services.AddDataProtection().SetApplicationName("AssistenteIa").PersistKeysToDbContext<AppDbContext>();
+        builder.Services.AddSingleton<IWebhookSecrets, WebhookSecrets>();
+        builder.Services.AddSingleton<OutboundUrlPolicy>();
+        builder.Services.AddSingleton<IOutboundUrlPolicy>(sp => sp.GetRequiredService<OutboundUrlPolicy>());
         return builder;
     }
 

@@ -1,4 +1,5 @@
 using AssistenteIa.Application;
+using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.Cli;
@@ -14,6 +15,8 @@ builder.AddServiceDefaults();
 builder.AddApplicationCore(retryTransientFailures: true);
 builder.AddMessaging();
 builder.AddTaskEventStreams();
+builder.AddWebhookCore();
+builder.Services.AddScoped<WebhooksHandler>();
 
 var maxPayloadBytes = (builder.Configuration.GetSection(TaskOptions.Section).Get<TaskOptions>() ?? new TaskOptions()).MaxPayloadBytes;
 
@@ -38,6 +41,9 @@ if (ApiKeysCommand.IsInvocation(args))
 }
 
 await app.Services.InitializeDatabaseAsync();
+
+// The API starts before ServiceC: make the data-protection key now, so ServiceC's first read of the key ring has it.
+app.Services.GetRequiredService<IWebhookSecrets>().Protect("key ring ready");
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();

@@ -1,6 +1,7 @@
 using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using AssistenteIa.Domain.Tenants;
+using AssistenteIa.Domain.Webhooks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 
@@ -15,6 +16,8 @@ public interface IAppDbContext
     DbSet<OutboxMessage> OutboxMessages { get; }
     DbSet<Tenant> Tenants { get; }
     DbSet<ApiKey> ApiKeys { get; }
+    DbSet<WebhookEndpoint> WebhookEndpoints { get; }
+    DbSet<WebhookDelivery> WebhookDeliveries { get; }
 
     /// <summary>
     /// Saves the pending changes; in the same transaction, the events the tracked tasks recorded become outbox rows

@@ -34,6 +34,9 @@ public static class TaskEventNames
     /// <summary>A task still queued whose message was announced again (it may have been lost from the broker).</summary>
     public const string Requeued = "requeued";
 
+    /// <summary>Every event name, in lifecycle order.</summary>
+    public static readonly IReadOnlyList<string> All = [Created, Queued, Reserved, Started, Succeeded, Failed, Cancelled, DeadLettered, CancelRequested, Requeued];
+
     /// <summary>The event a move into <paramref name="status"/> records.</summary>
     public static string For(AiTaskStatus status) => status switch
     {

@@ -57,6 +57,25 @@ public sealed class OutboxMessage
             CreatedAt = now,
         };
 
+    /// <summary>When the row with this id was written: ids are version 7 GUIDs, whose first 48 bits are the Unix time in milliseconds.</summary>
+    public static DateTimeOffset? WrittenAt(Guid id)
+    {
+        if (id.Version != 7)
+        {
+            return null;
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes, bigEndian: true, out _);
+        var milliseconds = 0L;
+        for (var i = 0; i < 6; i++)
+        {
+            milliseconds = (milliseconds << 8) | bytes[i];
+        }
+
+        return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
+    }
+
     public void MarkSent(DateTimeOffset now)
     {
         SentAt = now;

@@ -71,7 +71,14 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Dispatcher__PollInterval", "00:00:00.250")
                 .WithEnvironment("Dispatcher__HousekeepingInterval", "00:00:00.500")
                 .WithEnvironment("Dispatcher__RequeueQueuedAfter", "00:00:03")
-                .WithEnvironment("TaskEvents__HeartbeatInterval", "00:00:01");
+                .WithEnvironment("TaskEvents__HeartbeatInterval", "00:00:01")
+                .WithEnvironment("Outbound__AllowLoopback", "true")
+                .WithEnvironment("Webhooks__RetryBaseDelay", "00:00:01")
+                .WithEnvironment("Webhooks__RetryFactor", "2")
+                .WithEnvironment("Webhooks__MaxAttempts", "4")
+                .WithEnvironment("Webhooks__DisableAfterFailures", "6")
+                .WithEnvironment("Webhooks__Timeout", "00:00:02")
+                .WithEnvironment("Webhooks__PollInterval", "00:00:00.200");
         }
 
         Configure(builder);
@@ -124,6 +131,15 @@ public class AppFixture : IAsyncLifetime
         var result = await commands.ExecuteCommandAsync(resource, "resource-start", cts.Token);
         Assert.True(result.Success, result.Message);
         await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
+    }
+
+    /// <summary>The process id of a running project resource (from its Aspire snapshot).</summary>
+    public async Task<int> ProcessIdAsync(string resource)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = await App.ResourceNotifications.WaitForResourceAsync(
+            resource, e => e.Snapshot.State?.Text == "Running" && e.Snapshot.Properties.Any(p => p.Name == "executable.pid" && p.Value is not null), cts.Token);
+        return Convert.ToInt32(running.Snapshot.Properties.First(p => p.Name == "executable.pid").Value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public Task<T> ScalarAsync<T>(string sql, params object[] parameters) => Sql.ScalarAsync<T>(DatabaseConnectionString, sql, parameters);

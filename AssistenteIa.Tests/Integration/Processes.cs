@@ -11,6 +11,50 @@ public static class Processes
 
     public static Task SignalAsync(int pid, string signal) => RunAsync("kill", $"-{signal} {pid}");
 
+    /// <summary>
+    /// Kills a process and every process under it at once (SIGKILL): an Aspire project resource's process may be the
+    /// launcher of the service rather than the service itself.
+    /// </summary>
+    public static async Task KillTreeAsync(int pid)
+    {
+        var tree = new List<int> { pid };
+        for (var i = 0; i < tree.Count; i++)
+        {
+            tree.AddRange(ChildrenOf(tree[i]));
+        }
+
+        await RunAsync("kill", $"-KILL {string.Join(' ', tree)}");
+    }
+
+    private static IEnumerable<int> ChildrenOf(int pid) =>
+        Directory.EnumerateDirectories("/proc")
+            .Select(Path.GetFileName)
+            .Where(name => name is not null && name.All(char.IsAsciiDigit))
+            .Select(name => (Pid: int.Parse(name!, CultureInfo.InvariantCulture), Stat: TryRead($"/proc/{name}/stat")))
+            .Where(p => p.Stat is not null && ParentOf(p.Stat) == pid)
+            .Select(p => p.Pid)
+            .ToList();
+
+    /// <summary>The 4th field of /proc/pid/stat, after the parenthesised command name (which may hold spaces).</summary>
+    private static int ParentOf(string stat) =>
+        int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+
+    private static string? TryRead(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Runs a command to its end (within 90 s) and fails the test, with its error output, when it fails.</summary>
     public static async Task RunAsync(string fileName, string arguments)
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Tasks.StreamTaskEvents;
+using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Infrastructure.Messaging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
@@ -40,7 +41,7 @@ public sealed class TaskEventListener(IServiceProvider services, SubscriptionHea
             && Guid.TryParse(delivery.BasicProperties.MessageId, out var eventId)
             && delivery.BasicProperties.Type is { Length: > 0 } type)
         {
-            hub.Publish(tenantId, new TaskEventEnvelope(eventId, taskId, type, Encoding.UTF8.GetString(delivery.Body.Span), TimeOf(eventId)));
+            hub.Publish(tenantId, new TaskEventEnvelope(eventId, taskId, type, Encoding.UTF8.GetString(delivery.Body.Span), OutboxMessage.WrittenAt(eventId) ?? DateTimeOffset.UtcNow));
         }
         else
         {
@@ -48,24 +49,5 @@ public sealed class TaskEventListener(IServiceProvider services, SubscriptionHea
         }
 
         return Task.CompletedTask;
-    }
-
-    /// <summary>When the event was written: outbox ids are version 7 GUIDs, whose first 48 bits are its Unix time in milliseconds.</summary>
-    private static DateTimeOffset TimeOf(Guid id)
-    {
-        if (id.Version != 7)
-        {
-            return DateTimeOffset.UtcNow;
-        }
-
-        Span<byte> bytes = stackalloc byte[16];
-        id.TryWriteBytes(bytes, bigEndian: true, out _);
-        var milliseconds = 0L;
-        for (var i = 0; i < 6; i++)
-        {
-            milliseconds = (milliseconds << 8) | bytes[i];
-        }
-
-        return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
     }
 }

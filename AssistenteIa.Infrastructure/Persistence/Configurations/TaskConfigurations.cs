@@ -1,6 +1,7 @@
 using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using AssistenteIa.Domain.Tenants;
+using AssistenteIa.Domain.Webhooks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 
@@ -120,5 +121,44 @@ internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
         b.Property(k => k.KeyHash).HasMaxLength(64).IsRequired();
         b.Property(k => k.Prefix).HasMaxLength(16).IsRequired();
         b.HasIndex(k => k.KeyHash).IsUnique();
+    }
+}
+
+internal sealed class WebhookEndpointConfiguration : IEntityTypeConfiguration<WebhookEndpoint>
+{
+    public void Configure(EntityTypeBuilder<WebhookEndpoint> b)
+    {
+        b.ToTable("WebhookEndpoints");
+        b.HasKey(e => e.Id);
+        b.HasOne<Tenant>().WithMany().HasForeignKey(e => e.TenantId).OnDelete(DeleteBehavior.Cascade);
+        b.Property(e => e.TenantId).HasMaxLength(64).IsRequired();
+        b.Property(e => e.Url).HasMaxLength(WebhookEndpoint.MaxUrlLength).IsRequired();
+        b.Property(e => e.Events).IsRequired();
+        b.Property(e => e.Description).HasMaxLength(WebhookEndpoint.MaxDescriptionLength);
+        b.Property(e => e.ProtectedSecret).HasMaxLength(2000).IsRequired();
+        b.Property(e => e.DisabledReason).HasMaxLength(500);
+        b.HasIndex(e => e.TenantId);
+    }
+}
+
+internal sealed class WebhookDeliveryConfiguration : IEntityTypeConfiguration<WebhookDelivery>
+{
+    public void Configure(EntityTypeBuilder<WebhookDelivery> b)
+    {
+        b.ToTable("WebhookDeliveries");
+        b.HasKey(d => d.Id);
+        b.HasOne<WebhookEndpoint>().WithMany().HasForeignKey(d => d.EndpointId).OnDelete(DeleteBehavior.Cascade);
+        b.Property(d => d.TenantId).HasMaxLength(64).IsRequired();
+        b.Property(d => d.EventType).HasMaxLength(100).IsRequired();
+        b.Property(d => d.PayloadJson).IsRequired();
+        b.Property(d => d.Status).HasConversion<string>().HasMaxLength(20);
+        b.Property(d => d.LastError).HasMaxLength(2000);
+
+        // One delivery per endpoint and event, however often the event arrives.
+        b.HasIndex(d => new { d.EndpointId, d.EventId }).IsUnique();
+
+        // The sender reads due pending deliveries; the API lists an endpoint's newest first.
+        b.HasIndex(d => d.NextAttemptAt).HasFilter("\"Status\" = 'Pending'").HasDatabaseName("IX_WebhookDeliveries_Due");
+        b.HasIndex(d => new { d.EndpointId, d.CreatedAt }).IsDescending(false, true);
     }
 }

@@ -1,0 +1,66 @@
+using System.ComponentModel.DataAnnotations;
+using AssistenteIa.Domain.Webhooks;
+
+namespace AssistenteIa.Application.Webhooks;
+
+/// <summary>Section <c>Webhooks</c>: how deliveries are retried, bounded and timed out.</summary>
+public sealed class WebhookOptions
+{
+    public const string Section = "Webhooks";
+
+    /// <summary>Attempts per delivery before it is Failed (8 over about 15 hours with the defaults).</summary>
+    [Range(1, 50)]
+    public int MaxAttempts { get; set; } = 8;
+
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    [Range(1.0, 10.0)]
+    public double RetryFactor { get; set; } = 4;
+
+    [Range(typeof(TimeSpan), "00:00:00.010", "7.00:00:00")]
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>Each retry delay is moved by up to this fraction either way, so retries of many deliveries spread out.</summary>
+    [Range(0.0, 0.9)]
+    public double RetryJitter { get; set; } = 0.2;
+
+    /// <summary>A receiver slower than this fails the attempt.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Failed attempts in a row after which an endpoint is disabled.</summary>
+    [Range(1, 10_000)]
+    public int DisableAfterFailures { get; set; } = 50;
+
+    /// <summary>Deliveries one sender runs at once, over all endpoints.</summary>
+    [Range(1, 1000)]
+    public int MaxConcurrency { get; set; } = 32;
+
+    /// <summary>Deliveries one sender runs at once to one endpoint: a slow receiver holds no more than this.</summary>
+    [Range(1, 100)]
+    public int PerEndpointConcurrency { get; set; } = 2;
+
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    [Range(1, 1000)]
+    public int MaxEndpointsPerTenant { get; set; } = 20;
+
+    public WebhookRetryPolicy RetryPolicy => new(MaxAttempts, RetryBaseDelay, RetryFactor, RetryMaxDelay, RetryJitter);
+
+    /// <summary>How long a claimed delivery is left to its sender: longer than an attempt can take.</summary>
+    public TimeSpan ClaimDuration => (Timeout * 2) + TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Section <c>Outbound</c>: which addresses tenant-given URLs may reach (webhooks now, URL inputs later).</summary>
+public sealed class OutboundOptions
+{
+    public const string Section = "Outbound";
+
+    /// <summary>Loopback addresses (127.0.0.0/8, ::1): true only in Development and tests.</summary>
+    public bool AllowLoopback { get; set; }
+
+    /// <summary>Private, link-local (cloud metadata), carrier-grade NAT and unique-local addresses.</summary>
+    public bool AllowPrivateNetworks { get; set; }
+}

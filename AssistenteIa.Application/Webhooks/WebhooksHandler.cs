@@ -1,0 +1,125 @@
+using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Domain.Events;
+using AssistenteIa.Domain.Webhooks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Application.Webhooks;
+
+/// <summary>A tenant's webhook endpoints and their deliveries; everything scoped to the caller's tenant.</summary>
+public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, IOutboundUrlPolicy urls, IOptions<WebhookOptions> options, TimeProvider clock)
+{
+    public const int MaxDeliveriesPage = 100;
+
+    /// <summary>The event types an endpoint may subscribe to: <c>task.created</c>, <c>task.succeeded</c>, …</summary>
+    public static readonly IReadOnlyList<string> EventTypes = TaskEventNames.All.Select(Messaging.Queues.RoutingKeyOf).ToList();
+
+    public async Task<CreatedWebhookDto> CreateAsync(CreateWebhookCommand command, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        Uri? url = null;
+        if (string.IsNullOrWhiteSpace(command.Url) || command.Url.Length > WebhookEndpoint.MaxUrlLength
+            || !Uri.TryCreate(command.Url, UriKind.Absolute, out url))
+        {
+            errors["url"] = [$"url must be an absolute http or https URL of at most {WebhookEndpoint.MaxUrlLength} characters."];
+        }
+        else if (await urls.CheckAsync(url, cancellationToken) is { } refused)
+        {
+            errors["url"] = [refused];
+        }
+
+        var events = command.Events ?? [];
+        if (events.Count == 0 || events.Count > WebhookEndpoint.MaxEvents)
+        {
+            errors["events"] = [$"events must list 1 to {WebhookEndpoint.MaxEvents} event types: {string.Join(", ", EventTypes)}."];
+        }
+        else if (events.FirstOrDefault(e => !EventTypes.Contains(e, StringComparer.Ordinal)) is { } unknown)
+        {
+            errors["events"] = [$"Unknown event type '{Domain.Texts.Fit(unknown ?? "", 100)}'; known: {string.Join(", ", EventTypes)}."];
+        }
+
+        if (command.Description is { Length: > WebhookEndpoint.MaxDescriptionLength })
+        {
+            errors["description"] = [$"description must be at most {WebhookEndpoint.MaxDescriptionLength} characters."];
+        }
+        else if (command.Description?.Contains('\0') == true)
+        {
+            errors["description"] = ["description must not contain NUL characters."];
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new RequestValidationException(errors);
+        }
+
+        if (await db.WebhookEndpoints.CountAsync(e => e.TenantId == command.TenantId, cancellationToken) >= options.Value.MaxEndpointsPerTenant)
+        {
+            throw new QuotaExceededException($"A tenant may register at most {options.Value.MaxEndpointsPerTenant} webhook endpoints.");
+        }
+
+        var secret = secrets.NewSecret();
+        var endpoint = WebhookEndpoint.Create(command.TenantId, url!, events, command.Description, secrets.Protect(secret), clock.GetUtcNow());
+        db.WebhookEndpoints.Add(endpoint);
+        await db.SaveChangesAsync(cancellationToken);
+        return new CreatedWebhookDto(endpoint.Id, endpoint.Url, endpoint.Events, endpoint.Description, endpoint.Enabled, endpoint.CreatedAt, secret);
+    }
+
+    public async Task<IReadOnlyList<WebhookEndpointDto>> ListAsync(string tenantId, CancellationToken cancellationToken) =>
+        (await db.WebhookEndpoints.AsNoTracking().Where(e => e.TenantId == tenantId).OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken))
+            .Select(WebhookEndpointDto.From)
+            .ToList();
+
+    public async Task<WebhookEndpointDto> GetAsync(string tenantId, Guid id, CancellationToken cancellationToken) =>
+        WebhookEndpointDto.From(await FindAsync(tenantId, id, cancellationToken));
+
+    public async Task DeleteAsync(string tenantId, Guid id, CancellationToken cancellationToken)
+    {
+        db.WebhookEndpoints.Remove(await FindAsync(tenantId, id, cancellationToken));
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Enables a disabled endpoint again (its failed deliveries stay failed; redeliver those wanted).</summary>
+    public async Task<WebhookEndpointDto> EnableAsync(string tenantId, Guid id, CancellationToken cancellationToken)
+    {
+        var endpoint = await FindAsync(tenantId, id, cancellationToken);
+        endpoint.Enable(clock.GetUtcNow());
+        await db.SaveChangesAsync(cancellationToken);
+        return WebhookEndpointDto.From(endpoint);
+    }
+
+    /// <summary>The endpoint's deliveries, newest first.</summary>
+    public async Task<IReadOnlyList<WebhookDeliveryDto>> DeliveriesAsync(string tenantId, Guid id, int? limit, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxDeliveriesPage)
+        {
+            throw RequestValidationException.For("limit", $"limit must be between 1 and {MaxDeliveriesPage}.");
+        }
+
+        await FindAsync(tenantId, id, cancellationToken);
+        return await db.WebhookDeliveries.AsNoTracking()
+            .Where(d => d.EndpointId == id && d.TenantId == tenantId)
+            .OrderByDescending(d => d.CreatedAt)
+            .Take(limit ?? 50)
+            .Select(d => new WebhookDeliveryDto(
+                d.Id, d.EventId, d.EventType, d.Status, d.Attempts, d.LastStatusCode, d.LastError,
+                d.Status == WebhookDeliveryStatus.Pending ? d.NextAttemptAt : null, d.DeliveredAt, d.CreatedAt))
+            .ToListAsync(cancellationToken);
+    }
+
+    public async Task RedeliverAsync(string tenantId, Guid id, Guid deliveryId, CancellationToken cancellationToken)
+    {
+        var delivery = await db.WebhookDeliveries.FirstOrDefaultAsync(d => d.Id == deliveryId && d.EndpointId == id && d.TenantId == tenantId, cancellationToken)
+            ?? throw new NotFoundException($"Delivery {deliveryId} of webhook {id} was not found.");
+        if (delivery.Status == WebhookDeliveryStatus.Pending)
+        {
+            throw new ConflictException($"Delivery {deliveryId} is still pending; it will be attempted again at {delivery.NextAttemptAt:O}.");
+        }
+
+        delivery.Redeliver(clock.GetUtcNow());
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    private async Task<WebhookEndpoint> FindAsync(string tenantId, Guid id, CancellationToken cancellationToken) =>
+        await db.WebhookEndpoints.FirstOrDefaultAsync(e => e.Id == id && e.TenantId == tenantId, cancellationToken)
+            ?? throw new NotFoundException($"Webhook {id} was not found.");
+}

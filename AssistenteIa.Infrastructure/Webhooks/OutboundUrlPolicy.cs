@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Sockets;
+using AssistenteIa.Application.Webhooks;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Infrastructure.Webhooks;
+
+/// <summary>
+/// The SSRF guard for tenant-given URLs: http or https only, no credentials in the URL, and no address that reaches
+/// inside (loopback, private, link-local and cloud metadata, carrier-grade NAT, multicast, reserved) unless configured.
+/// Checked when a URL is registered and again at each connection (<see cref="ConnectAsync"/>), since DNS can change.
+/// </summary>
+public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutboundUrlPolicy
+{
+    private static readonly IPNetwork[] Internal =
+    [
+        IPNetwork.Parse("0.0.0.0/8"),
+        IPNetwork.Parse("10.0.0.0/8"),
+        IPNetwork.Parse("100.64.0.0/10"),
+        IPNetwork.Parse("169.254.0.0/16"),
+        IPNetwork.Parse("172.16.0.0/12"),
+        IPNetwork.Parse("192.0.0.0/24"),
+        IPNetwork.Parse("192.168.0.0/16"),
+        IPNetwork.Parse("198.18.0.0/15"),
+        IPNetwork.Parse("224.0.0.0/4"),
+        IPNetwork.Parse("240.0.0.0/4"),
+        IPNetwork.Parse("::/128"),
+        IPNetwork.Parse("64:ff9b::/96"),
+        IPNetwork.Parse("2002::/16"),
+        IPNetwork.Parse("fc00::/7"),
+        IPNetwork.Parse("fe80::/10"),
+        IPNetwork.Parse("ff00::/8"),
+    ];
+
+    public async Task<string?> CheckAsync(Uri url, CancellationToken cancellationToken)
+    {
+        if (!url.IsAbsoluteUri || url.Scheme is not ("http" or "https"))
+        {
+            return "Only http and https URLs are allowed.";
+        }
+
+        if (!string.IsNullOrEmpty(url.UserInfo))
+        {
+            return "The URL must not carry credentials.";
+        }
+
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await ResolveAsync(url.IdnHost, cancellationToken);
+        }
+        catch (SocketException)
+        {
+            return $"The host '{url.Host}' does not resolve.";
+        }
+
+        return addresses.Length == 0 ? $"The host '{url.Host}' does not resolve."
+            : addresses.FirstOrDefault(a => !IsAllowed(a)) is { } refused ? $"The host '{url.Host}' resolves to {refused}, an internal address that webhooks may not reach."
+            : null;
+    }
+
+    public bool IsAllowed(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (IPAddress.IsLoopback(address))
+        {
+            return options.Value.AllowLoopback;
+        }
+
+        return options.Value.AllowPrivateNetworks || !Internal.Any(network => network.Contains(address));
+    }
+
+    /// <summary>
+    /// The connection step of the webhook HTTP client: resolves the host itself and connects only when every address
+    /// is allowed, so a name that resolved to a public address at registration cannot later lead inside.
+    /// </summary>
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var host = context.DnsEndPoint.Host;
+        var addresses = await ResolveAsync(host, cancellationToken);
+        if (addresses.Length == 0 || addresses.Any(a => !IsAllowed(a)))
+        {
+            throw new HttpRequestException($"Refused to connect to '{host}': it resolves to an internal address.");
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+}

@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Sockets;
+using AssistenteIa.Application.Webhooks;
+using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Infrastructure.Webhooks;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Tests.Domain;
+
+public sealed class WebhookPolicyTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Retries_grow_exponentially_within_the_jitter_are_capped_and_end_after_the_last_attempt()
+    {
+        var policy = new WebhookRetryPolicy(MaxAttempts: 8, BaseDelay: TimeSpan.FromSeconds(10), Factor: 4, MaxDelay: TimeSpan.FromHours(12), Jitter: 0.2);
+
+        Assert.Equal(Now.AddSeconds(10), policy.NextAttempt(1, Now, random: 0.5));
+        Assert.Equal(Now.AddSeconds(40), policy.NextAttempt(2, Now, random: 0.5));
+        Assert.Equal(Now.AddSeconds(8), policy.NextAttempt(1, Now, random: 0));
+        Assert.Equal(Now.AddSeconds(12), policy.NextAttempt(1, Now, random: 1));
+        Assert.Equal(Now.AddSeconds(10 * Math.Pow(4, 6)), policy.NextAttempt(7, Now, random: 0.5));
+        Assert.Equal(Now.AddHours(1), (policy with { MaxDelay = TimeSpan.FromHours(1) }).NextAttempt(7, Now, random: 0.5));
+        Assert.Null(policy.NextAttempt(8, Now, random: 0.5));
+        var total = Enumerable.Range(1, 7).Select(n => policy.NextAttempt(n, Now, 0.5)!.Value - Now).Aggregate(TimeSpan.Zero, (a, b) => a + b);
+        Assert.InRange(total, TimeSpan.FromHours(12), TimeSpan.FromHours(30));
+    }
+
+    [Fact]
+    public void A_delivery_fails_for_good_when_no_retry_is_left_and_redelivery_starts_afresh()
+    {
+        var delivery = WebhookDelivery.Create(Guid.NewGuid(), "t", Guid.NewGuid(), "task.succeeded", "{}", Now);
+        delivery.RecordFailure(500, "HTTP 500", Now.AddSeconds(10));
+        Assert.Equal(WebhookDeliveryStatus.Pending, delivery.Status);
+        Assert.Equal(Now.AddSeconds(10), delivery.NextAttemptAt);
+        delivery.RecordFailure(null, "timeout", retryAt: null);
+        Assert.Equal(WebhookDeliveryStatus.Failed, delivery.Status);
+        Assert.Equal(2, delivery.Attempts);
+
+        delivery.Redeliver(Now.AddMinutes(1));
+        Assert.Equal((WebhookDeliveryStatus.Pending, 0, Now.AddMinutes(1)), (delivery.Status, delivery.Attempts, delivery.NextAttemptAt));
+        delivery.RecordSuccess(204, Now.AddMinutes(2));
+        Assert.Equal((WebhookDeliveryStatus.Succeeded, 204, (string?)null), (delivery.Status, delivery.LastStatusCode, delivery.LastError));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("::1", false)]
+    [InlineData("10.1.2.3", false)]
+    [InlineData("172.31.255.255", false)]
+    [InlineData("192.168.0.10", false)]
+    [InlineData("169.254.169.254", false)]
+    [InlineData("100.100.100.200", false)]
+    [InlineData("0.0.0.0", false)]
+    [InlineData("::ffff:192.168.1.1", false)]
+    [InlineData("fd12:3456::1", false)]
+    [InlineData("fe80::1", false)]
+    [InlineData("224.0.0.1", false)]
+    [InlineData("8.8.8.8", true)]
+    [InlineData("172.32.0.1", true)]
+    [InlineData("2606:4700::1111", true)]
+    public void Only_public_addresses_are_allowed_by_default(string address, bool allowed) =>
+        Assert.Equal(allowed, Policy().IsAllowed(IPAddress.Parse(address)));
+
+    [Fact]
+    public void Loopback_and_private_networks_are_allowed_only_by_configuration()
+    {
+        Assert.True(Policy(allowLoopback: true).IsAllowed(IPAddress.Loopback));
+        Assert.False(Policy(allowLoopback: true).IsAllowed(IPAddress.Parse("10.0.0.1")));
+        Assert.True(Policy(allowPrivate: true).IsAllowed(IPAddress.Parse("10.0.0.1")));
+    }
+
+    [Fact]
+    public async Task The_connection_itself_is_refused_for_an_internal_address_whatever_the_registration_said()
+    {
+        // A listener that would answer: the refusal comes from the guard, not from a closed port.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var guarded = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy().ConnectAsync, UseProxy = false });
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => guarded.GetAsync($"http://127.0.0.1:{port}/"));
+        Assert.Contains("internal address", refused.Message + refused.InnerException?.Message);
+        using var allowed = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy(allowLoopback: true).ConnectAsync, UseProxy = false });
+        var accepting = listener.AcceptTcpClientAsync();
+        var request = allowed.GetAsync($"http://127.0.0.1:{port}/");
+        using var accepted = await accepting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(accepted.Connected);
+    }
+
+    [Theory]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("gopher://example.com/")]
+    [InlineData("http://user:secret@8.8.8.8/")]
+    [InlineData("http://10.0.0.1/")]
+    public async Task Registration_refuses_other_schemes_credentials_and_internal_addresses(string url) =>
+        Assert.NotNull(await Policy().CheckAsync(new Uri(url), CancellationToken.None));
+
+    [Fact]
+    public void An_outbox_id_tells_when_it_was_written()
+    {
+        var id = Guid.CreateVersion7(Now);
+        Assert.Equal(Now, OutboxMessage.WrittenAt(id));
+        Assert.Null(OutboxMessage.WrittenAt(Guid.NewGuid()));
+    }
+
+    private static OutboundUrlPolicy Policy(bool allowLoopback = false, bool allowPrivate = false) =>
+        new(Options.Create(new OutboundOptions { AllowLoopback = allowLoopback, AllowPrivateNetworks = allowPrivate }));
+}

@@ -1,0 +1,127 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>One request a <see cref="WebhookReceiver"/> got.</summary>
+public sealed record ReceivedWebhook(string Id, string Timestamp, string Signature, string Body, DateTimeOffset At);
+
+/// <summary>
+/// A webhook receiver inside the test process, on a loopback port: records every request and answers each with the
+/// next planned status code (200 once the plan is used up); a planned 0 holds the request open until released.
+/// </summary>
+public sealed class WebhookReceiver : IAsyncDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly ConcurrentQueue<int> _plan;
+    private readonly Channel<ReceivedWebhook> _received = Channel.CreateUnbounded<ReceivedWebhook>();
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Task _serving;
+
+    public WebhookReceiver(params int[] plan)
+    {
+        _plan = new ConcurrentQueue<int>(plan);
+        Port = FreePort();
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _serving = Task.Run(ServeAsync);
+    }
+
+    public int Port { get; }
+
+    public string Url => $"http://127.0.0.1:{Port}/hooks";
+
+    public List<ReceivedWebhook> All { get; } = [];
+
+    /// <summary>Lets requests held by a planned 0 finish (with 200).</summary>
+    public void Release() => _release.TrySetResult();
+
+    public async Task<ReceivedWebhook> NextAsync(TimeSpan deadline, string what)
+    {
+        using var timeout = new CancellationTokenSource(deadline);
+        try
+        {
+            return await _received.Reader.ReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"No webhook request ({what}) within {deadline}; got {All.Count} so far.");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Release();
+        _listener.Stop();
+        _listener.Close();
+        try
+        {
+            await _serving;
+        }
+        catch (Exception)
+        {
+            // The listener throws from GetContextAsync once stopped.
+        }
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception) when (!_listener.IsListening)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => AnswerAsync(context));
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        try
+        {
+            using var reader = new StreamReader(context.Request.InputStream);
+            var body = await reader.ReadToEndAsync();
+            var received = new ReceivedWebhook(
+                context.Request.Headers["webhook-id"] ?? "",
+                context.Request.Headers["webhook-timestamp"] ?? "",
+                context.Request.Headers["webhook-signature"] ?? "",
+                body,
+                DateTimeOffset.UtcNow);
+            lock (All)
+            {
+                All.Add(received);
+            }
+
+            _received.Writer.TryWrite(received);
+            var status = _plan.TryDequeue(out var planned) ? planned : 200;
+            if (status == 0)
+            {
+                await _release.Task;
+                status = 200;
+            }
+
+            context.Response.StatusCode = status;
+            context.Response.Close();
+        }
+        catch (Exception)
+        {
+            // The sender went away mid-request (killed in a test): nothing to answer.
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,256 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using AssistenteIa.Domain.Tasks;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>Webhooks end to end: registered through the API, delivered by ServiceC to a receiver in this process.</summary>
+[Collection(AppCollection.Name)]
+public sealed class WebhookTests(AppFixture fixture)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Deliveries_are_signed_per_Standard_Webhooks_and_verify_with_an_independent_HMAC()
+    {
+        using var client = fixture.CreateApiClient();
+        await using var receiver = new WebhookReceiver();
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.created", "task.succeeded");
+        try
+        {
+            var secret = endpoint.GetProperty("secret").GetString()!;
+            Assert.StartsWith("whsec_", secret);
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "tell my webhook"));
+
+            var created = await NextForAsync(receiver, task.Id, "task.created");
+            var succeeded = await NextForAsync(receiver, task.Id, "task.succeeded");
+            foreach (var delivery in new[] { created, succeeded })
+            {
+                // Standard Webhooks: HMAC-SHA256 over "id.timestamp.body" with the base64 key after "whsec_".
+                var key = Convert.FromBase64String(secret["whsec_".Length..]);
+                var expected = Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{delivery.Id}.{delivery.Timestamp}.{delivery.Body}")));
+                Assert.Contains($"v1,{expected}", delivery.Signature.Split(' '));
+                Assert.InRange(long.Parse(delivery.Timestamp, System.Globalization.CultureInfo.InvariantCulture), DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeSeconds());
+                var body = JsonSerializer.Deserialize<JsonElement>(delivery.Body);
+                Assert.True(body.TryGetProperty("timestamp", out _));
+                Assert.Equal(task.Id, body.GetProperty("data").GetProperty("task").GetProperty("id").GetGuid());
+            }
+
+            Assert.Equal("Succeeded", JsonSerializer.Deserialize<JsonElement>(succeeded.Body).GetProperty("data").GetProperty("status").GetString());
+            Assert.NotEqual(created.Id, succeeded.Id);
+
+            // A tampered body does not verify.
+            var tampered = Convert.ToBase64String(HMACSHA256.HashData(Convert.FromBase64String(secret[6..]), Encoding.UTF8.GetBytes($"{succeeded.Id}.{succeeded.Timestamp}.{succeeded.Body} ")));
+            Assert.DoesNotContain($"v1,{tampered}", succeeded.Signature.Split(' '));
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    [Fact]
+    public async Task A_receiver_failing_twice_gets_three_attempts_with_growing_gaps_and_one_success_is_recorded()
+    {
+        using var client = fixture.CreateApiClient();
+        await using var receiver = new WebhookReceiver(500, 500);
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.succeeded");
+        try
+        {
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body());
+            var attempts = new List<ReceivedWebhook>();
+            for (var i = 0; i < 3; i++)
+            {
+                attempts.Add(await NextForAsync(receiver, task.Id, "task.succeeded"));
+            }
+
+            Assert.Single(attempts.Select(a => a.Id).Distinct());
+            var firstGap = attempts[1].At - attempts[0].At;
+            var secondGap = attempts[2].At - attempts[1].At;
+            Assert.True(secondGap > firstGap, $"the gaps grow: {firstGap} then {secondGap}");
+            Assert.True(firstGap >= TimeSpan.FromSeconds(0.7), $"the first retry waits for the backoff: {firstGap}");
+
+            var deliveries = await Eventually.UntilAsync(
+                () => DeliveriesAsync(client, endpoint),
+                d => d.Any(x => x.GetProperty("status").GetString() == "Succeeded"),
+                Deadline,
+                "the delivery to be recorded as succeeded");
+            var delivery = Assert.Single(deliveries);
+            Assert.Equal(3, delivery.GetProperty("attempts").GetInt32());
+            Assert.Equal(200, delivery.GetProperty("lastStatusCode").GetInt32());
+            Assert.Equal(JsonValueKind.Null, delivery.GetProperty("nextAttemptAt").ValueKind);
+            Assert.Equal(attempts[0].Id, delivery.GetProperty("eventId").GetGuid().ToString());
+
+            var afterwards = await GetAsync(client, endpoint);
+            Assert.True(afterwards.GetProperty("enabled").GetBoolean());
+            Assert.Equal(0, afterwards.GetProperty("consecutiveFailures").GetInt32());
+
+            // Redelivered on request: the same event, the same webhook-id.
+            var redeliver = await client.PostAsync($"/api/v1/webhooks/{IdOf(endpoint)}/deliveries/{delivery.GetProperty("id").GetGuid()}/redeliver", null);
+            Assert.Equal(HttpStatusCode.Accepted, redeliver.StatusCode);
+            Assert.Equal(attempts[0].Id, (await receiver.NextAsync(Deadline, "the redelivery")).Id);
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    [Fact]
+    public async Task Another_tenants_endpoint_never_sees_the_event()
+    {
+        using var clientA = fixture.CreateApiClient(AppFixture.TenantAKey);
+        using var clientB = fixture.CreateApiClient(AppFixture.TenantBKey);
+        await using var receiverA = new WebhookReceiver();
+        await using var receiverB = new WebhookReceiver();
+        var endpointA = await RegisterAsync(clientA, receiverA.Url, "task.created", "task.succeeded");
+        var endpointB = await RegisterAsync(clientB, receiverB.Url, "task.created", "task.succeeded");
+        try
+        {
+            var task = await TaskApi.CreateAsync(clientA, TaskApi.Body());
+            await NextForAsync(receiverA, task.Id, "task.succeeded");
+            var taskB = await TaskApi.CreateAsync(clientB, TaskApi.Body());
+            await NextForAsync(receiverB, taskB.Id, "task.succeeded");
+
+            Assert.DoesNotContain(receiverB.All, r => r.Body.Contains(task.Id.ToString(), StringComparison.Ordinal));
+            Assert.Equal(HttpStatusCode.NotFound, (await clientB.GetAsync($"/api/v1/webhooks/{IdOf(endpointA)}")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await clientB.GetAsync($"/api/v1/webhooks/{IdOf(endpointA)}/deliveries")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await clientB.DeleteAsync($"/api/v1/webhooks/{IdOf(endpointA)}")).StatusCode);
+            Assert.DoesNotContain((await clientB.GetFromJsonAsync<List<JsonElement>>("/api/v1/webhooks"))!, e => IdOf(e) == IdOf(endpointA));
+        }
+        finally
+        {
+            await DeleteAsync(clientA, endpointA);
+            await DeleteAsync(clientB, endpointB);
+        }
+    }
+
+    [Theory]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("ftp://example.com/hook")]
+    [InlineData("http://10.0.0.5/hook")]
+    [InlineData("http://172.16.3.4/hook")]
+    [InlineData("http://192.168.1.1/hook")]
+    [InlineData("http://169.254.169.254/latest/meta-data/")]
+    [InlineData("http://[::ffff:10.0.0.1]/hook")]
+    [InlineData("http://[fd00::1]/hook")]
+    [InlineData("http://0.0.0.0:8080/hook")]
+    [InlineData("http://user:pass@127.0.0.1/hook")]
+    [InlineData("/relative/hook")]
+    [InlineData("")]
+    public async Task A_URL_that_is_not_public_http_is_refused_with_a_problem_and_nothing_is_stored(string url)
+    {
+        using var client = fixture.CreateApiClient();
+        var before = await fixture.ScalarAsync<long>("""SELECT count(*) FROM "WebhookEndpoints" """);
+        var response = await client.PostAsJsonAsync("/api/v1/webhooks", new { url, events = new[] { "task.succeeded" } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True((await TaskApi.ProblemAsync(response)).GetProperty("errors").TryGetProperty("url", out _));
+        Assert.Equal(before, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "WebhookEndpoints" """));
+    }
+
+    [Theory]
+    [InlineData("""{"url":"http://127.0.0.1:9/h","events":[]}""", "events")]
+    [InlineData("""{"url":"http://127.0.0.1:9/h","events":["task.exploded"]}""", "events")]
+    [InlineData("""{"url":"http://127.0.0.1:9/h"}""", "events")]
+    public async Task Bad_event_lists_are_refused(string json, string field)
+    {
+        using var client = fixture.CreateApiClient();
+        var response = await client.PostAsync("/api/v1/webhooks", new StringContent(json, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.True((await TaskApi.ProblemAsync(response)).GetProperty("errors").TryGetProperty(field, out _));
+    }
+
+    [Fact]
+    public async Task An_endpoint_that_keeps_failing_is_disabled_and_the_list_shows_it_until_enabled_again()
+    {
+        using var client = fixture.CreateApiClient();
+        await using var receiver = new WebhookReceiver(Enumerable.Repeat(503, 100).ToArray());
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.created", "task.queued", "task.succeeded");
+        try
+        {
+            // Tests disable after 6 failed attempts in a row; one task gives three events of up to 4 attempts each.
+            await TaskApi.CreateAsync(client, TaskApi.Body());
+            var disabled = await Eventually.UntilAsync(
+                () => GetAsync(client, endpoint), e => !e.GetProperty("enabled").GetBoolean(), Deadline, "the endpoint to be disabled");
+            Assert.Contains("failed delivery attempts in a row", disabled.GetProperty("disabledReason").GetString());
+            Assert.Contains((await client.GetFromJsonAsync<List<JsonElement>>("/api/v1/webhooks"))!, e => IdOf(e) == IdOf(endpoint) && !e.GetProperty("enabled").GetBoolean());
+
+            var enabled = await client.PostAsync($"/api/v1/webhooks/{IdOf(endpoint)}/enable", null);
+            Assert.Equal(HttpStatusCode.OK, enabled.StatusCode);
+            var after = await GetAsync(client, endpoint);
+            Assert.True(after.GetProperty("enabled").GetBoolean());
+            Assert.Equal(0, after.GetProperty("consecutiveFailures").GetInt32());
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    [Fact]
+    public async Task A_delivery_cut_off_by_a_killed_ServiceC_is_made_after_its_restart()
+    {
+        using var client = fixture.CreateApiClient();
+
+        // The first request is held open; ServiceC is killed while it waits for the answer.
+        await using var receiver = new WebhookReceiver(0);
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.succeeded");
+        try
+        {
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body());
+            var first = await NextForAsync(receiver, task.Id, "task.succeeded");
+            await Processes.KillTreeAsync(await fixture.ProcessIdAsync("servicec"));
+            await fixture.RestartAsync("servicec", TimeSpan.FromMinutes(2));
+
+            var again = await receiver.NextAsync(TimeSpan.FromSeconds(60), "the delivery after the restart");
+            Assert.Equal(first.Id, again.Id);
+            var deliveries = await Eventually.UntilAsync(
+                () => DeliveriesAsync(client, endpoint),
+                d => d.Any(x => x.GetProperty("status").GetString() == "Succeeded"),
+                Deadline,
+                "the delivery to succeed");
+            Assert.Single(deliveries);
+        }
+        finally
+        {
+            receiver.Release();
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    private static async Task<ReceivedWebhook> NextForAsync(WebhookReceiver receiver, Guid taskId, string type)
+    {
+        while (true)
+        {
+            var next = await receiver.NextAsync(Deadline, $"{type} of {taskId}");
+            var body = JsonSerializer.Deserialize<JsonElement>(next.Body);
+            if (body.GetProperty("type").GetString() == type && body.GetProperty("data").GetProperty("task").GetProperty("id").GetGuid() == taskId)
+            {
+                return next;
+            }
+        }
+    }
+
+    private static async Task<JsonElement> RegisterAsync(HttpClient client, string url, params string[] events)
+    {
+        var response = await client.PostAsJsonAsync("/api/v1/webhooks", new { url, events, description = "test receiver" });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private static Guid IdOf(JsonElement endpoint) => endpoint.GetProperty("id").GetGuid();
+
+    private static Task<JsonElement> GetAsync(HttpClient client, JsonElement endpoint) =>
+        client.GetFromJsonAsync<JsonElement>($"/api/v1/webhooks/{IdOf(endpoint)}");
+
+    private static async Task<List<JsonElement>> DeliveriesAsync(HttpClient client, JsonElement endpoint) =>
+        (await client.GetFromJsonAsync<List<JsonElement>>($"/api/v1/webhooks/{IdOf(endpoint)}/deliveries"))!;
+
+    private static async Task DeleteAsync(HttpClient client, JsonElement endpoint) =>
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/api/v1/webhooks/{IdOf(endpoint)}")).StatusCode);
+}

@@ -1,0 +1,266 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Text;
+using AssistenteIa.Application.Webhooks;
+using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIa.Infrastructure.Webhooks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using StandardWebhooks;
+
+namespace AssistenteIaApi.ServiceC.Worker.Webhooks;
+
+/// <summary>
+/// Sends due webhook deliveries, signed per Standard Webhooks (<c>webhook-id</c>, <c>webhook-timestamp</c>,
+/// <c>webhook-signature</c>). Deliveries are claimed in one committed statement (<c>ClaimedUntil</c>), so no row lock is
+/// held while a receiver answers, several senders never take the same one, and one that died mid-send frees its claim
+/// when it expires. Bounded: at most <see cref="WebhookOptions.MaxConcurrency"/> sends at once and, per endpoint, only
+/// when it has none in flight here; so a slow or dead receiver holds a few slots, never the sender.
+/// </summary>
+public sealed class WebhookSender(
+    IServiceScopeFactory scopes,
+    OutboundUrlPolicy urls,
+    IWebhookSecrets secrets,
+    WebhookSignal signal,
+    IOptions<WebhookOptions> options,
+    TimeProvider clock,
+    ILogger<WebhookSender> logger) : BackgroundService
+{
+    private readonly WebhookOptions _settings = options.Value;
+    private readonly ConcurrentDictionary<Guid, Task> _inFlight = new();
+    private readonly ConcurrentDictionary<Guid, int> _busyEndpoints = new();
+    private readonly HttpClient _http = CreateClient(urls, options.Value);
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ClaimAndStartAsync(stoppingToken);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Claiming webhook deliveries failed; trying again next round");
+            }
+
+            await signal.WaitAsync(_settings.PollInterval, stoppingToken);
+        }
+
+        // Let sends in progress record their outcome; one cut off is sent again once its claim expires.
+        await Task.WhenAll(_inFlight.Values).WaitAsync(_settings.Timeout + TimeSpan.FromSeconds(1), CancellationToken.None)
+            .ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    private async Task ClaimAndStartAsync(CancellationToken stoppingToken)
+    {
+        var free = _settings.MaxConcurrency - _inFlight.Count;
+        if (free <= 0)
+        {
+            return;
+        }
+
+        var busy = _busyEndpoints.Keys.ToArray();
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var claimed = await db.WebhookDeliveries
+            .FromSql($"""
+                WITH candidates AS (
+                    SELECT "Id", "EndpointId", "NextAttemptAt" FROM "WebhookDeliveries"
+                    WHERE "Status" = 'Pending' AND "NextAttemptAt" <= now()
+                      AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
+                      AND NOT ("EndpointId" = ANY({busy}))
+                    ORDER BY "NextAttemptAt"
+                    LIMIT {free * 4}
+                    FOR UPDATE SKIP LOCKED),
+                picked AS (
+                    SELECT "Id" FROM (
+                        SELECT "Id", "NextAttemptAt", row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS rank
+                        FROM candidates) ranked
+                    WHERE rank <= {_settings.PerEndpointConcurrency}
+                    ORDER BY "NextAttemptAt"
+                    LIMIT {free})
+                UPDATE "WebhookDeliveries" AS d SET "ClaimedUntil" = now() + {_settings.ClaimDuration}
+                FROM picked WHERE d."Id" = picked."Id"
+                RETURNING d.*
+                """)
+            .AsNoTracking()
+            .ToListAsync(stoppingToken);
+
+        foreach (var delivery in claimed)
+        {
+            _busyEndpoints.AddOrUpdate(delivery.EndpointId, 1, (_, n) => n + 1);
+            _inFlight[delivery.Id] = SendAsync(delivery.Id, delivery.EndpointId, stoppingToken);
+        }
+    }
+
+    private async Task SendAsync(Guid deliveryId, Guid endpointId, CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var delivery = await db.WebhookDeliveries.FirstAsync(d => d.Id == deliveryId, stoppingToken);
+            var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == endpointId, stoppingToken);
+            if (endpoint is not { Enabled: true })
+            {
+                delivery.Abandon(endpoint is null ? "The endpoint was deleted." : "The endpoint is disabled.");
+                await db.SaveChangesAsync(CancellationToken.None);
+                return;
+            }
+
+            var (statusCode, error) = await AttemptAsync(endpoint, delivery, stoppingToken);
+            var now = clock.GetUtcNow();
+            if (error is null)
+            {
+                delivery.RecordSuccess(statusCode!.Value, now);
+                await db.SaveChangesAsync(CancellationToken.None);
+                await db.WebhookEndpoints.Where(e => e.Id == endpointId && e.ConsecutiveFailures != 0)
+                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.ConsecutiveFailures, 0), CancellationToken.None);
+                return;
+            }
+
+            var retryAt = _settings.RetryPolicy.NextAttempt(delivery.Attempts + 1, now, Random.Shared.NextDouble());
+            delivery.RecordFailure(statusCode, error, retryAt);
+            await db.SaveChangesAsync(CancellationToken.None);
+            logger.LogInformation(
+                "Webhook delivery {DeliveryId} to endpoint {EndpointId} failed (attempt {Attempt}): {Error}; {Next}",
+                deliveryId, endpointId, delivery.Attempts, error, retryAt is null ? "no attempts left" : $"next at {retryAt:O}");
+
+            // Counted and disabled with single statements: other deliveries to the endpoint finish at the same time.
+            await db.WebhookEndpoints.Where(e => e.Id == endpointId)
+                .ExecuteUpdateAsync(s => s.SetProperty(e => e.ConsecutiveFailures, e => e.ConsecutiveFailures + 1).SetProperty(e => e.UpdatedAt, now), CancellationToken.None);
+            var reason = $"Disabled at {now:O} after {_settings.DisableAfterFailures} failed delivery attempts in a row.";
+            if (await db.WebhookEndpoints.Where(e => e.Id == endpointId && e.Enabled && e.ConsecutiveFailures >= _settings.DisableAfterFailures)
+                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.Enabled, false).SetProperty(e => e.DisabledReason, reason), CancellationToken.None) > 0)
+            {
+                logger.LogWarning("Webhook endpoint {EndpointId} disabled after {Failures} failed attempts in a row", endpointId, _settings.DisableAfterFailures);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: the claim expires and the delivery is attempted again.
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Webhook delivery {DeliveryId} could not be recorded; it is attempted again when its claim expires", deliveryId);
+        }
+        finally
+        {
+            _inFlight.TryRemove(deliveryId, out _);
+            if (_busyEndpoints.AddOrUpdate(endpointId, 0, (_, n) => n - 1) <= 0)
+            {
+                _busyEndpoints.TryRemove(new KeyValuePair<Guid, int>(endpointId, 0));
+            }
+
+            signal.Wake();
+        }
+    }
+
+    /// <summary>One signed POST; the status code, and an error unless the receiver answered 2xx.</summary>
+    private async Task<(int? StatusCode, string? Error)> AttemptAsync(WebhookEndpoint endpoint, WebhookDelivery delivery, CancellationToken stoppingToken)
+    {
+        var timestamp = clock.GetUtcNow();
+        var messageId = delivery.EventId.ToString();
+        var signature = new StandardWebhook(secrets.Unprotect(endpoint.ProtectedSecret)).Sign(messageId, timestamp, delivery.PayloadJson);
+        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url)
+        {
+            Content = new StringContent(delivery.PayloadJson, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("webhook-id", messageId);
+        request.Headers.Add("webhook-timestamp", timestamp.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Headers.Add("webhook-signature", signature);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(_settings.Timeout);
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            var code = (int)response.StatusCode;
+            return response.IsSuccessStatusCode ? (code, null) : (code, $"HTTP {code}: {await ReadStartAsync(response, timeout.Token)}");
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            return (null, $"No answer within {_settings.Timeout.TotalSeconds:0.#} s.");
+        }
+        catch (HttpRequestException ex)
+        {
+            return (null, ex.InnerException is { } inner ? $"{ex.Message} ({inner.Message})" : ex.Message);
+        }
+    }
+
+    /// <summary>The first bytes of an error answer, for the delivery's last error (the rest is not read).</summary>
+    private static async Task<string> ReadStartAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var buffer = new byte[500];
+            var read = await body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
+            return Encoding.UTF8.GetString(buffer, 0, read);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>
+    /// No proxy (it would bypass the address check), no redirects (they could lead inside), connections made through
+    /// the SSRF guard, and none of the default resilience handlers: a retry is a recorded attempt, not a hidden one.
+    /// </summary>
+    private static HttpClient CreateClient(OutboundUrlPolicy urls, WebhookOptions settings)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            ConnectCallback = urls.ConnectAsync,
+            ConnectTimeout = settings.Timeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        };
+        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("AssistenteIa-Webhooks", "1.0"));
+        return http;
+    }
+}
+
+/// <summary>Wakes the sender as soon as deliveries were added, instead of at its next poll.</summary>
+public sealed class WebhookSignal : IDisposable
+{
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    public void Dispose() => _signal.Dispose();
+
+    public void Wake()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
+
+    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _signal.WaitAsync(timeout, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+}

@@ -1,0 +1,23 @@
+using AssistenteIa.Application.Webhooks;
+using AssistenteIa.Infrastructure;
+using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIaApi.ServiceC.Worker.Interfaces.Messaging.Consumers;
+using AssistenteIaApi.ServiceC.Worker.Webhooks;
+
+namespace AssistenteIaApi.ServiceC.Worker;
+
+public static class WebhooksRegistration
+{
+    /// <summary>ServiceC's webhook side: the task-events consumer that stores deliveries and the sender that makes them.</summary>
+    public static IHostApplicationBuilder AddWebhookDelivery(this IHostApplicationBuilder builder)
+    {
+        builder.AddWebhookCore();
+        builder.Services.AddScoped<FanOutTaskEventHandler>();
+        builder.Services.AddSingleton<WebhookSignal>();
+        builder.Services.AddSingleton<SubscriptionHealth>();
+        builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
+        builder.Services.AddHostedService<TaskEventWebhookConsumer>();
+        builder.Services.AddHostedService<WebhookSender>();
+        return builder;
+    }
+}

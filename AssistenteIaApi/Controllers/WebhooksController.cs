@@ -1,0 +1,98 @@
+using AssistenteIa.Application;
+using AssistenteIa.Application.Webhooks;
+using AssistenteIaApi.Contracts;
+using AssistenteIaApi.Security;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+
+namespace AssistenteIaApi.Controllers;
+
+/// <summary>
+/// Webhook endpoints of the caller's tenant: task events POSTed to a URL, signed per Standard Webhooks, retried with
+/// backoff, the endpoint disabled after too many failures in a row.
+/// </summary>
+[ApiController]
+[Authorize]
+[Route("api/v1/webhooks")]
+public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
+{
+    /// <summary>Registers an endpoint; the answer carries its signing secret, shown this once.</summary>
+    [HttpPost]
+    [Consumes("application/json")]
+    [ProducesResponseType<CreatedWebhookDto>(StatusCodes.Status201Created, "application/json")]
+    [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status429TooManyRequests, "application/problem+json")]
+    public async Task<IActionResult> Create([FromBody] CreateWebhookRequest request, CancellationToken cancellationToken)
+    {
+        var created = await handler.CreateAsync(request.ToCommand(User.TenantId()), cancellationToken);
+        return Created($"/api/v1/webhooks/{created.Id}", created);
+    }
+
+    /// <summary>The tenant's endpoints, oldest first.</summary>
+    [HttpGet]
+    [ProducesResponseType<IReadOnlyList<WebhookEndpointDto>>(StatusCodes.Status200OK, "application/json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    public Task<IReadOnlyList<WebhookEndpointDto>> List(CancellationToken cancellationToken) =>
+        handler.ListAsync(User.TenantId(), cancellationToken);
+
+    /// <summary>One endpoint, with whether it is enabled and why not.</summary>
+    [HttpGet("{id}")]
+    [ProducesResponseType<WebhookEndpointDto>(StatusCodes.Status200OK, "application/json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    public Task<WebhookEndpointDto> Get(string id, CancellationToken cancellationToken) =>
+        handler.GetAsync(User.TenantId(), ParseId(id), cancellationToken);
+
+    /// <summary>Deletes an endpoint and its deliveries.</summary>
+    [HttpDelete("{id}")]
+    [ProducesResponseType(StatusCodes.Status204NoContent)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    public async Task<IActionResult> Delete(string id, CancellationToken cancellationToken)
+    {
+        await handler.DeleteAsync(User.TenantId(), ParseId(id), cancellationToken);
+        return NoContent();
+    }
+
+    /// <summary>Enables a disabled endpoint again.</summary>
+    [HttpPost("{id}/enable")]
+    [ProducesResponseType<WebhookEndpointDto>(StatusCodes.Status200OK, "application/json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    public Task<WebhookEndpointDto> Enable(string id, CancellationToken cancellationToken) =>
+        handler.EnableAsync(User.TenantId(), ParseId(id), cancellationToken);
+
+    /// <summary>The endpoint's deliveries, newest first: event, attempts, last status code and error, next retry, delivered at.</summary>
+    /// <param name="id">The endpoint id.</param>
+    /// <param name="limit">1 to 100 (default 50).</param>
+    /// <param name="cancellationToken">Aborts the request.</param>
+    [HttpGet("{id}/deliveries")]
+    [ProducesResponseType<IReadOnlyList<WebhookDeliveryDto>>(StatusCodes.Status200OK, "application/json")]
+    [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    public Task<IReadOnlyList<WebhookDeliveryDto>> Deliveries(string id, [FromQuery] string? limit, CancellationToken cancellationToken) =>
+        handler.DeliveriesAsync(User.TenantId(), ParseId(id), ParseLimit(limit), cancellationToken);
+
+    /// <summary>Sends a finished delivery again, now, with a fresh set of attempts.</summary>
+    [HttpPost("{id}/deliveries/{deliveryId}/redeliver")]
+    [ProducesResponseType(StatusCodes.Status202Accepted)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    public async Task<IActionResult> Redeliver(string id, string deliveryId, CancellationToken cancellationToken)
+    {
+        await handler.RedeliverAsync(User.TenantId(), ParseId(id), ParseId(deliveryId), cancellationToken);
+        return Accepted();
+    }
+
+    private static int? ParseLimit(string? value) =>
+        string.IsNullOrEmpty(value) ? null
+        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number
+        : throw RequestValidationException.For("limit", "limit must be a whole number.");
+
+    /// <summary>A malformed id names nothing: 404, like an unknown one.</summary>
+    private static Guid ParseId(string id) =>
+        Guid.TryParse(id, out var guid) ? guid : throw new NotFoundException($"{id} was not found.");
+}
