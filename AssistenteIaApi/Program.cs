@@ -3,6 +3,7 @@ using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.Cli;
+using AssistenteIaApi.Controllers;
 using AssistenteIaApi.Errors;
 using AssistenteIaApi.Messaging;
 using AssistenteIaApi.OpenApi;
@@ -53,6 +54,7 @@ app.UseAuthorization();
 app.MapControllers();
 app.MapDefaultEndpoints();
 
+app.Logger.LogInformation("Event streams of this instance answer with {Header}: {InstanceId}", TaskEventsController.ServedByHeader, TaskEventsController.ServedBy);
 await app.RunAsync();
 return 0;
 

@@ -13,6 +13,9 @@ public static class Queues
 
     public static string RoutingKeyOf(string eventName) => $"task.{eventName}";
 
+    /// <summary>ServiceC's durable queue of every task event, from which it stores webhook deliveries.</summary>
+    public const string WebhookTaskEvents = "webhooks.task-events";
+
     /// <summary>Fanout exchange for control messages to every executor instance.</summary>
     public const string TasksControl = "tasks-control";
     public const string TaskCancelRequestedType = "TaskCancelRequested";

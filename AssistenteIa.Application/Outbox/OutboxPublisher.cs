@@ -49,7 +49,8 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
         await PublishAsync(messages, cancellationToken);
         try
         {
-            await db.SaveChangesAsync(cancellationToken);
+            // Not the caller's token: what was published must be marked, or the relay publishes it again.
+            await db.SaveChangesAsync(CancellationToken.None);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -68,6 +69,11 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     /// <returns>How many rows the broker confirmed.</returns>
     public async Task<int> PublishAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
     {
+        // One deadline for the whole call, shorter than the relay's grace period: a chain of one task's rows never
+        // outlasts it, so the relay does not publish a row its writer is still publishing.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(PublishTimeout);
+        cancellationToken = deadline.Token;
         var sent = 0;
         var failed = 0;
         await Parallel.ForEachAsync(
@@ -104,11 +110,9 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     private async Task<Exception?> TryPublishAsync(OutboxMessage message, CancellationToken cancellationToken)
     {
         // A broker that accepts the connection but never confirms must not hold the caller: give up and let the relay retry.
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(PublishTimeout);
         try
         {
-            await publisher.PublishAsync(message, timeout.Token);
+            await publisher.PublishAsync(message, cancellationToken);
             return null;
         }
         catch (Exception ex)

@@ -7,6 +7,11 @@ namespace AssistenteIa.Application.Tasks;
 public sealed record TaskTypeDto(DomainType Domain, CapabilityType Capability, ExecutionType Execution);
 
 /// <summary>The task as the REST contract shows it. <see cref="Payload"/> is null in list pages unless asked for.</summary>
+/// <param name="Status">
+/// Created, Queued, Reserved, Running, Succeeded, Failed, Cancelled or DeadLetter. <c>Failed</c> means the last attempt
+/// failed and another is scheduled at <paramref name="RetryAt"/>; a task that failed for good is <c>DeadLetter</c>.
+/// </param>
+/// <param name="RetryAt">When the next attempt of a <c>Failed</c> task runs; null in every other status.</param>
 public sealed record TaskDto(
     Guid Id,
     TaskTypeDto Type,
@@ -20,7 +25,8 @@ public sealed record TaskDto(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     string CorrelationId,
-    bool CancelRequested)
+    bool CancelRequested,
+    DateTimeOffset? RetryAt)
 {
     /// <summary>Everything but the payload, read straight from the columns (the payload may be 256 KiB a row).</summary>
     public static readonly Expression<Func<AiTask, TaskDto>> SummaryProjection = task => new TaskDto(
@@ -36,7 +42,8 @@ public sealed record TaskDto(
         task.CreatedAt,
         task.UpdatedAt,
         task.CorrelationId,
-        task.CancelRequested);
+        task.CancelRequested,
+        task.Status == AiTaskStatus.Failed ? task.ScheduledAt : null);
 
     private static readonly Func<AiTask, TaskDto> Summary = SummaryProjection.Compile();
 

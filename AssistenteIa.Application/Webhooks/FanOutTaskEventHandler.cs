@@ -18,6 +18,20 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, TimeProvider clock)
     /// <returns>How many deliveries were added.</returns>
     public async Task<int> HandleAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await AddMissingAsync(taskEvent, cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // The same event handled twice at once (a redelivery racing the first): once more, the other's rows now visible.
+            db.ClearTracking();
+            return await AddMissingAsync(taskEvent, cancellationToken);
+        }
+    }
+
+    private async Task<int> AddMissingAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
+    {
         var endpoints = await db.WebhookEndpoints.AsNoTracking()
             .Where(e => e.TenantId == taskEvent.TenantId && e.Enabled)
             .Select(e => new { e.Id, e.Events })
@@ -41,22 +55,7 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, TimeProvider clock)
         }
 
         db.WebhookDeliveries.AddRange(added);
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateException)
-        {
-            // The same event handled twice at once (a redelivery racing the first): the other one stored them.
-            db.ClearTracking();
-            if (!await db.WebhookDeliveries.AnyAsync(d => d.EventId == taskEvent.EventId, cancellationToken))
-            {
-                throw;
-            }
-
-            return 0;
-        }
-
+        await db.SaveChangesAsync(cancellationToken);
         return added.Count;
     }
 

@@ -47,6 +47,10 @@ public sealed class WebhookOptions
     [Range(1, 1000)]
     public int MaxEndpointsPerTenant { get; set; } = 20;
 
+    /// <summary>Finished (succeeded or failed) deliveries are deleted after this long.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
+    public TimeSpan DeliveryRetention { get; set; } = TimeSpan.FromDays(14);
+
     public WebhookRetryPolicy RetryPolicy => new(MaxAttempts, RetryBaseDelay, RetryFactor, RetryMaxDelay, RetryJitter);
 
     /// <summary>How long a claimed delivery is left to its sender: longer than an attempt can take.</summary>

@@ -19,7 +19,7 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
         var errors = new Dictionary<string, string[]>();
         Uri? url = null;
         if (string.IsNullOrWhiteSpace(command.Url) || command.Url.Length > WebhookEndpoint.MaxUrlLength
-            || !Uri.TryCreate(command.Url, UriKind.Absolute, out url))
+            || !Uri.TryCreate(command.Url, UriKind.Absolute, out url) || url.AbsoluteUri.Length > WebhookEndpoint.MaxUrlLength)
         {
             errors["url"] = [$"url must be an absolute http or https URL of at most {WebhookEndpoint.MaxUrlLength} characters."];
         }
@@ -33,9 +33,9 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
         {
             errors["events"] = [$"events must list 1 to {WebhookEndpoint.MaxEvents} event types: {string.Join(", ", EventTypes)}."];
         }
-        else if (events.FirstOrDefault(e => !EventTypes.Contains(e, StringComparer.Ordinal)) is { } unknown)
+        else if (events.Any(e => e is null || !EventTypes.Contains(e, StringComparer.Ordinal)))
         {
-            errors["events"] = [$"Unknown event type '{Domain.Texts.Fit(unknown ?? "", 100)}'; known: {string.Join(", ", EventTypes)}."];
+            errors["events"] = [$"Unknown event type; known: {string.Join(", ", EventTypes)}."];
         }
 
         if (command.Description is { Length: > WebhookEndpoint.MaxDescriptionLength })

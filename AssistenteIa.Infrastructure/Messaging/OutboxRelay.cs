@@ -31,13 +31,14 @@ public sealed class OutboxRelay(AppDbContext db, OutboxPublisher outboxPublisher
                 WHERE "Id" IN (
                     SELECT "Id" FROM "OutboxMessages"
                     WHERE "SentAt" IS NULL AND "CreatedAt" <= now() - {GracePeriod} AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
-                    ORDER BY "CreatedAt"
+                    ORDER BY "CreatedAt", "EventSequence" NULLS LAST
                     LIMIT {batchSize}
                     FOR UPDATE SKIP LOCKED)
                 RETURNING *
                 """)
             .ToListAsync(cancellationToken))
             .OrderBy(r => r.CreatedAt)
+            .ThenBy(r => r.EventSequence ?? long.MaxValue)
             .ToList();
         if (rows.Count == 0)
         {

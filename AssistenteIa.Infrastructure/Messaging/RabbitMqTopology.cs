@@ -26,6 +26,10 @@ public static class RabbitMqTopology
 
         await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Queues.TaskEvents, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+
+        // Declared with the exchange, by every process: events published before ServiceC first starts wait for it.
+        await channel.QueueDeclareAsync(Queues.WebhookTaskEvents, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, "task.#", cancellationToken: cancellationToken);
     }
 
     /// <summary>

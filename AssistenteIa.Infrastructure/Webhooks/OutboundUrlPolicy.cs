@@ -12,9 +12,10 @@ namespace AssistenteIa.Infrastructure.Webhooks;
 /// </summary>
 public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutboundUrlPolicy
 {
+    private static readonly IPNetwork[] ThisHost = [IPNetwork.Parse("0.0.0.0/8"), IPNetwork.Parse("::/128")];
+
     private static readonly IPNetwork[] Internal =
     [
-        IPNetwork.Parse("0.0.0.0/8"),
         IPNetwork.Parse("10.0.0.0/8"),
         IPNetwork.Parse("100.64.0.0/10"),
         IPNetwork.Parse("169.254.0.0/16"),
@@ -24,8 +25,9 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutb
         IPNetwork.Parse("198.18.0.0/15"),
         IPNetwork.Parse("224.0.0.0/4"),
         IPNetwork.Parse("240.0.0.0/4"),
-        IPNetwork.Parse("::/128"),
+        IPNetwork.Parse("::/96"),
         IPNetwork.Parse("64:ff9b::/96"),
+        IPNetwork.Parse("64:ff9b:1::/48"),
         IPNetwork.Parse("2002::/16"),
         IPNetwork.Parse("fc00::/7"),
         IPNetwork.Parse("fe80::/10"),
@@ -49,13 +51,13 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutb
         {
             addresses = await ResolveAsync(url.IdnHost, cancellationToken);
         }
-        catch (SocketException)
+        catch (Exception ex) when (ex is SocketException or ArgumentException)
         {
             return $"The host '{url.Host}' does not resolve.";
         }
 
         return addresses.Length == 0 ? $"The host '{url.Host}' does not resolve."
-            : addresses.FirstOrDefault(a => !IsAllowed(a)) is { } refused ? $"The host '{url.Host}' resolves to {refused}, an internal address that webhooks may not reach."
+            : addresses.Any(a => !IsAllowed(a)) ? $"The host '{url.Host}' resolves to an internal address, which webhooks may not reach."
             : null;
     }
 
@@ -66,7 +68,8 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutb
             address = address.MapToIPv4();
         }
 
-        if (IPAddress.IsLoopback(address))
+        // 0.0.0.0/8 and :: reach the machine itself on Linux: loopback, whatever AllowPrivateNetworks says.
+        if (IPAddress.IsLoopback(address) || ThisHost.Any(network => network.Contains(address)))
         {
             return options.Value.AllowLoopback;
         }

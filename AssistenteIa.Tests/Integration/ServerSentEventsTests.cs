@@ -82,6 +82,22 @@ public sealed class ServerSentEventsTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_failed_event_tells_a_retry_pending_from_a_final_failure_by_retryAt()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { failAttempts = 1, latencyMs = 0 }, maxAttempts: 2));
+        await using var stream = await SseClient.OpenAsync(client, $"/api/v1/tasks/{task.Id}/events");
+
+        var failed = Body(await stream.NextAsync(e => e.Type == "task.failed", Deadline, "the failed event"));
+        Assert.Equal("Failed", failed.GetProperty("task").GetProperty("status").GetString());
+        var retryAt = failed.GetProperty("task").GetProperty("retryAt").GetDateTimeOffset();
+        Assert.True(retryAt > failed.GetProperty("at").GetDateTimeOffset(), "the retry is after the failure");
+
+        var succeeded = Body(await stream.NextAsync(e => e.Type == "task.succeeded", Deadline, "the retry to succeed"));
+        Assert.Equal(JsonValueKind.Null, succeeded.GetProperty("task").GetProperty("retryAt").ValueKind);
+    }
+
+    [Fact]
     public async Task An_unknown_Last_Event_ID_asks_the_client_to_resync()
     {
         using var client = fixture.CreateApiClient();

@@ -137,7 +137,6 @@ public sealed class WebhookTests(AppFixture fixture)
     [InlineData("http://169.254.169.254/latest/meta-data/")]
     [InlineData("http://[::ffff:10.0.0.1]/hook")]
     [InlineData("http://[fd00::1]/hook")]
-    [InlineData("http://0.0.0.0:8080/hook")]
     [InlineData("http://user:pass@127.0.0.1/hook")]
     [InlineData("/relative/hook")]
     [InlineData("")]
@@ -157,12 +156,28 @@ public sealed class WebhookTests(AppFixture fixture)
     [InlineData("""{"url":"http://127.0.0.1:9/h","events":[]}""", "events")]
     [InlineData("""{"url":"http://127.0.0.1:9/h","events":["task.exploded"]}""", "events")]
     [InlineData("""{"url":"http://127.0.0.1:9/h"}""", "events")]
+    [InlineData("""{"url":"http://127.0.0.1:9/h","events":[null]}""", "events")]
+    [InlineData("""{"url":"http://127.0.0.1:9/h","events":["task.created",null,"x\u0000"]}""", "events")]
+    [InlineData("""{"url":"http://127.0.0.1:9/h","events":["task.created"],"description":"a\u0000b"}""", "description")]
     public async Task Bad_event_lists_are_refused(string json, string field)
     {
         using var client = fixture.CreateApiClient();
         var response = await client.PostAsync("/api/v1/webhooks", new StringContent(json, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.True((await TaskApi.ProblemAsync(response)).GetProperty("errors").TryGetProperty(field, out _));
+    }
+
+    [Fact]
+    public async Task A_URL_that_only_grows_too_long_when_escaped_is_refused_not_a_server_error()
+    {
+        using var client = fixture.CreateApiClient();
+        var url = $"http://127.0.0.1:9/{new string('é', 1900)}";
+        var response = await client.PostAsJsonAsync("/api/v1/webhooks", new { url, events = new[] { "task.succeeded" } });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.True((await TaskApi.ProblemAsync(response)).GetProperty("errors").TryGetProperty("url", out _));
+
+        var longHost = $"http://{string.Join('.', Enumerable.Repeat(new string('a', 63), 5))}/hook";
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.PostAsJsonAsync("/api/v1/webhooks", new { url = longHost, events = new[] { "task.succeeded" } })).StatusCode);
     }
 
     [Fact]

@@ -40,15 +40,21 @@ public sealed class WebhookSender(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var nextPurge = clock.GetUtcNow();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 await ClaimAndStartAsync(stoppingToken);
+                if (clock.GetUtcNow() >= nextPurge)
+                {
+                    nextPurge = clock.GetUtcNow() + TimeSpan.FromMinutes(10);
+                    await PurgeAsync(stoppingToken);
+                }
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                logger.LogWarning(ex, "Claiming webhook deliveries failed; trying again next round");
+                logger.LogWarning(ex, "Claiming or purging webhook deliveries failed; trying again next round");
             }
 
             await signal.WaitAsync(_settings.PollInterval, stoppingToken);
@@ -57,6 +63,25 @@ public sealed class WebhookSender(
         // Let sends in progress record their outcome; one cut off is sent again once its claim expires.
         await Task.WhenAll(_inFlight.Values).WaitAsync(_settings.Timeout + TimeSpan.FromSeconds(1), CancellationToken.None)
             .ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    /// <summary>Finished deliveries older than the retention go, a batch at a time.</summary>
+    private async Task PurgeAsync(CancellationToken stoppingToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var before = clock.GetUtcNow() - _settings.DeliveryRetention;
+        var ids = await db.WebhookDeliveries
+            .Where(d => d.Status != WebhookDeliveryStatus.Pending && d.CreatedAt < before)
+            .OrderBy(d => d.CreatedAt)
+            .Select(d => d.Id)
+            .Take(5000)
+            .ToListAsync(stoppingToken);
+        if (ids.Count > 0)
+        {
+            await db.WebhookDeliveries.Where(d => ids.Contains(d.Id)).ExecuteDeleteAsync(stoppingToken);
+            logger.LogInformation("Purged {Count} finished webhook deliveries older than {Retention}", ids.Count, _settings.DeliveryRetention);
+        }
     }
 
     private async Task ClaimAndStartAsync(CancellationToken stoppingToken)
@@ -117,7 +142,21 @@ public sealed class WebhookSender(
                 return;
             }
 
-            var (statusCode, error) = await AttemptAsync(endpoint, delivery, stoppingToken);
+            string secret;
+            try
+            {
+                secret = secrets.Unprotect(endpoint.ProtectedSecret);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                // The data-protection key ring lost the key: no attempt can ever be signed; fail it visibly instead of looping.
+                logger.LogError(ex, "The signing secret of webhook endpoint {EndpointId} cannot be decrypted; delivery {DeliveryId} failed", endpointId, deliveryId);
+                delivery.Abandon("The endpoint's signing secret cannot be decrypted (data-protection key ring changed); register the endpoint again.");
+                await db.SaveChangesAsync(CancellationToken.None);
+                return;
+            }
+
+            var (statusCode, error) = await AttemptAsync(endpoint.Url, secret, delivery, stoppingToken);
             var now = clock.GetUtcNow();
             if (error is null)
             {
@@ -166,12 +205,12 @@ public sealed class WebhookSender(
     }
 
     /// <summary>One signed POST; the status code, and an error unless the receiver answered 2xx.</summary>
-    private async Task<(int? StatusCode, string? Error)> AttemptAsync(WebhookEndpoint endpoint, WebhookDelivery delivery, CancellationToken stoppingToken)
+    private async Task<(int? StatusCode, string? Error)> AttemptAsync(string url, string secret, WebhookDelivery delivery, CancellationToken stoppingToken)
     {
         var timestamp = clock.GetUtcNow();
         var messageId = delivery.EventId.ToString();
-        var signature = new StandardWebhook(secrets.Unprotect(endpoint.ProtectedSecret)).Sign(messageId, timestamp, delivery.PayloadJson);
-        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url)
+        var signature = new StandardWebhook(secret).Sign(messageId, timestamp, delivery.PayloadJson);
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
             Content = new StringContent(delivery.PayloadJson, Encoding.UTF8, "application/json"),
         };

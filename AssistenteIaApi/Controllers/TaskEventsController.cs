@@ -6,6 +6,7 @@ using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.Controllers;
 
@@ -18,14 +19,14 @@ namespace AssistenteIaApi.Controllers;
 [ApiController]
 [Authorize]
 [Route("api/v1/tasks")]
-public sealed class TaskEventsController(TaskEventStream stream, IHostApplicationLifetime lifetime) : ControllerBase
+public sealed class TaskEventsController(TaskEventStream stream, IHostApplicationLifetime lifetime, IOptions<TaskEventStreamOptions> options) : ControllerBase
 {
     public const string LastEventIdHeader = "Last-Event-ID";
 
-    /// <summary>Which API instance holds the stream (host and process), for operators following a client's reconnects.</summary>
+    /// <summary>Which API instance holds the stream (a random id per process, logged at start), for operators following a client's reconnects.</summary>
     public const string ServedByHeader = "X-Served-By";
 
-    private static readonly string ServedBy = $"{Environment.MachineName}:{Environment.ProcessId}";
+    public static readonly string ServedBy = Guid.NewGuid().ToString("N")[..12];
 
     /// <summary>Every event of the caller's tenant from now on (or since Last-Event-ID), as text/event-stream.</summary>
     /// <param name="lastEventId">The id of the last event received, to resume after a disconnect.</param>
@@ -60,7 +61,9 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
             ?? throw new QuotaExceededException("Too many event streams are open for this tenant; close one or retry later.");
 
         // The stream ends when the client goes away or the host stops (the client then reconnects to another instance).
+        // It also ends after MaxStreamDuration, so a client reconnects and its key is checked again.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, lifetime.ApplicationStopping);
+        stop.CancelAfter(options.Value.MaxStreamDuration);
         Response.ContentType = "text/event-stream";
         Response.Headers.CacheControl = "no-cache";
         Response.Headers["X-Accel-Buffering"] = "no";

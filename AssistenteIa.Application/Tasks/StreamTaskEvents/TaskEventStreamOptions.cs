@@ -11,6 +11,13 @@ public sealed class TaskEventStreamOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// A stream ends after this long and the client reconnects (with <c>Last-Event-ID</c>, missing nothing): its API key
+    /// is checked again, so a revoked key stops receiving events within this time.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxStreamDuration { get; set; } = TimeSpan.FromMinutes(30);
+
     /// <summary>Streams one tenant may hold open on one API instance; more are refused with 429.</summary>
     [Range(1, 100_000)]
     public int MaxStreamsPerTenant { get; set; } = 100;

@@ -16,7 +16,7 @@ namespace AssistenteIaApi.ServiceC.Worker.Interfaces.Messaging.Consumers;
 public sealed class TaskEventWebhookConsumer(IServiceProvider services, SubscriptionHealth health, WebhookSignal signal, ILogger<TaskEventWebhookConsumer> logger)
     : BrokerSubscription(services, health, logger)
 {
-    public const string Queue = "webhooks.task-events";
+    public const string Queue = Queues.WebhookTaskEvents;
 
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
@@ -24,9 +24,8 @@ public sealed class TaskEventWebhookConsumer(IServiceProvider services, Subscrip
 
     protected override async Task<string> PrepareAsync(IChannel channel, CancellationToken stoppingToken)
     {
+        // The queue itself is part of the shared topology (RabbitMqTopology).
         await channel.BasicQosAsync(0, 32, false, stoppingToken);
-        await channel.QueueDeclareAsync(Queue, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: stoppingToken);
-        await channel.QueueBindAsync(Queue, Queues.TaskEvents, "task.#", cancellationToken: stoppingToken);
         return Queue;
     }
 
