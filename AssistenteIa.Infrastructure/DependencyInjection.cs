@@ -30,7 +30,7 @@ public static class DependencyInjection
     public const string BrokerConnectionName = "rabbitmq";
     public const string AiConnectionName = "ai";
 
-    /// <summary>Options, clock, database and the application's use cases.</summary>
+    /// <summary>What every host needs: the task options, clock, metrics, database and the outbox publisher. Each host adds its own use cases and options.</summary>
     /// <param name="retryTransientFailures">
     /// Retry a statement that failed for a transient reason (a pooled connection broken by a database restart). Only
     /// for a host that opens no explicit transaction (the API): EF's retrying strategy forbids them.
@@ -38,8 +38,6 @@ public static class DependencyInjection
     public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder, bool retryTransientFailures = false)
     {
         builder.Services.AddOptions<TaskOptions>().Bind(builder.Configuration.GetSection(TaskOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<WorkerOptions>().Bind(builder.Configuration.GetSection(WorkerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<AiOptions>().Bind(builder.Configuration.GetSection(AiOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<TaskMetrics>();
 
@@ -58,11 +56,13 @@ public static class DependencyInjection
         builder.Services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
 
         builder.Services.AddScoped<OutboxPublisher>();
-        builder.Services.AddScoped<CreateTaskHandler>();
-        builder.Services.AddScoped<GetTaskHandler>();
-        builder.Services.AddScoped<ListTasksHandler>();
-        builder.Services.AddScoped<CancelTaskHandler>();
-        builder.Services.AddScoped<ApiKeyService>();
+        return builder;
+    }
+
+    /// <summary>Section <c>Ai</c>, for the hosts that check (API) or use (ServiceB) models and prices.</summary>
+    public static IHostApplicationBuilder AddAiOptions(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<AiOptions>().Bind(builder.Configuration.GetSection(AiOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         return builder;
     }
 
@@ -96,32 +96,6 @@ public static class DependencyInjection
         builder.Services.AddSingleton<IWebhookSecrets, WebhookSecrets>();
         builder.Services.AddSingleton<OutboundUrlPolicy>();
         builder.Services.AddSingleton<IOutboundUrlPolicy>(sp => sp.GetRequiredService<OutboundUrlPolicy>());
-        return builder;
-    }
-
-    /// <summary>The executor side: AI pipeline, the <c>tasks-queued</c> consumer and the execute use case.</summary>
-    public static IHostApplicationBuilder AddTaskExecution(this IHostApplicationBuilder builder)
-    {
-        builder.Services.AddSingleton(new WorkerIdentity($"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}"));
-        builder.Services.AddSingleton<TokenCounter>();
-        builder.Services.AddChatClient(sp => ChatClientFactory.Create(
-                sp.GetRequiredService<IOptions<AiOptions>>().Value,
-                builder.Configuration.GetConnectionString(AiConnectionName),
-                sp.GetRequiredService<TokenCounter>(),
-                sp.GetRequiredService<TimeProvider>()))
-            .UseLogging()
-            .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
-        builder.Services.AddScoped<ITaskExecutor, ChatClientTaskExecutor>();
-        builder.Services.AddScoped<ExecuteTaskHandler>();
-        builder.Services.AddScoped<RenewLeasesHandler>();
-        builder.Services.AddSingleton<RunningAttempts>();
-        builder.Services.AddSingleton<SubscriptionHealth>();
-        builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
-        // Hosts stop services in reverse order: the heartbeat and the cancel listener keep working until the
-        // task consumer has drained its deliveries in progress.
-        builder.Services.AddHostedService<LeaseHeartbeatService>();
-        builder.Services.AddHostedService<CancelSignalConsumer>();
-        builder.Services.AddHostedService<TaskQueuedConsumer>();
         return builder;
     }
 }

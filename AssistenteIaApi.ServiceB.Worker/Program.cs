@@ -1,4 +1,5 @@
 using AssistenteIa.Infrastructure;
+using AssistenteIaApi.ServiceB.Worker;
 
 // ServiceB, the executor: consumes tasks-queued, runs each task through the AI client and records the outcome.
 var builder = WebApplication.CreateBuilder(args);

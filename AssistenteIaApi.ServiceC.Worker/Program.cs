@@ -1,6 +1,6 @@
 using AssistenteIa.Infrastructure;
-using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIaApi.ServiceC.Worker;
+using AssistenteIaApi.ServiceC.Worker.Dispatching;
 
 // ServiceC, the dispatcher: relays the outbox, queues due retries, rescues tasks whose worker died and delivers webhooks.
 var builder = WebApplication.CreateBuilder(args);

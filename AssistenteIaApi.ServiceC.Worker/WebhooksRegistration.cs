@@ -1,3 +1,4 @@
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Messaging;
@@ -16,7 +17,8 @@ public static class WebhooksRegistration
         builder.Services.AddSingleton<WebhookSignal>();
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
-        builder.Services.AddHostedService<TaskEventWebhookConsumer>();
+        builder.Services.AddSubscription<ReceivedTaskEvent, TaskEventWebhookHandler>(_ =>
+            Subscribe.Queue<ReceivedTaskEvent>(Queues.WebhookTaskEvents) with { Prefetch = 32, Parse = TaskEventParsing.Parse });
         builder.Services.AddHostedService<WebhookSender>();
         return builder;
     }

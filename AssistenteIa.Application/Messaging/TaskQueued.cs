@@ -36,6 +36,12 @@ public static class Queues
     };
 }
 
+/// <summary>
+/// A task event as consumers receive it from <c>task-events</c>: the outbox row's id (its position), the tenant and task
+/// from the headers, the routing key, when it was written, and the body as published (see <c>TaskEventMessage</c>).
+/// </summary>
+public sealed record ReceivedTaskEvent(Guid EventId, string TenantId, Guid TaskId, string Type, DateTimeOffset At, string Json);
+
 /// <summary>Message headers besides trace context: task events name their tenant and task so consumers filter without parsing.</summary>
 public static class MessageHeaders
 {

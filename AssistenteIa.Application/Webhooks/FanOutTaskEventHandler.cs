@@ -1,13 +1,11 @@
 using System.Text;
 using System.Text.Json;
 using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Domain.Webhooks;
 using Microsoft.EntityFrameworkCore;
 
 namespace AssistenteIa.Application.Webhooks;
-
-/// <summary>A task event as the webhook side receives it from the broker.</summary>
-public sealed record ReceivedTaskEvent(Guid EventId, string TenantId, string Type, DateTimeOffset At, string Json);
 
 /// <summary>
 /// Turns one task event into a delivery for each of the tenant's enabled endpoints subscribed to its type, stored

@@ -9,6 +9,16 @@ namespace AssistenteIa.Infrastructure.Persistence;
 /// <summary>Applies migrations at start-up and, where configured, seeds the development tenants.</summary>
 public static class DatabaseInitializer
 {
+    /// <summary>Duplicate database, column, table, object or history row: what a concurrent migration leaves behind.</summary>
+    private static readonly string[] ConcurrentMigrationStates =
+    [
+        Npgsql.PostgresErrorCodes.DuplicateDatabase,
+        Npgsql.PostgresErrorCodes.DuplicateColumn,
+        Npgsql.PostgresErrorCodes.DuplicateTable,
+        Npgsql.PostgresErrorCodes.DuplicateObject,
+        Npgsql.PostgresErrorCodes.UniqueViolation,
+    ];
+
     public static async Task InitializeDatabaseAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
     {
         await using var scope = services.CreateAsyncScope();
@@ -16,15 +26,21 @@ public static class DatabaseInitializer
         var logger = scope.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseInitializer));
         var configuration = scope.ServiceProvider.GetRequiredService<IConfiguration>();
 
-        try
+        // Several API instances may start together: the one that loses a race (database created, a column or table
+        // added by the other meanwhile) waits and migrates again, finding the other's work done.
+        for (var attempt = 1; ; attempt++)
         {
-            await db.Database.MigrateAsync(cancellationToken);
-        }
-        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.DuplicateDatabase)
-        {
-            // Another instance starting at the same time created the database first; migrations themselves take a lock.
-            logger.LogInformation("The database was created by another instance meanwhile; migrating it");
-            await db.Database.MigrateAsync(cancellationToken);
+            try
+            {
+                await db.Database.MigrateAsync(cancellationToken);
+                break;
+            }
+            catch (Npgsql.PostgresException ex) when (attempt < 10 && ConcurrentMigrationStates.Contains(ex.SqlState))
+            {
+                logger.LogInformation("Another instance is migrating the database ({SqlState}); migrating again shortly", ex.SqlState);
+                db.ChangeTracker.Clear();
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            }
         }
 
         logger.LogInformation("Database migrated");

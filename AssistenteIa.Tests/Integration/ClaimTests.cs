@@ -3,6 +3,7 @@ using AssistenteIa.Application.Tasks.ExecuteTask;
 using AssistenteIa.Domain.Tasks;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIaApi.ServiceB.Worker;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

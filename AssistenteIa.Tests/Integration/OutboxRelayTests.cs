@@ -4,6 +4,7 @@ using AssistenteIa.Application.Outbox;
 using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;

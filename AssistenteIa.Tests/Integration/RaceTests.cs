@@ -8,6 +8,7 @@ using AssistenteIa.Domain.Outbox;
 using AssistenteIa.Domain.Tasks;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;

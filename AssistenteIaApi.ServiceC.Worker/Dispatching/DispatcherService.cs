@@ -7,7 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace AssistenteIa.Infrastructure.Messaging;
+namespace AssistenteIaApi.ServiceC.Worker.Dispatching;
 
 /// <summary>Section <c>Dispatcher</c>: how often ServiceC looks for work.</summary>
 public sealed class DispatcherOptions

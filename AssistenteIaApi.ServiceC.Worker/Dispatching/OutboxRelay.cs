@@ -4,7 +4,7 @@ using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 
-namespace AssistenteIa.Infrastructure.Messaging;
+namespace AssistenteIaApi.ServiceC.Worker.Dispatching;
 
 /// <summary>
 /// Publishes outbox rows left unsent (broker down at commit, process killed between commit and publish).

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace AssistenteIa.Infrastructure.Messaging;
+namespace AssistenteIaApi.ServiceB.Worker.Hosting;
 
 /// <summary>ServiceB's heartbeat loop: one batched lease renewal for all running attempts per interval.</summary>
 public sealed class LeaseHeartbeatService(IServiceScopeFactory scopes, IOptions<WorkerOptions> options, TimeProvider clock, ILogger<LeaseHeartbeatService> logger)

@@ -1,7 +1,9 @@
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Tasks.StreamTaskEvents;
 using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIaApi.Interfaces.Messaging.Consumers;
 
-namespace AssistenteIaApi.Messaging;
+namespace AssistenteIaApi.Interfaces.Messaging;
 
 public static class TaskEventStreamsRegistration
 {
@@ -14,7 +16,19 @@ public static class TaskEventStreamsRegistration
 
         // Not a health check of the API: tasks are accepted while the broker is down, and the streams catch up from the outbox.
         builder.Services.AddSingleton<SubscriptionHealth>();
-        builder.Services.AddHostedService<TaskEventListener>();
+        builder.Services.AddSubscription<ReceivedTaskEvent, TaskEventStreamHandler>(_ =>
+            Subscribe.PrivateQueue<ReceivedTaskEvent>(
+                Queues.TaskEvents,
+                ["task.#"],
+                name: $"{Queues.TaskEvents}.api.{Environment.MachineName}.{Guid.NewGuid():N}",
+
+                // Bounded: an instance that cannot keep up loses the oldest, which its streams then read from the outbox.
+                arguments: new Dictionary<string, object?> { ["x-max-length"] = 100_000, ["x-overflow"] = "drop-head" }) with
+            {
+                AutoAck = true,
+                Parse = TaskEventParsing.Parse,
+                OnSubscribed = sp => sp.GetRequiredService<TaskEventHub>().SignalGap(),
+            });
         return builder;
     }
 }

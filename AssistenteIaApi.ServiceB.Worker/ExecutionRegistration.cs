@@ -1,0 +1,54 @@
+using AssistenteIa.Application;
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Tasks.ExecuteTask;
+using AssistenteIa.Infrastructure;
+using AssistenteIa.Infrastructure.Ai;
+using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIaApi.ServiceB.Worker.Hosting;
+using AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIaApi.ServiceB.Worker;
+
+public static class ExecutionRegistration
+{
+    /// <summary>The executor: its options, the AI pipeline, the execute use case, the heartbeat and its two subscriptions.</summary>
+    public static IHostApplicationBuilder AddTaskExecution(this IHostApplicationBuilder builder)
+    {
+        builder.AddAiOptions();
+        builder.Services.AddOptions<WorkerOptions>().Bind(builder.Configuration.GetSection(WorkerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(new WorkerIdentity($"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..6]}"));
+        builder.Services.AddSingleton<TokenCounter>();
+        builder.Services.AddChatClient(sp => ChatClientFactory.Create(
+                sp.GetRequiredService<IOptions<AiOptions>>().Value,
+                builder.Configuration.GetConnectionString(DependencyInjection.AiConnectionName),
+                sp.GetRequiredService<TokenCounter>(),
+                sp.GetRequiredService<TimeProvider>()))
+            .UseLogging()
+            .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
+        builder.Services.AddScoped<AssistenteIa.Application.Abstractions.ITaskExecutor, ChatClientTaskExecutor>();
+        builder.Services.AddScoped<ExecuteTaskHandler>();
+        builder.Services.AddScoped<RenewLeasesHandler>();
+        builder.Services.AddSingleton<RunningAttempts>();
+        builder.Services.AddSingleton<SubscriptionHealth>();
+        builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
+
+        // Hosts stop services in reverse order: the heartbeat and the cancel listener keep working until the
+        // task subscription has drained its deliveries in progress.
+        builder.Services.AddHostedService<LeaseHeartbeatService>();
+        builder.Services.AddSubscription<TaskCancelRequested, CancelSignalHandler>(_ =>
+            Subscribe.PrivateQueue<TaskCancelRequested>(Queues.TasksControl, [""]) with { AutoAck = true });
+        builder.Services.AddSubscription<TaskQueued, TaskQueuedHandler>(sp =>
+        {
+            var worker = sp.GetRequiredService<IOptions<WorkerOptions>>().Value;
+            return Subscribe.Queue<TaskQueued>(Queues.TasksQueued) with
+            {
+                Prefetch = worker.EffectivePrefetch,
+                Concurrency = (ushort)worker.MaxConcurrency,
+                Parse = (body, context) => TaskQueuedHandler.Parse(Subscribe.Json<TaskQueued>(body)),
+            };
+        });
+        return builder;
+    }
+}

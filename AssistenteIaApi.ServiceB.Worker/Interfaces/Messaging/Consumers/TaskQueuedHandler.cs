@@ -1,0 +1,21 @@
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Tasks.ExecuteTask;
+using AssistenteIa.Infrastructure.Messaging;
+
+namespace AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
+
+/// <summary>
+/// <c>tasks-queued</c>: runs the task and acks only after its outcome is stored; a failure to store requeues the
+/// message (the subscription's default), an unreadable one goes to the dead-letter queue.
+/// </summary>
+public sealed class TaskQueuedHandler(ExecuteTaskHandler execute) : IMessageHandler<TaskQueued>
+{
+    /// <summary>A message naming no task cannot be run: it is rejected to the dead-letter queue.</summary>
+    public static TaskQueued? Parse(TaskQueued? message) => message is { TaskId: var id } && id != Guid.Empty ? message : null;
+
+    public async Task<DeliveryOutcome> HandleAsync(TaskQueued message, MessageContext context, CancellationToken cancellationToken)
+    {
+        await execute.HandleAsync(message, cancellationToken);
+        return DeliveryOutcome.Ack;
+    }
+}
