@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using AssistenteIaApi.Contracts;
+using AssistenteIaApi.Interfaces.Http.RequestModels;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;
 

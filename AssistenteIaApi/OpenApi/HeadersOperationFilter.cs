@@ -1,4 +1,4 @@
-using AssistenteIaApi.Controllers;
+using AssistenteIaApi.Interfaces.Http.Controllers;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;
 

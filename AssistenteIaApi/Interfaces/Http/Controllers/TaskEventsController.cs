@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
-namespace AssistenteIaApi.Controllers;
+namespace AssistenteIaApi.Interfaces.Http.Controllers;
 
 /// <summary>
 /// The tasks' lifecycle as Server-Sent Events: one named event per change (<c>task.created</c>, <c>task.queued</c>,

@@ -3,7 +3,7 @@ using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Domain.Tasks;
 
-namespace AssistenteIaApi.Contracts;
+namespace AssistenteIaApi.Interfaces.Http.RequestModels;
 
 /// <summary>Body of <c>POST /api/v1/tasks</c>.</summary>
 public sealed record CreateTaskRequest

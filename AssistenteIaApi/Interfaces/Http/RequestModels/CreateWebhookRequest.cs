@@ -1,6 +1,6 @@
 using AssistenteIa.Application.Webhooks;
 
-namespace AssistenteIaApi.Contracts;
+namespace AssistenteIaApi.Interfaces.Http.RequestModels;
 
 /// <summary>Body of <c>POST /api/v1/webhooks</c>.</summary>
 public sealed record CreateWebhookRequest

@@ -1,7 +1,7 @@
 using AssistenteIa.Application.Tenants;
 using AssistenteIa.Infrastructure.Persistence;
 
-namespace AssistenteIaApi.Cli;
+namespace AssistenteIaApi.Interfaces.Cli;
 
 /// <summary>
 /// <c>dotnet run --project AssistenteIaApi -- apikeys create --tenant acme [--name "Acme Ltd"]</c>:

@@ -5,12 +5,12 @@ using AssistenteIa.Application.Tasks.CreateTask;
 using AssistenteIa.Application.Tasks.GetTask;
 using AssistenteIa.Application.Tasks.ListTasks;
 using AssistenteIa.Domain.Tasks;
-using AssistenteIaApi.Contracts;
+using AssistenteIaApi.Interfaces.Http.RequestModels;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 
-namespace AssistenteIaApi.Controllers;
+namespace AssistenteIaApi.Interfaces.Http.Controllers;
 
 /// <summary>REST v1 for tasks: binds HTTP to the use cases and back, nothing more.</summary>
 [ApiController]

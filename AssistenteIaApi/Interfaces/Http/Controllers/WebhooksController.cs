@@ -1,11 +1,11 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Webhooks;
-using AssistenteIaApi.Contracts;
+using AssistenteIaApi.Interfaces.Http.RequestModels;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 
-namespace AssistenteIaApi.Controllers;
+namespace AssistenteIaApi.Interfaces.Http.Controllers;
 
 /// <summary>
 /// Webhook endpoints of the caller's tenant: task events POSTed to a URL, signed per Standard Webhooks, retried with
