@@ -7,7 +7,7 @@ public sealed class TaskOptions
 {
     public const string Section = "Tasks";
 
-    [Range(1, Domain.Tasks.AiTask.MaxAttemptsLimit)]
+    [Range(1, Domain.Entities.AiTask.MaxAttemptsLimit)]
     public int DefaultMaxAttempts { get; set; } = 3;
 
     [Range(1024, 16 * 1024 * 1024)]

@@ -1,15 +1,8 @@
 using AssistenteIa.Application;
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Application.Tasks.CancelTask;
-using AssistenteIa.Application.Tasks.CreateTask;
-using AssistenteIa.Application.Tasks.ExecuteTask;
-using AssistenteIa.Application.Tasks.GetTask;
-using AssistenteIa.Application.Tasks.ListTasks;
-using AssistenteIa.Application.Tenants;
 using AssistenteIa.Application.Webhooks;
-using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIa.Infrastructure.Webhooks;
@@ -19,7 +12,6 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Infrastructure;
 

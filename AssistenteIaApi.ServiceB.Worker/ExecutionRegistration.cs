@@ -1,6 +1,6 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Application.Tasks.ExecuteTask;
+using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
@@ -27,7 +27,7 @@ public static class ExecutionRegistration
                 sp.GetRequiredService<TimeProvider>()))
             .UseLogging()
             .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
-        builder.Services.AddScoped<AssistenteIa.Application.Abstractions.ITaskExecutor, ChatClientTaskExecutor>();
+        builder.Services.AddScoped<AssistenteIa.Application.Ports.Out.ITaskExecutor, ChatClientTaskExecutor>();
         builder.Services.AddScoped<ExecuteTaskHandler>();
         builder.Services.AddScoped<RenewLeasesHandler>();
         builder.Services.AddSingleton<RunningAttempts>();

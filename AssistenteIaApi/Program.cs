@@ -1,8 +1,9 @@
 using AssistenteIa.Application;
-using AssistenteIa.Application.Tasks.CancelTask;
-using AssistenteIa.Application.Tasks.CreateTask;
-using AssistenteIa.Application.Tasks.GetTask;
-using AssistenteIa.Application.Tasks.ListTasks;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks.Commands.CancelTask;
+using AssistenteIa.Application.Tasks.Commands.CreateTask;
+using AssistenteIa.Application.Tasks.Queries.GetTask;
+using AssistenteIa.Application.Tasks.Queries.ListTasks;
 using AssistenteIa.Application.Tenants;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Infrastructure;

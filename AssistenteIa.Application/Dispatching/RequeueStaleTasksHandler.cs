@@ -1,6 +1,5 @@
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Application.Ports.Out;
 using Microsoft.Extensions.Logging;
 
 namespace AssistenteIa.Application.Dispatching;

@@ -1,7 +1,9 @@
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.Policies;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

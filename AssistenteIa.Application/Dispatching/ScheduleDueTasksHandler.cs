@@ -1,6 +1,6 @@
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 

@@ -26,12 +26,12 @@ public static class Queues
     public const string TaskQueuedType = "TaskQueued";
 
     /// <summary>RabbitMQ priority for a task priority (the queue is declared with x-max-priority 9).</summary>
-    public static byte PriorityOf(Domain.Tasks.Priority priority) => priority switch
+    public static byte PriorityOf(Domain.ValueObjects.Priority priority) => priority switch
     {
-        Domain.Tasks.Priority.Low => 1,
-        Domain.Tasks.Priority.Normal => 4,
-        Domain.Tasks.Priority.High => 7,
-        Domain.Tasks.Priority.Critical => 9,
+        Domain.ValueObjects.Priority.Low => 1,
+        Domain.ValueObjects.Priority.Normal => 4,
+        Domain.ValueObjects.Priority.High => 7,
+        Domain.ValueObjects.Priority.Critical => 9,
         _ => 4,
     };
 }

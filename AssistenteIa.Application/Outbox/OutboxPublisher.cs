@@ -1,5 +1,5 @@
-using AssistenteIa.Application.Abstractions;
-using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 

@@ -1,4 +1,4 @@
-using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Ports.Out;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 

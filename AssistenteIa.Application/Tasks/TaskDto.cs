@@ -1,6 +1,7 @@
 using System.Linq.Expressions;
 using System.Text.Json;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Application.Tasks;
 

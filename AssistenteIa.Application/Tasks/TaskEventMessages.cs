@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.Events;
-using AssistenteIa.Domain.Outbox;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Application.Tasks;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Application.Tasks;
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using AssistenteIa.Application.Abstractions;
-using AssistenteIa.Domain.Tenants;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
 using Microsoft.EntityFrameworkCore;
 
 namespace AssistenteIa.Application.Tenants;

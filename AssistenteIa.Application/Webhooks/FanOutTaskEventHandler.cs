@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
 using Microsoft.EntityFrameworkCore;
 
 namespace AssistenteIa.Application.Webhooks;

@@ -1,4 +1,4 @@
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Domain.Entities;
 
 namespace AssistenteIa.Application.Webhooks;
 

@@ -1,5 +1,5 @@
 using System.ComponentModel.DataAnnotations;
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Domain.Policies;
 
 namespace AssistenteIa.Application.Webhooks;
 

@@ -1,6 +1,6 @@
-using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.Events;
-using AssistenteIa.Domain.Webhooks;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 

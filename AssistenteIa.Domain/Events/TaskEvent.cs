@@ -1,4 +1,4 @@
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Domain.Events;
 

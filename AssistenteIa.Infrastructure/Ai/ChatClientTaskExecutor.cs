@@ -2,9 +2,10 @@ using System.ClientModel;
 using System.Net;
 using System.Text.Json;
 using AssistenteIa.Application;
-using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 

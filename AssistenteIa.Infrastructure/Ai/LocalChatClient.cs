@@ -1,5 +1,5 @@
 using System.Net;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.Extensions.AI;
 
 namespace AssistenteIa.Infrastructure.Ai;

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Infrastructure.Ai;
 

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
 using Microsoft.Extensions.DependencyInjection;
 using RabbitMQ.Client;
 

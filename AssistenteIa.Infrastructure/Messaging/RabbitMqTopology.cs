@@ -1,5 +1,5 @@
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Domain.Outbox;
+using AssistenteIa.Domain.Entities;
 using RabbitMQ.Client;
 
 namespace AssistenteIa.Infrastructure.Messaging;

@@ -248,6 +248,6 @@ public static class TaskEventParsing
         && Guid.TryParse(context.TaskId, out var taskId)
         && Guid.TryParse(context.MessageId, out var eventId)
         && context.Type is { Length: > 0 } type
-            ? new ReceivedTaskEvent(eventId, tenantId, taskId, type, Domain.Outbox.OutboxMessage.WrittenAt(eventId) ?? DateTimeOffset.UtcNow, context.Body)
+            ? new ReceivedTaskEvent(eventId, tenantId, taskId, type, Domain.Entities.OutboxMessage.WrittenAt(eventId) ?? DateTimeOffset.UtcNow, context.Body)
             : null;
 }

@@ -1,9 +1,7 @@
-using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Outbox;
-using AssistenteIa.Domain.Tasks;
-using AssistenteIa.Domain.Tenants;
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;

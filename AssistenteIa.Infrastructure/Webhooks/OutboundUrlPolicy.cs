@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Webhooks;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using AssistenteIa.Application.Webhooks;
+using AssistenteIa.Application.Ports.Out;
 using Microsoft.AspNetCore.DataProtection;
 
 namespace AssistenteIa.Infrastructure.Webhooks;

@@ -1,8 +1,9 @@
 using System.Net;
 using AssistenteIa.Application;
-using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Ai;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,6 @@
-using AssistenteIa.Domain;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.Exceptions;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Domain;
 

@@ -2,9 +2,10 @@ using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Application.Tasks.CreateTask;
+using AssistenteIa.Application.Tasks.Commands.CreateTask;
 using AssistenteIa.Domain;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Domain;
 

@@ -1,4 +1,4 @@
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Policies;
 
 namespace AssistenteIa.Tests.Domain;
 

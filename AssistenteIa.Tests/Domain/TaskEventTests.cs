@@ -1,5 +1,6 @@
+using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.Events;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Domain;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AssistenteIa.Tests.Domain;

@@ -1,5 +1,7 @@
-using AssistenteIa.Domain;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.Exceptions;
+using AssistenteIa.Domain.Policies;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Domain;
 

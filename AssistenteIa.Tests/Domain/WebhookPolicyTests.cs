@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using AssistenteIa.Application.Webhooks;
-using AssistenteIa.Domain.Outbox;
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.Policies;
 using AssistenteIa.Infrastructure.Webhooks;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,7 @@
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Application.Tasks.ExecuteTask;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceB.Worker;

@@ -4,9 +4,10 @@ using System.Text;
 using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Application.Tasks.CreateTask;
+using AssistenteIa.Application.Tasks.Commands.CreateTask;
 using AssistenteIa.Application.Tenants;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,4 +1,4 @@
-using AssistenteIa.Application.Abstractions;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;

@@ -1,9 +1,8 @@
 using AssistenteIa.Application;
-using AssistenteIa.Application.Tasks.ExecuteTask;
+using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AssistenteIa.Tests.Integration;

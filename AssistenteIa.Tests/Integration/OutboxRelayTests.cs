@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
-using AssistenteIa.Domain.Outbox;
-using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;

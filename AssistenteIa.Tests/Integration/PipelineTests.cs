@@ -2,10 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Aspire.Hosting;
-using Aspire.Hosting.ApplicationModel;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AssistenteIa.Tests.Integration;

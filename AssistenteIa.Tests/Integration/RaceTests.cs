@@ -1,12 +1,11 @@
 using System.Diagnostics.Metrics;
 using AssistenteIa.Application;
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Domain.Outbox;
-using AssistenteIa.Domain.Tasks;
-using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;

@@ -1,4 +1,5 @@
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
 

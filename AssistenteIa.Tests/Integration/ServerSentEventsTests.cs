@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.ValueObjects;
 using RabbitMQ.Client;
 
 namespace AssistenteIa.Tests.Integration;

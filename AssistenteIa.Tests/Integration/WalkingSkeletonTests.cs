@@ -1,6 +1,6 @@
 using System.Net;
-using Aspire.Hosting;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
 

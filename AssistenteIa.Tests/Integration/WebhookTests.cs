@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using AssistenteIa.Domain.Tasks;
 
 namespace AssistenteIa.Tests.Integration;
 

@@ -1,8 +1,5 @@
 using AssistenteIa.Application;
-using AssistenteIa.Application.Tasks.ExecuteTask;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.ServiceB.Worker.Hosting;

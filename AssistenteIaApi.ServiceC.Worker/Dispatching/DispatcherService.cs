@@ -1,10 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Outbox;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.ServiceC.Worker.Dispatching;

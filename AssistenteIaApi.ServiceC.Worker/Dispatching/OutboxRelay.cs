@@ -1,8 +1,6 @@
-using AssistenteIa.Application.Abstractions;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Logging;
 
 namespace AssistenteIaApi.ServiceC.Worker.Dispatching;
 

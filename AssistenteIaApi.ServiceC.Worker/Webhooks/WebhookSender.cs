@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Webhooks;
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Domain.Entities;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIa.Infrastructure.Webhooks;
 using Microsoft.EntityFrameworkCore;

@@ -1,5 +1,5 @@
 using AssistenteIa.Application;
-using AssistenteIa.Domain;
+using AssistenteIa.Domain.Exceptions;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 
@@ -22,7 +22,7 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
             IdempotencyKeyReusedException e => Problem(StatusCodes.Status422UnprocessableEntity, e.Title, e.Message),
             QuotaExceededException e => Problem(StatusCodes.Status429TooManyRequests, e.Title, e.Message),
             PayloadTooLargeException e => Problem(StatusCodes.Status413PayloadTooLarge, e.Title, e.Message),
-            AssistenteIa.Domain.Tasks.TaskAlreadyFinishedException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
+            TaskAlreadyFinishedException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
             InvalidTransitionException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
             DomainException e => Problem(StatusCodes.Status400BadRequest, "Bad request", e.Message),
             BadHttpRequestException e => Problem(e.StatusCode, "Bad request", e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "The request body is too large." : e.Message),

@@ -1,7 +1,4 @@
-using AssistenteIa.Domain.Outbox;
-using AssistenteIa.Domain.Tasks;
-using AssistenteIa.Domain.Tenants;
-using AssistenteIa.Domain.Webhooks;
+using AssistenteIa.Domain.Entities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 

@@ -25,7 +25,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
-            modelBuilder.Entity("AssistenteIa.Domain.Outbox.OutboxMessage", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.OutboxMessage", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -78,7 +78,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("OutboxMessages", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.AiTask", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.AiTask", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -185,7 +185,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("Tasks", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -219,7 +219,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("TaskArtifacts", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskAttempt", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskAttempt", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -290,7 +290,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("TaskAttempts", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.ApiKey", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -326,7 +326,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("ApiKeys", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.Tenant", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.Tenant", b =>
                 {
                     b.Property<string>("Id")
                         .HasMaxLength(64)
@@ -345,27 +345,27 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("Tenants", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tasks.AiTask", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskAttempt", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskAttempt", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tasks.AiTask", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.ApiKey", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tenants.Tenant", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)

@@ -25,7 +25,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
-            modelBuilder.Entity("AssistenteIa.Domain.Outbox.OutboxMessage", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.OutboxMessage", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -85,7 +85,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("OutboxMessages", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.AiTask", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.AiTask", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -204,7 +204,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.HasAnnotation("Npgsql:StorageParameter:fillfactor", 85);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -238,7 +238,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("TaskArtifacts", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskAttempt", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskAttempt", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -309,7 +309,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("TaskAttempts", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.ApiKey", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -345,7 +345,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("ApiKeys", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.Tenant", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.Tenant", b =>
                 {
                     b.Property<string>("Id")
                         .HasMaxLength(64)
@@ -364,27 +364,27 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("Tenants", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tasks.AiTask", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskAttempt", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskAttempt", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tasks.AiTask", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.ApiKey", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tenants.Tenant", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)

@@ -26,7 +26,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
-            modelBuilder.Entity("AssistenteIa.Domain.Outbox.OutboxMessage", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.OutboxMessage", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -104,7 +104,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("OutboxMessages", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.AiTask", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.AiTask", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -223,7 +223,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.HasAnnotation("Npgsql:StorageParameter:fillfactor", 85);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -257,7 +257,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("TaskArtifacts", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskAttempt", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskAttempt", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -328,7 +328,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("TaskAttempts", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.ApiKey", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -364,7 +364,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("ApiKeys", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.Tenant", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.Tenant", b =>
                 {
                     b.Property<string>("Id")
                         .HasMaxLength(64)
@@ -383,7 +383,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("Tenants", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Webhooks.WebhookDelivery", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.WebhookDelivery", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -451,7 +451,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("WebhookDeliveries", (string)null);
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Webhooks.WebhookEndpoint", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.WebhookEndpoint", b =>
                 {
                     b.Property<Guid>("Id")
                         .ValueGeneratedOnAdd()
@@ -522,45 +522,45 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("DataProtectionKeys");
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskArtifact", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tasks.AiTask", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tasks.TaskAttempt", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskAttempt", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tasks.AiTask", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Tenants.ApiKey", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tenants.Tenant", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Webhooks.WebhookDelivery", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.WebhookDelivery", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Webhooks.WebhookEndpoint", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.WebhookEndpoint", null)
                         .WithMany()
                         .HasForeignKey("EndpointId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("AssistenteIa.Domain.Webhooks.WebhookEndpoint", b =>
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.WebhookEndpoint", b =>
                 {
-                    b.HasOne("AssistenteIa.Domain.Tenants.Tenant", null)
+                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)

@@ -1,5 +1,5 @@
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Application.Tasks.ExecuteTask;
+using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Infrastructure.Messaging;
 
 namespace AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;

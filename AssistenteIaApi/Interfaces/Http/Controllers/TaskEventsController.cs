@@ -1,7 +1,7 @@
 using System.Text;
 using AssistenteIa.Application;
-using AssistenteIa.Application.Tasks.GetTask;
-using AssistenteIa.Application.Tasks.StreamTaskEvents;
+using AssistenteIa.Application.Tasks.Queries.GetTask;
+using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Features;

@@ -1,10 +1,10 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Application.Tasks.CancelTask;
-using AssistenteIa.Application.Tasks.CreateTask;
-using AssistenteIa.Application.Tasks.GetTask;
-using AssistenteIa.Application.Tasks.ListTasks;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Application.Tasks.Commands.CancelTask;
+using AssistenteIa.Application.Tasks.Commands.CreateTask;
+using AssistenteIa.Application.Tasks.Queries.GetTask;
+using AssistenteIa.Application.Tasks.Queries.ListTasks;
+using AssistenteIa.Domain.Entities;
 using AssistenteIaApi.Interfaces.Http.RequestModels;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;

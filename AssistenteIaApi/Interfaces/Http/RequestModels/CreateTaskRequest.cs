@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using AssistenteIa.Application.Tasks;
-using AssistenteIa.Application.Tasks.CreateTask;
-using AssistenteIa.Domain.Tasks;
+using AssistenteIa.Application.Tasks.Commands.CreateTask;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIaApi.Interfaces.Http.RequestModels;
 

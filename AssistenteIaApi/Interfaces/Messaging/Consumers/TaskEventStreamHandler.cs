@@ -1,5 +1,5 @@
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Application.Tasks.StreamTaskEvents;
+using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 using AssistenteIa.Infrastructure.Messaging;
 
 namespace AssistenteIaApi.Interfaces.Messaging.Consumers;

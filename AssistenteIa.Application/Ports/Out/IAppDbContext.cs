@@ -1,0 +1,56 @@
+using AssistenteIa.Domain.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace AssistenteIa.Application.Ports.Out;
+
+/// <summary>The persistence port: the application queries and changes aggregates through it.</summary>
+public interface IAppDbContext
+{
+    DbSet<AiTask> Tasks { get; }
+    DbSet<TaskAttempt> TaskAttempts { get; }
+    DbSet<TaskArtifact> TaskArtifacts { get; }
+    DbSet<OutboxMessage> OutboxMessages { get; }
+    DbSet<Tenant> Tenants { get; }
+    DbSet<ApiKey> ApiKeys { get; }
+    DbSet<WebhookEndpoint> WebhookEndpoints { get; }
+    DbSet<WebhookDelivery> WebhookDeliveries { get; }
+
+    /// <summary>
+    /// Saves the pending changes; in the same transaction, the events the tracked tasks recorded become outbox rows
+    /// (see <c>TaskEventMessages</c>). Those rows are then handed out once by <see cref="TakeSavedOutboxMessages"/>.
+    /// </summary>
+    Task<int> SaveChangesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The outbox rows written from task events by the saves since the last call, for publishing right after commit.</summary>
+    IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages();
+
+    /// <summary>
+    /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task
+    /// leased by this worker and still at that attempt); returns those renewed (a missing one is a lease lost).
+    /// Leaves the row version alone.
+    /// </summary>
+    Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reserved or running tasks whose lease ended by the database's clock, oldest first, locked
+    /// (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's transaction ends: a heartbeat racing the rescue waits,
+    /// then finds the lease gone.
+    /// </summary>
+    Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Tasks Queued since before <paramref name="staleBefore"/>, oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>)
+    /// until the caller's transaction ends, so a worker claiming one meanwhile waits instead of failing the batch.
+    /// </summary>
+    Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, CancellationToken cancellationToken);
+
+    Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);
+
+    /// <summary>Forgets every tracked entity (after a failed save, before reading fresh state).</summary>
+    void ClearTracking();
+}
+
+public sealed record AttemptLease(Guid TaskId, int AttemptNo);
+
+public sealed record LeaseRenewal(Guid TaskId, int AttemptNo, bool CancelRequested);

@@ -1,0 +1,123 @@
+using System.Data.Common;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Application.Tasks.Commands.CreateTask;
+
+/// <summary>
+/// Stores a task with the outbox rows of its events (created, queued) in one transaction, then publishes them.
+/// Idempotent per (tenant, Idempotency-Key): the unique index decides races, not a check-then-insert.
+/// </summary>
+public sealed class CreateTaskHandler(
+    IAppDbContext db,
+    OutboxPublisher outbox,
+    IOptions<TaskOptions> options,
+    IOptions<AiOptions> aiOptions,
+    TimeProvider clock,
+    TaskMetrics metrics,
+    ILogger<CreateTaskHandler> logger)
+{
+    public async Task<CreateTaskResult> HandleAsync(CreateTaskCommand command, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+
+        // A retry answers with the task the first request created, even when that request would not pass today's
+        // checks (its scheduledAt has passed, a limit changed): look the key up before validating.
+        string? requestHash = null;
+        if (command.IdempotencyKey is { } key && CreateTaskValidator.IsValidIdempotencyKey(key))
+        {
+            requestHash = RequestFingerprint.Of(command, options.Value);
+            if (await FindReplayAsync(command.TenantId, key, requestHash, cancellationToken) is { } earlier)
+            {
+                return earlier;
+            }
+        }
+
+        var payloadJson = CreateTaskValidator.ValidateAndSerialize(command, options.Value, aiOptions.Value, now);
+        if (command.Priority == Priority.Critical)
+        {
+            await EnsureCriticalQuotaAsync(command.TenantId, cancellationToken);
+        }
+
+        var task = AiTask.Create(
+            Guid.CreateVersion7(now),
+            command.TenantId,
+            command.Type,
+            command.Priority,
+            payloadJson,
+            command.MaxAttempts ?? options.Value.DefaultMaxAttempts,
+            command.IdempotencyKey,
+            requestHash,
+            Guid.NewGuid().ToString("N"),
+            command.ScheduledAt,
+            now);
+
+        if (!task.IsDeferred(now))
+        {
+            task.Enqueue(now);
+        }
+
+        db.Tasks.Add(task);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException ex) when (command.IdempotencyKey is { } raced && IsUniqueViolation(ex))
+        {
+            // A concurrent request with the same key won the insert: answer with its task.
+            db.ClearTracking();
+            return await FindReplayAsync(command.TenantId, raced, requestHash!, cancellationToken)
+                ?? throw new ConflictException($"A request with Idempotency-Key '{raced}' is in progress; retry it.");
+        }
+
+        metrics.TaskCreated(task.Type);
+        using (logger.BeginScope(new Dictionary<string, object> { ["TaskId"] = task.Id, ["CorrelationId"] = task.CorrelationId }))
+        {
+            logger.LogInformation("Task {TaskId} created for tenant {TenantId} as {TaskType}, status {Status}", task.Id, task.TenantId, task.Type, task.Status);
+        }
+
+        await outbox.PublishSavedAsync(cancellationToken);
+        return new CreateTaskResult(TaskDto.From(task), Replayed: false);
+    }
+
+    private async Task<CreateTaskResult?> FindReplayAsync(string tenantId, string key, string requestHash, CancellationToken cancellationToken)
+    {
+        var existing = await db.Tasks.AsNoTracking()
+            .FirstOrDefaultAsync(t => t.TenantId == tenantId && t.IdempotencyKey == key, cancellationToken);
+        if (existing is null)
+        {
+            return null;
+        }
+
+        return existing.RequestHash == requestHash
+            ? new CreateTaskResult(TaskDto.From(existing), Replayed: true)
+            : throw new IdempotencyKeyReusedException(key);
+    }
+
+    /// <summary>
+    /// One tenant may not hold more than the configured number of unfinished Critical tasks (a soft cap: two
+    /// requests racing at the limit may both pass).
+    /// </summary>
+    private async Task EnsureCriticalQuotaAsync(string tenantId, CancellationToken cancellationToken)
+    {
+        var limit = options.Value.MaxCriticalPerTenant;
+        var open = await db.Tasks.CountAsync(
+            t => t.TenantId == tenantId && t.Priority == Priority.Critical
+                && (t.Status == AiTaskStatus.Created || t.Status == AiTaskStatus.Queued || t.Status == AiTaskStatus.Reserved
+                    || t.Status == AiTaskStatus.Running || t.Status == AiTaskStatus.Failed),
+            cancellationToken);
+        if (open >= limit)
+        {
+            throw new QuotaExceededException(
+                $"This tenant already has {open} unfinished Critical tasks; the limit is {limit}. Use High, or wait for some to finish.");
+        }
+    }
+
+    private static bool IsUniqueViolation(DbUpdateException ex) =>
+        ex.InnerException is DbException { SqlState: "23505" };
+}

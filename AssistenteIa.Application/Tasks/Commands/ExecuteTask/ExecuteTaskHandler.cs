@@ -1,0 +1,268 @@
+using System.Text.Json;
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.Policies;
+using AssistenteIa.Domain.ValueObjects;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
+
+public enum ExecutionOutcome
+{
+    /// <summary>This worker ran an attempt and recorded its outcome.</summary>
+    Recorded,
+
+    /// <summary>Duplicate or stale message (task unknown, already claimed, finished or cancelled), or an attempt taken over: nothing more to do.</summary>
+    Ignored,
+}
+
+/// <summary>
+/// Runs one <see cref="TaskQueued"/> delivery: claims the task with an optimistic-concurrency update
+/// (so two workers never run the same attempt), runs it, and records exactly one outcome for the attempt.
+/// The lease is renewed by <see cref="RenewLeasesHandler"/>, which stops the attempt when the lease is lost.
+/// The caller acks the message only after this returns.
+/// </summary>
+public sealed class ExecuteTaskHandler(
+    IAppDbContext db,
+    ITaskExecutor executor,
+    OutboxPublisher outbox,
+    IOptions<WorkerOptions> workerOptions,
+    IOptions<TaskOptions> taskOptions,
+    IOptions<AiOptions> aiOptions,
+    WorkerIdentity worker,
+    TaskMetrics metrics,
+    RunningAttempts running,
+    TimeProvider clock,
+    ILogger<ExecuteTaskHandler> logger)
+{
+    private const int MaxSaveRetries = 5;
+
+    public async Task<ExecutionOutcome> HandleAsync(TaskQueued message, CancellationToken stoppingToken)
+    {
+        var options = workerOptions.Value;
+        var task = await db.Tasks.FirstOrDefaultAsync(t => t.Id == message.TaskId, stoppingToken);
+        if (task is null || task.Status != AiTaskStatus.Queued)
+        {
+            logger.LogInformation("Ignoring TaskQueued for task {TaskId} attempt {Attempt}: task is {Status}", message.TaskId, message.Attempt, task?.Status.ToString() ?? "unknown");
+            return ExecutionOutcome.Ignored;
+        }
+
+        var now = clock.GetUtcNow();
+        var queuedAt = task.UpdatedAt;
+        task.Reserve(worker.Id, now + options.LeaseDuration, now);
+        var attempt = task.Start(now);
+        db.TaskAttempts.Add(attempt);
+        try
+        {
+            await db.SaveChangesAsync(stoppingToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
+            return ExecutionOutcome.Ignored;
+        }
+
+        // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
+        // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
+        using var registration = running.Register(task.Id, attempt.AttemptNo);
+        try
+        {
+            // The lease just written came from this worker's clock; restate it by the database's clock, the one the
+            // dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early.
+            await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not restate the lease of task {TaskId}; the heartbeat will", task.Id);
+        }
+
+        // The reserved and started events (bounded by the publish timeout; what fails is relayed).
+        await outbox.PublishSavedAsync(CancellationToken.None);
+
+        metrics.AttemptStarted(now - queuedAt);
+        logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
+        var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
+        var requestedModel = payload.Model ?? aiOptions.Value.DefaultModel;
+        var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
+
+        using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, registration.Token);
+
+        AttemptResult result;
+        try
+        {
+            var output = await executor.ExecuteAsync(request, run.Token);
+            result = AttemptResult.Success(output);
+        }
+        catch (OperationCanceledException ex) when (registration.Reason == StopReason.LeaseLost)
+        {
+            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "LeaseLost", "The worker lost its lease on the task.", UsageOf(ex)));
+        }
+        catch (OperationCanceledException ex) when (registration.Reason == StopReason.CancelRequested)
+        {
+            result = AttemptResult.Cancelled(UsageOf(ex));
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
+        {
+            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "Timeout", $"The attempt did not finish within {options.AttemptTimeout}.", UsageOf(ex)));
+        }
+        catch (OperationCanceledException ex) when (stoppingToken.IsCancellationRequested)
+        {
+            result = AttemptResult.Interrupted(UsageOf(ex));
+        }
+        catch (TaskExecutionException ex)
+        {
+            logger.LogWarning(ex.InnerException ?? ex, "Task {TaskId} attempt {AttemptNo} failed: {ErrorCode} ({ErrorKind})", task.Id, attempt.AttemptNo, ex.Code, ex.Kind);
+            result = AttemptResult.Failure(ex);
+        }
+        catch (Exception ex)
+        {
+            // The exception's text may name hosts, paths or internals: tenants see a safe message, the log has the detail.
+            logger.LogError(ex, "Unexpected error running task {TaskId} attempt {AttemptNo}", task.Id, attempt.AttemptNo);
+            result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "UnexpectedError", "The worker failed unexpectedly; the operator's logs have the detail.", inner: ex));
+        }
+
+        // The outcome is written even while the host stops: the message is acked only after it is stored.
+        return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
+    }
+
+    private static ExecutionUsage UsageOf(OperationCanceledException ex) => (ex as AttemptCancelledException)?.Usage ?? ExecutionUsage.Empty;
+
+    /// <summary>
+    /// Writes the outcome on the entities tracked since the claim; the row version makes that update conditional.
+    /// When something else changed the task meanwhile (cancel request, rescuer), reads it again and decides on
+    /// fresh state. A save that fails for another reason (a value the database refuses) ends the attempt as a
+    /// recorded permanent error instead of a delivery requeued forever.
+    /// </summary>
+    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string requestedModel, AttemptResult result, CancellationToken cancellationToken)
+    {
+        var usage = Price(requestedModel, result.Usage);
+        for (var retry = 0; ; retry++)
+        {
+            if (task.Status != AiTaskStatus.Running || task.LockedBy != worker.Id || task.AttemptCount != attempt.AttemptNo || attempt.Status != AttemptStatus.Running)
+            {
+                return await DiscardTakenOverAsync(task, attempt, usage, cancellationToken);
+            }
+
+            Apply(task, attempt, usage, result);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                metrics.AttemptEnded(task, attempt);
+                logger.LogInformation(
+                    "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
+                    task.Id, attempt.AttemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
+                await outbox.PublishSavedAsync(cancellationToken);
+                return ExecutionOutcome.Recorded;
+            }
+            catch (DbUpdateConcurrencyException) when (retry < MaxSaveRetries)
+            {
+                (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
+            }
+            catch (DbUpdateException ex) when (RefusedValue(ex) && result.Error?.Code != StorageErrorCode)
+            {
+                logger.LogError(ex, "The outcome of task {TaskId} attempt {AttemptNo} could not be stored; recording it as a permanent error", task.Id, attempt.AttemptNo);
+                result = AttemptResult.Failure(new TaskExecutionException(
+                    ErrorKind.Permanent, StorageErrorCode, "The outcome of the attempt could not be stored; the operator's logs have the detail.", result.Usage));
+                (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
+            }
+        }
+    }
+
+    private const string StorageErrorCode = "StorageError";
+
+    /// <summary>
+    /// The database refused the data itself (data exception 22xxx, constraint 23xxx, limit 54xxx, a trigger's
+    /// P0001): saving it again cannot succeed. A lost connection or a failover is not that: it is retried.
+    /// </summary>
+    private static bool RefusedValue(DbUpdateException ex) =>
+        ex is not DbUpdateConcurrencyException
+        && ex.InnerException is System.Data.Common.DbException { SqlState: { } state }
+        && (state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal)
+            || state.StartsWith("54", StringComparison.Ordinal) || state == "P0001");
+
+    private async Task<(AiTask Task, TaskAttempt Attempt)> ReloadAsync(Guid taskId, int attemptNo, CancellationToken cancellationToken)
+    {
+        db.ClearTracking();
+        var task = await db.Tasks.FirstAsync(t => t.Id == taskId, cancellationToken);
+        var attempt = await db.TaskAttempts.FirstAsync(a => a.TaskId == taskId && a.AttemptNo == attemptNo, cancellationToken);
+        return (task, attempt);
+    }
+
+    /// <summary>
+    /// The dispatcher rescued the task after our lease expired; its decision stands. What this attempt consumed is
+    /// still real money: it is recorded on the attempt the dispatcher closed.
+    /// </summary>
+    private async Task<ExecutionOutcome> DiscardTakenOverAsync(AiTask task, TaskAttempt attempt, AttemptUsage usage, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken over while running; discarding its outcome", task.Id, attempt.AttemptNo);
+        if (attempt.RecordUsageAfterTakeover(usage))
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            metrics.AttemptUsageRecorded(attempt);
+            logger.LogInformation(
+                "Recorded the usage of taken-over task {TaskId} attempt {AttemptNo} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
+                task.Id, attempt.AttemptNo, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
+        }
+
+        return ExecutionOutcome.Ignored;
+    }
+
+    private void Apply(AiTask task, TaskAttempt attempt, AttemptUsage usage, AttemptResult result)
+    {
+        var now = clock.GetUtcNow();
+        switch (result)
+        {
+            case { Output: { } output }:
+                attempt.Close(AttemptStatus.Succeeded, usage, now);
+                db.TaskArtifacts.Add(TaskArtifact.Text(task.Id, attempt.AttemptNo, output.Output, now));
+                task.Succeed(now);
+                break;
+            case { IsCancelled: true }:
+                attempt.Close(AttemptStatus.Cancelled, usage, now, "Cancelled", "Cancelled at the client's request.");
+                task.Cancel(now);
+                break;
+            case { IsInterrupted: true }:
+                // A deploy or scale-in is not the task's fault: it goes back to the queue (its queued event puts the
+                // work message back) without spending an attempt, unless a cancel was requested meanwhile.
+                task.InterruptAttempt(attempt, usage, $"Worker {worker.Id} stopped during the attempt.", now);
+                break;
+            case { Error: { } error }:
+                var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
+                task.FailAttempt(attempt, usage, error.Code, error.Message, error.Kind, policy, Random.Shared.NextDouble(), now);
+                break;
+            default:
+                throw new InvalidOperationException("An attempt result has exactly one outcome.");
+        }
+    }
+
+    private AttemptUsage Price(string requestedModel, ExecutionUsage usage)
+    {
+        var price = aiOptions.Value.PriceOf(requestedModel, usage.Model);
+        if (price is null && (usage.TokensIn > 0 || usage.TokensOut > 0))
+        {
+            logger.LogWarning("No price configured for model {Model} (asked for {RequestedModel}); the attempt is recorded at cost 0", usage.Model, requestedModel);
+            metrics.PriceMissing(usage.Model);
+        }
+
+        return new AttemptUsage(usage.Model, usage.TokensIn, usage.TokensOut, price?.InputPerMillion ?? 0, price?.OutputPerMillion ?? 0);
+    }
+
+    private sealed record AttemptResult(ExecutionResult? Output, TaskExecutionException? Error, bool IsCancelled, bool IsInterrupted, ExecutionUsage Usage)
+    {
+        public static AttemptResult Success(ExecutionResult output) => new(output, null, false, false, output.Usage);
+
+        public static AttemptResult Failure(TaskExecutionException error) => new(null, error, false, false, error.Usage);
+
+        public static AttemptResult Cancelled(ExecutionUsage usage) => new(null, null, true, false, usage);
+
+        public static AttemptResult Interrupted(ExecutionUsage usage) => new(null, null, false, true, usage);
+    }
+}
+
+/// <summary>Names this worker instance in <c>Tasks.LockedBy</c>.</summary>
+public sealed record WorkerIdentity(string Id);

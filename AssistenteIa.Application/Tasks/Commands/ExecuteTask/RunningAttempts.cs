@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+
+namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
+
+/// <summary>Why a running attempt was told to stop before it finished.</summary>
+public enum StopReason
+{
+    /// <summary>The client cancelled the task.</summary>
+    CancelRequested,
+
+    /// <summary>The lease is no longer ours: the dispatcher rescued the task (this worker was paused or cut off).</summary>
+    LeaseLost,
+}
+
+/// <summary>
+/// The attempts this worker instance is running, by task and attempt number (a worker woken from a pause may hold
+/// an old attempt of a task while running its next one): the lease heartbeat renews them all in one statement, and
+/// a cancel signal or a lost lease reaches the right one.
+/// </summary>
+public sealed class RunningAttempts(TimeProvider clock)
+{
+    private readonly ConcurrentDictionary<(Guid TaskId, int AttemptNo), RunningAttempt> _running = new();
+
+    public IReadOnlyCollection<RunningAttempt> All => _running.Values.ToList();
+
+    public RunningAttempt Register(Guid taskId, int attemptNo)
+    {
+        var attempt = new RunningAttempt(this, taskId, attemptNo, clock.GetUtcNow());
+        _running[(taskId, attemptNo)] = attempt;
+        return attempt;
+    }
+
+    /// <summary>Stops every attempt of <paramref name="taskId"/> running here; returns whether one was.</summary>
+    public async Task<bool> StopAsync(Guid taskId, StopReason reason)
+    {
+        var stopped = false;
+        foreach (var attempt in _running.Values.Where(a => a.TaskId == taskId))
+        {
+            stopped |= await attempt.StopAsync(reason);
+        }
+
+        return stopped;
+    }
+
+    private void Remove(RunningAttempt attempt) =>
+        _running.TryRemove(new KeyValuePair<(Guid, int), RunningAttempt>((attempt.TaskId, attempt.AttemptNo), attempt));
+
+    /// <summary>One running attempt: a token that stops it, when its lease was last confirmed, and the first reason it was stopped for.</summary>
+    public sealed class RunningAttempt(RunningAttempts owner, Guid taskId, int attemptNo, DateTimeOffset claimedAt) : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private int _reason = -1;
+        private long _renewedAtTicks = claimedAt.UtcTicks;
+
+        public Guid TaskId { get; } = taskId;
+
+        public int AttemptNo { get; } = attemptNo;
+
+        public CancellationToken Token => _stop.Token;
+
+        public StopReason? Reason => _reason < 0 ? null : (StopReason)_reason;
+
+        /// <summary>When the database last confirmed this worker's lease (the claim, then each heartbeat), by this worker's clock.</summary>
+        public DateTimeOffset RenewedAt => new(Interlocked.Read(ref _renewedAtTicks), TimeSpan.Zero);
+
+        public void Renewed(DateTimeOffset now) => Interlocked.Exchange(ref _renewedAtTicks, now.UtcTicks);
+
+        public async Task<bool> StopAsync(StopReason reason)
+        {
+            if (Interlocked.CompareExchange(ref _reason, (int)reason, -1) != -1)
+            {
+                return false;
+            }
+
+            try
+            {
+                await _stop.CancelAsync();
+                return true;
+            }
+            catch (ObjectDisposedException)
+            {
+                // The attempt ended while the signal arrived.
+                return false;
+            }
+        }
+
+        public void Dispose()
+        {
+            owner.Remove(this);
+            _stop.Dispose();
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
+
+/// <summary>Section <c>TaskEvents</c>: the API's Server-Sent Events streams.</summary>
+public sealed class TaskEventStreamOptions
+{
+    public const string Section = "TaskEvents";
+
+    /// <summary>A comment line this often keeps proxies from closing an idle stream.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// A stream ends after this long and the client reconnects (with <c>Last-Event-ID</c>, missing nothing): its API key
+    /// is checked again, so a revoked key stops receiving events within this time.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxStreamDuration { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Streams one tenant may hold open on one API instance; more are refused with 429.</summary>
+    [Range(1, 100_000)]
+    public int MaxStreamsPerTenant { get; set; } = 100;
+
+    /// <summary>Events a stream may fall behind the broker before it reads the rest from the database.</summary>
+    [Range(16, 100_000)]
+    public int StreamBufferSize { get; set; } = 1024;
+
+    /// <summary>The most events one catch-up sends; a client further behind gets a <c>resync</c> event and reloads.</summary>
+    [Range(1, 100_000)]
+    public int ReplayLimit { get; set; } = 1000;
+
+    /// <summary>
+    /// A catch-up reads from this long before the last event sent: events are written by several processes, and one
+    /// written a moment earlier may commit later. Events already sent are skipped; order one task's events by <c>sequence</c>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ReplayOverlap { get; set; } = TimeSpan.FromSeconds(5);
+}
