@@ -12,18 +12,20 @@ public static class Processes
     public static Task SignalAsync(int pid, string signal) => RunAsync("kill", $"-{signal} {pid}");
 
     /// <summary>
-    /// Kills a process and every process under it at once (SIGKILL): an Aspire project resource's process may be the
-    /// launcher of the service rather than the service itself.
+    /// Crashes a service (SIGKILL) started as an Aspire project resource: its resource process is the <c>dotnet run</c>
+    /// launcher, so the service is the process at the bottom of the tree under it. The launcher then exits on its own,
+    /// as it does when the service crashes, and the resource can be started again.
     /// </summary>
-    public static async Task KillTreeAsync(int pid)
+    public static async Task KillServiceAsync(int resourcePid)
     {
-        var tree = new List<int> { pid };
+        var tree = new List<int> { resourcePid };
         for (var i = 0; i < tree.Count; i++)
         {
             tree.AddRange(ChildrenOf(tree[i]));
         }
 
-        await RunAsync("kill", $"-KILL {string.Join(' ', tree)}");
+        var leaves = tree.Where(pid => !ChildrenOf(pid).Any()).ToList();
+        await RunAsync("kill", $"-KILL {string.Join(' ', leaves)}");
     }
 
     private static IEnumerable<int> ChildrenOf(int pid) =>

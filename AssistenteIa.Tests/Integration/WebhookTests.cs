@@ -218,7 +218,7 @@ public sealed class WebhookTests(AppFixture fixture)
         {
             var task = await TaskApi.CreateAsync(client, TaskApi.Body());
             var first = await NextForAsync(receiver, task.Id, "task.succeeded");
-            await Processes.KillTreeAsync(await fixture.ProcessIdAsync("servicec"));
+            await Processes.KillServiceAsync(await fixture.ProcessIdAsync("servicec"));
             await fixture.RestartAsync("servicec", TimeSpan.FromMinutes(2));
 
             var again = await receiver.NextAsync(TimeSpan.FromSeconds(60), "the delivery after the restart");
