@@ -83,7 +83,7 @@ public static class DependencyInjection
     public static IHostApplicationBuilder AddWebhookCore(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<OutboundOptions>().Bind(builder.Configuration.GetSection(OutboundOptions.Section));
+        builder.Services.AddOptions<OutboundOptions>().Bind(builder.Configuration.GetSection(OutboundOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddDataProtection().SetApplicationName("AssistenteIa").PersistKeysToDbContext<AppDbContext>();
         builder.Services.AddSingleton<IWebhookSecrets, WebhookSecrets>();
         builder.Services.AddSingleton<OutboundUrlPolicy>();
