@@ -115,6 +115,12 @@ public static class SubscriptionRegistration
         where TMessage : class
         where THandler : class, IMessageHandler<TMessage>
     {
+        // One subscription per message type and host: a second would silently replace the first's handler.
+        if (services.Any(d => d.ServiceType == typeof(IMessageHandler<TMessage>)))
+        {
+            throw new InvalidOperationException($"{typeof(TMessage).Name} already has a subscription in this host.");
+        }
+
         services.AddScoped<IMessageHandler<TMessage>, THandler>();
         services.AddHostedService(sp => new Subscription<TMessage>(
             sp, define(sp), sp.GetRequiredService<SubscriptionHealth>(), sp.GetRequiredService<ILogger<Subscription<TMessage>>>()));

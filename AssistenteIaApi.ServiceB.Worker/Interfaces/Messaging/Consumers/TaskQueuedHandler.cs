@@ -8,13 +8,16 @@ namespace AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
 /// <c>tasks-queued</c>: runs the task and acks only after its outcome is stored; a failure to store requeues the
 /// message (the subscription's default), an unreadable one goes to the dead-letter queue.
 /// </summary>
-public sealed class TaskQueuedHandler(ExecuteTaskHandler execute) : IMessageHandler<TaskQueued>
+public sealed class TaskQueuedHandler(ExecuteTaskHandler execute, ILogger<TaskQueuedHandler> logger) : IMessageHandler<TaskQueued>
 {
     /// <summary>A message naming no task cannot be run: it is rejected to the dead-letter queue.</summary>
     public static TaskQueued? Parse(TaskQueued? message) => message is { TaskId: var id } && id != Guid.Empty ? message : null;
 
     public async Task<DeliveryOutcome> HandleAsync(TaskQueued message, MessageContext context, CancellationToken cancellationToken)
     {
+        // From the body, not the headers: a message re-driven by hand may carry none.
+        System.Diagnostics.Activity.Current?.SetTag("assistenteia.task.id", message.TaskId.ToString());
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["TaskId"] = message.TaskId, ["CorrelationId"] = message.CorrelationId });
         await execute.HandleAsync(message, cancellationToken);
         return DeliveryOutcome.Ack;
     }

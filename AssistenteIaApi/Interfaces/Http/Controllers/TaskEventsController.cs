@@ -50,7 +50,7 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
     public async Task StreamTask(
         string id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, [FromServices] GetTaskHandler tasks, CancellationToken cancellationToken)
     {
-        var taskId = Guid.TryParse(id, out var guid) ? guid : throw new NotFoundException($"Task {id} was not found.");
+        var taskId = RequestValues.Id(id, "Task");
         await tasks.EnsureVisibleAsync(User.TenantId(), taskId, cancellationToken);
         await StreamAsync(taskId, lastEventId, cancellationToken);
     }

@@ -1,4 +1,3 @@
-using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.Commands.CancelTask;
 using AssistenteIa.Application.Tasks.Commands.CreateTask;
@@ -70,7 +69,7 @@ public sealed class TasksController : ControllerBase
         [FromServices] ListTasksHandler handler,
         CancellationToken cancellationToken)
     {
-        var query = new ListTasksQuery(User.TenantId(), status, type, domain, capability, execution, ParseInt(page, nameof(page)), ParseInt(pageSize, nameof(pageSize)), ParseBool(includePayload, nameof(includePayload)));
+        var query = new ListTasksQuery(User.TenantId(), status, type, domain, capability, execution, RequestValues.WholeNumber(page, nameof(page)), RequestValues.WholeNumber(pageSize, nameof(pageSize)), RequestValues.Flag(includePayload, nameof(includePayload)));
         var result = await handler.HandleAsync(query, cancellationToken);
         Response.Headers[TotalCountHeader] = result.TotalCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (result.TotalIsCapped)
@@ -90,7 +89,7 @@ public sealed class TasksController : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
     public async Task<IActionResult> Cancel(string id, [FromServices] CancelTaskHandler handler, CancellationToken cancellationToken)
     {
-        var result = await handler.HandleAsync(User.TenantId(), ParseId(id), cancellationToken);
+        var result = await handler.HandleAsync(User.TenantId(), RequestValues.Id(id, "Task"), cancellationToken);
         return result.Outcome == CancelOutcome.Cancelled ? Ok(result.Task) : Accepted(result.Task);
     }
 
@@ -100,7 +99,7 @@ public sealed class TasksController : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<TaskDto> Get(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>
-        await handler.GetAsync(User.TenantId(), ParseId(id), cancellationToken);
+        await handler.GetAsync(User.TenantId(), RequestValues.Id(id, "Task"), cancellationToken);
 
     /// <summary>Every attempt of the task with model, tokens, cost, latency and error.</summary>
     [HttpGet("{id}/attempts")]
@@ -108,7 +107,7 @@ public sealed class TasksController : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<IReadOnlyList<TaskAttemptDto>> Attempts(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>
-        await handler.GetAttemptsAsync(User.TenantId(), ParseId(id), cancellationToken);
+        await handler.GetAttemptsAsync(User.TenantId(), RequestValues.Id(id, "Task"), cancellationToken);
 
     /// <summary>The task's outputs.</summary>
     [HttpGet("{id}/artifacts")]
@@ -116,21 +115,5 @@ public sealed class TasksController : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<IReadOnlyList<TaskArtifactDto>> Artifacts(string id, [FromServices] GetTaskHandler handler, CancellationToken cancellationToken) =>
-        await handler.GetArtifactsAsync(User.TenantId(), ParseId(id), cancellationToken);
-
-    private static int? ParseInt(string? value, string name) =>
-        string.IsNullOrEmpty(value) ? null
-        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number
-        : throw RequestValidationException.For(name, $"{name} must be a whole number.");
-
-    private static bool ParseBool(string? value, string name) => value switch
-    {
-        null or "" or "false" => false,
-        "true" => true,
-        _ => throw RequestValidationException.For(name, $"{name} must be true or false."),
-    };
-
-    /// <summary>A malformed id names no task: 404, like an unknown one.</summary>
-    private static Guid ParseId(string id) =>
-        Guid.TryParse(id, out var guid) ? guid : throw new NotFoundException($"Task {id} was not found.");
+        await handler.GetArtifactsAsync(User.TenantId(), RequestValues.Id(id, "Task"), cancellationToken);
 }

@@ -1,4 +1,3 @@
-using AssistenteIa.Application;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIaApi.Interfaces.Http.RequestModels;
 using AssistenteIaApi.Security;
@@ -42,7 +41,7 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public Task<WebhookEndpointDto> Get(string id, CancellationToken cancellationToken) =>
-        handler.GetAsync(User.TenantId(), ParseId(id), cancellationToken);
+        handler.GetAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), cancellationToken);
 
     /// <summary>Deletes an endpoint and its deliveries.</summary>
     [HttpDelete("{id}")]
@@ -51,7 +50,7 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public async Task<IActionResult> Delete(string id, CancellationToken cancellationToken)
     {
-        await handler.DeleteAsync(User.TenantId(), ParseId(id), cancellationToken);
+        await handler.DeleteAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), cancellationToken);
         return NoContent();
     }
 
@@ -61,7 +60,7 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public Task<WebhookEndpointDto> Enable(string id, CancellationToken cancellationToken) =>
-        handler.EnableAsync(User.TenantId(), ParseId(id), cancellationToken);
+        handler.EnableAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), cancellationToken);
 
     /// <summary>The endpoint's deliveries, newest first: event, attempts, last status code and error, next retry, delivered at.</summary>
     /// <param name="id">The endpoint id.</param>
@@ -73,7 +72,7 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     public Task<IReadOnlyList<WebhookDeliveryDto>> Deliveries(string id, [FromQuery] string? limit, CancellationToken cancellationToken) =>
-        handler.DeliveriesAsync(User.TenantId(), ParseId(id), ParseLimit(limit), cancellationToken);
+        handler.DeliveriesAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), RequestValues.WholeNumber(limit, nameof(limit)), cancellationToken);
 
     /// <summary>Sends a finished delivery again, now, with a fresh set of attempts.</summary>
     [HttpPost("{id}/deliveries/{deliveryId}/redeliver")]
@@ -83,16 +82,7 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
     public async Task<IActionResult> Redeliver(string id, string deliveryId, CancellationToken cancellationToken)
     {
-        await handler.RedeliverAsync(User.TenantId(), ParseId(id), ParseId(deliveryId), cancellationToken);
+        await handler.RedeliverAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), RequestValues.Id(deliveryId, "Delivery"), cancellationToken);
         return Accepted();
     }
-
-    private static int? ParseLimit(string? value) =>
-        string.IsNullOrEmpty(value) ? null
-        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number
-        : throw RequestValidationException.For("limit", "limit must be a whole number.");
-
-    /// <summary>A malformed id names nothing: 404, like an unknown one.</summary>
-    private static Guid ParseId(string id) =>
-        Guid.TryParse(id, out var guid) ? guid : throw new NotFoundException($"{id} was not found.");
 }
