@@ -8,12 +8,16 @@ public static class SwaggerSetup
 {
     public const string DocumentName = "v1";
 
+    /// <summary>How the API key is described outside Development (and so in the committed copy of the document).</summary>
+    public const string ApiKeyHelp = "Your tenant's API key.";
+
+    /// <summary>In Development the seeded keys are named too.</summary>
+    public const string DevelopmentApiKeyHelp = "Your tenant's API key (development: dev-key-tenant-a or dev-key-tenant-b).";
+
     public static IServiceCollection AddSwaggerDocumentation(this IServiceCollection services, IHostEnvironment environment)
     {
         // The seeded development keys exist only in Development; elsewhere naming them would only help an attacker guess.
-        var keyHelp = environment.IsDevelopment()
-            ? "Your tenant's API key (development: dev-key-tenant-a or dev-key-tenant-b)."
-            : "Your tenant's API key.";
+        var keyHelp = environment.IsDevelopment() ? DevelopmentApiKeyHelp : ApiKeyHelp;
         services.AddEndpointsApiExplorer();
         services.AddSwaggerGen(options =>
         {
@@ -23,6 +27,9 @@ public static class SwaggerSetup
                 Version = "v1",
                 Description = "Submit AI tasks, follow their status, attempts, costs and outputs. Authenticate with the X-Api-Key header.",
             });
+
+            // Relative: the API is wherever the document was read from, so one document serves every environment.
+            options.AddServer(new OpenApiServer { Url = "/", Description = "This API, at the address the document was read from." });
             options.AddSecurityDefinition(ApiKeyAuthenticationHandler.SchemeName, new OpenApiSecurityScheme
             {
                 Type = SecuritySchemeType.ApiKey,
@@ -36,11 +43,14 @@ public static class SwaggerSetup
             });
             options.SupportNonNullableReferenceTypes();
             options.OperationFilter<HeadersOperationFilter>();
+            options.ParameterFilter<DocumentedAsParameterFilter>();
             options.SchemaFilter<ExamplesSchemaFilter>();
+            options.SchemaFilter<ResponseModelsSchemaFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, $"{typeof(SwaggerSetup).Assembly.GetName().Name}.xml");
             if (File.Exists(xml))
             {
-                options.IncludeXmlComments(xml);
+                // The controllers' summaries describe their tags.
+                options.IncludeXmlComments(xml, includeControllerXmlComments: true);
             }
         });
         return services;

@@ -2,6 +2,7 @@ using System.Text;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks.Queries.GetTask;
 using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
+using AssistenteIaApi.OpenApi;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Features;
@@ -30,7 +31,7 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
 
     /// <summary>Every event of the caller's tenant from now on (or since Last-Event-ID), as text/event-stream.</summary>
     /// <param name="lastEventId">The id of the last event received, to resume after a disconnect.</param>
-    [HttpGet("events")]
+    [HttpGet("events", Name = "streamTenantTaskEvents")]
     [ProducesResponseType<string>(StatusCodes.Status200OK, "text/event-stream")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status429TooManyRequests, "application/problem+json")]
@@ -42,13 +43,13 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
     /// <param name="lastEventId">The id of the last event received, to resume after a disconnect.</param>
     /// <param name="tasks">The task lookup.</param>
     /// <param name="cancellationToken">Ends the stream.</param>
-    [HttpGet("{id}/events")]
+    [HttpGet("{id}/events", Name = "streamTaskEvents")]
     [ProducesResponseType<string>(StatusCodes.Status200OK, "text/event-stream")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status429TooManyRequests, "application/problem+json")]
     public async Task StreamTask(
-        string id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, [FromServices] GetTaskHandler tasks, CancellationToken cancellationToken)
+        [DocumentedAs(typeof(Guid))] string id, [FromHeader(Name = LastEventIdHeader)] string? lastEventId, [FromServices] GetTaskHandler tasks, CancellationToken cancellationToken)
     {
         var taskId = RequestValues.Id(id, "Task");
         await tasks.EnsureVisibleAsync(User.TenantId(), taskId, cancellationToken);

@@ -1,5 +1,6 @@
 using AssistenteIa.Application.Webhooks;
 using AssistenteIaApi.Interfaces.Http.RequestModels;
+using AssistenteIaApi.OpenApi;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
@@ -16,7 +17,7 @@ namespace AssistenteIaApi.Interfaces.Http.Controllers;
 public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
 {
     /// <summary>Registers an endpoint; the answer carries its signing secret, shown this once.</summary>
-    [HttpPost]
+    [HttpPost(Name = "createWebhook")]
     [Consumes("application/json")]
     [ProducesResponseType<CreatedWebhookDto>(StatusCodes.Status201Created, "application/json")]
     [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
@@ -29,58 +30,58 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
     }
 
     /// <summary>The tenant's endpoints, oldest first.</summary>
-    [HttpGet]
+    [HttpGet(Name = "listWebhooks")]
     [ProducesResponseType<IReadOnlyList<WebhookEndpointDto>>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     public Task<IReadOnlyList<WebhookEndpointDto>> List(CancellationToken cancellationToken) =>
         handler.ListAsync(User.TenantId(), cancellationToken);
 
     /// <summary>One endpoint, with whether it is enabled and why not.</summary>
-    [HttpGet("{id}")]
+    [HttpGet("{id}", Name = "getWebhook")]
     [ProducesResponseType<WebhookEndpointDto>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
-    public Task<WebhookEndpointDto> Get(string id, CancellationToken cancellationToken) =>
+    public Task<WebhookEndpointDto> Get([DocumentedAs(typeof(Guid))] string id, CancellationToken cancellationToken) =>
         handler.GetAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), cancellationToken);
 
     /// <summary>Deletes an endpoint and its deliveries.</summary>
-    [HttpDelete("{id}")]
+    [HttpDelete("{id}", Name = "deleteWebhook")]
     [ProducesResponseType(StatusCodes.Status204NoContent)]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
-    public async Task<IActionResult> Delete(string id, CancellationToken cancellationToken)
+    public async Task<IActionResult> Delete([DocumentedAs(typeof(Guid))] string id, CancellationToken cancellationToken)
     {
         await handler.DeleteAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), cancellationToken);
         return NoContent();
     }
 
     /// <summary>Enables a disabled endpoint again.</summary>
-    [HttpPost("{id}/enable")]
+    [HttpPost("{id}/enable", Name = "enableWebhook")]
     [ProducesResponseType<WebhookEndpointDto>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
-    public Task<WebhookEndpointDto> Enable(string id, CancellationToken cancellationToken) =>
+    public Task<WebhookEndpointDto> Enable([DocumentedAs(typeof(Guid))] string id, CancellationToken cancellationToken) =>
         handler.EnableAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), cancellationToken);
 
     /// <summary>The endpoint's deliveries, newest first: event, attempts, last status code and error, next retry, delivered at.</summary>
     /// <param name="id">The endpoint id.</param>
     /// <param name="limit">1 to 100 (default 50).</param>
     /// <param name="cancellationToken">Aborts the request.</param>
-    [HttpGet("{id}/deliveries")]
+    [HttpGet("{id}/deliveries", Name = "listWebhookDeliveries")]
     [ProducesResponseType<IReadOnlyList<WebhookDeliveryDto>>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
-    public Task<IReadOnlyList<WebhookDeliveryDto>> Deliveries(string id, [FromQuery] string? limit, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<WebhookDeliveryDto>> Deliveries([DocumentedAs(typeof(Guid))] string id, [FromQuery, DocumentedAs(typeof(int))] string? limit, CancellationToken cancellationToken) =>
         handler.DeliveriesAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), RequestValues.WholeNumber(limit, nameof(limit)), cancellationToken);
 
     /// <summary>Sends a finished delivery again, now, with a fresh set of attempts.</summary>
-    [HttpPost("{id}/deliveries/{deliveryId}/redeliver")]
+    [HttpPost("{id}/deliveries/{deliveryId}/redeliver", Name = "redeliverWebhookDelivery")]
     [ProducesResponseType(StatusCodes.Status202Accepted)]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
-    public async Task<IActionResult> Redeliver(string id, string deliveryId, CancellationToken cancellationToken)
+    public async Task<IActionResult> Redeliver([DocumentedAs(typeof(Guid))] string id, [DocumentedAs(typeof(Guid))] string deliveryId, CancellationToken cancellationToken)
     {
         await handler.RedeliverAsync(User.TenantId(), RequestValues.Id(id, "Webhook"), RequestValues.Id(deliveryId, "Delivery"), cancellationToken);
         return Accepted();
