@@ -1,5 +1,6 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Stats.Queries.GetStats;
 using AssistenteIa.Application.Tasks.Commands.CancelTask;
 using AssistenteIa.Application.Tasks.Commands.CreateTask;
 using AssistenteIa.Application.Tasks.Queries.GetTask;
@@ -30,6 +31,8 @@ builder.Services.AddScoped<ApiKeyService>();
 builder.AddTaskEventStreams();
 builder.AddWebhookCore();
 builder.Services.AddScoped<WebhooksHandler>();
+builder.Services.AddScoped<ITaskStatsReader, TaskStatsReader>();
+builder.Services.AddScoped<GetStatsHandler>();
 
 var maxPayloadBytes = (builder.Configuration.GetSection(TaskOptions.Section).Get<TaskOptions>() ?? new TaskOptions()).MaxPayloadBytes;
 

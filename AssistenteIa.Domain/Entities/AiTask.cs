@@ -134,7 +134,7 @@ public sealed class AiTask
         // Counted first, so the "started" event names the attempt it starts.
         AttemptCount++;
         MoveTo(AiTaskStatus.Running, now);
-        return TaskAttempt.Open(Id, AttemptCount, LockedBy, now);
+        return TaskAttempt.Open(Id, TenantId, AttemptCount, LockedBy, ScheduledAt is { } scheduled && scheduled > CreatedAt ? scheduled : CreatedAt, now);
     }
 
     public void Succeed(DateTimeOffset now)

@@ -27,9 +27,19 @@ public sealed class TaskAttempt
 
     public Guid Id { get; private set; }
     public Guid TaskId { get; private set; }
+
+    /// <summary>The task's tenant, kept on the attempt so a tenant's usage and latency are read without joining its tasks.</summary>
+    public string TenantId { get; private set; } = "";
     public int AttemptNo { get; private set; }
     public string? WorkerId { get; private set; }
     public DateTimeOffset StartedAt { get; private set; }
+
+    /// <summary>
+    /// Since when the attempt could have started: the later of the task's creation and its schedule. For a first attempt
+    /// that is when the task could first run (<c>StartedAt − DueAt</c> is its queue wait), kept here because a retry
+    /// overwrites the task's schedule; for a retry, the end of its backoff.
+    /// </summary>
+    public DateTimeOffset DueAt { get; private set; }
     public DateTimeOffset? EndedAt { get; private set; }
     public AttemptStatus Status { get; private set; }
     public string? Model { get; private set; }
@@ -47,13 +57,15 @@ public sealed class TaskAttempt
     /// <summary>When the failure of this attempt scheduled the next one (null when no retry follows).</summary>
     public DateTimeOffset? NextAttemptAt { get; internal set; }
 
-    internal static TaskAttempt Open(Guid taskId, int attemptNo, string? workerId, DateTimeOffset now) => new()
+    internal static TaskAttempt Open(Guid taskId, string tenantId, int attemptNo, string? workerId, DateTimeOffset dueAt, DateTimeOffset now) => new()
     {
         Id = Guid.CreateVersion7(now),
         TaskId = taskId,
+        TenantId = tenantId,
         AttemptNo = attemptNo,
         WorkerId = workerId,
         StartedAt = now,
+        DueAt = dueAt,
         Status = AttemptStatus.Running,
     };
 

@@ -31,9 +31,16 @@ internal sealed class AiTaskConfiguration : IEntityTypeConfiguration<AiTask>
         b.HasStorageParameter("fillfactor", 85);
 
         b.HasIndex(t => new { t.TenantId, t.IdempotencyKey }).IsUnique().HasFilter("\"IdempotencyKey\" IS NOT NULL");
-        b.HasIndex(t => new { t.TenantId, t.CreatedAt }).IsDescending(false, true);
+        // Status included: the stats count a window's tasks by status from the index alone.
+        b.HasIndex(t => new { t.TenantId, t.CreatedAt }).IsDescending(false, true).IncludeProperties(t => t.Status);
         b.HasIndex(t => new { t.TenantId, t.Status, t.CreatedAt }).IsDescending(false, false, true);
         b.HasIndex(t => new { t.Status, t.ScheduledAt });
+
+        // Finished tasks by when they finished (a finished task is never changed again, so UpdatedAt is that time), for the stats' throughput.
+        b.HasIndex(t => new { t.TenantId, t.UpdatedAt })
+            .IncludeProperties(t => t.Status)
+            .HasFilter("\"Status\" IN ('Succeeded', 'Cancelled', 'DeadLetter')")
+            .HasDatabaseName("IX_Tasks_TenantFinished");
 
         // The few leased tasks, for the rescuer; and the unfinished Critical tasks of a tenant, for the priority cap.
         b.HasIndex(t => t.Status).HasFilter("\"Status\" IN ('Reserved', 'Running')").HasDatabaseName("IX_Tasks_Leased");
@@ -51,6 +58,11 @@ internal sealed class TaskAttemptConfiguration : IEntityTypeConfiguration<TaskAt
         b.HasKey(a => a.Id);
         b.HasOne<AiTask>().WithMany().HasForeignKey(a => a.TaskId).OnDelete(DeleteBehavior.Cascade);
         b.HasIndex(a => new { a.TaskId, a.AttemptNo }).IsUnique();
+        b.Property(a => a.TenantId).HasMaxLength(64).IsRequired();
+
+        // A tenant's attempts by start time, with what the stats' latency and usage read: an index-only range, no join to Tasks.
+        b.HasIndex(a => new { a.TenantId, a.StartedAt })
+            .IncludeProperties(a => new { a.AttemptNo, a.DueAt, a.EndedAt, a.LatencyMs, a.Model, a.TokensIn, a.TokensOut, a.Cost });
         b.Property(a => a.Model).HasMaxLength(200);
         b.Property(a => a.WorkerId).HasMaxLength(200);
         b.Property(a => a.Cost).HasPrecision(18, 8);

@@ -23,84 +23,6 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
-            modelBuilder.Entity("AssistenteIa.Domain.Entities.OutboxMessage", b =>
-                {
-                    b.Property<Guid>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("uuid");
-
-                    b.Property<DateTimeOffset?>("ClaimedUntil")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<string>("CorrelationId")
-                        .HasMaxLength(64)
-                        .HasColumnType("character varying(64)");
-
-                    b.Property<DateTimeOffset>("CreatedAt")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<string>("Destination")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)");
-
-                    b.Property<long?>("EventSequence")
-                        .HasColumnType("bigint");
-
-                    b.Property<string>("LastError")
-                        .HasMaxLength(2000)
-                        .HasColumnType("character varying(2000)");
-
-                    b.Property<string>("MessageType")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)");
-
-                    b.Property<string>("PayloadJson")
-                        .IsRequired()
-                        .HasColumnType("jsonb");
-
-                    b.Property<byte>("Priority")
-                        .HasColumnType("smallint");
-
-                    b.Property<int>("PublishAttempts")
-                        .HasColumnType("integer");
-
-                    b.Property<DateTimeOffset?>("SentAt")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<Guid?>("TaskId")
-                        .HasColumnType("uuid");
-
-                    b.Property<string>("TenantId")
-                        .HasMaxLength(64)
-                        .HasColumnType("character varying(64)");
-
-                    b.Property<string>("TraceParent")
-                        .HasMaxLength(128)
-                        .HasColumnType("character varying(128)");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("CreatedAt")
-                        .HasDatabaseName("IX_OutboxMessages_Unsent")
-                        .HasFilter("\"SentAt\" IS NULL");
-
-                    b.HasIndex("SentAt")
-                        .HasDatabaseName("IX_OutboxMessages_Sent")
-                        .HasFilter("\"SentAt\" IS NOT NULL");
-
-                    b.HasIndex("TaskId", "CreatedAt")
-                        .HasDatabaseName("IX_OutboxMessages_TaskEvents")
-                        .HasFilter("\"Destination\" = 'task-events'");
-
-                    b.HasIndex("TenantId", "CreatedAt")
-                        .HasDatabaseName("IX_OutboxMessages_TenantEvents")
-                        .HasFilter("\"Destination\" = 'task-events'");
-
-                    b.ToTable("OutboxMessages", (string)null);
-                });
-
             modelBuilder.Entity("AssistenteIa.Domain.Entities.AiTask", b =>
                 {
                     b.Property<Guid>("Id")
@@ -208,9 +130,17 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.HasIndex("TenantId", "CreatedAt")
                         .IsDescending(false, true);
 
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("TenantId", "CreatedAt"), new[] { "Status" });
+
                     b.HasIndex("TenantId", "IdempotencyKey")
                         .IsUnique()
                         .HasFilter("\"IdempotencyKey\" IS NOT NULL");
+
+                    b.HasIndex("TenantId", "UpdatedAt")
+                        .HasDatabaseName("IX_Tasks_TenantFinished")
+                        .HasFilter("\"Status\" IN ('Succeeded', 'Cancelled', 'DeadLetter')");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("TenantId", "UpdatedAt"), new[] { "Status" });
 
                     b.HasIndex("TenantId", "Status", "CreatedAt")
                         .IsDescending(false, false, true);
@@ -218,6 +148,120 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("Tasks", (string)null);
 
                     b.HasAnnotation("Npgsql:StorageParameter:fillfactor", 85);
+                });
+
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("KeyHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Prefix")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<DateTimeOffset?>("RevokedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("character varying(64)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("KeyHash")
+                        .IsUnique();
+
+                    b.HasIndex("TenantId");
+
+                    b.ToTable("ApiKeys", (string)null);
+                });
+
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.OutboxMessage", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset?>("ClaimedUntil")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CorrelationId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Destination")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<long?>("EventSequence")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("LastError")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
+                    b.Property<string>("MessageType")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("PayloadJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb");
+
+                    b.Property<byte>("Priority")
+                        .HasColumnType("smallint");
+
+                    b.Property<int>("PublishAttempts")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTimeOffset?>("SentAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid?>("TaskId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("TraceParent")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("IX_OutboxMessages_Unsent")
+                        .HasFilter("\"SentAt\" IS NULL");
+
+                    b.HasIndex("SentAt")
+                        .HasDatabaseName("IX_OutboxMessages_Sent")
+                        .HasFilter("\"SentAt\" IS NOT NULL");
+
+                    b.HasIndex("TaskId", "CreatedAt")
+                        .HasDatabaseName("IX_OutboxMessages_TaskEvents")
+                        .HasFilter("\"Destination\" = 'task-events'");
+
+                    b.HasIndex("TenantId", "CreatedAt")
+                        .HasDatabaseName("IX_OutboxMessages_TenantEvents")
+                        .HasFilter("\"Destination\" = 'task-events'");
+
+                    b.ToTable("OutboxMessages", (string)null);
                 });
 
             modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
@@ -267,6 +311,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasPrecision(18, 8)
                         .HasColumnType("numeric(18,8)");
 
+                    b.Property<DateTimeOffset>("DueAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<DateTimeOffset?>("EndedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -307,6 +354,11 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.Property<Guid>("TaskId")
                         .HasColumnType("uuid");
 
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<long>("TokensIn")
                         .HasColumnType("bigint");
 
@@ -322,43 +374,11 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.HasIndex("TaskId", "AttemptNo")
                         .IsUnique();
 
+                    b.HasIndex("TenantId", "StartedAt");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex("TenantId", "StartedAt"), new[] { "AttemptNo", "DueAt", "EndedAt", "LatencyMs", "Model", "TokensIn", "TokensOut", "Cost" });
+
                     b.ToTable("TaskAttempts", (string)null);
-                });
-
-            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
-                {
-                    b.Property<Guid>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("uuid");
-
-                    b.Property<DateTimeOffset>("CreatedAt")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<string>("KeyHash")
-                        .IsRequired()
-                        .HasMaxLength(64)
-                        .HasColumnType("character varying(64)");
-
-                    b.Property<string>("Prefix")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("character varying(16)");
-
-                    b.Property<DateTimeOffset?>("RevokedAt")
-                        .HasColumnType("timestamp with time zone");
-
-                    b.Property<string>("TenantId")
-                        .IsRequired()
-                        .HasColumnType("character varying(64)");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("KeyHash")
-                        .IsUnique();
-
-                    b.HasIndex("TenantId");
-
-                    b.ToTable("ApiKeys", (string)null);
                 });
 
             modelBuilder.Entity("AssistenteIa.Domain.Entities.Tenant", b =>
@@ -519,6 +539,15 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("DataProtectionKeys");
                 });
 
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
+                {
+                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("AssistenteIa.Domain.Entities.TaskArtifact", b =>
                 {
                     b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
@@ -533,15 +562,6 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.HasOne("AssistenteIa.Domain.Entities.AiTask", null)
                         .WithMany()
                         .HasForeignKey("TaskId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
-                });
-
-            modelBuilder.Entity("AssistenteIa.Domain.Entities.ApiKey", b =>
-                {
-                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
-                        .WithMany()
-                        .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
