@@ -1,0 +1,130 @@
+import { ChangeDetectionStrategy, Component, DestroyRef, OnInit, computed, inject, input, signal } from '@angular/core';
+import { RouterLink } from '@angular/router';
+import { ApiClient, ApiError } from '../api/api-client';
+import { cancellableStatuses, type Task, type TaskArtifact, type TaskAttempt, type TaskEvent } from '../api/api-types';
+import { TaskEventsService, type TaskStreamHandle } from '../events/task-events.service';
+import { formatCost, formatMs, formatTime, linkify } from '../shared/format';
+import { StatusBadge } from '../shared/status-badge';
+import { addToTimeline, attemptEvents, safeHref, type TimelineEntry } from './task-timeline';
+
+/** One task: payload, status timeline, attempts with costs, outputs, and cancel; all kept live by its event stream. */
+@Component({
+  selector: 'app-task-details-page',
+  imports: [RouterLink, StatusBadge],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  templateUrl: './task-details.page.html',
+})
+export class TaskDetailsPage implements OnInit {
+  /** The route's `:id`, bound by the router. */
+  readonly id = input.required<string>();
+
+  private readonly api = inject(ApiClient);
+  private readonly events = inject(TaskEventsService);
+
+  protected readonly formatMs = formatMs;
+  protected readonly formatCost = formatCost;
+  protected readonly formatTime = formatTime;
+  protected readonly linkify = linkify;
+  protected readonly safeHref = safeHref;
+
+  protected readonly task = signal<Task | null>(null);
+  protected readonly attempts = signal<TaskAttempt[]>([]);
+  protected readonly artifacts = signal<TaskArtifact[]>([]);
+  protected readonly timeline = signal<TimelineEntry[]>([]);
+  protected readonly loading = signal(true);
+  protected readonly notFound = signal(false);
+  protected readonly error = signal<string | null>(null);
+  protected readonly cancelling = signal(false);
+  protected readonly cancelMessage = signal<string | null>(null);
+  protected readonly payloadText = computed(() => JSON.stringify(this.task()?.payload ?? {}, null, 2));
+  protected readonly canCancel = computed(() => {
+    const task = this.task();
+    return !!task && cancellableStatuses.includes(task.status) && !task.cancelRequested;
+  });
+  protected readonly totalCost = computed(() => this.attempts().reduce((sum, a) => sum + a.cost, 0));
+
+  private stream: TaskStreamHandle | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor() {
+    inject(DestroyRef).onDestroy(() => {
+      this.stream?.close();
+      if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    });
+  }
+
+  async ngOnInit(): Promise<void> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(this.id())) {
+      this.notFound.set(true);
+      this.loading.set(false);
+      return;
+    }
+    try {
+      const [task, attempts, artifacts] = await Promise.all([
+        this.api.getTask(this.id()), this.api.attempts(this.id()), this.api.artifacts(this.id()),
+      ]);
+      this.task.set(task);
+      this.attempts.set(attempts);
+      this.artifacts.set(artifacts);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        this.notFound.set(true);
+      } else {
+        this.error.set(e instanceof ApiError ? e.message : 'The API cannot be reached.');
+      }
+      return;
+    } finally {
+      this.loading.set(false);
+    }
+    this.stream = this.events.task(this.id(), item => {
+      if (item.kind === 'resync') {
+        this.scheduleRefresh(true);
+      } else {
+        this.onEvent(item.event);
+      }
+    });
+  }
+
+  async cancel(): Promise<void> {
+    this.cancelling.set(true);
+    this.cancelMessage.set(null);
+    try {
+      const now = await this.api.cancelTask(this.id());
+      this.cancelMessage.set(now ? 'Cancelled.' : 'Cancellation sent to the worker running it.');
+      this.task.set(await this.api.getTask(this.id()));
+    } catch (e) {
+      this.cancelMessage.set(e instanceof ApiError ? e.message : 'The API cannot be reached.');
+    } finally {
+      this.cancelling.set(false);
+    }
+  }
+
+  private onEvent(event: TaskEvent): void {
+    this.timeline.update(timeline => addToTimeline(timeline, event));
+    const current = this.task();
+    if (current && Date.parse(event.task.updatedAt) >= Date.parse(current.updatedAt)) {
+      this.task.set({ ...current, ...event.task, payload: current.payload });
+    }
+    if (attemptEvents.includes(event.event)) {
+      this.scheduleRefresh(false);
+    }
+  }
+
+  /** Attempts and artifacts are read again after the events that change them, at most once per 200 ms. */
+  private scheduleRefresh(includeTask: boolean): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(async () => {
+      this.refreshTimer = null;
+      try {
+        const [attempts, artifacts, task] = await Promise.all([
+          this.api.attempts(this.id()), this.api.artifacts(this.id()), includeTask ? this.api.getTask(this.id()) : Promise.resolve(null),
+        ]);
+        this.attempts.set(attempts);
+        this.artifacts.set(artifacts);
+        if (task) this.task.set(task);
+      } catch {
+        // The next event refreshes again.
+      }
+    }, 200);
+  }
+}
