@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 
 namespace AssistenteIa.Tests.Browser;
@@ -102,7 +103,8 @@ public sealed class WebPage : IAsyncDisposable
         await Page.GotoAsync("/sign-in");
         await Page.GetByLabel("API key", new() { Exact = true }).FillAsync(apiKey);
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
-        await Page.WaitForURLAsync("**/tasks");
+        // The app navigates with the history API: poll the address rather than wait for a page load.
+        await Assertions.Expect(Page).ToHaveURLAsync(new Regex("/tasks$"));
         await Assertions.Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Tasks" })).ToBeVisibleAsync();
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Aspire.Hosting.Testing;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Tests.Integration;
@@ -156,11 +157,11 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
         await using var web = await WebPage.OpenAsync(browser, ApiAddress, "deep-link");
 
         await web.Page.GotoAsync($"/tasks/{task.Id}");
-        await web.Page.WaitForURLAsync("**/sign-in?returnUrl=**");
+        await Expect(web.Page).ToHaveURLAsync(new Regex("/sign-in\\?returnUrl="));
         await web.Page.GetByLabel("API key", new() { Exact = true }).FillAsync(AppFixture.TenantAKey);
         await web.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
 
-        await web.Page.WaitForURLAsync($"**/tasks/{task.Id}");
+        await Expect(web.Page).ToHaveURLAsync(new Regex($"/tasks/{task.Id}$"));
         await Expect(web.Page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync(task.Id.ToString());
         await Expect(web.Page.Locator("pre.payload")).ToContainTextAsync("Summarise the context");
         Assert.Empty(web.Errors);
