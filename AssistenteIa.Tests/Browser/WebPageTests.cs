@@ -87,8 +87,11 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
         var task = await TaskApi.CreateAsync(api, TaskApi.Body(simulation: new { latencyMs = 1_500, failAttempts = 2 }, maxAttempts: 5));
 
         await web.Page.GotoAsync($"/tasks/{task.Id}");
-        await Expect(web.Page.Locator(".page-head").GetByTestId("status")).Not.ToHaveTextAsync("Succeeded");
+        await Expect(web.Page.Locator(".page-head").GetByTestId("status")).ToBeVisibleAsync();
         await web.Page.EvaluateAsync("() => { window.notReloaded = true; }");
+
+        // Each attempt takes 1.5 s: the page is up long before the third one, which must then arrive by itself.
+        Assert.True(await web.Page.Locator("table.attempts tbody tr").CountAsync() < 3, "the task finished before the page was up");
 
         var attempts = web.Page.Locator("table.attempts tbody tr");
         await Expect(attempts).ToHaveCountAsync(3, new() { Timeout = 60_000 });
@@ -185,6 +188,7 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
     {
         await using var web = await WebPage.OpenAsync(browser, ApiAddress, "phone", width: 390, height: 844);
         await web.SignInAsync(AppFixture.TenantAKey);
+        await Expect(web.Page.Locator("table.tasks, .empty-state").First).ToBeVisibleAsync();
 
         var overflow = await web.Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > window.innerWidth");
 
@@ -193,13 +197,15 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
     }
 
     [Fact]
-    public async Task The_server_answers_app_paths_with_the_page_and_unknown_api_paths_with_json_404()
+    public async Task The_server_answers_app_paths_with_the_page_unknown_api_paths_with_json_404_and_wrong_methods_with_405()
     {
         using var http = app.CreateApiClient(apiKey: null);
 
         using var page = await http.GetAsync("/tasks/0193a5b2-0000-7000-8000-000000000001");
         using var api = await http.GetAsync("/api/v1/no-such-thing");
         using var asset = await http.GetAsync("/no-such-file.js");
+        using var wrongMethod = await http.GetAsync("/api/v1/tasks/0193a5b2-0000-7000-8000-000000000001/cancel");
+        using var index = await http.GetAsync("/");
         var config = await http.GetFromJsonAsync<JsonElement>("/app-config.json");
 
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
@@ -208,6 +214,10 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
         Assert.Equal(HttpStatusCode.NotFound, api.StatusCode);
         Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
         Assert.Equal(HttpStatusCode.NotFound, asset.StatusCode);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, index.StatusCode);
+        Assert.Equal("DENY", index.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("DENY", page.Headers.GetValues("X-Frame-Options").Single());
         Assert.Equal("Development", config.GetProperty("environment").GetString());
         Assert.Contains(config.GetProperty("devKeys").EnumerateArray(), k => k.GetProperty("key").GetString() == AppFixture.TenantAKey);
     }

@@ -42,6 +42,12 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                 WHERE t."Id" = a."TaskId";
                 """);
 
+            // The defaults only served the backfill: a writer that does not set these columns (an older ServiceB during a
+            // rolling deploy) must fail loudly, not record attempts no tenant's stats would ever count.
+            migrationBuilder.Sql("""
+                ALTER TABLE "TaskAttempts" ALTER COLUMN "TenantId" DROP DEFAULT, ALTER COLUMN "DueAt" DROP DEFAULT;
+                """);
+
             migrationBuilder.CreateIndex(
                 name: "IX_Tasks_TenantFinished",
                 table: "Tasks",

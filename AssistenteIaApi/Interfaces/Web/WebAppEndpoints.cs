@@ -1,31 +1,49 @@
-using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Net.Http.Headers;
 
 namespace AssistenteIaApi.Interfaces.Web;
 
 /// <summary>
 /// Serves the Angular page (built into <c>wwwroot</c> by <c>dotnet build</c>) at <c>/</c>: its files, a small
-/// pre-sign-in configuration, and <c>index.html</c> for any other GET outside <c>/api</c>, so deep links load the app.
-/// Unknown <c>/api</c> paths stay JSON 404s and wrong methods on API routes stay 405s.
+/// pre-sign-in configuration, and <c>index.html</c> for a GET that no endpoint matched outside <c>/api</c> and
+/// <c>/swagger</c>, so deep links load the app. Unknown <c>/api</c> paths stay JSON 404s, and a wrong method on an API
+/// route stays a 405 (routing has then chosen its 405 endpoint, so the page is not served).
 /// </summary>
 public static class WebAppEndpoints
 {
     public const string ConfigPath = "/app-config.json";
+    private const string IndexFile = "index.html";
 
     public static WebApplication UseWebApp(this WebApplication app)
     {
         app.UseDefaultFiles();
         app.UseStaticFiles(new StaticFileOptions
         {
-            ContentTypeProvider = new FileExtensionContentTypeProvider(),
             OnPrepareResponse = context =>
             {
-                var headers = context.Context.Response.Headers;
-                headers[HeaderNames.XContentTypeOptions] = "nosniff";
-
-                // Angular names every bundle by its content hash; only index.html must be checked again on each load.
-                headers[HeaderNames.CacheControl] = context.File.Name == "index.html" ? "no-cache" : "public, max-age=31536000, immutable";
+                if (context.File.Name == IndexFile)
+                {
+                    AddPageHeaders(context.Context.Response);
+                }
+                else
+                {
+                    // Angular names every bundle by its content hash; only index.html must be checked again on each load.
+                    context.Context.Response.Headers[HeaderNames.CacheControl] = "public, max-age=31536000, immutable";
+                    context.Context.Response.Headers[HeaderNames.XContentTypeOptions] = "nosniff";
+                }
             },
+        });
+        app.Use(async (context, next) =>
+        {
+            var index = app.Environment.WebRootFileProvider.GetFileInfo(IndexFile);
+            if (context.GetEndpoint() is null && IsAppRoute(context.Request) && index.Exists)
+            {
+                AddPageHeaders(context.Response);
+                context.Response.ContentType = "text/html; charset=utf-8";
+                await context.Response.SendFileAsync(index, context.RequestAborted);
+                return;
+            }
+
+            await next(context);
         });
         return app;
     }
@@ -40,28 +58,23 @@ public static class WebAppEndpoints
                     : [])))
             .AllowAnonymous()
             .ExcludeFromDescription();
-
-        app.MapFallback("{*path:nonfile}", (HttpContext context, IWebHostEnvironment environment) =>
-            {
-                var index = environment.WebRootFileProvider.GetFileInfo("index.html");
-                if (IsApiPath(context.Request.Path) || !index.Exists)
-                {
-                    return Results.NotFound();
-                }
-
-                context.Response.Headers[HeaderNames.CacheControl] = "no-cache";
-                context.Response.Headers[HeaderNames.XFrameOptions] = "DENY";
-                context.Response.Headers["Referrer-Policy"] = "no-referrer";
-                return Results.Stream(index.CreateReadStream(), "text/html; charset=utf-8");
-            })
-            .WithMetadata(new HttpMethodMetadata([HttpMethods.Get, HttpMethods.Head]))
-            .AllowAnonymous()
-            .ExcludeFromDescription();
         return app;
     }
 
-    private static bool IsApiPath(PathString path) =>
-        path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/swagger", StringComparison.OrdinalIgnoreCase);
+    /// <summary>A page address of the app: GET or HEAD, outside the API and Swagger, not a file name.</summary>
+    private static bool IsAppRoute(HttpRequest request) =>
+        (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+        && !request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)
+        && !request.Path.StartsWithSegments("/swagger", StringComparison.OrdinalIgnoreCase)
+        && !Path.HasExtension(request.Path.Value);
+
+    private static void AddPageHeaders(HttpResponse response)
+    {
+        response.Headers[HeaderNames.CacheControl] = "no-cache";
+        response.Headers[HeaderNames.XContentTypeOptions] = "nosniff";
+        response.Headers[HeaderNames.XFrameOptions] = "DENY";
+        response.Headers["Referrer-Policy"] = "no-referrer";
+    }
 
     private sealed record WebAppConfig(string Environment, IReadOnlyList<DevKey> DevKeys);
 

@@ -95,6 +95,9 @@ public sealed class GetStatsHandler(ITaskStatsReader reader, TimeProvider clock)
     private static DateTimeOffset FloorToBucket(DateTimeOffset time, TimeSpan stride) =>
         new(time.UtcTicks - (time.UtcTicks % stride.Ticks), TimeSpan.Zero);
 
+    private static readonly DateTimeOffset EarliestTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset LatestTime = new(9999, 12, 1, 0, 0, 0, TimeSpan.Zero);
+
     private static DateTimeOffset? ParseTime(string? value, string field, Dictionary<string, string[]> errors)
     {
         if (string.IsNullOrEmpty(value))
@@ -105,6 +108,13 @@ public sealed class GetStatsHandler(ITaskStatsReader reader, TimeProvider clock)
         // ISO 8601 only; a time without an offset is UTC.
         if (DateTimeOffset.TryParseExact(value, IsoFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed))
         {
+            // Near the ends of DateTimeOffset the default window underflows and PostgreSQL reads the minimum as -infinity.
+            if (parsed < EarliestTime || parsed > LatestTime)
+            {
+                errors[field] = [$"{field} must be between {EarliestTime:yyyy-MM-dd} and {LatestTime:yyyy-MM-dd}."];
+                return null;
+            }
+
             return ToMicroseconds(parsed);
         }
 

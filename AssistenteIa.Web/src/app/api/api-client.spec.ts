@@ -13,7 +13,7 @@ describe('ApiClient', () => {
     fetchMock = vi.fn();
     navigate = vi.fn().mockResolvedValue(true);
     TestBed.configureTestingModule({
-      providers: [{ provide: FETCH, useValue: fetchMock }, { provide: Router, useValue: { navigate } }],
+      providers: [{ provide: FETCH, useValue: fetchMock }, { provide: Router, useValue: { navigate, url: '/tasks/42' } }],
     });
     TestBed.inject(AuthService).signIn('key-of-tenant');
   });
@@ -54,7 +54,7 @@ describe('ApiClient', () => {
 
     expect(TestBed.inject(AuthService).signedIn()).toBe(false);
     expect(sessionStorage.getItem('assistenteia.apiKey')).toBeNull();
-    expect(navigate).toHaveBeenCalledWith(['/sign-in']);
+    expect(navigate).toHaveBeenCalledWith(['/sign-in'], { queryParams: { returnUrl: '/tasks/42' } });
   });
 
   it('keeps the problem of a 400 with its field errors in camelCase paths', async () => {

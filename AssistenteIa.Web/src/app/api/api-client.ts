@@ -1,6 +1,7 @@
 import { Injectable, InjectionToken, inject } from '@angular/core';
 import { Router } from '@angular/router';
 import createClient, { type Middleware } from 'openapi-fetch';
+import { returnToSignIn } from '../auth/auth.guard';
 import { AuthService } from '../auth/auth.service';
 import type { paths } from './schema';
 import type {
@@ -52,7 +53,7 @@ export class ApiClient {
       onResponse: ({ response }) => {
         if (response.status === 401) {
           this.auth.signOut();
-          void this.router.navigate(['/sign-in']);
+          returnToSignIn(this.router);
         }
         return response;
       },

@@ -61,6 +61,8 @@ export class DashboardPage implements OnInit {
   private stream: TaskStreamHandle | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private loadVersion = 0;
+  private refreshing = false;
+  private reloadAfter = false;
 
   constructor() {
     inject(DestroyRef).onDestroy(() => {
@@ -72,10 +74,13 @@ export class DashboardPage implements OnInit {
   ngOnInit(): void {
     void this.load();
     // No polling: the stats are read again 2 s after tasks change, at most once per 2 s.
-    this.stream = this.events.tenant(() => {
+    this.stream = this.events.tenant(item => {
+      if (item.kind === 'open' && item.resumed) {
+        return;
+      }
       this.refreshTimer ??= setTimeout(() => {
         this.refreshTimer = null;
-        void this.load();
+        void this.refresh();
       }, 2000);
     });
   }
@@ -85,6 +90,23 @@ export class DashboardPage implements OnInit {
     if (next) {
       this.window.set(next);
       void this.load();
+    }
+  }
+
+  /** One statistics query at a time: changes during a load cause one more load after it, not a pile of them. */
+  private async refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.reloadAfter = true;
+      return;
+    }
+    this.refreshing = true;
+    try {
+      do {
+        this.reloadAfter = false;
+        await this.load();
+      } while (this.reloadAfter);
+    } finally {
+      this.refreshing = false;
     }
   }
 

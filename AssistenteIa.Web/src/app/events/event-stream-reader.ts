@@ -77,16 +77,19 @@ export class EventStreamReader {
       return 'failed';
     }
     if (response.status === 401 || response.status === 403) {
+      void response.body?.cancel().catch(() => undefined);
       this.closed = true;
       this.setState('unauthorized');
       return 'stop';
     }
     if (response.status === 404) {
+      void response.body?.cancel().catch(() => undefined);
       this.closed = true;
       this.setState('not-found');
       return 'stop';
     }
-    if (!response.ok || !response.body) {
+    if (!response.ok || !response.body || !response.headers.get('Content-Type')?.startsWith('text/event-stream')) {
+      void response.body?.cancel().catch(() => undefined);
       return 'failed';
     }
 
@@ -126,11 +129,13 @@ export class EventStreamReader {
 
   private sleep(ms: number): Promise<void> {
     return new Promise(resolve => {
-      const timer = setTimeout(resolve, ms);
-      this.abort.signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', done);
         resolve();
-      }, { once: true });
+      };
+      const timer = setTimeout(done, ms);
+      this.abort.signal.addEventListener('abort', done, { once: true });
     });
   }
 }

@@ -2,11 +2,16 @@ import { Injectable, inject, signal } from '@angular/core';
 import { Router } from '@angular/router';
 import { FETCH } from '../api/api-client';
 import type { TaskEvent } from '../api/api-types';
+import { returnToSignIn } from '../auth/auth.guard';
 import { AuthService } from '../auth/auth.service';
 import { EventStreamReader, type StreamState } from './event-stream-reader';
 
-/** What a page receives: a lifecycle event, or `resync` when the server could not replay what was missed. */
-export type TaskStreamItem = { kind: 'event'; event: TaskEvent } | { kind: 'resync' };
+/**
+ * What a page receives: a lifecycle event; `resync` when the server could not replay what was missed; `open` each time
+ * the stream (re)connects, with `resumed: false` when it had no event id to resume from, so what changed before it
+ * connected is unknown and the page should read its data again.
+ */
+export type TaskStreamItem = { kind: 'event'; event: TaskEvent } | { kind: 'resync' } | { kind: 'open'; resumed: boolean };
 
 export interface TaskStreamHandle {
   close(): void;
@@ -33,7 +38,7 @@ export class TaskEventsService {
   }
 
   private open(url: string, onItem: (item: TaskStreamItem) => void, onNotFound?: () => void): TaskStreamHandle {
-    const reader = new EventStreamReader({
+    const reader: EventStreamReader = new EventStreamReader({
       url,
       fetch: this.fetchFn,
       headers: () => ({ 'X-Api-Key': this.auth.apiKey() ?? '' }),
@@ -53,9 +58,11 @@ export class TaskEventsService {
       },
       onState: state => {
         this.state.set(state);
-        if (state === 'unauthorized') {
+        if (state === 'open') {
+          onItem({ kind: 'open', resumed: reader.lastEventId !== undefined });
+        } else if (state === 'unauthorized') {
           this.auth.signOut();
-          void this.router.navigate(['/sign-in']);
+          returnToSignIn(this.router);
         } else if (state === 'not-found') {
           onNotFound?.();
         }

@@ -24,6 +24,11 @@ export class CreateTaskForm {
   protected readonly errors = signal<Record<string, string>>({});
   protected readonly formError = signal<string | null>(null);
 
+  /** The problem fields shown next to an input of this form. */
+  private static readonly shownFields = new Set([
+    'type.domain', 'type.capability', 'type.execution', 'priority', 'payload.prompt', 'payload.context', 'maxAttempts', 'payload.simulation',
+  ]);
+
   protected readonly form = inject(NonNullableFormBuilder).group({
     domain: ['CustomerSupport' as Task['type']['domain'], Validators.required],
     capability: ['LLM_Generation' as Task['type']['capability'], Validators.required],
@@ -65,8 +70,12 @@ export class CreateTaskForm {
       this.created.emit(task);
     } catch (e) {
       if (e instanceof ApiError) {
-        this.errors.set(e.fieldErrors());
-        this.formError.set(e.problem.detail ?? e.problem.title ?? 'The task was not accepted.');
+        const fields = e.fieldErrors();
+        this.errors.set(fields);
+        // Problems about what the form has no field for (the idempotency key header, the payload as a whole, the model)
+        // are shown in the form's own message, so no message is lost.
+        const unshown = Object.entries(fields).filter(([field]) => !CreateTaskForm.shownFields.has(field)).map(([, message]) => message);
+        this.formError.set([e.problem.detail ?? e.problem.title ?? 'The task was not accepted.', ...unshown].join(' '));
       } else {
         this.formError.set('The API cannot be reached. Try again.');
       }

@@ -13,9 +13,11 @@ describe('TaskDetailsPage', () => {
     tokensOut: 0, cost: 0, latencyMs: 40, errorCode: 'Transient', errorDetail: 'Simulated', nextAttemptAt: '2026-11-25T10:00:05Z',
   } as TaskAttempt;
   let push: (item: TaskStreamItem) => void;
+  let opened: number;
   let api: { getTask: ReturnType<typeof vi.fn>; attempts: ReturnType<typeof vi.fn>; artifacts: ReturnType<typeof vi.fn>; cancelTask: ReturnType<typeof vi.fn> };
 
   beforeEach(() => {
+    opened = 0;
     api = {
       getTask: vi.fn().mockResolvedValue(task),
       attempts: vi.fn().mockResolvedValue([attempt]),
@@ -30,7 +32,7 @@ describe('TaskDetailsPage', () => {
       providers: [
         provideRouter([]),
         { provide: ApiClient, useValue: api },
-        { provide: TaskEventsService, useValue: { task: (_id: string, onItem: (item: TaskStreamItem) => void) => { push = onItem; return { close: vi.fn() }; } } },
+        { provide: TaskEventsService, useValue: { task: (_id: string, onItem: (item: TaskStreamItem) => void) => { opened++; push = onItem; return { close: vi.fn() }; } } },
       ],
     });
   });
@@ -85,5 +87,20 @@ describe('TaskDetailsPage', () => {
     const element = fixture.nativeElement as HTMLElement;
 
     await until(() => element.textContent!.includes('Task not found'));
+  });
+
+  it('opens no stream when it is left before its data arrived', async () => {
+    let answer!: (value: unknown) => void;
+    api.getTask.mockImplementation(() => new Promise(resolve => { answer = resolve; }));
+    const fixture = TestBed.createComponent(TaskDetailsPage);
+    fixture.componentRef.setInput('id', task.id);
+    fixture.autoDetectChanges();
+    await until(() => answer !== undefined);
+
+    fixture.destroy();
+    answer(task);
+    await new Promise(resolve => setTimeout(resolve, 20));
+
+    expect(opened).toBe(0);
   });
 });

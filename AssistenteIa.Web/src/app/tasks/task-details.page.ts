@@ -45,9 +45,13 @@ export class TaskDetailsPage implements OnInit {
 
   private stream: TaskStreamHandle | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTask = false;
+  private refreshVersion = 0;
+  private destroyed = false;
 
   constructor() {
     inject(DestroyRef).onDestroy(() => {
+      this.destroyed = true;
       this.stream?.close();
       if (this.refreshTimer) clearTimeout(this.refreshTimer);
     });
@@ -76,10 +80,14 @@ export class TaskDetailsPage implements OnInit {
     } finally {
       this.loading.set(false);
     }
+    // The page may have been left while it loaded: a stream opened now would never be closed.
+    if (this.destroyed) {
+      return;
+    }
     this.stream = this.events.task(this.id(), item => {
       if (item.kind === 'resync') {
         this.scheduleRefresh(true);
-      } else {
+      } else if (item.kind === 'event') {
         this.onEvent(item.event);
       }
     });
@@ -110,15 +118,23 @@ export class TaskDetailsPage implements OnInit {
     }
   }
 
-  /** Attempts and artifacts are read again after the events that change them, at most once per 200 ms. */
+  /**
+   * Attempts and artifacts (and the task, after a resync) are read again after the events that change them, at most
+   * once per 200 ms; an answer older than one already shown is dropped.
+   */
   private scheduleRefresh(includeTask: boolean): void {
+    this.refreshTask ||= includeTask;
     if (this.refreshTimer) return;
     this.refreshTimer = setTimeout(async () => {
       this.refreshTimer = null;
+      const withTask = this.refreshTask;
+      this.refreshTask = false;
+      const version = ++this.refreshVersion;
       try {
         const [attempts, artifacts, task] = await Promise.all([
-          this.api.attempts(this.id()), this.api.artifacts(this.id()), includeTask ? this.api.getTask(this.id()) : Promise.resolve(null),
+          this.api.attempts(this.id()), this.api.artifacts(this.id()), withTask ? this.api.getTask(this.id()) : Promise.resolve(null),
         ]);
+        if (version !== this.refreshVersion) return;
         this.attempts.set(attempts);
         this.artifacts.set(artifacts);
         if (task) this.task.set(task);

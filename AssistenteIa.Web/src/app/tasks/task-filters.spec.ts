@@ -64,11 +64,41 @@ describe('LiveTaskPage', () => {
     expect(page.total).toBe(2);
   });
 
-  it('leaves new tasks out of later pages and of other filters', () => {
+  it('counts a new task on a later page without showing it, and ignores one outside the filters', () => {
     const created = aTask({ id: '0193a5b2-0000-7000-8000-000000000003' });
+    const later = new LiveTaskPage([], 30, filtersFromParams({ page: '2' }));
+    const other = new LiveTaskPage([], 0, filtersFromParams({ domain: 'DataAnalysis' }));
 
-    expect(new LiveTaskPage([], 30, filtersFromParams({ page: '2' })).apply(anEvent('created', 1, created))).toBe(false);
-    expect(new LiveTaskPage([], 0, filtersFromParams({ domain: 'DataAnalysis' })).apply(anEvent('created', 1, created))).toBe(false);
+    later.apply(anEvent('created', 1, created));
+    expect(later.rows).toHaveLength(0);
+    expect(later.total).toBe(31);
+    expect(other.apply(anEvent('created', 1, created))).toBe(false);
+    expect(other.total).toBe(0);
+  });
+
+  it('with a status filter, drops a row that leaves the status and takes in a task that enters it', () => {
+    const running = aTask({ status: 'Running', createdAt: '2026-11-25T10:00:00Z' });
+    const page = new LiveTaskPage([running], 1, filtersFromParams({ status: 'Running' }));
+    const other = aTask({ id: '0193a5b2-0000-7000-8000-000000000004', status: 'Running', createdAt: '2026-11-25T10:05:00Z', updatedAt: '2026-11-25T10:06:00Z' });
+
+    page.apply({ ...anEvent('succeeded', 6, { ...running, status: 'Succeeded', updatedAt: '2026-11-25T10:00:05Z' }), from: 'Running' });
+    expect(page.rows).toHaveLength(0);
+    expect(page.total).toBe(0);
+
+    page.apply({ ...anEvent('started', 4, other), from: 'Reserved' });
+    expect(page.rows.map(r => r.id)).toEqual([other.id]);
+    expect(page.total).toBe(1);
+  });
+
+  it('places a task entering page 1 by its creation time', () => {
+    const newer = aTask({ id: '0193a5b2-0000-7000-8000-000000000005', status: 'Queued', createdAt: '2026-11-25T12:00:00Z' });
+    const older = aTask({ id: '0193a5b2-0000-7000-8000-000000000006', status: 'Queued', createdAt: '2026-11-25T08:00:00Z' });
+    const page = new LiveTaskPage([newer, older], 2, filtersFromParams({ status: 'Queued' }));
+    const middle = aTask({ id: '0193a5b2-0000-7000-8000-000000000007', status: 'Queued', createdAt: '2026-11-25T10:00:00Z' });
+
+    page.apply({ ...anEvent('requeued', 9, middle), from: 'Running' });
+
+    expect(page.rows.map(r => r.id)).toEqual([newer.id, middle.id, older.id]);
   });
 
   it('keeps the page size when tasks arrive', () => {

@@ -63,7 +63,11 @@ export function pageCount(total: number, pageSize: number): number {
   return Math.max(1, Math.ceil(total / pageSize));
 }
 
-/** A page of the list kept current by events: rows change in place, new tasks enter at the top of page 1. */
+/**
+ * A page of the list kept current by events: rows change in place; a task that comes to match the filters (a new one,
+ * or one whose status now matches a status filter) is counted and, on page 1, enters in its place by creation time; a
+ * row that stops matching leaves the page and the count.
+ */
 export class LiveTaskPage {
   private readonly seen = new Map<string, number>();
 
@@ -71,12 +75,11 @@ export class LiveTaskPage {
 
   /** Adds a task the user just created (before its events arrive); returns false when it is not on this page. */
   add(task: Task): boolean {
-    if (this.rows.some(row => row.id === task.id) || this.filters.page !== 1 || !matchesFilters(task, this.filters)) {
+    if (this.rows.some(row => row.id === task.id) || !matchesFilters(task, this.filters)) {
       return false;
     }
-    this.rows = [task, ...this.rows].slice(0, this.filters.pageSize);
     this.total += 1;
-    return true;
+    return this.insert(task);
   }
 
   /** Applies an event; older or repeated events (the stream is at-least-once) are ignored. Returns true on change. */
@@ -86,18 +89,52 @@ export class LiveTaskPage {
     if (last !== undefined && event.sequence <= last) {
       return false;
     }
-    this.seen.set(task.id, event.sequence);
     const index = this.rows.findIndex(row => row.id === task.id);
     if (index >= 0) {
+      this.seen.set(task.id, event.sequence);
       if (Date.parse(task.updatedAt) < Date.parse(this.rows[index].updatedAt)) {
         return false;
       }
       const rows = [...this.rows];
-      rows[index] = { ...rows[index], ...task, payload: rows[index].payload ?? task.payload };
+      if (matchesFilters(task, this.filters)) {
+        rows[index] = { ...rows[index], ...task, payload: rows[index].payload ?? task.payload };
+      } else {
+        rows.splice(index, 1);
+        this.total = Math.max(0, this.total - 1);
+      }
       this.rows = rows;
       return true;
     }
-    return event.event === 'created' && this.add(task);
+    const newlyMatching = event.event === 'created' || (this.filters.status !== undefined && event.from !== this.filters.status);
+    if (!newlyMatching || !matchesFilters(task, this.filters)) {
+      return false;
+    }
+    this.total += 1;
+    this.insert(task);
+    if (this.rows.some(row => row.id === task.id)) {
+      this.seen.set(task.id, event.sequence);
+    }
+    return true;
+  }
+
+  /** Puts a task on page 1 in creation order (newest first) when it falls within the page. */
+  private insert(task: Task): boolean {
+    const { page, pageSize } = this.filters;
+    const lastRow = this.rows.at(-1);
+    if (page !== 1 || (this.rows.length >= pageSize && lastRow && Date.parse(task.createdAt) < Date.parse(lastRow.createdAt))) {
+      return false;
+    }
+    const created = Date.parse(task.createdAt);
+    const at = this.rows.findIndex(row => Date.parse(row.createdAt) <= created);
+    const rows = [...this.rows];
+    rows.splice(at < 0 ? rows.length : at, 0, task);
+    rows.splice(pageSize);
+    const kept = new Set(rows.map(row => row.id));
+    for (const id of this.seen.keys()) {
+      if (!kept.has(id)) this.seen.delete(id);
+    }
+    this.rows = rows;
+    return true;
   }
 }
 

@@ -18,10 +18,10 @@ export function addToTimeline(timeline: readonly TimelineEntry[], event: TaskEve
 }
 
 /** Events after which the attempts or artifacts of the task have changed. */
-export const attemptEvents: readonly string[] = ['started', 'succeeded', 'failed', 'deadlettered', 'cancelled', 'requeued'];
+export const attemptEvents: readonly string[] = ['started', 'succeeded', 'failed', 'deadlettered', 'cancelled', 'queued', 'requeued'];
 
-/** Only http(s) and data URIs become links; anything else (e.g. `javascript:`) is shown as text. */
+/** Only http(s) addresses become links; anything else (`javascript:`, `data:`) is shown as text. */
 export function safeHref(uri: string | null | undefined): string | null {
   if (!uri) return null;
-  return /^(https?:|data:)/i.test(uri.trim()) ? uri.trim() : null;
+  return /^https?:\/\//i.test(uri.trim()) ? uri.trim() : null;
 }

@@ -8,9 +8,10 @@ import { TasksPage } from './tasks.page';
 describe('TasksPage', () => {
   let push: (item: TaskStreamItem) => void;
   let listTasks: ReturnType<typeof vi.fn>;
-  const closed = vi.fn();
+  let closed: ReturnType<typeof vi.fn>;
 
   beforeEach(() => {
+    closed = vi.fn();
     listTasks = vi.fn<() => Promise<TaskPage>>().mockResolvedValue({ items: [aTask()], total: 1, capped: false });
     TestBed.configureTestingModule({
       imports: [TasksPage],
@@ -80,9 +81,37 @@ describe('TasksPage', () => {
 
   it('closes its stream when it is left', async () => {
     const { fixture } = await render();
+    expect(closed).not.toHaveBeenCalled();
 
     fixture.destroy();
 
-    expect(closed).toHaveBeenCalled();
+    expect(closed).toHaveBeenCalledTimes(1);
+  });
+
+  it('reads the page again when the stream connects without a position to resume from, not when it resumes', async () => {
+    const { fixture } = await render();
+
+    push({ kind: 'open', resumed: true });
+    await fixture.whenStable();
+    expect(listTasks).toHaveBeenCalledTimes(1);
+
+    push({ kind: 'open', resumed: false });
+    await fixture.whenStable();
+    expect(listTasks).toHaveBeenCalledTimes(2);
+  });
+
+  it('applies events that arrive while the page loads once it is in', async () => {
+    let answer!: (page: TaskPage) => void;
+    listTasks.mockImplementation(() => new Promise<TaskPage>(resolve => { answer = resolve; }));
+    const fixture = TestBed.createComponent(TasksPage);
+    fixture.autoDetectChanges();
+    const element = fixture.nativeElement as HTMLElement;
+    await until(() => answer !== undefined);
+
+    push({ kind: 'event', event: anEvent('succeeded', 5, aTask({ status: 'Succeeded', updatedAt: '2026-11-25T10:00:03Z' })) });
+    answer({ items: [aTask()], total: 1, capped: false });
+    await until(() => element.querySelectorAll('tbody tr').length > 0);
+
+    expect(element.querySelector('tbody tr [data-testid=status]')?.textContent).toBe('Succeeded');
   });
 });

@@ -60,8 +60,10 @@ export class TasksPage implements OnInit {
       void this.load();
     });
     this.stream = this.events.tenant(item => {
-      if (item.kind === 'resync') {
+      if (item.kind === 'resync' || (item.kind === 'open' && !item.resumed)) {
         void this.load();
+      } else if (item.kind === 'open') {
+        return;
       } else if (this.pending) {
         this.pending.push(item.event);
       } else if (this.page?.apply(item.event)) {
