@@ -75,6 +75,7 @@ internal static class SystemBenchmark
             figures["createP95Ms"] = Bench.Percentile(created.LatenciesMs, 95);
             figures["createP99Ms"] = Bench.Percentile(created.LatenciesMs, 99);
             figures["createErrors"] = created.Errors;
+            Print(figures);
             await run.WaitForSucceededAsync(created.Ids, TimeSpan.FromMinutes(5));
 
             Console.WriteLine($"end to end: {tasks} tasks from {clients} clients");
@@ -88,6 +89,7 @@ internal static class SystemBenchmark
             figures["endToEndP95Ms"] = Bench.Percentile(endToEnd.Total, 95);
             figures["endToEndP99Ms"] = Bench.Percentile(endToEnd.Total, 99);
             figures["overheadP50Ms"] = Bench.Percentile(endToEnd.Overhead, 50);
+            Print(figures);
 
             Console.WriteLine($"paced: {pacedRate} tasks/s for {pacedSeconds} s");
             var paced = await run.PacedAsync(pacedRate, TimeSpan.FromSeconds(pacedSeconds));
@@ -107,6 +109,9 @@ internal static class SystemBenchmark
 
         return figures;
     }
+
+    private static void Print(Dictionary<string, double> figures) =>
+        Console.WriteLine(string.Join(", ", figures.Select(f => $"{f.Key} {f.Value:0.#}")));
 
     private sealed record Posted(List<Guid> Ids, List<double> LatenciesMs, int Errors, TimeSpan Elapsed);
 
@@ -133,9 +138,9 @@ internal static class SystemBenchmark
                 _sentAt[id] = sentAt;
                 return (id, ms);
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
-                return null;
+                return null; // refused, or not answered within the client's timeout
             }
         }
 
