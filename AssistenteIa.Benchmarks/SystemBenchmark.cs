@@ -50,8 +50,12 @@ internal static class SystemBenchmark
             var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AssistenteIa_AppHost>(
                 ["--Infrastructure:Mode=external", $"--ConnectionStrings:db={Bench.ConnectionString(Database)}", "--ConnectionStrings:rabbitmq=amqp://guest:guest@localhost:5672/", "--Api:Port=0"],
                 startup.Token);
-            // The services' console output stays out of this process: echoing hundreds of thousands of lines would cost CPU the system needs.
-            builder.Services.AddLogging(logging => logging.AddFilter("AssistenteIa.AppHost.Resources", LogLevel.None).AddFilter("Aspire.Hosting", LogLevel.Warning));
+            // The services' console output and a log line per request stay out of this process: writing hundreds of
+            // thousands of lines would take CPU the system under test needs.
+            builder.Services.AddLogging(logging => logging
+                .AddFilter("AssistenteIa.AppHost.Resources", LogLevel.None)
+                .AddFilter("Aspire.Hosting", LogLevel.Warning)
+                .AddFilter("System.Net.Http.HttpClient", LogLevel.Warning));
             builder.CreateResourceBuilder<ProjectResource>("serviceb").WithEnvironment("Worker__MaxConcurrency", workerConcurrency.ToString(CultureInfo.InvariantCulture));
             await using var app = await builder.BuildAsync(startup.Token);
             await app.StartAsync(startup.Token);
