@@ -34,8 +34,9 @@ public static class WebAppEndpoints
         });
         app.Use(async (context, next) =>
         {
-            var index = app.Environment.WebRootFileProvider.GetFileInfo(IndexFile);
-            if (context.GetEndpoint() is null && IsAppRoute(context.Request) && index.Exists)
+            // Checked in this order so an API request costs no file lookup.
+            if (context.GetEndpoint() is null && IsAppRoute(context.Request)
+                && app.Environment.WebRootFileProvider.GetFileInfo(IndexFile) is { Exists: true } index)
             {
                 AddPageHeaders(context.Response);
                 context.Response.ContentType = "text/html; charset=utf-8";
