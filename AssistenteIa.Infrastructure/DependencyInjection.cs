@@ -48,6 +48,8 @@ public static class DependencyInjection
         builder.Services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
 
         builder.Services.AddScoped<OutboxPublisher>();
+        builder.Services.AddSingleton<OutboxSentMarks>();
+        builder.Services.AddHostedService<OutboxSentMarksWriter>();
         return builder;
     }
 

@@ -9,7 +9,8 @@ namespace AssistenteIa.Application.Outbox;
 /// Publishes outbox rows right after the transaction that wrote them committed. A failure is not an
 /// error for the caller: the row stays unsent and the dispatcher's relay publishes it later.
 /// </summary>
-public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger)
+/// <param name="sentMarks">Where the marks of a fully published save go, written in batches; without it each save's marks are saved at once.</param>
+public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger, OutboxSentMarks? sentMarks = null)
 {
     /// <summary>A confirm slower than this counts as a failure; the relay's grace period is longer, see <c>OutboxRelay</c>.</summary>
     public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(3);
@@ -37,7 +38,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
         return true;
     }
 
-    /// <summary>Publishes the rows the last saves wrote (see <see cref="PublishAsync"/>) and records which went out.</summary>
+    /// <summary>Publishes the rows the last saves wrote (see <see cref="PublishAsync"/>) and records which went out (a failure and the rows after it at once, the rest in a batch).</summary>
     public async Task PublishSavedAsync(CancellationToken cancellationToken)
     {
         var messages = db.TakeSavedOutboxMessages();
@@ -46,7 +47,16 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             return;
         }
 
-        await PublishAsync(messages, cancellationToken);
+        var sent = await PublishAsync(messages, cancellationToken);
+        if (sent == messages.Count && sentMarks is not null)
+        {
+            // The common case: everything went out. The marks join other requests' in one statement, and this
+            // context forgets the rows so no later save of it writes them again.
+            db.Forget(messages);
+            sentMarks.Add(messages.Select(m => m.Id));
+            return;
+        }
+
         try
         {
             // Not the caller's token: what was published must be marked, or the relay publishes it again.

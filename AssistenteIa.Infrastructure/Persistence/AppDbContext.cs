@@ -33,6 +33,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         _eventMessages.Clear();
     }
 
+    public void Forget(IEnumerable<OutboxMessage> messages)
+    {
+        foreach (var message in messages)
+        {
+            Entry(message).State = EntityState.Detached;
+        }
+    }
+
     public IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages()
     {
         // Rows of a save that failed are still Added: they go out with the save that finally stores them.

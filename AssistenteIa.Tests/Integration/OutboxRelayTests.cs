@@ -5,6 +5,7 @@ using AssistenteIa.Domain.Entities;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
 
@@ -39,6 +40,55 @@ public sealed class OutboxRelayTests(AppFixture fixture)
         var all = published.Concat(byServiceC).ToList();
         Assert.Equal(rows, all.Count);
         Assert.Equal(rows, all.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Sent_marks_are_written_in_batches_once_per_row_and_flushed_when_stopping()
+    {
+        var now = DateTimeOffset.UtcNow;
+        List<OutboxMessage> rows;
+        await using (var db = CreateDbContext())
+        {
+            rows = Enumerable.Range(0, OutboxSentMarks.MaxBatch + 5)
+                .Select(i => OutboxMessage.Create($"marks-test-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now))
+                .ToList();
+            db.OutboxMessages.AddRange(rows);
+
+            // One row the relay published meanwhile: its own mark stands.
+            rows[0].MarkSent(now.AddMinutes(-1));
+            await db.SaveChangesAsync();
+        }
+
+        await using var services = new ServiceCollection()
+            .AddDbContext<AppDbContext>(options => options.UseNpgsql(fixture.DatabaseConnectionString))
+            .AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>())
+            .BuildServiceProvider();
+        var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), TimeProvider.System, NullLogger<OutboxSentMarks>.Instance);
+        var ids = rows.Select(r => r.Id).ToArray();
+
+        using var stop = new CancellationTokenSource();
+        var running = marks.RunAsync(stop.Token);
+        marks.Add(ids.Take(10));
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = ANY(@p0) AND "SentAt" IS NOT NULL""", ids),
+            marked => marked == 10,
+            TimeSpan.FromSeconds(10),
+            "the first rows to be marked while the writer runs");
+
+        // Queued just before the host stops (completes the queue, then cancels): written on the way out, more than
+        // one batch's worth; a row queued after that is refused, for the relay.
+        marks.Add(ids.Skip(10));
+        marks.Complete();
+        stop.Cancel();
+        marks.Add([Guid.NewGuid()]);
+        await running;
+
+        await using var check = CreateDbContext();
+        var after = await check.OutboxMessages.AsNoTracking().Where(m => ids.Contains(m.Id)).ToListAsync();
+        Assert.Equal(ids.Length, after.Count);
+        Assert.All(after, m => Assert.Equal((1, (DateTimeOffset?)null), (m.PublishAttempts, m.ClaimedUntil)));
+        Assert.All(after, m => Assert.NotNull(m.SentAt));
+        Assert.Equal(now.AddMinutes(-1), after.Single(m => m.Id == rows[0].Id).SentAt!.Value, TimeSpan.FromMilliseconds(1));
     }
 
     private async Task RelayUntilEmptyAsync(ConcurrentBag<Guid> published)

@@ -5,6 +5,7 @@ using System.Text.Json;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
+using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AssistenteIa.Tests.Integration;
@@ -40,6 +41,23 @@ public sealed class PipelineTests(AppFixture fixture)
         }
 
         Assert.Null(attempts[2].NextAttemptAt);
+    }
+
+    [Fact]
+    public async Task The_writers_mark_their_published_rows_before_the_relay_would_take_them()
+    {
+        using var client = fixture.CreateApiClient();
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body());
+        Assert.Equal(AiTaskStatus.Succeeded, (await TaskApi.WaitForTerminalAsync(client, task.Id)).Status);
+
+        // The API (created, queued, the work message) and ServiceB (reserved, started, succeeded) mark in batches; a
+        // row still unmarked after the relay's grace period would be published a second time.
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "SentAt" IS NULL""", task.Id),
+            unsent => unsent == 0,
+            OutboxRelay.GracePeriod / 2,
+            "the task's rows to be marked sent by their writers");
+        Assert.Equal(6, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "PublishAttempts" = 1 AND "LastError" IS NULL""", task.Id));
     }
 
     [Fact]

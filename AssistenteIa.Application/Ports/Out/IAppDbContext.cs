@@ -49,6 +49,9 @@ public interface IAppDbContext
 
     /// <summary>Forgets every tracked entity (after a failed save, before reading fresh state).</summary>
     void ClearTracking();
+
+    /// <summary>Stops tracking these rows: whatever changed on them is written elsewhere (<c>OutboxSentMarks</c>).</summary>
+    void Forget(IEnumerable<OutboxMessage> messages);
 }
 
 public sealed record AttemptLease(Guid TaskId, int AttemptNo);

@@ -1,0 +1,98 @@
+using System.Threading.Channels;
+using AssistenteIa.Application.Ports.Out;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AssistenteIa.Application.Outbox;
+
+/// <summary>
+/// Records "published" on the outbox rows that requests and workers published right after their commit, many rows
+/// in one statement: one commit per batch instead of one per request. Marking later is safe: until a row is marked,
+/// only the relay could publish it again, and it waits <c>OutboxRelay.GracePeriod</c> (seconds) before it looks at
+/// a row, while a batch is written within milliseconds. A mark lost with the process, or one the database refused,
+/// means one more publish of that row by the relay, which consumers already treat as a duplicate.
+/// </summary>
+public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider clock, ILogger<OutboxSentMarks> logger)
+{
+    /// <summary>Rows marked by one statement at most.</summary>
+    public const int MaxBatch = 1_000;
+
+    private readonly Channel<Guid> _pending = Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>Queues the rows to be marked by the next batch; never waits on the database.</summary>
+    public void Add(IEnumerable<Guid> ids)
+    {
+        foreach (var id in ids)
+        {
+            // Only fails once the writer completed (the host is stopping): the relay publishes that row again.
+            _pending.Writer.TryWrite(id);
+        }
+    }
+
+    /// <summary>Writes batches as rows arrive until <see cref="Complete"/>, then writes what is left.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var batch = new List<Guid>(MaxBatch);
+        try
+        {
+            while (await _pending.Reader.WaitToReadAsync(cancellationToken))
+            {
+                while (batch.Count < MaxBatch && _pending.Reader.TryRead(out var id))
+                {
+                    batch.Add(id);
+                }
+
+                await WriteAsync(batch);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped before completion: what is still queued is written below.
+        }
+
+        while (_pending.Reader.TryRead(out var id))
+        {
+            batch.Add(id);
+            if (batch.Count == MaxBatch)
+            {
+                await WriteAsync(batch);
+                batch.Clear();
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            await WriteAsync(batch);
+        }
+    }
+
+    /// <summary>No row is accepted after this; <see cref="RunAsync"/> ends once the queued ones are written.</summary>
+    public void Complete() => _pending.Writer.TryComplete();
+
+    private async Task WriteAsync(List<Guid> ids)
+    {
+        var now = clock.GetUtcNow();
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
+
+            // A row the relay claimed and published meanwhile is already marked: leave its figures alone.
+            await db.OutboxMessages
+                .Where(m => ids.Contains(m.Id) && m.SentAt == null)
+                .ExecuteUpdateAsync(
+                    set => set
+                        .SetProperty(m => m.SentAt, now)
+                        .SetProperty(m => m.PublishAttempts, m => m.PublishAttempts + 1)
+                        .SetProperty(m => m.LastError, (string?)null)
+                        .SetProperty(m => m.ClaimedUntil, (DateTimeOffset?)null),
+                    CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Could not mark {Count} published outbox messages as sent; the relay will publish them again", ids.Count);
+        }
+    }
+}
