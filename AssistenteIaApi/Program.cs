@@ -29,6 +29,8 @@ builder.Services.AddScoped<GetTaskHandler>();
 builder.Services.AddScoped<ListTasksHandler>();
 builder.Services.AddScoped<CancelTaskHandler>();
 builder.Services.AddScoped<ApiKeyService>();
+builder.Services.AddOptions<TenancyOptions>().Bind(builder.Configuration.GetSection(TenancyOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<ApiKeyCache>();
 builder.AddTaskEventStreams();
 builder.AddWebhookCore();
 builder.Services.AddScoped<WebhooksHandler>();

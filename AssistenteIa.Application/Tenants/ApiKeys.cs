@@ -1,17 +1,63 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.Entities;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Internal;
+using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Application.Tenants;
 
+/// <summary>Section <c>Tenancy</c>: how API keys are checked.</summary>
+public sealed class TenancyOptions
+{
+    public const string Section = "Tenancy";
+
+    /// <summary>
+    /// How long a key found valid is trusted without asking the database again: every request would otherwise cost a
+    /// query. So a key revoked in the database keeps working for up to this long on each API instance. 0 turns the
+    /// cache off.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ApiKeyCacheDuration { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// The keys found valid lately, by hash, per process. Only keys the database knows get in, so unknown keys cannot
+/// fill it, and it holds at most <see cref="MaxEntries"/> (a new key past that is simply looked up each time).
+/// </summary>
+public sealed class ApiKeyCache(TimeProvider clock, IOptions<TenancyOptions> options) : IDisposable
+{
+    public const int MaxEntries = 10_000;
+
+    private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = MaxEntries, Clock = new Clock(clock) });
+
+    public bool TryGet(string hash, out string? tenantId) => _cache.TryGetValue(hash, out tenantId);
+
+    public void Add(string hash, string tenantId)
+    {
+        if (options.Value.ApiKeyCacheDuration > TimeSpan.Zero)
+        {
+            _cache.Set(hash, tenantId, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = options.Value.ApiKeyCacheDuration });
+        }
+    }
+
+    public void Dispose() => _cache.Dispose();
+
+    private sealed class Clock(TimeProvider clock) : ISystemClock
+    {
+        public DateTimeOffset UtcNow => clock.GetUtcNow();
+    }
+}
+
 /// <summary>Creates and checks API keys. Keys are random and high-entropy, so an unsalted SHA-256 is enough to store them.</summary>
-public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock)
+public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock, ApiKeyCache cache)
 {
     public static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
-    /// <summary>Returns the tenant the key belongs to, or null for a missing, unknown or revoked key.</summary>
+    /// <summary>Returns the tenant the key belongs to, or null for a missing, unknown or revoked key (revoked for longer than <see cref="TenancyOptions.ApiKeyCacheDuration"/>).</summary>
     public async Task<string?> FindTenantAsync(string? key, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(key) || key.Length > 200)
@@ -20,10 +66,21 @@ public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock)
         }
 
         var hash = Hash(key);
-        return await db.ApiKeys.AsNoTracking()
+        if (cache.TryGet(hash, out var cached))
+        {
+            return cached;
+        }
+
+        var tenantId = await db.ApiKeys.AsNoTracking()
             .Where(k => k.KeyHash == hash && k.RevokedAt == null)
             .Select(k => k.TenantId)
             .FirstOrDefaultAsync(cancellationToken);
+        if (tenantId is not null)
+        {
+            cache.Add(hash, tenantId);
+        }
+
+        return tenantId;
     }
 
     /// <summary>Creates the tenant when new and a fresh key for it; the clear key is returned once and never stored.</summary>

@@ -173,7 +173,7 @@ public sealed class InputHardeningTests(AppFixture fixture)
         const string Key = "test-key-tenant-count";
         await using (var db = CreateDbContext())
         {
-            await new ApiKeyService(db, TimeProvider.System).EnsureKeyAsync(Tenant, Key, CancellationToken.None);
+            await ApiKeyCacheTests.Service(db).EnsureKeyAsync(Tenant, Key, CancellationToken.None);
         }
 
         await fixture.ExecuteAsync($$"""

@@ -182,7 +182,7 @@ public sealed class StatsTests(AppFixture fixture)
     private async Task<HttpClient> NewTenantClientAsync()
     {
         await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
-        var key = await new ApiKeyService(db, TimeProvider.System).CreateKeyAsync($"stats-{Guid.NewGuid():N}"[..24], "Stats test", CancellationToken.None);
+        var key = await ApiKeyCacheTests.Service(db).CreateKeyAsync($"stats-{Guid.NewGuid():N}"[..24], "Stats test", CancellationToken.None);
         return fixture.CreateApiClient(key);
     }
 }
