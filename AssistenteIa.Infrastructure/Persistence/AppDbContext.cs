@@ -43,9 +43,10 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages()
     {
-        // Rows of a save that failed are still Added: they go out with the save that finally stores them.
+        // Rows of a save that failed are still Added: they go out with the save that finally stores them. Rows this
+        // context no longer tracks (a transaction rolled back, the pooled context was reset) are dropped.
         var saved = _eventMessages.FindAll(m => Entry(m).State == EntityState.Unchanged);
-        _eventMessages.RemoveAll(m => Entry(m).State == EntityState.Unchanged);
+        _eventMessages.RemoveAll(m => Entry(m).State is EntityState.Unchanged or EntityState.Detached);
         return saved;
     }
 

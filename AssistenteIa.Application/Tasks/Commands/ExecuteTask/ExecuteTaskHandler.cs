@@ -56,38 +56,42 @@ public sealed class ExecuteTaskHandler(
         task.Reserve(worker.Id, now + options.LeaseDuration, now);
         var attempt = task.Start(now);
         db.TaskAttempts.Add(attempt);
-        try
+
+        // The claim and its lease by the database's clock commit together: one commit (one disk flush) per claim.
+        await using (var transaction = await db.BeginTransactionAsync(stoppingToken))
         {
-            await db.SaveChangesAsync(stoppingToken);
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
-            return ExecutionOutcome.Ignored;
+            try
+            {
+                await db.SaveChangesAsync(stoppingToken);
+            }
+            catch (DbUpdateConcurrencyException)
+            {
+                logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
+                return ExecutionOutcome.Ignored;
+            }
+
+            // The lease just written came from this worker's clock; restate it by the database's clock, the one the
+            // dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early. A failure
+            // here rolls the claim back and the delivery is requeued; a stop does not, the claim is already made.
+            await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
+            await transaction.CommitAsync(CancellationToken.None);
         }
 
         // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
         // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
         using var registration = running.Register(task.Id, attempt.AttemptNo);
-        try
-        {
-            // The lease just written came from this worker's clock; restate it by the database's clock, the one the
-            // dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early.
-            await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning(ex, "Could not restate the lease of task {TaskId}; the heartbeat will", task.Id);
-        }
 
-        // The reserved and started events (bounded by the publish timeout; what fails is relayed).
-        await outbox.PublishSavedAsync(CancellationToken.None);
-
-        metrics.AttemptStarted(now - queuedAt);
-        logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
         var requestedModel = payload.Model ?? aiOptions.Value.DefaultModel;
         var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
+
+        // The reserved and started events go out while the attempt runs (bounded by the publish timeout; what fails is
+        // relayed); the outcome is recorded, and its event published, only after them, so a task's events stay in order.
+        // Nothing else uses this context until then (the executor does not, the heartbeat has its own), and nothing
+        // below throws before the publish is awaited: the run's errors become the attempt's result.
+        var publishingStart = outbox.PublishSavedAsync(CancellationToken.None);
+        metrics.AttemptStarted(now - queuedAt);
+        logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, registration.Token);
@@ -127,6 +131,7 @@ public sealed class ExecuteTaskHandler(
         }
 
         // The outcome is written even while the host stops: the message is acked only after it is stored.
+        await publishingStart;
         return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
     }
 
