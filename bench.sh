@@ -13,11 +13,16 @@ case "${1:-}" in
   *) echo "usage: ./bench.sh [--quick]" >&2; exit 2 ;;
 esac
 
+# Quick: the quick list (commit limit; create at 32 clients; end to end with 5,000 tasks; paced 400/s; Hangfire
+# and the lean loop) plus the idle check, on one start of the system. Full: also create at 8 and 64 clients for 20 s
+# and paced at 1,000 req/s, 20,000 tasks, the 1M-row scale step (same start), then one start with 2 ServiceB
+# instances and one per ServiceB concurrency (1, 8, 32) with the Local model at 500 ms.
 if [ "$run" = quick ]; then
   create_seconds=10; tasks=5000; jobs=5000
+  system_steps=idle,create,end-to-end,paced; create_clients=32
 else
-  # Not yet the full run (8/64 clients, 2 ServiceB instances, 1M rows): the quick scenarios, larger.
   create_seconds=20; tasks=20000; jobs=20000
+  system_steps=idle,create,paced-create,end-to-end,paced,scale; create_clients=8,32,64
 fi
 
 started=$SECONDS
@@ -29,14 +34,24 @@ bench=(dotnet AssistenteIa.Benchmarks/bin/Release/net10.0/AssistenteIa.Benchmark
 parts=$(mktemp -d)
 trap 'rm -rf "$parts"' EXIT
 
-scenario() { # scenario <name> [options...]
-  local name=$1; shift
+scenario() { # scenario <name> [options...] [--part <file name>]
+  local name=$1 part=$1; shift
+  local args=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --part ]; then part=$2; shift 2; else args+=("$1"); shift; fi
+  done
   echo "[bench] $name ($((SECONDS - started)) s)"
-  "${bench[@]}" "$name" "$@" --out "$parts/$name.json"
+  "${bench[@]}" "$name" "${args[@]}" --out "$parts/$part.json"
 }
 
 scenario commit-limit --clients 32 --seconds 10
-scenario system --clients 32 --create-seconds "$create_seconds" --tasks "$tasks" --paced-rate 400 --paced-seconds 10 --worker-concurrency 2
+scenario system --steps "$system_steps" --clients 32 --create-clients "$create_clients" --create-seconds "$create_seconds" \
+  --tasks "$tasks" --paced-rate 400 --paced-seconds 10 --paced-create-rate 1000 --paced-create-seconds 10 \
+  --idle-tasks 50 --seed-tasks 1000000 --worker-concurrency 2
+if [ "$run" = full ]; then
+  scenario system --steps end-to-end --workers 2 --worker-concurrency 2 --clients 32 --tasks "$tasks" --suffix _2workers --part system-2workers
+  scenario concurrency --levels 1,8,32 --latency-ms 500 --seconds 15
+fi
 scenario hangfire --jobs "$jobs" --workers 2 --producers 4
 scenario lean-loop --tasks "$jobs" --producers 4 --consumers 2
 
