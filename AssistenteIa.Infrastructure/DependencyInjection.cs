@@ -75,6 +75,10 @@ public static class DependencyInjection
         });
         builder.Services.AddSingleton<RabbitMqPublisher>();
         builder.Services.AddSingleton<IMessagePublisher>(sp => sp.GetRequiredService<RabbitMqPublisher>());
+
+        // After the marks writer: stopped before it, so the marks of its last publishes are written.
+        builder.Services.AddSingleton<OutboxDispatcher>();
+        builder.Services.AddHostedService<OutboxDispatcherService>();
         return builder;
     }
 

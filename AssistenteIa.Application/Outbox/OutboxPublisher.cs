@@ -9,8 +9,11 @@ namespace AssistenteIa.Application.Outbox;
 /// Publishes outbox rows right after the transaction that wrote them committed. A failure is not an
 /// error for the caller: the row stays unsent and the dispatcher's relay publishes it later.
 /// </summary>
-/// <param name="sentMarks">Where the marks of a fully published save go, written in batches; without it each save's marks are saved at once.</param>
-public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger, OutboxSentMarks? sentMarks = null)
+/// <param name="dispatcher">
+/// Where saved rows are handed to be published in the background, so no request or worker step waits for the broker's
+/// confirms; without it (tests of the publish loop) they are published and marked before the call returns.
+/// </param>
+public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publisher, TimeProvider clock, ILogger<OutboxPublisher> logger, OutboxDispatcher? dispatcher = null)
 {
     /// <summary>A confirm slower than this counts as a failure; the relay's grace period is longer, see <c>OutboxRelay</c>.</summary>
     public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(3);
@@ -38,7 +41,11 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
         return true;
     }
 
-    /// <summary>Publishes the rows the last saves wrote (see <see cref="PublishAsync"/>) and records which went out (a failure and the rows after it at once, the rest in a batch).</summary>
+    /// <summary>
+    /// Publishes the rows the last saves wrote: hands them to the background dispatcher (in the order written, so one
+    /// task's rows keep their order), or, without one, publishes them here (see <see cref="PublishAsync"/>) and saves
+    /// which went out.
+    /// </summary>
     public async Task PublishSavedAsync(CancellationToken cancellationToken)
     {
         var messages = db.TakeSavedOutboxMessages();
@@ -47,16 +54,15 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             return;
         }
 
-        var sent = await PublishAsync(messages, cancellationToken);
-        if (sent == messages.Count && sentMarks is not null)
+        if (dispatcher is not null)
         {
-            // The common case: everything went out. The marks join other requests' in one statement, and this
-            // context forgets the rows so no later save of it writes them again.
+            // The context forgets the rows: their marks are written by the dispatcher, never by a later save of this one.
             db.Forget(messages);
-            sentMarks.Add(messages.Select(m => m.Id));
+            dispatcher.Enqueue(messages);
             return;
         }
 
+        await PublishAsync(messages, cancellationToken);
         try
         {
             // Not the caller's token: what was published must be marked, or the relay publishes it again.
@@ -77,7 +83,12 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     /// the row is marked failed, the rest released unsent, for the relay. The caller saves the marks.
     /// </summary>
     /// <returns>How many rows the broker confirmed.</returns>
-    public async Task<int> PublishAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
+    public Task<int> PublishAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken) =>
+        PublishAsync(publisher, clock, logger, messages, cancellationToken);
+
+    /// <inheritdoc cref="PublishAsync(IReadOnlyList{OutboxMessage}, CancellationToken)"/>
+    internal static async Task<int> PublishAsync(
+        IMessagePublisher publisher, TimeProvider clock, ILogger logger, IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
     {
         // One deadline for the whole call, shorter than the relay's grace period: a chain of one task's rows never
         // outlasts it, so the relay does not publish a row its writer is still publishing.
@@ -99,7 +110,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
                         continue;
                     }
 
-                    if (await TryPublishAsync(message, cancellationToken) is { } error)
+                    if (await TryPublishAsync(publisher, message, cancellationToken) is { } error)
                     {
                         message.MarkFailed(error.Message);
                         if (Interlocked.Increment(ref failed) == 1)
@@ -117,7 +128,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
         return sent;
     }
 
-    private async Task<Exception?> TryPublishAsync(OutboxMessage message, CancellationToken cancellationToken)
+    private static async Task<Exception?> TryPublishAsync(IMessagePublisher publisher, OutboxMessage message, CancellationToken cancellationToken)
     {
         // A broker that accepts the connection but never confirms must not hold the caller: give up and let the relay retry.
         try

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
@@ -235,6 +236,31 @@ public sealed class PipelineTests(AppFixture fixture)
             Assert.Equal(AiTaskStatus.Succeeded, done.Status);
             Assert.Equal(1, done.AttemptCount);
         }
+    }
+
+    [Fact]
+    public async Task A_post_answers_without_waiting_for_the_brokers_confirms()
+    {
+        using var client = fixture.CreateApiClient();
+
+        // A memory alarm makes RabbitMQ block every publishing connection: confirms never come. Before outbox rows
+        // were published in the background, the request waited out the publish timeout.
+        await Broker.RabbitCtlAsync("set_vm_memory_high_watermark 0");
+        Guid id;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            id = (await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocked broker"))).Id;
+            Assert.True(clock.Elapsed < OutboxPublisher.PublishTimeout, $"the POST took {clock.Elapsed}");
+        }
+        finally
+        {
+            await Broker.RabbitCtlAsync("set_vm_memory_high_watermark 0.4");
+        }
+
+        var done = await TaskApi.WaitForTerminalAsync(client, id, RecoveryDeadline);
+        Assert.Equal(AiTaskStatus.Succeeded, done.Status);
+        Assert.Equal(1, done.AttemptCount);
     }
 
     private async Task KillAsync(string resource)

@@ -81,17 +81,14 @@ public sealed class ExecuteTaskHandler(
         // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
         using var registration = running.Register(task.Id, attempt.AttemptNo);
 
+        // The reserved and started events (handed to the background publisher; what fails is relayed).
+        await outbox.PublishSavedAsync(CancellationToken.None);
+
+        metrics.AttemptStarted(now - queuedAt);
+        logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
         var requestedModel = payload.Model ?? aiOptions.Value.DefaultModel;
         var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
-
-        // The reserved and started events go out while the attempt runs (bounded by the publish timeout; what fails is
-        // relayed); the outcome is recorded, and its event published, only after them, so a task's events stay in order.
-        // Nothing else uses this context until then (the executor does not, the heartbeat has its own), and nothing
-        // below throws before the publish is awaited: the run's errors become the attempt's result.
-        var publishingStart = outbox.PublishSavedAsync(CancellationToken.None);
-        metrics.AttemptStarted(now - queuedAt);
-        logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, registration.Token);
@@ -131,7 +128,6 @@ public sealed class ExecuteTaskHandler(
         }
 
         // The outcome is written even while the host stops: the message is acked only after it is stored.
-        await publishingStart;
         return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
     }
 
