@@ -17,6 +17,7 @@ namespace AssistenteIa.Benchmarks;
 /// The whole system (API → outbox → RabbitMQ → ServiceB → Postgres), started by the AppHost in external mode in a
 /// database of its own (recreated at start, dropped at the end), with <paramref name="workers"/> ServiceB instances of
 /// <c>Worker:MaxConcurrency</c> <paramref name="concurrency"/>. One start serves every step that shares that configuration.
+/// The database is recreated at start unless <c>reuseDatabase</c> (a restart on the data a stop kept).
 /// </summary>
 internal sealed class SystemUnderTest(DistributedApplication app, HttpClient http, int workers, int concurrency) : IAsyncDisposable
 {
@@ -29,10 +30,16 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
 
     public int Concurrency { get; } = concurrency;
 
-    public static async Task<SystemUnderTest> StartAsync(int workers, int concurrency)
+    private bool _stopped;
+
+    public static async Task<SystemUnderTest> StartAsync(int workers, int concurrency, bool reuseDatabase = false)
     {
         var clock = Stopwatch.StartNew();
-        await Bench.RecreateDatabaseAsync(Database);
+        if (!reuseDatabase)
+        {
+            await Bench.RecreateDatabaseAsync(Database);
+        }
+
         using var startup = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AssistenteIa_AppHost>(
             ["--Infrastructure:Mode=external", $"--ConnectionStrings:db={Bench.ConnectionString(Database)}", "--ConnectionStrings:rabbitmq=amqp://guest:guest@localhost:5672/", "--Api:Port=0"],
@@ -85,8 +92,17 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
         return new SystemUnderTest(app, http, workers, concurrency);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => StopAsync(keepDatabase: false);
+
+    /// <summary>Stops the services; the database is dropped unless <paramref name="keepDatabase"/>. Once only.</summary>
+    public async ValueTask StopAsync(bool keepDatabase)
     {
+        if (_stopped)
+        {
+            return;
+        }
+
+        _stopped = true;
         Http.Dispose();
         try
         {
@@ -96,7 +112,10 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
         {
             await app.DisposeAsync();
             NpgsqlConnection.ClearAllPools();
-            await Bench.DropDatabaseAsync(Database);
+            if (!keepDatabase)
+            {
+                await Bench.DropDatabaseAsync(Database);
+            }
         }
     }
 
