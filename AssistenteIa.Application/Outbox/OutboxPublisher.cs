@@ -76,11 +76,12 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     }
 
     /// <summary>
-    /// The one publish loop, for the rows a request just saved and for those the relay claimed. One task's rows go out
-    /// one after another in the order given, so its events reach every queue in order and its work message follows
-    /// the event that announced it; different tasks' rows go side by side (as many as the publisher has channels),
-    /// so a broker that never confirms costs one timeout, not one per row. After a failure no new row is started:
-    /// the row is marked failed, the rest released unsent, for the relay. The caller saves the marks.
+    /// The one publish loop, for the rows a process just saved and for those the relay claimed. One task's rows go out
+    /// in the order given, on one channel (<see cref="IMessagePublisher.PublishInOrderAsync"/>), so its events reach
+    /// every queue in order and its work message follows the event that announced it; different tasks' rows go side
+    /// by side (as many as the publisher has channels), so a broker that never confirms costs one timeout, not one per
+    /// row. After a failure no new task's rows are started: failed rows are marked so, the rest released unsent, for
+    /// the relay. The caller saves the marks.
     /// </summary>
     /// <returns>How many rows the broker confirmed.</returns>
     public Task<int> PublishAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken) =>
@@ -102,44 +103,41 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
             new ParallelOptions { MaxDegreeOfParallelism = ParallelPublishes, CancellationToken = CancellationToken.None },
             async (chain, _) =>
             {
-                foreach (var message in chain)
+                var rows = chain.ToList();
+                if (Volatile.Read(ref failed) > 0 || cancellationToken.IsCancellationRequested)
                 {
-                    if (Volatile.Read(ref failed) > 0 || cancellationToken.IsCancellationRequested)
-                    {
-                        message.ReleaseClaim();
-                        continue;
-                    }
+                    rows.ForEach(row => row.ReleaseClaim());
+                    return;
+                }
 
-                    if (await TryPublishAsync(publisher, message, cancellationToken) is { } error)
+                IReadOnlyList<Exception?> results;
+                try
+                {
+                    results = await publisher.PublishInOrderAsync(rows, cancellationToken);
+                }
+                catch (Exception ex)
+                {
+                    // Also when the caller stops: the rows may or may not have reached the broker; the relay publishes them again.
+                    results = [.. rows.Select(_ => ex)];
+                }
+
+                for (var i = 0; i < rows.Count; i++)
+                {
+                    if (results[i] is { } error)
                     {
-                        message.MarkFailed(error.Message);
+                        rows[i].MarkFailed(error.Message);
                         if (Interlocked.Increment(ref failed) == 1)
                         {
-                            logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it and the rows after it", message.Id);
+                            logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it and the rows after it", rows[i].Id);
                         }
                     }
                     else
                     {
-                        message.MarkSent(clock.GetUtcNow());
+                        rows[i].MarkSent(clock.GetUtcNow());
                         Interlocked.Increment(ref sent);
                     }
                 }
             });
         return sent;
-    }
-
-    private static async Task<Exception?> TryPublishAsync(IMessagePublisher publisher, OutboxMessage message, CancellationToken cancellationToken)
-    {
-        // A broker that accepts the connection but never confirms must not hold the caller: give up and let the relay retry.
-        try
-        {
-            await publisher.PublishAsync(message, cancellationToken);
-            return null;
-        }
-        catch (Exception ex)
-        {
-            // Also when the caller stops: the row may or may not have reached the broker; the relay publishes it again.
-            return ex;
-        }
     }
 }

@@ -13,6 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using RabbitMQ.Client;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -127,6 +128,31 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         Assert.Equal(1, updatedAfter - updatedBefore);
         Assert.Equal(1, hotAfter - hotBefore);
         await transaction.RollbackAsync();
+    }
+
+    [Fact]
+    public async Task One_tasks_rows_published_without_waiting_in_between_reach_the_queue_in_order()
+    {
+        var queue = $"order-{Guid.NewGuid():N}";
+        var connection = isolated.Services.GetRequiredService<IConnection>();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: false, exclusive: false, autoDelete: false);
+        var taskId = Guid.NewGuid();
+        var rows = Enumerable.Range(0, 300)
+            .Select(i => OutboxMessage.Create(queue, "Test", $$"""{"n":{{i}}}""", null, null, 0, DateTimeOffset.UtcNow, "tenant-x", taskId, i + 1))
+            .ToList();
+
+        var results = await isolated.Publisher.PublishInOrderAsync(rows, CancellationToken.None);
+
+        Assert.All(results, Assert.Null);
+        var received = new List<string>();
+        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message)
+        {
+            received.Add(message.BasicProperties.MessageId!);
+        }
+
+        Assert.Equal(rows.Select(r => r.Id.ToString()), received);
+        await channel.QueueDeleteAsync(queue);
     }
 
     [Fact]
