@@ -13,14 +13,15 @@ case "${1:-}" in
   *) echo "usage: ./bench.sh [--quick]" >&2; exit 2 ;;
 esac
 
-# Quick (under 5 minutes): commit limit; idle check, create at 32 clients for 10 s, end to end, paced 400/s for 5 s,
+# Quick (under 5 minutes): commit limit; idle check, create at 32 clients for 10 s, end to end, paced 400/s for 3 s,
 # all on one start of the system; Hangfire and the lean loop with as many jobs as our end to end. 2,000 tasks, not
-# the 5,000: at today's ~45 tasks/s end to end (Hangfire ~75 jobs/s) 3,000 already takes the run to ~290 s.
+# the 5,000: at today's ~45-65 tasks/s end to end (Hangfire ~75 jobs/s) the run took 297 s with 2,000 and
+# paced 5 s (a build that recompiled the product included); 5,000 would take it far past 5 minutes.
 # Full: create at 8, 32 and 64 clients for 20 s, paced create at 1,000 req/s, 20,000 tasks, then the 1M-row scale step
 # (services stopped for the seed, started again on the same database); one start with 2 ServiceB instances; one start
 # per ServiceB concurrency (1, 8, 32) with the Local model at 500 ms per task.
 if [ "$run" = quick ]; then
-  create_seconds=10; tasks=2000; jobs=2000; paced_seconds=5
+  create_seconds=10; tasks=2000; jobs=2000; paced_seconds=3
   system_steps=idle,create,end-to-end,paced; create_clients=32
 else
   create_seconds=20; tasks=20000; jobs=20000; paced_seconds=10
