@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.Entities;
@@ -10,13 +11,15 @@ namespace AssistenteIa.Application.Outbox;
 /// acknowledges as soon as the database has the change, not after the broker's confirms. Rows are taken in the order
 /// they were handed over and published batch after batch through the one publish loop
 /// (<see cref="OutboxPublisher.PublishAsync(IReadOnlyList{OutboxMessage}, CancellationToken)"/>): one task's rows
-/// one after another, different tasks' side by side; the marks of what went out are written by
-/// <see cref="OutboxSentMarks"/>. What is not published here (broker down, queue full, a row waiting too long, the
-/// process gone) stays unsent in the table for the relay, whose grace period this never reaches.
+/// in order, different tasks' side by side; the marks of what went out are written by <see cref="OutboxSentMarks"/>.
+/// What is not published here (broker down, queue full, a row waiting too long, the process gone) stays unsent in the
+/// table for the relay, whose grace period this never reaches. Once one row of a task is left to the relay, so are
+/// that task's next rows for a while (<see cref="DeferFor"/>): the relay publishes them all in the order written, and
+/// a later event never overtakes an earlier one.
 /// </summary>
 public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMarks marks, TimeProvider clock, ILogger<OutboxDispatcher> logger)
 {
-    /// <summary>Rows waiting at most; past it a row is left to the relay.</summary>
+    /// <summary>Rows waiting at most; a save that does not fit whole is left to the relay.</summary>
     public const int MaxQueued = 20_000;
 
     /// <summary>Rows published by one round of the loop at most.</summary>
@@ -28,21 +31,40 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
     /// </summary>
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(2);
 
-    private readonly Channel<OutboxMessage> _queue = Channel.CreateBounded<OutboxMessage>(
-        new BoundedChannelOptions(MaxQueued) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    /// <summary>How long a task whose row was left to the relay has its next rows left to it too.</summary>
+    public static readonly TimeSpan DeferFor = TimeSpan.FromMinutes(2);
 
-    private int _dropped;
+    /// <summary>Tasks remembered as deferred at most (expired ones are forgotten first; past it, the oldest).</summary>
+    public const int MaxDeferredTasks = 100_000;
 
-    /// <summary>Queues committed rows for publishing; never waits. A row that does not fit is left to the relay.</summary>
+    private readonly Channel<OutboxMessage> _queue = Channel.CreateUnbounded<OutboxMessage>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<Guid, long> _deferredUntil = new();
+    private readonly Lock _admission = new();
+    private int _queued;
+    private bool _completed;
+
+    /// <summary>
+    /// Queues one save's committed rows for publishing; never waits. A save that does not fit whole (or arrives after
+    /// <see cref="Complete"/>) is left to the relay, and its tasks' next rows with it.
+    /// </summary>
     public void Enqueue(IReadOnlyList<OutboxMessage> messages)
     {
-        foreach (var message in messages)
+        lock (_admission)
         {
-            if (!_queue.Writer.TryWrite(message) && Interlocked.Increment(ref _dropped) == 1)
+            if (!_completed && _queued + messages.Count <= MaxQueued)
             {
-                logger.LogWarning("The outbox dispatch queue is full ({MaxQueued} rows) or stopped; the relay publishes what does not fit", MaxQueued);
+                _queued += messages.Count;
+                foreach (var message in messages)
+                {
+                    _queue.Writer.TryWrite(message);
+                }
+
+                return;
             }
         }
+
+        logger.LogWarning("The outbox dispatch queue is full ({MaxQueued} rows) or stopped; the relay publishes {Count} rows", MaxQueued, messages.Count);
+        Defer(messages);
     }
 
     /// <summary>Publishes batch after batch until <see cref="Complete"/>, then what is still queued.</summary>
@@ -56,23 +78,46 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
                 batch.Add(message);
             }
 
+            lock (_admission)
+            {
+                _queued -= batch.Count;
+            }
+
             await PublishAsync(batch, cancellationToken);
             batch.Clear();
-            Interlocked.Exchange(ref _dropped, 0);
         }
     }
 
     /// <summary>No row is accepted after this; <see cref="RunAsync"/> ends once the queued ones are published (or left).</summary>
-    public void Complete() => _queue.Writer.TryComplete();
+    public void Complete()
+    {
+        lock (_admission)
+        {
+            _completed = true;
+            _queue.Writer.TryComplete();
+        }
+    }
 
     private async Task PublishAsync(List<OutboxMessage> batch, CancellationToken cancellationToken)
     {
-        // A row that waited too long (a slow broker, a stopping host) is not tried: the relay may already be on it.
+        // A task goes whole or not at all: when one of its rows waited too long (a slow broker, a stopping host) or an
+        // earlier row of it was left to the relay, none of its rows is tried here; the relay may already be on them.
         var now = clock.GetUtcNow();
-        var due = batch.Where(m => now - m.CreatedAt < MaxWait && !cancellationToken.IsCancellationRequested).ToList();
-        if (due.Count < batch.Count)
+        var nowTicks = clock.GetTimestamp();
+        var left = new List<OutboxMessage>();
+        var due = new List<OutboxMessage>(batch.Count);
+        foreach (var task in batch.GroupBy(ChainOf))
         {
-            logger.LogWarning("{Count} outbox messages waited too long to be published here; the relay publishes them", batch.Count - due.Count);
+            var stale = cancellationToken.IsCancellationRequested
+                || (_deferredUntil.TryGetValue(task.Key, out var until) && until > nowTicks)
+                || task.Any(m => now - m.CreatedAt >= MaxWait || m.CreatedAt - now >= MaxWait);
+            (stale ? left : due).AddRange(task);
+        }
+
+        if (left.Count > 0)
+        {
+            logger.LogWarning("{Count} outbox messages are left to the relay (waited too long, or an earlier row of their task was)", left.Count);
+            Defer(left);
         }
 
         if (due.Count == 0)
@@ -88,9 +133,34 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
         {
             // The loop catches per row; this is only a safety net so the dispatcher keeps running.
             logger.LogError(ex, "Publishing {Count} outbox messages failed; the relay publishes them", due.Count);
-            return;
         }
 
         marks.Add(due.Where(m => m.SentAt is not null).Select(m => m.Id));
+        Defer(due.Where(m => m.SentAt is null));
     }
+
+    private void Defer(IEnumerable<OutboxMessage> messages)
+    {
+        var until = clock.GetTimestamp() + (long)(DeferFor.TotalSeconds * clock.TimestampFrequency);
+        foreach (var chain in messages.Select(ChainOf).Distinct())
+        {
+            _deferredUntil[chain] = until;
+        }
+
+        if (_deferredUntil.Count > MaxDeferredTasks)
+        {
+            var nowTicks = clock.GetTimestamp();
+            foreach (var expired in _deferredUntil.Where(d => d.Value <= nowTicks).ToList())
+            {
+                _deferredUntil.TryRemove(expired);
+            }
+
+            foreach (var oldest in _deferredUntil.OrderBy(d => d.Value).Take(_deferredUntil.Count - MaxDeferredTasks).ToList())
+            {
+                _deferredUntil.TryRemove(oldest);
+            }
+        }
+    }
+
+    private static Guid ChainOf(OutboxMessage message) => message.TaskId ?? message.Id;
 }

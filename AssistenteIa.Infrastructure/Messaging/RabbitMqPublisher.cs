@@ -47,15 +47,26 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             channel = RentOpenChannel() ?? await CreateChannelAsync(cancellationToken);
 
             // Started in order, not awaited: the channel sends them in the order they took its publish lock (FIFO).
-            var confirms = new Task[messages.Count];
-            for (var i = 0; i < messages.Count; i++)
+            var confirms = new List<Task>(messages.Count);
+            try
             {
-                var (activity, exchange, routingKey, mandatory, properties, body) = Prepare(messages[i]);
-                activities.Add(activity);
-                confirms[i] = channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken).AsTask();
+                for (var i = 0; i < messages.Count; i++)
+                {
+                    var (activity, exchange, routingKey, mandatory, properties, body) = Prepare(messages[i]);
+                    activities.Add(activity);
+                    confirms.Add(channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken).AsTask());
+                }
+            }
+            catch (Exception ex)
+            {
+                // The rows not started are not published; those started are judged by their confirms below.
+                for (var i = confirms.Count; i < messages.Count; i++)
+                {
+                    results[i] = ex;
+                }
             }
 
-            for (var i = 0; i < confirms.Length; i++)
+            for (var i = 0; i < confirms.Count; i++)
             {
                 try
                 {
@@ -86,7 +97,8 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             }
             else if (channel is not null)
             {
-                await DisposeQuietlyAsync(channel);
+                // Closing waits for the broker's answer, which a blocked broker never sends: not on this caller's time.
+                _ = DisposeQuietlyAsync(channel);
             }
 
             _slots.Release();
@@ -158,7 +170,10 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
         // Resolved lazily: the API must start (and accept tasks into the outbox) while the broker is down.
         var connection = services.GetRequiredService<IConnection>();
         var channel = await connection.CreateChannelAsync(
-            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+            // No rate limiter on outstanding confirms: PublishInOrderAsync relies on publishes taking the channel's
+            // publish lock in call order, which a limiter's own queue could change.
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true, outstandingPublisherConfirmationsRateLimiter: null),
+            cancellationToken);
         try
         {
             await RabbitMqTopology.DeclareAsync(channel, cancellationToken);

@@ -33,6 +33,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         _eventMessages.Clear();
     }
 
+    /// <summary>A pooled context is reset, not thrown away: rows listed by a save that never committed go with it.</summary>
+    public override void Dispose()
+    {
+        _eventMessages.Clear();
+        base.Dispose();
+    }
+
+    /// <inheritdoc cref="Dispose"/>
+    public override ValueTask DisposeAsync()
+    {
+        _eventMessages.Clear();
+        return base.DisposeAsync();
+    }
+
     public void Forget(IEnumerable<OutboxMessage> messages)
     {
         foreach (var message in messages)

@@ -13,10 +13,13 @@ namespace AssistenteIaApi.ServiceC.Worker.Dispatching;
 public sealed class OutboxRelay(AppDbContext db, OutboxPublisher outboxPublisher, ILogger<OutboxRelay> logger)
 {
     /// <summary>
-    /// Rows younger than this are left to the process that wrote them, which publishes right after commit; longer
-    /// than its publish timeout, so the relay does not publish a row the writer is still publishing.
+    /// Rows younger than this are left to the process that wrote them, which publishes them in the background right
+    /// after commit: it starts no row older than <see cref="OutboxDispatcher.MaxWait"/> and gives up on one after
+    /// <see cref="OutboxPublisher.PublishTimeout"/>. The margin on top covers clocks that differ between the writer
+    /// and the database and a writer stalled between the two checks, so the relay does not publish a row the writer
+    /// is still publishing.
     /// </summary>
-    public static readonly TimeSpan GracePeriod = OutboxPublisher.PublishTimeout * 2;
+    public static readonly TimeSpan GracePeriod = OutboxDispatcher.MaxWait + OutboxPublisher.PublishTimeout + TimeSpan.FromSeconds(5);
 
     /// <summary>How long a claim keeps other relays away; a relay that died mid-batch frees its rows after it.</summary>
     public static readonly TimeSpan ClaimDuration = TimeSpan.FromMinutes(1);

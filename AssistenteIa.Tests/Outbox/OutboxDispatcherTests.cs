@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AssistenteIa.Tests.Outbox;
+
+/// <summary>The background publisher never lets a task's later row overtake one it left to the relay.</summary>
+public sealed class OutboxDispatcherTests
+{
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private readonly RecordingPublisher _broker = new();
+
+    [Fact]
+    public async Task A_task_with_a_row_that_waited_too_long_is_left_whole_to_the_relay()
+    {
+        var dispatcher = CreateDispatcher();
+        var late = Guid.NewGuid();
+        var other = Guid.NewGuid();
+        var stale = Row(late, 1, age: OutboxDispatcher.MaxWait + TimeSpan.FromMilliseconds(1));
+        var fresh = Row(late, 2, age: TimeSpan.Zero);
+        var unrelated = Row(other, 1, age: TimeSpan.Zero);
+
+        dispatcher.Enqueue([stale, fresh, unrelated]);
+        dispatcher.Complete();
+        await dispatcher.RunAsync(CancellationToken.None);
+
+        Assert.Equal(new[] { unrelated.Id }, _broker.Published);
+    }
+
+    [Fact]
+    public async Task A_later_row_of_a_task_left_to_the_relay_is_left_too_until_the_deferral_ends()
+    {
+        var dispatcher = CreateDispatcher();
+        var running = dispatcher.RunAsync(CancellationToken.None);
+        var task = Guid.NewGuid();
+
+        dispatcher.Enqueue([Row(task, 1, age: OutboxDispatcher.MaxWait * 2)]);
+        await PublishedAsync(dispatcher, Row(Guid.NewGuid(), 1, TimeSpan.Zero));
+
+        // A batch later, fresh, yet behind a row the relay has not published: the relay takes it too.
+        var next = Row(task, 2, TimeSpan.Zero);
+        dispatcher.Enqueue([next]);
+        await PublishedAsync(dispatcher, Row(Guid.NewGuid(), 1, TimeSpan.Zero));
+        Assert.DoesNotContain(next.Id, _broker.Published);
+
+        _clock.Advance(OutboxDispatcher.DeferFor + TimeSpan.FromSeconds(1));
+        var afterwards = Row(task, 3, TimeSpan.Zero);
+        await PublishedAsync(dispatcher, afterwards);
+
+        dispatcher.Complete();
+        await running;
+    }
+
+    [Fact]
+    public async Task A_save_that_does_not_fit_whole_is_left_to_the_relay_whole()
+    {
+        var dispatcher = CreateDispatcher();
+        var filler = Enumerable.Range(0, OutboxDispatcher.MaxQueued - 1).Select(i => Row(Guid.NewGuid(), 1, TimeSpan.Zero)).ToList();
+        dispatcher.Enqueue(filler);
+        var task = Guid.NewGuid();
+        dispatcher.Enqueue([Row(task, 1, TimeSpan.Zero), Row(task, 2, TimeSpan.Zero)]);
+
+        dispatcher.Complete();
+        await dispatcher.RunAsync(CancellationToken.None);
+
+        Assert.Equal(filler.Count, _broker.Published.Count);
+        Assert.DoesNotContain(_broker.Published, id => !filler.Exists(f => f.Id == id));
+    }
+
+    private OutboxDispatcher CreateDispatcher()
+    {
+        var marks = new OutboxSentMarks(new ServiceCollection().BuildServiceProvider().GetRequiredService<IServiceScopeFactory>(), _clock, NullLogger<OutboxSentMarks>.Instance);
+        return new OutboxDispatcher(_broker, marks, _clock, NullLogger<OutboxDispatcher>.Instance);
+    }
+
+    private OutboxMessage Row(Guid taskId, long sequence, TimeSpan age) =>
+        OutboxMessage.Create("task-events", "task.test", "{}", null, null, 0, _clock.GetUtcNow() - age, "tenant-x", taskId, sequence);
+
+    /// <summary>Hands over <paramref name="row"/> and waits until it was published: everything queued before it was handled.</summary>
+    private async Task PublishedAsync(OutboxDispatcher dispatcher, OutboxMessage row)
+    {
+        dispatcher.Enqueue([row]);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!_broker.Published.Contains(row.Id))
+        {
+            await Task.Delay(10, deadline.Token);
+        }
+    }
+
+    /// <summary>Stands in for the broker only to record what was published; confirms at once.</summary>
+    private sealed class RecordingPublisher : IMessagePublisher
+    {
+        private readonly ConcurrentQueue<Guid> _published = new();
+
+        public IReadOnlyList<Guid> Published => [.. _published];
+
+        public Task PublishAsync(OutboxMessage message, CancellationToken cancellationToken)
+        {
+            _published.Enqueue(message.Id);
+            return Task.CompletedTask;
+        }
+    }
+}
