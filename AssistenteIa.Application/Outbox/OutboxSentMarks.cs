@@ -30,41 +30,19 @@ public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider cl
         }
     }
 
-    /// <summary>Writes batches as rows arrive until <see cref="Complete"/>, then writes what is left.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>Writes batches as rows arrive until <see cref="Complete"/> and the rows queued before it are written.</summary>
+    public async Task RunAsync()
     {
         var batch = new List<Guid>(MaxBatch);
-        try
+        while (await _pending.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            while (await _pending.Reader.WaitToReadAsync(cancellationToken))
+            while (batch.Count < MaxBatch && _pending.Reader.TryRead(out var id))
             {
-                while (batch.Count < MaxBatch && _pending.Reader.TryRead(out var id))
-                {
-                    batch.Add(id);
-                }
-
-                await WriteAsync(batch);
-                batch.Clear();
+                batch.Add(id);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopped before completion: what is still queued is written below.
-        }
 
-        while (_pending.Reader.TryRead(out var id))
-        {
-            batch.Add(id);
-            if (batch.Count == MaxBatch)
-            {
-                await WriteAsync(batch);
-                batch.Clear();
-            }
-        }
-
-        if (batch.Count > 0)
-        {
             await WriteAsync(batch);
+            batch.Clear();
         }
     }
 

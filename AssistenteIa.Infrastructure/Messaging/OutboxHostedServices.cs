@@ -6,7 +6,7 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// <summary>Runs <see cref="OutboxSentMarks"/> for the life of the host; registered before the publishers, so it stops after them and writes their last marks.</summary>
 public sealed class OutboxSentMarksWriter(OutboxSentMarks marks) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => marks.RunAsync(stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => marks.RunAsync();
 
     public override Task StopAsync(CancellationToken cancellationToken)
     {

@@ -66,8 +66,7 @@ public sealed class OutboxRelayTests(AppFixture fixture)
         var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), TimeProvider.System, NullLogger<OutboxSentMarks>.Instance);
         var ids = rows.Select(r => r.Id).ToArray();
 
-        using var stop = new CancellationTokenSource();
-        var running = marks.RunAsync(stop.Token);
+        var running = marks.RunAsync();
         marks.Add(ids.Take(10));
         await Eventually.UntilAsync(
             () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = ANY(@p0) AND "SentAt" IS NOT NULL""", ids),
@@ -75,11 +74,10 @@ public sealed class OutboxRelayTests(AppFixture fixture)
             TimeSpan.FromSeconds(10),
             "the first rows to be marked while the writer runs");
 
-        // Queued just before the host stops (completes the queue, then cancels): written on the way out, more than
-        // one batch's worth; a row queued after that is refused, for the relay.
+        // Queued just before the host stops (completes the queue): written on the way out, more than one batch's
+        // worth; a row queued after that is refused, for the relay.
         marks.Add(ids.Skip(10));
         marks.Complete();
-        stop.Cancel();
         marks.Add([Guid.NewGuid()]);
         await running;
 
@@ -89,6 +87,41 @@ public sealed class OutboxRelayTests(AppFixture fixture)
         Assert.All(after, m => Assert.Equal((1, (DateTimeOffset?)null), (m.PublishAttempts, m.ClaimedUntil)));
         Assert.All(after, m => Assert.NotNull(m.SentAt));
         Assert.Equal(now.AddMinutes(-1), after.Single(m => m.Id == rows[0].Id).SentAt!.Value, TimeSpan.FromMilliseconds(1));
+    }
+
+    [Fact]
+    public async Task The_marks_writer_outlives_a_database_outage_and_leaves_the_lost_marks_to_the_relay()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var rows = Enumerable.Range(0, 2).Select(i => OutboxMessage.Create($"outage-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now)).ToList();
+        await using (var db = CreateDbContext())
+        {
+            db.OutboxMessages.AddRange(rows);
+            await db.SaveChangesAsync();
+        }
+
+        // The first batch meets a database that refuses connections (a restart); the next one finds it back.
+        var contexts = 0;
+        await using var services = new ServiceCollection()
+            .AddScoped<IAppDbContext>(_ => Interlocked.Increment(ref contexts) == 1
+                ? new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options)
+                : CreateDbContext())
+            .BuildServiceProvider();
+        var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), TimeProvider.System, NullLogger<OutboxSentMarks>.Instance);
+        var running = marks.RunAsync();
+
+        marks.Add([rows[0].Id]);
+        await Eventually.UntilAsync(() => Task.FromResult(Volatile.Read(ref contexts)), n => n == 1, TimeSpan.FromSeconds(10), "the first batch to be tried");
+        marks.Add([rows[1].Id]);
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = @p0 AND "SentAt" IS NOT NULL""", rows[1].Id),
+            marked => marked == 1,
+            TimeSpan.FromSeconds(20),
+            "the batch after the outage to be written");
+        marks.Complete();
+        await running;
+
+        Assert.Equal(0, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = @p0 AND "SentAt" IS NOT NULL""", rows[0].Id));
     }
 
     private async Task RelayUntilEmptyAsync(ConcurrentBag<Guid> published)
