@@ -19,6 +19,9 @@ public sealed class IdempotencyKeyReusedException(string key)
 public sealed class PayloadTooLargeException(int size, int limit)
     : ApplicationProblemException("Payload too large", $"The payload is {size} bytes; the limit is {limit} bytes.");
 
+/// <summary>The content is of a type the platform does not take (415).</summary>
+public sealed class UnsupportedMediaTypeException(string detail) : ApplicationProblemException("Unsupported media type", detail);
+
 public sealed class RequestValidationException(IDictionary<string, string[]> errors)
     : ApplicationProblemException("One or more validation errors occurred.", string.Join(" ", errors.SelectMany(e => e.Value)))
 {

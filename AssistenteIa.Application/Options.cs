@@ -139,4 +139,7 @@ public sealed class ModelPrice
 {
     public decimal InputPerMillion { get; set; }
     public decimal OutputPerMillion { get; set; }
+
+    /// <summary>For skills priced per unit (an image read, a page, an HTTP call): the price of one.</summary>
+    public decimal PerUnit { get; set; }
 }

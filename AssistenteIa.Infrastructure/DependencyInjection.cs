@@ -2,6 +2,8 @@ using AssistenteIa.Application;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
+using AssistenteIa.Application.Tasks.Capabilities;
+using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
@@ -11,6 +13,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace AssistenteIa.Infrastructure;
@@ -53,6 +56,21 @@ public static class DependencyInjection
         return builder;
     }
 
+    /// <summary>Every capability's payload contract, checked when a task is posted.</summary>
+    public static IHostApplicationBuilder AddCapabilityContracts(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<ICapabilityContract>(new PromptContract(CapabilityType.LLM_Generation));
+        builder.Services.AddSingleton<ICapabilityContract>(new PromptContract(CapabilityType.LLM_Reasoning));
+        builder.Services.AddSingleton<ICapabilityContract, ClassificationContract>();
+        builder.Services.AddSingleton<ICapabilityContract, RuleEngineContract>();
+        builder.Services.AddSingleton<ICapabilityContract, ExternalIntegrationContract>();
+        builder.Services.AddSingleton<ICapabilityContract, EmbeddingSearchContract>();
+        builder.Services.AddSingleton<ICapabilityContract, OcrContract>();
+        builder.Services.AddSingleton<ICapabilityContract, ObjectDetectionContract>();
+        builder.Services.AddSingleton<CapabilityContracts>();
+        return builder;
+    }
+
     /// <summary>Section <c>Ai</c>, for the hosts that check (API) or use (ServiceB) models and prices.</summary>
     public static IHostApplicationBuilder AddAiOptions(this IHostApplicationBuilder builder)
     {
@@ -89,11 +107,17 @@ public static class DependencyInjection
     public static IHostApplicationBuilder AddWebhookCore(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<OutboundOptions>().Bind(builder.Configuration.GetSection(OutboundOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddDataProtection().SetApplicationName("AssistenteIa").PersistKeysToDbContext<AppDbContext>();
         builder.Services.AddSingleton<IWebhookSecrets, WebhookSecrets>();
-        builder.Services.AddSingleton<OutboundUrlPolicy>();
-        builder.Services.AddSingleton<IOutboundUrlPolicy>(sp => sp.GetRequiredService<OutboundUrlPolicy>());
+        return builder.AddOutboundGuard();
+    }
+
+    /// <summary>Section <c>Outbound</c> and the SSRF guard, for every host that calls or checks tenant-given URLs.</summary>
+    public static IHostApplicationBuilder AddOutboundGuard(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<OutboundOptions>().Bind(builder.Configuration.GetSection(OutboundOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.TryAddSingleton<OutboundUrlPolicy>();
+        builder.Services.TryAddSingleton<IOutboundUrlPolicy>(sp => sp.GetRequiredService<OutboundUrlPolicy>());
         return builder;
     }
 }

@@ -1,11 +1,15 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks.Capabilities;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIaApi.ServiceB.Worker.Hosting;
 using AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
+using AssistenteIaApi.ServiceB.Worker.Skills;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
@@ -13,6 +17,28 @@ namespace AssistenteIaApi.ServiceB.Worker;
 
 public static class ExecutionRegistration
 {
+    /// <summary>
+    /// One skill per capability, and the registry that picks it (the registry refuses to start with a capability
+    /// missing or registered twice). A new capability is one class and one line here.
+    /// </summary>
+    public static IHostApplicationBuilder AddSkills(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<AssistenteIa.Application.Files.FilesOptions>().Bind(builder.Configuration.GetSection(AssistenteIa.Application.Files.FilesOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.AddOutboundGuard();
+        builder.Services.AddScoped<TaskInputReader>();
+        builder.Services.AddScoped<ChatClientTaskExecutor>();
+        builder.Services.AddScoped<ITaskSkill, GenerationSkill>();
+        builder.Services.AddScoped<ITaskSkill, ClassificationSkill>();
+        builder.Services.AddScoped<ITaskSkill, ReasoningSkill>();
+        foreach (var capability in new[] { CapabilityType.RuleEngine, CapabilityType.ExternalIntegration, CapabilityType.Embedding_Search, CapabilityType.Vision_OCR, CapabilityType.Vision_ObjectDetection })
+        {
+            builder.Services.AddScoped<ITaskSkill>(sp => new InterimChatSkill(capability, sp.GetRequiredService<ChatClientTaskExecutor>()));
+        }
+
+        builder.Services.AddScoped<ITaskExecutor, SkillRegistry>();
+        return builder;
+    }
+
     /// <summary>The executor: its options, the AI pipeline, the execute use case, the heartbeat and its two subscriptions.</summary>
     public static IHostApplicationBuilder AddTaskExecution(this IHostApplicationBuilder builder)
     {
@@ -27,7 +53,7 @@ public static class ExecutionRegistration
                 sp.GetRequiredService<TimeProvider>()))
             .UseLogging()
             .UseOpenTelemetry(sourceName: "AssistenteIa.Ai", configure: otel => otel.EnableSensitiveData = false);
-        builder.Services.AddScoped<AssistenteIa.Application.Ports.Out.ITaskExecutor, ChatClientTaskExecutor>();
+        builder.AddSkills();
         builder.Services.AddScoped<ExecuteTaskHandler>();
         builder.Services.AddScoped<RenewLeasesHandler>();
         builder.Services.AddSingleton<RunningAttempts>();

@@ -70,6 +70,11 @@ public sealed record TaskAttemptDto(
     long LatencyMs,
     string? ErrorCode,
     string? ErrorDetail,
-    DateTimeOffset? NextAttemptAt);
+    DateTimeOffset? NextAttemptAt,
+    long Units,
+    string? Unit);
 
-public sealed record TaskArtifactDto(Guid Id, ArtifactKind Kind, string? Content, string? Uri, DateTimeOffset CreatedAt);
+/// <param name="Name">What the output is among the attempt's outputs (answer, classification, steps, text, detections…).</param>
+/// <param name="MediaType">text/plain, application/json, or the file's media type.</param>
+/// <param name="Uri">For a file, <c>/api/v1/files/{id}</c>.</param>
+public sealed record TaskArtifactDto(Guid Id, ArtifactKind Kind, string? Name, string? MediaType, string? Content, string? Uri, DateTimeOffset CreatedAt);

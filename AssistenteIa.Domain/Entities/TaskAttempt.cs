@@ -20,6 +20,7 @@ public sealed class TaskAttempt
     public const int MaxModelLength = 200;
     public const int MaxErrorCodeLength = 100;
     public const int MaxErrorDetailLength = 4000;
+    public const int MaxUnitLength = 20;
 
     private TaskAttempt()
     {
@@ -46,6 +47,13 @@ public sealed class TaskAttempt
     public long TokensIn { get; private set; }
     public long TokensOut { get; private set; }
     public decimal Cost { get; private set; }
+
+    /// <summary>What a skill that is not priced by tokens consumed, in its own unit (<see cref="Unit"/>: images, pages, calls…).</summary>
+    public long Units { get; private set; }
+    public string? Unit { get; private set; }
+
+    /// <summary>The price of one unit in force when the attempt ran.</summary>
+    public decimal UnitPrice { get; private set; }
 
     /// <summary>Prices (per million tokens) in force when the attempt ran, so its cost can be audited later.</summary>
     public decimal InputPricePerMillion { get; private set; }
@@ -111,14 +119,21 @@ public sealed class TaskAttempt
         TokensOut = usage.TokensOut;
         InputPricePerMillion = usage.InputPricePerMillion;
         OutputPricePerMillion = usage.OutputPricePerMillion;
+        Units = usage.Units;
+        Unit = Texts.FitOrNull(usage.Unit, MaxUnitLength);
+        UnitPrice = usage.UnitPrice;
         Cost = usage.Cost;
     }
 }
 
-/// <summary>What an attempt consumed. Cost = tokensIn × input price + tokensOut × output price (prices per million tokens).</summary>
-public sealed record AttemptUsage(string? Model, long TokensIn, long TokensOut, decimal InputPricePerMillion, decimal OutputPricePerMillion)
+/// <summary>
+/// What an attempt consumed. Cost = tokensIn × input price + tokensOut × output price (prices per million tokens)
+/// + units × unit price (skills priced by image, page or call).
+/// </summary>
+public sealed record AttemptUsage(
+    string? Model, long TokensIn, long TokensOut, decimal InputPricePerMillion, decimal OutputPricePerMillion, long Units = 0, string? Unit = null, decimal UnitPrice = 0)
 {
     public static readonly AttemptUsage None = new(null, 0, 0, 0, 0);
 
-    public decimal Cost => ((TokensIn * InputPricePerMillion) + (TokensOut * OutputPricePerMillion)) / 1_000_000m;
+    public decimal Cost => (((TokensIn * InputPricePerMillion) + (TokensOut * OutputPricePerMillion)) / 1_000_000m) + (Units * UnitPrice);
 }

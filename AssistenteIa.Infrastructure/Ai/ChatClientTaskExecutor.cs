@@ -16,7 +16,18 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
 {
     public const string ContextMarker = "\n\nContext:\n";
 
+    /// <summary>A plain answer to the prompt: one text artifact.</summary>
     public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
+    {
+        var answer = await AskAsync(request, Instructions(request.Type), format: null, cancellationToken);
+        return new ExecutionResult(answer.Text, answer.Usage);
+    }
+
+    /// <summary>
+    /// Sends the prompt (and context) with <paramref name="instructions"/>; <paramref name="format"/> asks for structured
+    /// output where the provider supports it. Failures come out classified as <see cref="TaskExecutionException"/>.
+    /// </summary>
+    public async Task<ChatAnswer> AskAsync(ExecutionRequest request, string instructions, ChatResponseFormat? format, CancellationToken cancellationToken)
     {
         if (request.Type.Capability is CapabilityType.Vision_OCR or CapabilityType.Vision_ObjectDetection)
         {
@@ -28,10 +39,11 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
         var user = string.IsNullOrWhiteSpace(payload.Context) ? payload.Prompt : payload.Prompt + ContextMarker + payload.Context;
         List<ChatMessage> messages =
         [
-            new(ChatRole.System, Instructions(request.Type)),
+            new(ChatRole.System, instructions),
             new(ChatRole.User, user),
         ];
-        var chatOptions = new ChatOptions { ModelId = model, AdditionalProperties = Properties(request) };
+        var chatOptions = new ChatOptions { ModelId = model, AdditionalProperties = Properties(request), ResponseFormat = format };
+
         // Counted only when the provider does not report usage, or the attempt is cancelled: tokenizing is not free.
         long CountInputTokens() => messages.Sum(m => tokens.Count(m.Text));
 
@@ -42,7 +54,7 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
                 response.ModelId ?? model,
                 response.Usage?.InputTokenCount ?? CountInputTokens(),
                 response.Usage?.OutputTokenCount ?? tokens.Count(response.Text));
-            return new ExecutionResult(response.Text, usage);
+            return new ChatAnswer(response.Text, usage);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -102,18 +114,21 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
             properties[LocalChatClient.PermanentFailureKey] = simulation.Failure == SimulatedFailure.Permanent;
         }
 
-        if (request.Payload.Parameters?.TryGetValue("labels", out var labels) == true && labels.ValueKind == JsonValueKind.Array)
+        if (request.Payload.Labels is { } labels)
         {
-            properties[LocalChatClient.LabelsKey] = labels.EnumerateArray().Where(l => l.ValueKind == JsonValueKind.String).Select(l => l.GetString()!).ToList();
+            properties[LocalChatClient.LabelsKey] = labels;
         }
 
         return properties;
     }
 
-    private static string Instructions(TaskType type) => type.Capability switch
+    public static string Instructions(TaskType type) => type.Capability switch
     {
         CapabilityType.LLM_Classification => "Classify the input. Answer as 'label: <label>'.",
         CapabilityType.LLM_Reasoning => "Reason step by step and give a conclusion.",
         _ => $"You help with {type.Domain}. Answer the request using the context when given.",
     };
 }
+
+/// <summary>The model's text and what the call consumed.</summary>
+public sealed record ChatAnswer(string Text, ExecutionUsage Usage);

@@ -40,7 +40,9 @@ public sealed class LocalChatClient(TokenCounter tokens, TimeProvider clock, str
         var (prompt, context) = SplitPrompt(user);
         var capability = Get(properties, CapabilityKey, CapabilityType.LLM_Generation);
         var labels = properties is not null && properties.TryGetValue(LabelsKey, out var l) ? l as IReadOnlyList<string> : null;
-        var answer = LocalModel.Answer(capability, prompt, context, labels);
+        var answer = options?.ResponseFormat is ChatResponseFormatJson && LocalModel.Structured(capability, prompt, context, labels) is { } structured
+            ? System.Text.Json.JsonSerializer.Serialize(structured, AssistenteIa.Application.JsonDefaults.Options)
+            : LocalModel.Answer(capability, prompt, context, labels);
 
         var tokensIn = list.Sum(m => tokens.Count(m.Text));
         var tokensOut = tokens.Count(answer);

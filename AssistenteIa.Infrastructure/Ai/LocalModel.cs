@@ -16,9 +16,17 @@ public static partial class LocalModel
 
     public static string Answer(CapabilityType capability, string prompt, string? context, IReadOnlyList<string>? labels) => capability switch
     {
-        CapabilityType.LLM_Classification => Classify(prompt, context, labels),
-        CapabilityType.LLM_Reasoning => Reason(prompt, context),
+        CapabilityType.LLM_Classification => $"label: {Classify(prompt, context, labels).Label}",
+        CapabilityType.LLM_Reasoning => Reason(prompt, context).Text,
         _ => Generate(prompt, context),
+    };
+
+    /// <summary>The structured answer, for a caller that asked for JSON: <c>{ label, confidence }</c> or <c>{ steps, conclusion }</c>.</summary>
+    public static object? Structured(CapabilityType capability, string prompt, string? context, IReadOnlyList<string>? labels) => capability switch
+    {
+        CapabilityType.LLM_Classification => Classify(prompt, context, labels),
+        CapabilityType.LLM_Reasoning => Reason(prompt, context) is var r ? new { r.Steps, r.Conclusion } : null,
+        _ => null,
     };
 
     private static string Generate(string prompt, string? context)
@@ -39,32 +47,42 @@ public static partial class LocalModel
         return output.ToString().TrimEnd();
     }
 
-    private static string Classify(string prompt, string? context, IReadOnlyList<string>? labels)
+    /// <summary>
+    /// The most mentioned label wins (ties go to the first listed); without labels, a word-list sentiment. Confidence is
+    /// the winner's share of the mentions with add-one smoothing, so one mention among three labels is 0.5, not 1.
+    /// </summary>
+    public static Classification Classify(string prompt, string? context, IReadOnlyList<string>? labels)
     {
         var words = Words($"{prompt} {context}");
-        string label;
         if (labels is { Count: > 0 })
         {
-            // Most mentioned label wins; ties go to the first label listed.
-            label = labels.OrderByDescending(l => words.Count(w => w.Equals(l, StringComparison.OrdinalIgnoreCase))).First();
-        }
-        else
-        {
-            var score = words.Count(PositiveWords.Contains) - words.Count(NegativeWords.Contains);
-            label = score > 0 ? DefaultLabels[0] : score < 0 ? DefaultLabels[2] : DefaultLabels[1];
+            var counts = labels.Select(l => words.Count(w => w.Equals(l, StringComparison.OrdinalIgnoreCase))).ToList();
+            var best = counts.IndexOf(counts.Max());
+            return new Classification(labels[best], Math.Round((counts[best] + 1.0) / (counts.Sum() + labels.Count), 4));
         }
 
-        return $"label: {label}";
+        var positive = words.Count(PositiveWords.Contains);
+        var negative = words.Count(NegativeWords.Contains);
+        var score = positive - negative;
+        var label = score > 0 ? DefaultLabels[0] : score < 0 ? DefaultLabels[2] : DefaultLabels[1];
+        var share = score == 0 ? 1.0 / 3 : (Math.Max(positive, negative) + 1.0) / (positive + negative + 2);
+        return new Classification(label, Math.Round(share, 4));
     }
 
-    private static string Reason(string prompt, string? context)
+    private static (string Text, List<string> Steps, string Conclusion) Reason(string prompt, string? context)
     {
         var facts = RelevantSentences(prompt, context, 2);
-        var output = new StringBuilder()
-            .Append("1. Question: ").AppendLine(prompt.Trim())
-            .Append("2. Relevant facts: ").AppendLine(facts.Count == 0 ? "none given" : string.Join(" ", facts))
-            .Append("3. Conclusion: ").Append(facts.Count == 0 ? "more context is needed to decide." : "the facts above answer the question.");
-        return output.ToString();
+        List<string> steps =
+        [
+            $"Question: {prompt.Trim()}",
+            $"Relevant facts: {(facts.Count == 0 ? "none given" : string.Join(" ", facts))}",
+        ];
+        var conclusion = facts.Count == 0 ? "more context is needed to decide." : "the facts above answer the question.";
+        var text = new StringBuilder()
+            .Append("1. ").AppendLine(steps[0])
+            .Append("2. ").AppendLine(steps[1])
+            .Append("3. Conclusion: ").Append(conclusion);
+        return (text.ToString(), steps, conclusion);
     }
 
     private static List<string> RelevantSentences(string prompt, string? context, int count)
@@ -95,3 +113,6 @@ public static partial class LocalModel
     [GeneratedRegex(@"[^\p{L}\p{N}]+")]
     private static partial Regex WordSplit();
 }
+
+/// <summary>A classification: the chosen label and how sure the model is of it (0 to 1).</summary>
+public sealed record Classification(string Label, double Confidence);

@@ -104,6 +104,26 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutb
         }
     }
 
+    /// <summary>
+    /// A client for tenant-given URLs: no proxy (it would bypass the address check), no redirects (they could lead
+    /// inside), connections made through this guard, and no resilience handlers: a retry is a recorded attempt, not a
+    /// hidden one. Callers set their own overall timeout per request.
+    /// </summary>
+    public HttpClient CreateHttpClient(TimeSpan connectTimeout, string product)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            ConnectCallback = ConnectAsync,
+            ConnectTimeout = connectTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        };
+        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        http.DefaultRequestHeaders.UserAgent.Add(new System.Net.Http.Headers.ProductInfoHeaderValue(product, "1.0"));
+        return http;
+    }
+
     private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
         IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
 }

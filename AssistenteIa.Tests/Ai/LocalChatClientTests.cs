@@ -21,7 +21,7 @@ public sealed class LocalChatClientTests
         var first = await Executor().ExecuteAsync(request, CancellationToken.None);
         var second = await Executor().ExecuteAsync(request, CancellationToken.None);
 
-        Assert.Equal(first, second);
+        Assert.Equal((first.Output, first.Usage), (second.Output, second.Usage));
         Assert.Contains("The payment was refused by the bank.", first.Output);
         Assert.Equal("local-echo-1", first.Usage.Model);
         Assert.Equal(Tokens.Count(first.Output), first.Usage.TokensOut);
@@ -29,13 +29,51 @@ public sealed class LocalChatClientTests
     }
 
     [Fact]
-    public async Task Classification_picks_the_most_mentioned_label_given_in_parameters()
+    public async Task Classification_picks_the_most_mentioned_label_given_in_labels()
     {
         var request = Request(CapabilityType.LLM_Classification, "Which team?", "billing billing invoice bug", labels: ["bug", "billing"]);
 
         var result = await Executor().ExecuteAsync(request, CancellationToken.None);
 
         Assert.Equal("label: billing", result.Output);
+    }
+
+    [Fact]
+    public async Task The_classification_skill_returns_the_label_and_a_smoothed_confidence_as_json()
+    {
+        var request = Request(CapabilityType.LLM_Classification, "Which team?", "billing billing invoice bug", labels: ["bug", "billing"]);
+
+        var result = await new ClassificationSkill(Executor()).ExecuteAsync(request, CancellationToken.None);
+
+        // billing 2 mentions, bug 1: (2 + 1) / (3 + 2).
+        var artifact = Assert.Single(result.Artifacts);
+        Assert.Equal("classification", artifact.Name);
+        Assert.Equal("""{"label":"billing","confidence":0.6}""", artifact.Content);
+    }
+
+    [Fact]
+    public async Task The_reasoning_skill_returns_the_conclusion_and_the_steps_as_separate_artifacts()
+    {
+        var request = Request(CapabilityType.LLM_Reasoning, "Why was the payment refused?", "The card expired. The payment was refused by the bank.");
+
+        var result = await new ReasoningSkill(Executor()).ExecuteAsync(request, CancellationToken.None);
+
+        Assert.Equal(["conclusion", "steps"], result.Artifacts.Select(a => a.Name));
+        Assert.Equal("the facts above answer the question.", result.Artifacts[0].Content);
+        var steps = System.Text.Json.JsonSerializer.Deserialize<string[]>(result.Artifacts[1].Content!)!;
+        Assert.Equal(2, steps.Length);
+        Assert.Contains("The payment was refused by the bank.", steps[1]);
+    }
+
+    [Theory]
+    [InlineData("label: Bug", "bug")]
+    [InlineData("I would say this is about billing, maybe a bug.", "billing")]
+    [InlineData("{\"label\": \"BILLING\"}", "billing")]
+    public void A_classification_in_prose_or_without_confidence_is_still_read(string answer, string expected)
+    {
+        var result = ClassificationSkill.Read(answer, ["bug", "billing"]);
+
+        Assert.Equal(new ClassificationResult(expected, null), result);
     }
 
     [Fact]
@@ -89,6 +127,7 @@ public sealed class LocalChatClientTests
         int attemptNo = 1,
         SimulationOptions? simulation = null) => new(
         Guid.NewGuid(),
+        "tenant-a",
         attemptNo,
         new TaskType(DomainType.DocumentProcessing, capability, ExecutionType.Async),
         new TaskPayload
@@ -96,6 +135,6 @@ public sealed class LocalChatClientTests
             Prompt = prompt,
             Context = context,
             Simulation = simulation,
-            Parameters = labels is null ? null : new() { ["labels"] = System.Text.Json.JsonSerializer.SerializeToElement(labels) },
+            Labels = labels?.ToList(),
         });
 }

@@ -49,6 +49,47 @@ public sealed class OpenAiCompatibleProviderTests : IAsyncDisposable
         Assert.Contains("Classify this ticket", _lastRequest);
     }
 
+    [Fact]
+    public async Task Classification_asks_for_structured_output_and_returns_the_label_and_confidence_as_json()
+    {
+        _answer = (200, """
+            {"id":"c2","object":"chat.completion","created":1,"model":"qwen2.5-7b",
+             "choices":[{"index":0,"message":{"role":"assistant","content":"{\"label\":\"REFUND\",\"confidence\":0.82}"},"finish_reason":"stop"}],
+             "usage":{"prompt_tokens":60,"completion_tokens":9,"total_tokens":69}}
+            """);
+        var request = Request() with { Payload = Request().Payload with { Labels = ["refund", "bug", "question"] } };
+
+        var result = await new ClassificationSkill(Executor()).ExecuteAsync(request, CancellationToken.None);
+
+        var artifact = Assert.Single(result.Artifacts);
+        Assert.Equal(("classification", "application/json"), (artifact.Name, artifact.MediaType));
+        Assert.Equal("""{"label":"refund","confidence":0.82}""", artifact.Content);
+        Assert.Equal(new ExecutionUsage("qwen2.5-7b", 60, 9), result.Usage);
+
+        // The labels went to the endpoint as the enum of a strict JSON schema.
+        using var sent = System.Text.Json.JsonDocument.Parse(_lastRequest!);
+        var format = sent.RootElement.GetProperty("response_format");
+        Assert.Equal("json_schema", format.GetProperty("type").GetString());
+        var labels = format.GetProperty("json_schema").GetProperty("schema").GetProperty("properties").GetProperty("label").GetProperty("enum");
+        Assert.Equal(["refund", "bug", "question"], labels.EnumerateArray().Select(l => l.GetString()));
+    }
+
+    [Fact]
+    public async Task A_classification_naming_no_label_is_a_transient_invalid_response()
+    {
+        _answer = (200, """
+            {"id":"c3","object":"chat.completion","created":1,"model":"qwen2.5-7b",
+             "choices":[{"index":0,"message":{"role":"assistant","content":"{\"label\":\"weather\",\"confidence\":1}"},"finish_reason":"stop"}],
+             "usage":{"prompt_tokens":60,"completion_tokens":9,"total_tokens":69}}
+            """);
+        var request = Request() with { Payload = Request().Payload with { Labels = ["refund", "bug"] } };
+
+        var error = await Assert.ThrowsAsync<TaskExecutionException>(() => new ClassificationSkill(Executor()).ExecuteAsync(request, CancellationToken.None));
+
+        Assert.Equal((ErrorKind.Transient, "InvalidResponse"), (error.Kind, error.Code));
+        Assert.Equal(60, error.Usage.TokensIn);
+    }
+
     [Theory]
     [InlineData(429, ErrorKind.Transient, "RateLimited")]
     [InlineData(503, ErrorKind.Transient, "Http503")]
@@ -103,6 +144,7 @@ public sealed class OpenAiCompatibleProviderTests : IAsyncDisposable
 
     private static ExecutionRequest Request() => new(
         Guid.NewGuid(),
+        "tenant-a",
         1,
         new TaskType(DomainType.CustomerSupport, CapabilityType.LLM_Classification, ExecutionType.Async),
         new TaskPayload { Prompt = "Classify this ticket", Context = "I want my money back", Model = "qwen2.5-7b" });

@@ -90,18 +90,6 @@ public sealed class PipelineTests(AppFixture fixture)
     }
 
     [Fact]
-    public async Task An_unsupported_capability_is_a_permanent_error()
-    {
-        using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(capability: "Vision_OCR"));
-
-        var done = await TaskApi.WaitForTerminalAsync(client, task.Id);
-
-        Assert.Equal(AiTaskStatus.DeadLetter, done.Status);
-        Assert.StartsWith("UnsupportedCapability", done.LastError);
-    }
-
-    [Fact]
     public async Task A_duplicated_TaskQueued_message_runs_the_task_once()
     {
         using var client = fixture.CreateApiClient();

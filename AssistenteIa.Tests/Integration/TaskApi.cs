@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using AssistenteIa.Application.Files;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.ValueObjects;
 
@@ -24,6 +25,33 @@ public static class TaskApi
             payload = new { prompt, context, simulation },
             maxAttempts,
         };
+
+    /// <summary>A task of <paramref name="capability"/> with a payload of that capability's own fields.</summary>
+    public static object For(string capability, object payload, string domain = "DataAnalysis", int? maxAttempts = null) => new
+    {
+        type = new { domain, capability, execution = "Async" },
+        payload,
+        maxAttempts,
+    };
+
+    /// <summary>A 1×1 PNG.</summary>
+    public static readonly byte[] TinyPng = Convert.FromBase64String("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==");
+
+    public static async Task<HttpResponseMessage> UploadAsync(HttpClient client, byte[] content, string name = "image.png", string claimedType = "image/png")
+    {
+        using var form = new MultipartFormDataContent();
+        var file = new ByteArrayContent(content);
+        file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(claimedType);
+        form.Add(file, "file", name);
+        return await client.PostAsync("/api/v1/files", form);
+    }
+
+    public static async Task<FileDto> UploadFileAsync(HttpClient client, byte[] content, string name = "image.png")
+    {
+        using var response = await UploadAsync(client, content, name);
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<FileDto>(Json.Options))!;
+    }
 
     public static async Task<HttpResponseMessage> PostAsync(HttpClient client, object body, string? idempotencyKey = null)
     {

@@ -277,7 +277,7 @@ public sealed class TaskContractTests(AppFixture fixture)
         var scheduled = await TaskApi.CreateAsync(client, new
         {
             type = new { domain = "MonitoringAlert", capability = "RuleEngine", execution = "EventDriven" },
-            payload = new { prompt = "later" },
+            payload = new { data = new { cpu = 97 }, rules = new[] { new { name = "hot", expression = "data.cpu > 90" } } },
             scheduledAt = FarFuture,
         });
 

@@ -31,7 +31,7 @@ public sealed class WebhookSender(
     private readonly WebhookOptions _settings = options.Value;
     private readonly ConcurrentDictionary<Guid, Task> _inFlight = new();
     private readonly ConcurrentDictionary<Guid, int> _busyEndpoints = new();
-    private readonly HttpClient _http = CreateClient(urls, options.Value);
+    private readonly HttpClient _http = urls.CreateHttpClient(options.Value.Timeout, "AssistenteIa-Webhooks");
 
     public override void Dispose()
     {
@@ -251,25 +251,6 @@ public sealed class WebhookSender(
         {
             return "";
         }
-    }
-
-    /// <summary>
-    /// No proxy (it would bypass the address check), no redirects (they could lead inside), connections made through
-    /// the SSRF guard, and none of the default resilience handlers: a retry is a recorded attempt, not a hidden one.
-    /// </summary>
-    private static HttpClient CreateClient(OutboundUrlPolicy urls, WebhookOptions settings)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            ConnectCallback = urls.ConnectAsync,
-            ConnectTimeout = settings.Timeout,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-        };
-        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("AssistenteIa-Webhooks", "1.0"));
-        return http;
     }
 }
 

@@ -22,6 +22,7 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
             IdempotencyKeyReusedException e => Problem(StatusCodes.Status422UnprocessableEntity, e.Title, e.Message),
             QuotaExceededException e => Problem(StatusCodes.Status429TooManyRequests, e.Title, e.Message),
             PayloadTooLargeException e => Problem(StatusCodes.Status413PayloadTooLarge, e.Title, e.Message),
+            UnsupportedMediaTypeException e => Problem(StatusCodes.Status415UnsupportedMediaType, e.Title, e.Message),
             TaskAlreadyFinishedException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
             InvalidTransitionException e => Problem(StatusCodes.Status409Conflict, "Conflict", e.Message),
             DomainException e => Problem(StatusCodes.Status400BadRequest, "Bad request", e.Message),

@@ -15,6 +15,7 @@ public interface IAppDbContext
     DbSet<ApiKey> ApiKeys { get; }
     DbSet<WebhookEndpoint> WebhookEndpoints { get; }
     DbSet<WebhookDelivery> WebhookDeliveries { get; }
+    DbSet<StoredFile> Files { get; }
 
     /// <summary>
     /// Saves the pending changes; in the same transaction, the events the tracked tasks recorded become outbox rows

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
@@ -10,12 +11,51 @@ public interface ITaskExecutor
     Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken);
 }
 
-public sealed record ExecutionRequest(Guid TaskId, int AttemptNo, TaskType Type, TaskPayload Payload);
+/// <summary>
+/// What runs the tasks of one capability: its own reading of the payload, its own outputs and its own unit of cost.
+/// One skill per capability, chosen by <see cref="Tasks.Capabilities.SkillRegistry"/>.
+/// </summary>
+public interface ITaskSkill
+{
+    CapabilityType Capability { get; }
 
-public sealed record ExecutionResult(string Output, ExecutionUsage Usage);
+    Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken);
+}
 
-/// <summary>Model and token counts of one call; prices are applied by the application from configuration.</summary>
-public sealed record ExecutionUsage(string Model, long TokensIn, long TokensOut)
+public sealed record ExecutionRequest(Guid TaskId, string TenantId, int AttemptNo, TaskType Type, TaskPayload Payload);
+
+/// <summary>The outputs of a successful attempt, in the order they are stored, and what it consumed.</summary>
+public sealed record ExecutionResult(IReadOnlyList<ArtifactOutput> Artifacts, ExecutionUsage Usage)
+{
+    /// <summary>A single text answer.</summary>
+    public ExecutionResult(string output, ExecutionUsage usage)
+        : this([ArtifactOutput.Text(output)], usage)
+    {
+    }
+
+    /// <summary>The first text output (the answer, for the chat skills).</summary>
+    public string Output => Artifacts.FirstOrDefault(a => a.Kind == ArtifactKind.Text)?.Content ?? "";
+}
+
+/// <summary>One output of an attempt: inline text or JSON, a file to store, or a link.</summary>
+public sealed record ArtifactOutput(ArtifactKind Kind, string? Name, string MediaType, string? Content = null, byte[]? Bytes = null, string? Uri = null)
+{
+    public const string JsonMediaType = "application/json";
+
+    public static ArtifactOutput Text(string content, string? name = null) => new(ArtifactKind.Text, name, "text/plain", content);
+
+    public static ArtifactOutput Json<T>(string name, T value) =>
+        new(ArtifactKind.Text, name, JsonMediaType, JsonSerializer.Serialize(value, JsonDefaults.Options));
+
+    /// <summary>A file the attempt made; stored in <c>Files</c> with the outcome, the artifact points at it.</summary>
+    public static ArtifactOutput File(string name, string mediaType, byte[] bytes) => new(ArtifactKind.File, name, mediaType, Bytes: bytes);
+}
+
+/// <summary>
+/// What one attempt consumed: model and tokens for the chat skills; for skills priced otherwise, <see cref="Units"/>
+/// of <see cref="Unit"/> (images, pages, calls). Prices are applied by the application from configuration.
+/// </summary>
+public sealed record ExecutionUsage(string Model, long TokensIn, long TokensOut, long Units = 0, string? Unit = null)
 {
     public static readonly ExecutionUsage Empty = new("none", 0, 0);
 }

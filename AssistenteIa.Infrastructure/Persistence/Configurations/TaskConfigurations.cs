@@ -70,6 +70,8 @@ internal sealed class TaskAttemptConfiguration : IEntityTypeConfiguration<TaskAt
         b.Property(a => a.OutputPricePerMillion).HasPrecision(18, 6);
         b.Property(a => a.ErrorCode).HasMaxLength(100);
         b.Property(a => a.ErrorDetail).HasMaxLength(4000);
+        b.Property(a => a.Unit).HasMaxLength(TaskAttempt.MaxUnitLength);
+        b.Property(a => a.UnitPrice).HasPrecision(18, 8);
     }
 }
 
@@ -82,6 +84,27 @@ internal sealed class TaskArtifactConfiguration : IEntityTypeConfiguration<TaskA
         b.HasOne<AiTask>().WithMany().HasForeignKey(a => a.TaskId).OnDelete(DeleteBehavior.Cascade);
         b.HasIndex(a => a.TaskId);
         b.Property(a => a.Uri).HasMaxLength(2048);
+        b.Property(a => a.Name).HasMaxLength(TaskArtifact.MaxNameLength);
+        b.Property(a => a.MediaType).HasMaxLength(StoredFile.MaxMediaTypeLength);
+    }
+}
+
+internal sealed class StoredFileConfiguration : IEntityTypeConfiguration<StoredFile>
+{
+    public void Configure(EntityTypeBuilder<StoredFile> b)
+    {
+        b.ToTable("Files");
+        b.HasKey(f => f.Id);
+        b.Property(f => f.TenantId).HasMaxLength(64).IsRequired();
+        b.HasOne<Tenant>().WithMany().HasForeignKey(f => f.TenantId).OnDelete(DeleteBehavior.Cascade);
+        b.HasIndex(f => new { f.TenantId, f.CreatedAt });
+        b.HasIndex(f => f.TaskId);
+        b.Property(f => f.Name).HasMaxLength(StoredFile.MaxNameLength);
+        b.Property(f => f.MediaType).HasMaxLength(StoredFile.MaxMediaTypeLength);
+        b.Property(f => f.Sha256).HasMaxLength(64).IsFixedLength();
+
+        // Read only by GET /api/v1/files/{id} and the skills; listing files never loads it.
+        b.Property(f => f.Content).IsRequired();
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks.Capabilities;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using Microsoft.EntityFrameworkCore;
@@ -18,6 +19,8 @@ public sealed class CreateTaskHandler(
     OutboxPublisher outbox,
     IOptions<TaskOptions> options,
     IOptions<AiOptions> aiOptions,
+    CapabilityContracts contracts,
+    IOutboundUrlPolicy urls,
     TimeProvider clock,
     TaskMetrics metrics,
     ILogger<CreateTaskHandler> logger)
@@ -38,7 +41,8 @@ public sealed class CreateTaskHandler(
             }
         }
 
-        var payloadJson = CreateTaskValidator.ValidateAndSerialize(command, options.Value, aiOptions.Value, now);
+        var payloadJson = CreateTaskValidator.ValidateAndSerialize(command, options.Value, aiOptions.Value, contracts, now);
+        await CheckReferencesAsync(command, cancellationToken);
         if (command.Priority == Priority.Critical)
         {
             await EnsureCriticalQuotaAsync(command.TenantId, cancellationToken);
@@ -83,6 +87,47 @@ public sealed class CreateTaskHandler(
 
         await outbox.PublishSavedAsync(cancellationToken);
         return new CreateTaskResult(TaskDto.From(task), Replayed: false);
+    }
+
+    /// <summary>
+    /// What the payload points at outside itself: its input files belong to the tenant, and its URLs do not lead to
+    /// internal addresses (checked again when the worker connects, since DNS can change meanwhile).
+    /// </summary>
+    private async Task CheckReferencesAsync(CreateTaskCommand command, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var inputs = command.Payload.Inputs ?? [];
+        var fileIds = inputs.Where(i => i.FileId is not null).Select(i => i.FileId!.Value).Distinct().ToList();
+        if (fileIds.Count > 0)
+        {
+            var found = await db.Files.AsNoTracking()
+                .Where(f => f.TenantId == command.TenantId && fileIds.Contains(f.Id))
+                .Select(f => f.Id)
+                .ToListAsync(cancellationToken);
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                if (inputs[i].FileId is { } id && !found.Contains(id))
+                {
+                    errors[$"payload.inputs[{i}].fileId"] = [$"No file {id} was uploaded by this tenant."];
+                }
+            }
+        }
+
+        var targets = inputs.Select((input, i) => (Url: input.Url, Path: $"payload.inputs[{i}].url"))
+            .Append((Url: command.Payload.Request?.Url, Path: "payload.request.url"))
+            .Where(u => u.Url is not null);
+        foreach (var (url, path) in targets)
+        {
+            if (await urls.CheckAsync(new Uri(url!), cancellationToken) is { } problem)
+            {
+                errors[path] = [problem];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new RequestValidationException(errors);
+        }
     }
 
     private async Task<CreateTaskResult?> FindReplayAsync(string tenantId, string key, string requestHash, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AssistenteIa.Application.Tasks.Capabilities;
 using AssistenteIa.Domain.Entities;
 
 namespace AssistenteIa.Application.Tasks.Commands.CreateTask;
@@ -11,7 +12,7 @@ public static class CreateTaskValidator
 
     public static bool IsValidIdempotencyKey(string key) => key.Length is > 0 and <= MaxIdempotencyKeyLength && !key.Any(char.IsControl);
 
-    public static string ValidateAndSerialize(CreateTaskCommand command, TaskOptions options, AiOptions ai, DateTimeOffset now)
+    public static string ValidateAndSerialize(CreateTaskCommand command, TaskOptions options, AiOptions ai, CapabilityContracts contracts, DateTimeOffset now)
     {
         var errors = new Dictionary<string, string[]>();
 
@@ -20,10 +21,8 @@ public static class CreateTaskValidator
             errors["Idempotency-Key"] = [$"The Idempotency-Key header must be 1 to {MaxIdempotencyKeyLength} printable characters."];
         }
 
-        if (string.IsNullOrWhiteSpace(command.Payload.Prompt))
-        {
-            errors["payload.prompt"] = ["The prompt is required."];
-        }
+        // What the capability's skill needs from the payload (a prompt, inputs, rules, a request…).
+        contracts.Validate(command.Type.Capability, command.Payload, errors);
 
         // Stored with the configured spelling, so the provider is asked for the name it knows.
         var payload = command.Payload;

@@ -88,7 +88,7 @@ public sealed class ExecuteTaskHandler(
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
         var requestedModel = payload.Model ?? aiOptions.Value.DefaultModel;
-        var request = new ExecutionRequest(task.Id, attempt.AttemptNo, task.Type, payload);
+        var request = new ExecutionRequest(task.Id, task.TenantId, attempt.AttemptNo, task.Type, payload);
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
         using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token, registration.Token);
@@ -220,7 +220,7 @@ public sealed class ExecuteTaskHandler(
         {
             case { Output: { } output }:
                 attempt.Close(AttemptStatus.Succeeded, usage, now);
-                db.TaskArtifacts.Add(TaskArtifact.Text(task.Id, attempt.AttemptNo, output.Output, now));
+                AddArtifacts(task, attempt, output.Artifacts, now);
                 task.Succeed(now);
                 break;
             case { IsCancelled: true }:
@@ -241,6 +241,37 @@ public sealed class ExecuteTaskHandler(
         }
     }
 
+    /// <summary>Text and links are stored as they are; a file goes into <c>Files</c> (the tenant's, tied to the task) and the artifact points at it.</summary>
+    private void AddArtifacts(AiTask task, TaskAttempt attempt, IReadOnlyList<ArtifactOutput> outputs, DateTimeOffset end)
+    {
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            // Artifacts are read back by creation time: one microsecond apart (the column's precision) keeps the skill's order.
+            var output = outputs[i];
+            var now = end.AddTicks(i * TimeSpan.TicksPerMicrosecond);
+            switch (output)
+            {
+                case { Kind: ArtifactKind.File, Bytes: { Length: > 0 } bytes }:
+                    var file = StoredFile.Create(task.TenantId, output.Name ?? "output", output.MediaType, bytes, task.Id, now);
+                    db.Files.Add(file);
+                    db.TaskArtifacts.Add(TaskArtifact.Reference(task.Id, attempt.AttemptNo, ArtifactKind.File, $"/api/v1/files/{file.Id}", now, output.Name, output.MediaType));
+                    break;
+                case { Kind: ArtifactKind.Link, Uri: { } uri }:
+                    db.TaskArtifacts.Add(TaskArtifact.Reference(task.Id, attempt.AttemptNo, ArtifactKind.Link, uri, now, output.Name, output.MediaType));
+                    break;
+                case { Kind: ArtifactKind.Text }:
+                    db.TaskArtifacts.Add(TaskArtifact.Text(task.Id, attempt.AttemptNo, output.Content ?? "", now, output.Name, output.MediaType));
+                    break;
+                default:
+                    throw new InvalidOperationException($"The {output.Kind} output '{output.Name}' has nothing to store.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tokens by the model's price per million; units (images, pages, calls) by the model's unit price. A local skill
+    /// with no price configured is free; a priced provider without an entry is recorded at 0 with a warning.
+    /// </summary>
     private AttemptUsage Price(string requestedModel, ExecutionUsage usage)
     {
         var price = aiOptions.Value.PriceOf(requestedModel, usage.Model);
@@ -250,7 +281,8 @@ public sealed class ExecuteTaskHandler(
             metrics.PriceMissing(usage.Model);
         }
 
-        return new AttemptUsage(usage.Model, usage.TokensIn, usage.TokensOut, price?.InputPerMillion ?? 0, price?.OutputPerMillion ?? 0);
+        return new AttemptUsage(
+            usage.Model, usage.TokensIn, usage.TokensOut, price?.InputPerMillion ?? 0, price?.OutputPerMillion ?? 0, usage.Units, usage.Unit, price?.PerUnit ?? 0);
     }
 
     private sealed record AttemptResult(ExecutionResult? Output, TaskExecutionException? Error, bool IsCancelled, bool IsInterrupted, ExecutionUsage Usage)

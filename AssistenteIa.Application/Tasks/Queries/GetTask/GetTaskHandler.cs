@@ -19,7 +19,7 @@ public sealed class GetTaskHandler(IAppDbContext db)
         return await db.TaskAttempts.AsNoTracking()
             .Where(a => a.TaskId == id)
             .OrderBy(a => a.AttemptNo)
-            .Select(a => new TaskAttemptDto(a.AttemptNo, a.Status, a.StartedAt, a.EndedAt, a.Model, a.TokensIn, a.TokensOut, a.Cost, a.LatencyMs, a.ErrorCode, a.ErrorDetail, a.NextAttemptAt))
+            .Select(a => new TaskAttemptDto(a.AttemptNo, a.Status, a.StartedAt, a.EndedAt, a.Model, a.TokensIn, a.TokensOut, a.Cost, a.LatencyMs, a.ErrorCode, a.ErrorDetail, a.NextAttemptAt, a.Units, a.Unit))
             .ToListAsync(cancellationToken);
     }
 
@@ -29,7 +29,7 @@ public sealed class GetTaskHandler(IAppDbContext db)
         return await db.TaskArtifacts.AsNoTracking()
             .Where(a => a.TaskId == id)
             .OrderBy(a => a.CreatedAt)
-            .Select(a => new TaskArtifactDto(a.Id, a.Kind, a.Content, a.Uri, a.CreatedAt))
+            .Select(a => new TaskArtifactDto(a.Id, a.Kind, a.Name, a.MediaType, a.Content, a.Uri, a.CreatedAt))
             .ToListAsync(cancellationToken);
     }
 
