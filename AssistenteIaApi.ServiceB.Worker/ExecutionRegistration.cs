@@ -3,13 +3,13 @@ using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Capabilities;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
+using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIaApi.ServiceB.Worker.Hosting;
 using AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
 using AssistenteIaApi.ServiceB.Worker.Skills;
-using AssistenteIa.Domain.ValueObjects;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
