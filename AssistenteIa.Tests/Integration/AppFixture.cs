@@ -28,9 +28,12 @@ public class AppFixture : IAsyncLifetime
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The app is not started.");
 
-    public virtual string TestDatabase => "assistenteia_tests";
+    /// <summary>TEST_INSTANCE names a separate database and virtual host, so two checkouts can run tests side by side.</summary>
+    public static readonly string InstanceSuffix = Environment.GetEnvironmentVariable("TEST_INSTANCE") is { Length: > 0 } instance ? "_" + instance : "";
 
-    public virtual string TestVirtualHost => "assistenteia-tests";
+    public virtual string TestDatabase => "assistenteia_tests" + InstanceSuffix;
+
+    public virtual string TestVirtualHost => "assistenteia-tests" + InstanceSuffix;
 
     public string DatabaseConnectionString => $"{PostgresServer};Database={TestDatabase}";
 
@@ -173,9 +176,9 @@ public sealed class ReplicatedAppFixture : AppFixture
 {
     public const int Replicas = 2;
 
-    public override string TestDatabase => "assistenteia_tests_replicas";
+    public override string TestDatabase => "assistenteia_tests_replicas" + InstanceSuffix;
 
-    public override string TestVirtualHost => "assistenteia-tests-replicas";
+    public override string TestVirtualHost => "assistenteia-tests-replicas" + InstanceSuffix;
 
     protected override void Configure(IDistributedApplicationTestingBuilder builder)
     {
