@@ -98,6 +98,12 @@ public sealed class AiOptions
     /// <summary>Models a task may ask for in <c>payload.model</c>, besides the default and those in the price table.</summary>
     public List<string> Models { get; set; } = [];
 
+    /// <summary>
+    /// The embedding model for Embedding_Search with the OpenAI provider (default <c>text-embedding-3-small</c>); the
+    /// Local provider always uses <c>local-hashed-ngrams-v1</c>, a feature-hashing embedding that needs no weights.
+    /// </summary>
+    public string? EmbeddingModel { get; set; }
+
     /// <summary>Prices per million tokens, by model name.</summary>
     public Dictionary<string, ModelPrice> Prices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 

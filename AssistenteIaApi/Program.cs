@@ -31,6 +31,7 @@ builder.Services.AddScoped<ListTasksHandler>();
 builder.Services.AddScoped<CancelTaskHandler>();
 builder.Services.AddOptions<AssistenteIa.Application.Files.FilesOptions>().Bind(builder.Configuration.GetSection(AssistenteIa.Application.Files.FilesOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddScoped<AssistenteIa.Application.Files.FilesHandler>();
+builder.Services.AddScoped<AssistenteIa.Application.Collections.CollectionsHandler>();
 builder.Services.AddScoped<ApiKeyService>();
 builder.Services.AddOptions<TenancyOptions>().Bind(builder.Configuration.GetSection(TenancyOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<ApiKeyCache>();

@@ -22,6 +22,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<StoredFile> Files => Set<StoredFile>();
+    public DbSet<DocumentChunk> DocumentChunks => Set<DocumentChunk>();
 
     /// <summary>The ASP.NET Data Protection key ring, shared by the API (which encrypts webhook secrets) and ServiceC (which signs with them).</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();

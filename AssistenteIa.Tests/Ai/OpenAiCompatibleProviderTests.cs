@@ -75,6 +75,27 @@ public sealed class OpenAiCompatibleProviderTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Embeddings_come_from_the_endpoint_with_the_configured_model_and_its_token_usage()
+    {
+        _answer = (200, """
+            {"object":"list","model":"nomic-embed-text",
+             "data":[{"object":"embedding","index":0,"embedding":[0.6,0.8,0.0]},{"object":"embedding","index":1,"embedding":[0.0,0.0,1.0]}],
+             "usage":{"prompt_tokens":7,"total_tokens":7}}
+            """);
+        var options = new AiOptions { Provider = "OpenAI", EmbeddingModel = "nomic-embed-text" };
+        using var generator = EmbeddingGeneratorFactory.Create(options, $"Endpoint={_endpoint};Key=test-key;Model=qwen2.5-7b");
+
+        var embeddings = await generator.GenerateAsync(["refund policy", "opening hours"]);
+
+        Assert.Equal([0.6f, 0.8f, 0f], embeddings[0].Vector.ToArray());
+        Assert.Equal([0f, 0f, 1f], embeddings[1].Vector.ToArray());
+        Assert.Equal(7, embeddings.Usage?.InputTokenCount);
+        using var sent = System.Text.Json.JsonDocument.Parse(_lastRequest!);
+        Assert.Equal("nomic-embed-text", sent.RootElement.GetProperty("model").GetString());
+        Assert.Equal(["refund policy", "opening hours"], sent.RootElement.GetProperty("input").EnumerateArray().Select(i => i.GetString()));
+    }
+
+    [Fact]
     public async Task A_classification_naming_no_label_is_a_transient_invalid_response()
     {
         _answer = (200, """

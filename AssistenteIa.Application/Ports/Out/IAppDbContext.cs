@@ -16,6 +16,7 @@ public interface IAppDbContext
     DbSet<WebhookEndpoint> WebhookEndpoints { get; }
     DbSet<WebhookDelivery> WebhookDeliveries { get; }
     DbSet<StoredFile> Files { get; }
+    DbSet<DocumentChunk> DocumentChunks { get; }
 
     /// <summary>
     /// Saves the pending changes; in the same transaction, the events the tracked tasks recorded become outbox rows

@@ -89,6 +89,28 @@ internal sealed class TaskArtifactConfiguration : IEntityTypeConfiguration<TaskA
     }
 }
 
+internal sealed class DocumentChunkConfiguration : IEntityTypeConfiguration<DocumentChunk>
+{
+    public void Configure(EntityTypeBuilder<DocumentChunk> b)
+    {
+        b.ToTable("DocumentChunks");
+        b.HasKey(c => c.Id);
+        b.Property(c => c.Id).UseIdentityAlwaysColumn();
+        b.Property(c => c.TenantId).HasMaxLength(64).IsRequired();
+        b.HasOne<Tenant>().WithMany().HasForeignKey(c => c.TenantId).OnDelete(DeleteBehavior.Cascade);
+        b.Property(c => c.Collection).HasMaxLength(DocumentChunk.MaxCollectionLength).IsRequired();
+        b.Property(c => c.Model).HasMaxLength(TaskAttempt.MaxModelLength).IsRequired();
+        b.Property(c => c.MetadataJson).HasColumnType("jsonb");
+        b.Property(c => c.Embedding).HasColumnType("real[]").IsRequired();
+
+        // A search index reads a collection's vectors of one model in id order, from where it last stopped.
+        b.HasIndex(c => new { c.TenantId, c.Collection, c.Model, c.Id });
+
+        // A retried embedding replaces the chunks of its document.
+        b.HasIndex(c => new { c.DocumentId, c.ChunkNo }).IsUnique();
+    }
+}
+
 internal sealed class StoredFileConfiguration : IEntityTypeConfiguration<StoredFile>
 {
     public void Configure(EntityTypeBuilder<StoredFile> b)
