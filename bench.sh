@@ -57,6 +57,7 @@ if [ "$run" = full ]; then
 fi
 scenario hangfire --jobs "$jobs" --workers 2 --producers 4
 scenario lean-loop --tasks "$jobs" --producers 4 --consumers 2
+scenario search --chunks 100000 --queries 50
 
 echo
 "${bench[@]}" report --parts "$parts" --output bench/results --run "$run" --commit "$(git rev-parse --short HEAD)"

@@ -3,11 +3,11 @@ using AssistenteIa.Benchmarks;
 
 // Benchmark scenarios, one per mode; ./bench.sh runs them one after another and reports (see README "Performance").
 //   dotnet run -c Release --project AssistenteIa.Benchmarks -- <scenario> [--option value ...] [--out part.json]
-// Scenarios: commit-limit, system (idle, create, end to end, paced, scale), concurrency, hangfire, lean-loop, report.
+// Scenarios: commit-limit, system (idle, create, end to end, paced, scale), concurrency, hangfire, lean-loop, search, report.
 // Every scenario uses the local servers started by scripts/infra.sh and scratch databases it drops afterwards.
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: AssistenteIa.Benchmarks <commit-limit|system|concurrency|hangfire|lean-loop|report> [--option value ...]");
+    Console.Error.WriteLine("usage: AssistenteIa.Benchmarks <commit-limit|system|concurrency|hangfire|lean-loop|search|report> [--option value ...]");
     return 2;
 }
 
@@ -25,6 +25,7 @@ Dictionary<string, double> figures = args[0] switch
     "concurrency" => await ConcurrencyBenchmark.RunAsync(options),
     "hangfire" => await HangfireBenchmark.RunAsync(options),
     "lean-loop" => await LeanLoop.RunAsync(options),
+    "search" => await SearchBenchmark.RunAsync(options),
     _ => throw new ArgumentException($"Unknown scenario '{args[0]}'."),
 };
 

@@ -8,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 namespace AssistenteIa.Application.Collections;
 
 /// <summary>A tenant's collection: its documents and chunks per embedding model.</summary>
-public sealed record CollectionDto(string Name, string Model, int Documents, int Chunks, DateTimeOffset LastAddedAt);
+public sealed record CollectionDto(string Name, string Model, int Documents, int Chunks, DateTimeOffset UpdatedAt);
 
 /// <summary>
 /// The tenant's search collections. A document is added as an Embedding_Search task (so it is chunked and embedded by
@@ -30,10 +30,9 @@ public sealed class CollectionsHandler(IAppDbContext db, CreateTaskHandler tasks
             cancellationToken);
 
     public async Task<IReadOnlyList<CollectionDto>> ListAsync(string tenantId, CancellationToken cancellationToken) =>
-        await db.DocumentChunks.AsNoTracking()
-            .Where(c => c.TenantId == tenantId)
-            .GroupBy(c => new { c.Collection, c.Model })
-            .OrderBy(g => g.Key.Collection).ThenBy(g => g.Key.Model)
-            .Select(g => new CollectionDto(g.Key.Collection, g.Key.Model, g.Select(c => c.DocumentId).Distinct().Count(), g.Count(), g.Max(c => c.CreatedAt)))
+        await db.SearchCollections.AsNoTracking()
+            .Where(c => c.TenantId == tenantId && c.Chunks > 0)
+            .OrderBy(c => c.Name).ThenBy(c => c.Model)
+            .Select(c => new CollectionDto(c.Name, c.Model, c.Documents, c.Chunks, c.UpdatedAt))
             .ToListAsync(cancellationToken);
 }

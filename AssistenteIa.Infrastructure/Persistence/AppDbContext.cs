@@ -23,6 +23,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<StoredFile> Files => Set<StoredFile>();
     public DbSet<DocumentChunk> DocumentChunks => Set<DocumentChunk>();
+    public DbSet<SearchCollection> SearchCollections => Set<SearchCollection>();
 
     /// <summary>The ASP.NET Data Protection key ring, shared by the API (which encrypts webhook secrets) and ServiceC (which signs with them).</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();

@@ -38,6 +38,24 @@ public sealed class EmbeddingSearchTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_document_added_after_a_search_is_found_by_the_next_search()
+    {
+        using var client = fixture.CreateApiClient();
+        var collection = "fresh-" + Guid.NewGuid().ToString("N")[..8];
+        await AddAsync(client, collection, "The cafeteria serves lunch from noon to two.", "lunch");
+        Assert.Single((await SearchAsync(client, collection, "volcano eruption seismic")).EnumerateArray());
+
+        // The index in ServiceB now holds the collection; a new document must not be missed by the next search.
+        var volcano = await AddAsync(client, collection, "A volcano eruption follows seismic activity under the mountain.", "volcano");
+        var results = (await SearchAsync(client, collection, "volcano eruption seismic")).EnumerateArray().ToList();
+
+        Assert.Equal(2, results.Count);
+        Assert.Equal(volcano.Id, results[0].GetProperty("documentId").GetGuid());
+        var listed = Assert.Single((await client.GetFromJsonAsync<List<CollectionDto>>("/api/v1/collections", Json.Options))!, c => c.Name == collection);
+        Assert.Equal((2, 2), (listed.Documents, listed.Chunks));
+    }
+
+    [Fact]
     public async Task Another_tenants_collection_of_the_same_name_is_not_searched()
     {
         using var owner = fixture.CreateApiClient();
@@ -72,6 +90,13 @@ public sealed class EmbeddingSearchTests(AppFixture fixture)
         var task = (await response.Content.ReadFromJsonAsync<TaskDto>(Json.Options))!;
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Succeeded);
         return task;
+    }
+
+    private static async Task<JsonElement> SearchAsync(HttpClient client, string collection, string query)
+    {
+        var search = await TaskApi.CreateAsync(client, TaskApi.For("Embedding_Search", new { search = new { collection, query, topK = 5 } }));
+        await TaskApi.WaitForStatusAsync(client, search.Id, AiTaskStatus.Succeeded);
+        return (await ResultsAsync(client, search.Id)).GetProperty("results");
     }
 
     private static async Task<JsonElement> ResultsAsync(HttpClient client, Guid taskId)

@@ -17,6 +17,7 @@ public interface IAppDbContext
     DbSet<WebhookDelivery> WebhookDeliveries { get; }
     DbSet<StoredFile> Files { get; }
     DbSet<DocumentChunk> DocumentChunks { get; }
+    DbSet<SearchCollection> SearchCollections { get; }
 
     /// <summary>
     /// Saves the pending changes; in the same transaction, the events the tracked tasks recorded become outbox rows

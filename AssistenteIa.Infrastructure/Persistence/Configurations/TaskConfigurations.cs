@@ -111,6 +111,19 @@ internal sealed class DocumentChunkConfiguration : IEntityTypeConfiguration<Docu
     }
 }
 
+internal sealed class SearchCollectionConfiguration : IEntityTypeConfiguration<SearchCollection>
+{
+    public void Configure(EntityTypeBuilder<SearchCollection> b)
+    {
+        b.ToTable("SearchCollections");
+        b.HasKey(c => new { c.TenantId, c.Name, c.Model });
+        b.Property(c => c.TenantId).HasMaxLength(64);
+        b.HasOne<Tenant>().WithMany().HasForeignKey(c => c.TenantId).OnDelete(DeleteBehavior.Cascade);
+        b.Property(c => c.Name).HasMaxLength(DocumentChunk.MaxCollectionLength);
+        b.Property(c => c.Model).HasMaxLength(TaskAttempt.MaxModelLength);
+    }
+}
+
 internal sealed class StoredFileConfiguration : IEntityTypeConfiguration<StoredFile>
 {
     public void Configure(EntityTypeBuilder<StoredFile> b)

@@ -317,6 +317,37 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                     b.ToTable("OutboxMessages", (string)null);
                 });
 
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.SearchCollection", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<int>("Chunks")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("Documents")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("TenantId", "Name", "Model");
+
+                    b.ToTable("SearchCollections", (string)null);
+                });
+
             modelBuilder.Entity("AssistenteIa.Domain.Entities.StoredFile", b =>
                 {
                     b.Property<Guid>("Id")
@@ -670,6 +701,15 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                 });
 
             modelBuilder.Entity("AssistenteIa.Domain.Entities.DocumentChunk", b =>
+                {
+                    b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("AssistenteIa.Domain.Entities.SearchCollection", b =>
                 {
                     b.HasOne("AssistenteIa.Domain.Entities.Tenant", null)
                         .WithMany()

@@ -48,8 +48,8 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
     private async Task<bool> RefreshAsync(NpgsqlConnection connection, Entry entry, string tenantId, string collection, string model, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
-        var (count, maxId) = await CountAsync(connection, tenantId, collection, model, cancellationToken);
-        if (count == entry.Count && maxId == entry.MaxId)
+        var (count, version) = await VersionAsync(connection, tenantId, collection, model, cancellationToken);
+        if (version == entry.Version && count == entry.Count)
         {
             return true;
         }
@@ -60,26 +60,27 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
             return false;
         }
 
-        if (maxId < entry.MaxId || !await LoadAsync(connection, entry, tenantId, collection, model, entry.MaxId, cancellationToken) || entry.Count != count)
+        if (!await LoadAsync(connection, entry, tenantId, collection, model, entry.MaxId, cancellationToken) || entry.Count != count)
         {
             entry.Clear();
             await LoadAsync(connection, entry, tenantId, collection, model, after: 0, cancellationToken);
         }
 
+        entry.Version = version;
         EvictOthers(entry);
         return entry.Count * (long)entry.Dimensions <= options.Value.MaxCachedFloats;
     }
 
-    private static async Task<(int Count, long MaxId)> CountAsync(NpgsqlConnection connection, string tenantId, string collection, string model, CancellationToken cancellationToken)
+    /// <summary>The collection's chunk count and version; (0, 0) when it has none.</summary>
+    private static async Task<(int Count, long Version)> VersionAsync(NpgsqlConnection connection, string tenantId, string collection, string model, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            """SELECT count(*)::int, coalesce(max("Id"), 0) FROM "DocumentChunks" WHERE "TenantId" = $1 AND "Collection" = $2 AND "Model" = $3""", connection);
+            """SELECT "Chunks", "Version" FROM "SearchCollections" WHERE "TenantId" = $1 AND "Name" = $2 AND "Model" = $3""", connection);
         command.Parameters.Add(new NpgsqlParameter { Value = tenantId });
         command.Parameters.Add(new NpgsqlParameter { Value = collection });
         command.Parameters.Add(new NpgsqlParameter { Value = model });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return (reader.GetInt32(0), reader.GetInt64(1));
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetInt32(0), reader.GetInt64(1)) : (0, 0);
     }
 
     /// <summary>Appends the chunks with an id above <paramref name="after"/>; false when their dimensions differ from the entry's.</summary>
@@ -192,6 +193,7 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
     {
         public SemaphoreSlim Lock { get; } = new(1, 1);
         public long LastUsed { get; set; }
+        public long Version { get; set; }
         public int Dimensions { get; private set; }
         public int Count { get; private set; }
         public long MaxId { get; private set; }
@@ -227,7 +229,7 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
 
         public void Clear()
         {
-            (Count, MaxId, Dimensions) = (0, 0, 0);
+            (Count, MaxId, Dimensions, Version) = (0, 0, 0, 0);
             (Ids, Vectors) = ([], []);
         }
     }

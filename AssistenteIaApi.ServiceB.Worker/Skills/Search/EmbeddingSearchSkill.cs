@@ -48,9 +48,20 @@ public sealed class EmbeddingSearchSkill(
         try
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using (var delete = new NpgsqlCommand("""DELETE FROM "DocumentChunks" WHERE "DocumentId" = $1""", connection))
+            // What an earlier attempt of this task stored is replaced, and its counts taken back.
+            await using (var delete = new NpgsqlCommand(
+                """
+                WITH deleted AS (DELETE FROM "DocumentChunks" WHERE "DocumentId" = $1 RETURNING "TenantId", "Collection", "Model"),
+                     counted AS (SELECT "TenantId", "Collection", "Model", count(*)::int AS n FROM deleted GROUP BY 1, 2, 3)
+                UPDATE "SearchCollections" c
+                SET "Chunks" = c."Chunks" - counted.n, "Documents" = c."Documents" - 1, "Version" = c."Version" + 1, "UpdatedAt" = $2
+                FROM counted
+                WHERE c."TenantId" = counted."TenantId" AND c."Name" = counted."Collection" AND c."Model" = counted."Model"
+                """,
+                connection))
             {
                 delete.Parameters.Add(new NpgsqlParameter { Value = request.TaskId });
+                delete.Parameters.Add(new NpgsqlParameter { Value = now });
                 await delete.ExecuteNonQueryAsync(cancellationToken);
             }
 
@@ -74,6 +85,24 @@ public sealed class EmbeddingSearchSkill(
                 }
 
                 await import.CompleteAsync(cancellationToken);
+            }
+
+            // In the same transaction as the chunks: a search index that sees this version sees exactly these chunks.
+            await using (var count = new NpgsqlCommand(
+                """
+                INSERT INTO "SearchCollections" ("TenantId", "Name", "Model", "Documents", "Chunks", "Version", "UpdatedAt") VALUES ($1, $2, $3, 1, $4, 1, $5)
+                ON CONFLICT ("TenantId", "Name", "Model") DO UPDATE
+                SET "Documents" = "SearchCollections"."Documents" + 1, "Chunks" = "SearchCollections"."Chunks" + $4,
+                    "Version" = "SearchCollections"."Version" + 1, "UpdatedAt" = $5
+                """,
+                connection))
+            {
+                count.Parameters.Add(new NpgsqlParameter { Value = request.TenantId });
+                count.Parameters.Add(new NpgsqlParameter { Value = document.Collection });
+                count.Parameters.Add(new NpgsqlParameter { Value = Model });
+                count.Parameters.Add(new NpgsqlParameter { Value = chunks.Count });
+                count.Parameters.Add(new NpgsqlParameter { Value = now });
+                await count.ExecuteNonQueryAsync(cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);
