@@ -43,7 +43,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
 
     /// <summary>
     /// Publishes the rows the last saves wrote: hands them to the background dispatcher (in the order written, so one
-    /// task's rows keep their order), or, without one, publishes them here (see <see cref="PublishAsync"/>) and saves
+    /// task's rows keep their order), or, without one, publishes them here (see <c>PublishAsync</c>) and saves
     /// which went out.
     /// </summary>
     public async Task PublishSavedAsync(CancellationToken cancellationToken)

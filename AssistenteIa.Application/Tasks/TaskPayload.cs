@@ -86,7 +86,7 @@ public sealed record RuleDefinition
     public string? Output { get; init; }
 }
 
-/// <summary>An outbound HTTP call. Secrets are named in <see cref="SecretHeaders"/> and read from configuration by the worker.</summary>
+/// <summary>ExternalIntegration: an outbound HTTP call. Secrets are named in <see cref="SecretHeaders"/> and read from configuration by the worker.</summary>
 public sealed record HttpCallSpec
 {
     /// <summary>GET, POST, PUT, PATCH, DELETE or HEAD (default GET).</summary>
@@ -109,6 +109,7 @@ public sealed record HttpCallSpec
     public List<int>? ExpectedStatus { get; init; }
 }
 
+/// <summary>Embedding_Search: the <see cref="TopK"/> chunks of the tenant's collection closest to the query.</summary>
 public sealed record SearchSpec
 {
     public string Collection { get; init; } = "";
@@ -118,6 +119,7 @@ public sealed record SearchSpec
     public int TopK { get; init; } = 5;
 }
 
+/// <summary>Embedding_Search: a document to add to a collection (<c>POST /api/v1/collections/{name}/documents</c> sets it).</summary>
 public sealed record DocumentSpec
 {
     public string Collection { get; init; } = "";

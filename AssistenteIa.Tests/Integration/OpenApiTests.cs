@@ -50,6 +50,28 @@ public sealed class OpenApiTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task Creating_a_task_has_an_example_per_capability_and_the_payload_documents_each_capabilitys_fields()
+    {
+        var document = await DocumentAsync();
+
+        var examples = document["paths"]!["/api/v1/tasks"]!["post"]!["requestBody"]!["content"]!["application/json"]!["examples"]!.AsObject();
+        Assert.Equal(Enum.GetNames<CapabilityType>().Order(), examples.Select(e => e.Key).Order());
+        foreach (var (capability, example) in examples)
+        {
+            Assert.Equal(capability, example!["value"]!["type"]!["capability"]!.GetValue<string>());
+        }
+
+        var payload = document["components"]!["schemas"]!["TaskPayload"]!["properties"]!.AsObject();
+        foreach (var (field, capability) in new[] { ("labels", "LLM_Classification"), ("rules", "RuleEngine"), ("request", "ExternalIntegration"), ("search", "Embedding_Search"), ("inputs", "Vision_OCR"), ("detect", "Vision_ObjectDetection") })
+        {
+            // A property that is a reference to another schema carries its documentation on that schema (OpenAPI 3.0).
+            var property = payload[field]!;
+            var described = property["$ref"] is { } reference ? document["components"]!["schemas"]![reference.GetValue<string>().Split('/')[^1]]! : property;
+            Assert.Contains(capability, described["description"]?.GetValue<string>() ?? "", StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Every_operation_has_a_unique_camelCase_operationId()
     {
         var document = await DocumentAsync();
@@ -60,8 +82,9 @@ public sealed class OpenApiTests(AppFixture fixture)
         Assert.Equal(ids.Count, ids.Distinct().Count());
         Assert.Equal(
             [
-                "cancelTask", "createTask", "createWebhook", "deleteWebhook", "enableWebhook", "getStats", "getTask", "getWebhook", "listTaskArtifacts",
-                "listTaskAttempts", "listTasks", "listWebhookDeliveries", "listWebhooks", "redeliverWebhookDelivery", "streamTaskEvents", "streamTenantTaskEvents",
+                "addCollectionDocument", "cancelTask", "createTask", "createWebhook", "deleteWebhook", "downloadFile", "enableWebhook", "getFileInfo", "getStats",
+                "getTask", "getWebhook", "listCollections", "listTaskArtifacts", "listTaskAttempts", "listTasks", "listWebhookDeliveries", "listWebhooks",
+                "redeliverWebhookDelivery", "streamTaskEvents", "streamTenantTaskEvents", "uploadFile",
             ],
             ids.Order(StringComparer.Ordinal));
     }
@@ -82,8 +105,10 @@ public sealed class OpenApiTests(AppFixture fixture)
         var document = await DocumentAsync();
 
         var pathParameters = Operations(document).SelectMany(o => Parameters(o.Operation)).Where(p => p["in"]!.GetValue<string>() == "path").ToList();
-        Assert.NotEmpty(pathParameters);
-        Assert.All(pathParameters, p => Assert.Equal(("string", "uuid"), (p["schema"]!["type"]!.GetValue<string>(), p["schema"]!["format"]!.GetValue<string>())));
+        var ids = pathParameters.Where(p => p["name"]!.GetValue<string>() is "id" or "deliveryId").ToList();
+        Assert.NotEmpty(ids);
+        Assert.All(ids, p => Assert.Equal(("string", "uuid"), (p["schema"]!["type"]!.GetValue<string>(), p["schema"]!["format"]!.GetValue<string>())));
+        Assert.All(pathParameters.Except(ids), p => Assert.Equal("name", p["name"]!.GetValue<string>()));
 
         var list = Parameters(document["paths"]!["/api/v1/tasks"]!["get"]!).ToDictionary(p => p["name"]!.GetValue<string>(), p => p["schema"]!);
         Assert.Equal(Enum.GetNames<AiTaskStatus>(), EnumOf(document, list["status"]));

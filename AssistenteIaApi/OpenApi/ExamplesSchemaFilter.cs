@@ -20,7 +20,7 @@ internal sealed class ExamplesSchemaFilter : ISchemaFilter
                     "prompt": "Classify this ticket",
                     "context": "The app is broken and slow, I want a refund.",
                     "model": null,
-                    "parameters": { "labels": ["refund", "bug", "question"] }
+                    "labels": ["refund", "bug", "question"]
                   },
                   "maxAttempts": 3,
                   "scheduledAt": null

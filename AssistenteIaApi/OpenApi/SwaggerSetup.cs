@@ -52,6 +52,15 @@ public static class SwaggerSetup
                 // The controllers' summaries describe their tags.
                 options.IncludeXmlComments(xml, includeControllerXmlComments: true);
             }
+
+            // The payload's fields, each saying which capability reads it.
+            var applicationXml = Path.Combine(AppContext.BaseDirectory, $"{typeof(AssistenteIa.Application.Tasks.TaskPayload).Assembly.GetName().Name}.xml");
+            if (File.Exists(applicationXml))
+            {
+                options.IncludeXmlComments(applicationXml);
+            }
+
+            options.OperationFilter<CapabilityExamplesOperationFilter>();
         });
         return services;
     }

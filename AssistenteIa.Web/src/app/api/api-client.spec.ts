@@ -47,6 +47,17 @@ describe('ApiClient', () => {
     expect(request().headers.get('Idempotency-Key')).toBe('order-7');
   });
 
+  it('downloads a file with the API key in a header', async () => {
+    fetchMock.mockResolvedValue(new Response(new Uint8Array([137, 80, 78, 71]), { status: 200, headers: { 'Content-Type': 'image/png' } }));
+
+    const blob = await TestBed.inject(ApiClient).downloadFile('0196a4c2-5f1e-7c3a-9b2d-3e4f5a6b7c8d');
+
+    expect(new URL(request().url).pathname).toBe('/api/v1/files/0196a4c2-5f1e-7c3a-9b2d-3e4f5a6b7c8d');
+    expect(request().headers.get('X-Api-Key')).toBe('key-of-tenant');
+    expect(blob.size).toBe(4);
+    expect(blob.type).toBe('image/png');
+  });
+
   it('turns a 401 into sign-out and the key screen', async () => {
     fetchMock.mockResolvedValue(json({ title: 'Unauthorized', status: 401 }, 401));
 

@@ -99,6 +99,12 @@ export class ApiClient {
     return ok(data, error, response);
   }
 
+  /** A stored file's content (a file artifact's uri is /api/v1/files/{id}); the key goes in a header, so no plain link. */
+  async downloadFile(id: string): Promise<Blob> {
+    const { data, error, response } = await this.client.GET('/api/v1/files/{id}', { params: { path: { id } }, parseAs: 'blob' });
+    return ok(data as Blob | undefined, error, response);
+  }
+
   async stats(query: StatsQuery): Promise<Stats> {
     const { data, error, response } = await this.client.GET('/api/v1/stats', { params: { query } });
     return ok(data, error, response);

@@ -93,6 +93,35 @@ export class TaskDetailsPage implements OnInit {
     });
   }
 
+  /** JSON outputs (classification, rules, search results) indented; other text as it is. */
+  protected readable(artifact: TaskArtifact): string {
+    const content = artifact.content ?? '';
+    if (artifact.mediaType !== 'application/json') {
+      return content;
+    }
+    try {
+      return JSON.stringify(JSON.parse(content), null, 2);
+    } catch {
+      return content;
+    }
+  }
+
+  /** The id of a file the API stores (/api/v1/files/{id}); null for any other URI. */
+  protected fileId(uri: string | null | undefined): string | null {
+    return /^\/api\/v1\/files\/([0-9a-f-]{36})$/i.exec(uri ?? '')?.[1] ?? null;
+  }
+
+  /** Fetched with the key (a plain link would be refused), then saved under the artifact's name. */
+  async download(id: string, name: string): Promise<void> {
+    const blob = await this.api.downloadFile(id);
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = name;
+    link.click();
+    URL.revokeObjectURL(url);
+  }
+
   async cancel(): Promise<void> {
     this.cancelling.set(true);
     this.cancelMessage.set(null);
