@@ -30,7 +30,8 @@ public sealed class EmbeddingSearchTests(AppFixture fixture)
         Assert.Equal("refunds", results[0].GetProperty("metadata").GetProperty("title").GetString());
         Assert.True(results[0].GetProperty("score").GetDouble() > results[1].GetProperty("score").GetDouble());
         var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, search.Id));
-        Assert.Equal(("local-hashed-ngrams-v1", 1L, "queries", 0m), (attempt.Model, attempt.Units, attempt.Unit, attempt.Cost));
+        // Priced by the embedding model's own entry (the test app sets 0.001 per unit), not by the default chat model's.
+        Assert.Equal(("local-hashed-ngrams-v1", 1L, "queries", 0.001m), (attempt.Model, attempt.Units, attempt.Unit, attempt.Cost));
 
         var collections = await client.GetFromJsonAsync<List<CollectionDto>>("/api/v1/collections", Json.Options);
         var listed = Assert.Single(collections!, c => c.Name == collection);

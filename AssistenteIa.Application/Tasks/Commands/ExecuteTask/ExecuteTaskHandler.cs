@@ -87,7 +87,11 @@ public sealed class ExecuteTaskHandler(
         metrics.AttemptStarted(now - queuedAt);
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
         var payload = JsonSerializer.Deserialize<TaskPayload>(task.PayloadJson, JsonDefaults.Options) ?? new TaskPayload();
-        var requestedModel = payload.Model ?? aiOptions.Value.DefaultModel;
+        // The chat capabilities run the model the task asked for; other skills report their own model (an embedding
+        // model, a local engine), which alone names their price.
+        var requestedModel = task.Type.Capability is CapabilityType.LLM_Generation or CapabilityType.LLM_Classification or CapabilityType.LLM_Reasoning
+            ? payload.Model ?? aiOptions.Value.DefaultModel
+            : null;
         var request = new ExecutionRequest(task.Id, task.TenantId, attempt.AttemptNo, task.Type, payload);
 
         using var timeout = new CancellationTokenSource(options.AttemptTimeout, clock);
@@ -139,7 +143,7 @@ public sealed class ExecuteTaskHandler(
     /// fresh state. A save that fails for another reason (a value the database refuses) ends the attempt as a
     /// recorded permanent error instead of a delivery requeued forever.
     /// </summary>
-    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string requestedModel, AttemptResult result, CancellationToken cancellationToken)
+    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string? requestedModel, AttemptResult result, CancellationToken cancellationToken)
     {
         var usage = Price(requestedModel, result.Usage);
         for (var retry = 0; ; retry++)
@@ -272,7 +276,7 @@ public sealed class ExecuteTaskHandler(
     /// Tokens by the model's price per million; units (images, pages, calls) by the model's unit price. A local skill
     /// with no price configured is free; a priced provider without an entry is recorded at 0 with a warning.
     /// </summary>
-    private AttemptUsage Price(string requestedModel, ExecutionUsage usage)
+    private AttemptUsage Price(string? requestedModel, ExecutionUsage usage)
     {
         var price = aiOptions.Value.PriceOf(requestedModel, usage.Model);
         if (price is null && (usage.TokensIn > 0 || usage.TokensOut > 0))
