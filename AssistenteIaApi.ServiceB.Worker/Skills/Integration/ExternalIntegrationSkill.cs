@@ -116,10 +116,11 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
         var message = new HttpRequestMessage(new HttpMethod(spec.Method), new Uri(spec.Url));
         if (spec.Body is { } body)
         {
-            // A JSON string is sent as its text; any other JSON value as JSON.
+            // A JSON string is sent as its text; any other JSON value as compact JSON (the stored payload is jsonb,
+            // which neither keeps the client's spacing nor its key order).
             message.Content = body.ValueKind == JsonValueKind.String
                 ? new StringContent(body.GetString()!, Encoding.UTF8, "text/plain")
-                : new StringContent(body.GetRawText(), Encoding.UTF8, "application/json");
+                : new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
         }
 
         var headers = (spec.Headers ?? []).Select(h => (h.Key, h.Value)).ToList();
