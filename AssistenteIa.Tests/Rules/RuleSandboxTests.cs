@@ -110,19 +110,23 @@ public sealed class RuleSandboxTests
                 new RuleDefinition { Name = "exact", Expression = "data.customer.score + 0.2 == 0.9 && Math.Round(data.customer.score * 10) == 7" },
                 new RuleDefinition { Name = "old-customer", Expression = "DateTime.Parse(data.customer.since).Year < 2021 && data.items.Count() == 2" },
                 new RuleDefinition { Name = "none-expensive", Expression = "data.items.All(i => i.price > 100)" },
+                new RuleDefinition { Name = "customer", Expression = "data.customer != null", Output = "data.customer" },
+                new RuleDefinition { Name = "skus", Expression = "true", Output = "data.items.Where(i => i.qty > 1).Select(i => i.sku)" },
             ],
             errors);
         Assert.Empty(errors);
 
         var root = Evaluate(prepared!);
 
-        Assert.Equal(["big-br", "starts-a", "x1-twice", "vip", "exact", "old-customer"], Matched(root));
+        Assert.Equal(["big-br", "starts-a", "x1-twice", "vip", "exact", "old-customer", "customer", "skus"], Matched(root));
         Assert.Equal(["small", "none-expensive"], root.GetProperty("notMatched").EnumerateArray().Select(e => e.GetString()));
         Assert.Empty(root.GetProperty("errors").EnumerateArray());
         Assert.Equal(150m, Output(root, "big-br").GetDecimal());
         Assert.Equal(25m, Output(root, "x1-twice").GetDecimal());
         Assert.Equal("Ana/BR", Output(root, "vip").GetString());
         Assert.Equal(JsonValueKind.Null, Output(root, "starts-a").ValueKind);
+        Assert.Equal("""{"since":"2020-01-31","score":0.7}""", Output(root, "customer").GetRawText());
+        Assert.Equal("""["X1"]""", Output(root, "skus").GetRawText());
     }
 
     [Fact]
