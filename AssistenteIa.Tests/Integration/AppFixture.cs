@@ -24,7 +24,7 @@ public class AppFixture : IAsyncLifetime
 
     public static readonly TimeSpan StartupDeadline = TimeSpan.FromMinutes(3);
 
-    /// <summary>A secret ServiceB holds for integration calls (<c>Integrations:Secrets:partnerToken</c>); tasks name it, never give it.</summary>
+    /// <summary>A secret ServiceB holds for integration calls to 127.0.0.1 (<c>Integrations:Secrets:partnerToken</c>); tasks name it, never give it.</summary>
     public const string IntegrationSecretName = "partnerToken";
     public const string IntegrationSecretValue = "it-secret-7f3a9c-partner";
     public const int IntegrationMaxResponseBytes = 64 * 1024;
@@ -88,7 +88,8 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Webhooks__DisableAfterFailures", "6")
                 .WithEnvironment("Webhooks__Timeout", "00:00:02")
                 .WithEnvironment("Webhooks__PollInterval", "00:00:00.200")
-                .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}", IntegrationSecretValue)
+                .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__Value", IntegrationSecretValue)
+                .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__AllowedHosts__0", "127.0.0.1")
                 .WithEnvironment("Integrations__Timeout", IntegrationTimeout.ToString())
                 .WithEnvironment("Integrations__MaxResponseBytes", IntegrationMaxResponseBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }

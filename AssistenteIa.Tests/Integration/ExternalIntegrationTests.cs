@@ -166,6 +166,26 @@ public sealed class ExternalIntegrationTests(AppFixture fixture)
         Assert.Empty(server.Received);
     }
 
+    [Fact]
+    public async Task A_secret_is_not_sent_to_a_host_it_is_not_bound_to()
+    {
+        await using var server = new LoopbackHttpServer();
+        using var client = fixture.CreateApiClient();
+
+        // localhost reaches the same server, but the secret is bound to 127.0.0.1 only.
+        var task = await TaskApi.CreateAsync(client, TaskApi.For("ExternalIntegration", new
+        {
+            request = new { url = $"http://localhost:{server.Port}/steal", secretHeaders = new Dictionary<string, string> { ["X-Partner-Token"] = AppFixture.IntegrationSecretName } },
+        }, maxAttempts: 3));
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id);
+
+        Assert.Equal(AiTaskStatus.DeadLetter, done.Status);
+        var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
+        Assert.Equal("SecretNotAllowed", attempt.ErrorCode);
+        Assert.DoesNotContain(AppFixture.IntegrationSecretValue, attempt.ErrorDetail);
+        Assert.Empty(server.Received);
+    }
+
     private static object Get(string url, int maxAttempts) => TaskApi.For("ExternalIntegration", new { request = new { url } }, maxAttempts: maxAttempts);
 
     private static JsonElement Response(TaskArtifactDto artifact)

@@ -26,8 +26,8 @@ public sealed class IntegrationHttpClient(OutboundUrlPolicy urls, IOptions<Integ
 /// <summary>
 /// ExternalIntegration: makes the HTTP call described in <c>payload.request</c> and keeps the response (status, headers,
 /// body) as the <c>response</c> artifact; with a <c>prompt</c>, the model then summarises it as <c>summary</c>.
-/// Secrets named in <c>secretHeaders</c> come from <see cref="IntegrationsOptions.Secrets"/> and are redacted from
-/// whatever the server sends back. Timeouts, connection errors, 408, 429 and 5xx are transient; other statuses, a
+/// Secrets named in <c>secretHeaders</c> come from <see cref="IntegrationsOptions.Secrets"/>, go only to the hosts (and
+/// for the tenants) each is bound to, and are redacted from whatever the server sends back. Timeouts, connection errors, 408, 429 and 5xx are transient; other statuses, a
 /// refused (internal) address and a response over the size limit are permanent.
 /// </summary>
 public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOptions<IntegrationsOptions> options, ChatClientTaskExecutor chat) : ITaskSkill
@@ -55,7 +55,7 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
 
         var settings = options.Value;
         var secrets = new List<string>();
-        using var message = Build(spec, settings, secrets);
+        using var message = Build(spec, request.TenantId, settings, secrets);
         var usage = new ExecutionUsage(Model, 0, 0, 1, Unit);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -111,9 +111,10 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
     }
 
     /// <summary>The request as the task describes it; the values of the secrets it names go into <paramref name="secrets"/>, for redaction.</summary>
-    private static HttpRequestMessage Build(HttpCallSpec spec, IntegrationsOptions settings, List<string> secrets)
+    private static HttpRequestMessage Build(HttpCallSpec spec, string tenantId, IntegrationsOptions settings, List<string> secrets)
     {
-        var message = new HttpRequestMessage(new HttpMethod(spec.Method), new Uri(spec.Url));
+        var url = new Uri(spec.Url);
+        var message = new HttpRequestMessage(new HttpMethod(spec.Method), url);
         if (spec.Body is { } body)
         {
             // A JSON string is sent as its text; any other JSON value as compact JSON (the stored payload is jsonb,
@@ -126,10 +127,16 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
         var headers = (spec.Headers ?? []).Select(h => (h.Key, h.Value)).ToList();
         foreach (var (header, secretName) in spec.SecretHeaders ?? [])
         {
-            var value = settings.Secret(secretName)
-                ?? throw Permanent("UnknownSecret", $"No secret named '{secretName}' is configured for integrations.", ExecutionUsage.Empty);
-            secrets.Add(value);
-            headers.Add((header, value));
+            // Another tenant's secret reads as unknown: its existence is not this tenant's business.
+            var secret = settings.Secret(secretName) is { } found && found.AllowsTenant(tenantId) ? found
+                : throw Permanent("UnknownSecret", $"No secret named '{secretName}' is configured for this tenant's integrations.", ExecutionUsage.Empty);
+            if (!secret.AllowsHost(url.IdnHost))
+            {
+                throw Permanent("SecretNotAllowed", $"The secret '{secretName}' may not be sent to {url.IdnHost}.", ExecutionUsage.Empty);
+            }
+
+            secrets.Add(secret.Value);
+            headers.Add((header, secret.Value));
         }
 
         foreach (var (name, value) in headers)

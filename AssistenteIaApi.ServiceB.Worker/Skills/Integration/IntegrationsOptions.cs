@@ -17,27 +17,53 @@ public sealed class IntegrationsOptions : IValidatableObject
     public int MaxResponseBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// Secret name → value. A task names a secret in <c>payload.request.secretHeaders</c>; its value is added to the
-    /// request by the worker and never enters the payload, the artifacts, the errors or the logs.
+    /// Secrets by name. A task names one in <c>payload.request.secretHeaders</c>; its value is added to the request by
+    /// the worker and never enters the payload, the artifacts, the errors or the logs.
     /// </summary>
-    public Dictionary<string, string> Secrets { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public Dictionary<string, IntegrationSecret> Secrets { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>The value of the secret called <paramref name="name"/> (names compare without case, as configuration keys do).</summary>
-    public string? Secret(string name) =>
-        Secrets.TryGetValue(name, out var value) ? value
+    /// <summary>The secret called <paramref name="name"/> (names compare without case, as configuration keys do).</summary>
+    public IntegrationSecret? Secret(string name) =>
+        Secrets.TryGetValue(name, out var secret) ? secret
             : Secrets.FirstOrDefault(s => s.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var (name, value) in Secrets)
+        foreach (var (name, secret) in Secrets)
         {
-            // The secret goes into a header: a line break would let it add headers of its own.
-            if (!Contract.IsName(name) || string.IsNullOrEmpty(value) || value.Any(char.IsControl))
+            // The value goes into a header: a line break would let it add headers of its own.
+            if (!Contract.IsName(name) || string.IsNullOrEmpty(secret.Value) || secret.Value.Any(char.IsControl))
             {
                 yield return new ValidationResult(
-                    $"Integrations:Secrets:{name} must have a name of letters, digits, '-', '_' and '.', and a non-empty value without control characters.",
+                    $"Integrations:Secrets:{name} must have a name of letters, digits, '-', '_' and '.', and a Value without control characters.",
+                    [nameof(Secrets)]);
+            }
+
+            if (secret.AllowedHosts.Count == 0 || secret.AllowedHosts.Any(string.IsNullOrWhiteSpace))
+            {
+                yield return new ValidationResult(
+                    $"Integrations:Secrets:{name}:AllowedHosts must list the hosts the secret may be sent to: a secret any task could send anywhere is anyone's.",
                     [nameof(Secrets)]);
             }
         }
     }
+}
+
+/// <summary>A secret for integration calls, and where and by whom it may be used.</summary>
+public sealed class IntegrationSecret
+{
+    public string Value { get; set; } = "";
+
+    /// <summary>Hosts the secret may be sent to: a name (<c>api.partner.com</c>), or <c>*.partner.com</c> for its subdomains.</summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>The tenants that may name the secret; empty for every tenant.</summary>
+    public List<string> Tenants { get; set; } = [];
+
+    public bool AllowsTenant(string tenantId) => Tenants.Count == 0 || Tenants.Contains(tenantId, StringComparer.Ordinal);
+
+    public bool AllowsHost(string host) => AllowedHosts.Any(allowed =>
+        allowed.StartsWith("*.", StringComparison.Ordinal)
+            ? host.EndsWith(allowed[1..], StringComparison.OrdinalIgnoreCase) && host.Length > allowed.Length - 1
+            : host.Equals(allowed, StringComparison.OrdinalIgnoreCase));
 }
