@@ -7,6 +7,7 @@ using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
+using AssistenteIa.Infrastructure.Rules;
 using AssistenteIa.Infrastructure.Webhooks;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;

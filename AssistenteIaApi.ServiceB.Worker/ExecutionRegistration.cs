@@ -10,6 +10,8 @@ using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIaApi.ServiceB.Worker.Hosting;
 using AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
 using AssistenteIaApi.ServiceB.Worker.Skills;
+using AssistenteIaApi.ServiceB.Worker.Skills.Integration;
+using AssistenteIaApi.ServiceB.Worker.Skills.Rules;
 using AssistenteIaApi.ServiceB.Worker.Skills.Search;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
@@ -31,6 +33,7 @@ public static class ExecutionRegistration
         builder.Services.AddScoped<ITaskSkill, GenerationSkill>();
         builder.Services.AddScoped<ITaskSkill, ClassificationSkill>();
         builder.Services.AddScoped<ITaskSkill, ReasoningSkill>();
+
         builder.Services.AddOptions<SearchOptions>().Bind(builder.Configuration.GetSection(SearchOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<CollectionVectorIndex>();
         builder.Services.AddEmbeddingGenerator(sp => EmbeddingGeneratorFactory.Create(
@@ -38,7 +41,16 @@ public static class ExecutionRegistration
                 builder.Configuration.GetConnectionString(DependencyInjection.AiConnectionName)))
             .UseOpenTelemetry(sourceName: "AssistenteIa.Ai");
         builder.Services.AddScoped<ITaskSkill, EmbeddingSearchSkill>();
-        foreach (var capability in new[] { CapabilityType.RuleEngine, CapabilityType.ExternalIntegration, CapabilityType.Vision_OCR, CapabilityType.Vision_ObjectDetection })
+
+        builder.Services.AddOptions<RulesOptions>().Bind(builder.Configuration.GetSection(RulesOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<RuleEvaluationSlots>();
+        builder.Services.AddScoped<ITaskSkill, RuleEngineSkill>();
+
+        builder.Services.AddOptions<IntegrationsOptions>().Bind(builder.Configuration.GetSection(IntegrationsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<IntegrationHttpClient>();
+        builder.Services.AddScoped<ITaskSkill, ExternalIntegrationSkill>();
+
+        foreach (var capability in new[] { CapabilityType.Vision_OCR, CapabilityType.Vision_ObjectDetection })
         {
             builder.Services.AddScoped<ITaskSkill>(sp => new InterimChatSkill(capability, sp.GetRequiredService<ChatClientTaskExecutor>()));
         }

@@ -24,6 +24,12 @@ public class AppFixture : IAsyncLifetime
 
     public static readonly TimeSpan StartupDeadline = TimeSpan.FromMinutes(3);
 
+    /// <summary>A secret ServiceB holds for integration calls to 127.0.0.1 (<c>Integrations:Secrets:partnerToken</c>); tasks name it, never give it.</summary>
+    public const string IntegrationSecretName = "partnerToken";
+    public const string IntegrationSecretValue = "it-secret-7f3a9c-partner";
+    public const int IntegrationMaxResponseBytes = 64 * 1024;
+    public static readonly TimeSpan IntegrationTimeout = TimeSpan.FromSeconds(2);
+
     private DistributedApplication? _app;
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The app is not started.");
@@ -82,7 +88,11 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Webhooks__MaxAttempts", "4")
                 .WithEnvironment("Webhooks__DisableAfterFailures", "6")
                 .WithEnvironment("Webhooks__Timeout", "00:00:02")
-                .WithEnvironment("Webhooks__PollInterval", "00:00:00.200");
+                .WithEnvironment("Webhooks__PollInterval", "00:00:00.200")
+                .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__Value", IntegrationSecretValue)
+                .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__AllowedHosts__0", "127.0.0.1")
+                .WithEnvironment("Integrations__Timeout", IntegrationTimeout.ToString())
+                .WithEnvironment("Integrations__MaxResponseBytes", IntegrationMaxResponseBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         Configure(builder);

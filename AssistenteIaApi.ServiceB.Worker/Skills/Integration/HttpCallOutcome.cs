@@ -1,0 +1,102 @@
+using System.Net;
+using System.Text;
+using AssistenteIa.Domain.Entities;
+
+namespace AssistenteIaApi.ServiceB.Worker.Skills.Integration;
+
+/// <summary>How an integration call's answer is judged and kept: its status against the expected ones, and its body as text or base64.</summary>
+public static class HttpCallOutcome
+{
+    /// <summary>
+    /// Null when <paramref name="status"/> is one the task expects (any 2xx by default); otherwise the failure: 408, 429
+    /// and 5xx are transient (the server may answer otherwise later), any other status is permanent.
+    /// </summary>
+    public static (ErrorKind Kind, string Code)? Classify(int status, IReadOnlyCollection<int>? expected)
+    {
+        if (expected is { Count: > 0 } ? expected.Contains(status) : status is >= 200 and < 300)
+        {
+            return null;
+        }
+
+        return status is (int)HttpStatusCode.RequestTimeout or (int)HttpStatusCode.TooManyRequests or >= 500
+            ? (ErrorKind.Transient, $"Http{status}")
+            : (ErrorKind.Permanent, $"Http{status}");
+    }
+
+    /// <summary>Media types whose bodies are kept as text: text/*, JSON, XML, JavaScript, forms.</summary>
+    public static bool IsText(string? mediaType)
+    {
+        if (string.IsNullOrEmpty(mediaType))
+        {
+            return false;
+        }
+
+        var type = mediaType.ToLowerInvariant();
+        return type.StartsWith("text/", StringComparison.Ordinal)
+            || type is "application/json" or "application/xml" or "application/javascript" or "application/x-www-form-urlencoded"
+                or "application/problem+json" or "application/problem+xml" or "application/x-ndjson" or "application/graphql-response+json"
+            || type.EndsWith("+json", StringComparison.Ordinal)
+            || type.EndsWith("+xml", StringComparison.Ordinal);
+    }
+
+    /// <summary>The body as text when its media type is textual and its bytes decode cleanly, else null (kept as base64).</summary>
+    public static string? AsText(byte[] body, string? mediaType, string? charset)
+    {
+        if (!IsText(mediaType))
+        {
+            return null;
+        }
+
+        Encoding encoding;
+        try
+        {
+            encoding = string.IsNullOrWhiteSpace(charset) ? Encoding.UTF8 : Encoding.GetEncoding(charset.Trim('"'));
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+
+        try
+        {
+            var strict = Encoding.GetEncoding(encoding.CodePage, EncoderFallback.ExceptionFallback, DecoderFallback.ExceptionFallback);
+            return strict.GetString(body);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every occurrence of a secret's value in <paramref name="bytes"/> replaced by <c>[redacted]</c>: a server may echo the request's headers.</summary>
+    public static byte[] Redact(byte[] bytes, IReadOnlyCollection<string> secrets)
+    {
+        var replacement = "[redacted]"u8.ToArray();
+        foreach (var secret in secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length))
+        {
+            var needle = Encoding.UTF8.GetBytes(secret);
+            var index = bytes.AsSpan().IndexOf(needle);
+            if (index < 0)
+            {
+                continue;
+            }
+
+            using var output = new MemoryStream(bytes.Length);
+            var rest = bytes.AsSpan();
+            while ((index = rest.IndexOf(needle)) >= 0)
+            {
+                output.Write(rest[..index]);
+                output.Write(replacement);
+                rest = rest[(index + needle.Length)..];
+            }
+
+            output.Write(rest);
+            bytes = output.ToArray();
+        }
+
+        return bytes;
+    }
+
+    public static string Redact(string text, IReadOnlyCollection<string> secrets) =>
+        secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length).Aggregate(text, (current, secret) => current.Replace(secret, "[redacted]", StringComparison.Ordinal));
+}

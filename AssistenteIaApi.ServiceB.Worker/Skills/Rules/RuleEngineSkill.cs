@@ -1,0 +1,186 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Rules;
+using Microsoft.Extensions.Options;
+using RulesEngine.Models;
+
+namespace AssistenteIaApi.ServiceB.Worker.Skills.Rules;
+
+/// <summary>The <c>rules</c> artifact: which rules matched (with their output), which did not, and which failed to evaluate.</summary>
+public sealed record RulesResult(IReadOnlyList<RuleMatch> Matched, IReadOnlyList<string> NotMatched, IReadOnlyList<RuleError> Errors);
+
+public sealed record RuleMatch(
+    string Name,
+    object? Output,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputError = null);
+
+public sealed record RuleError(string Name, string Error);
+
+/// <summary>
+/// RuleEngine: evaluates the task's rules over its <c>data</c> with Microsoft's RulesEngine, under the configuration
+/// the API checked them with (<see cref="RuleSandbox"/>). No model is called; the attempt records the rules evaluated.
+/// </summary>
+/// <remarks>
+/// .NET cannot abort a running expression. Each evaluation therefore runs on a thread of its own: past
+/// <see cref="RulesOptions.EvaluationTimeout"/> the attempt fails as <c>RuleTimeout</c>, the engine is asked to stop at the
+/// next rule, and a rule already running goes on to its end. What bounds that end is the checking at POST: expressions
+/// of at most 2,000 characters, over a payload of bounded size, using whitelisted members that cannot allocate without
+/// bound and iterating collections at most two levels deep. <see cref="RulesOptions.MaxConcurrentEvaluations"/> bounds how
+/// many such threads can run at once.
+/// </remarks>
+public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluationSlots slots) : ITaskSkill
+{
+    public const string Unit = "rules";
+    public const string ArtifactName = "rules";
+
+    /// <summary>Generous, so the parser's and the compiler's recursion never reach the end of the stack.</summary>
+    private const int StackBytes = 16 * 1024 * 1024;
+
+    public CapabilityType Capability => CapabilityType.RuleEngine;
+
+    public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var errors = new Dictionary<string, string[]>();
+
+        // Checked at POST already; checked again because a payload stored before a tightening of the rules must not run.
+        var prepared = RuleEngineContract.Prepare(request.Payload, errors)
+            ?? throw new TaskExecutionException(ErrorKind.Permanent, "InvalidRules", string.Join(" ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")));
+        var usage = new ExecutionUsage(RuleSandbox.EngineModel, 0, 0, prepared.Rules.Count, Unit);
+
+        if (!await slots.WaitAsync(settings.EvaluationTimeout, cancellationToken))
+        {
+            throw new TaskExecutionException(ErrorKind.Transient, "RulesBusy", "Every rule evaluation slot of the worker is busy; the task will be retried.", usage with { Units = 0 });
+        }
+
+        using var stop = new CancellationTokenSource();
+        var evaluation = StartEvaluation(prepared, settings.MaxResultBytes, stop.Token);
+        try
+        {
+            var json = await evaluation.WaitAsync(settings.EvaluationTimeout, cancellationToken);
+            return new ExecutionResult([new ArtifactOutput(ArtifactKind.Text, ArtifactName, ArtifactOutput.JsonMediaType, json)], usage);
+        }
+        catch (TimeoutException)
+        {
+            await stop.CancelAsync();
+            throw new TaskExecutionException(ErrorKind.Permanent, "RuleTimeout", $"The rules did not finish evaluating within {settings.EvaluationTimeout}.", usage);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await stop.CancelAsync();
+            throw new AttemptCancelledException(usage, cancellationToken);
+        }
+        catch (ResultTooLargeException)
+        {
+            throw new TaskExecutionException(ErrorKind.Permanent, "ResultTooLarge", $"The rules' outputs are larger than {settings.MaxResultBytes} bytes.", usage);
+        }
+    }
+
+    /// <summary>Runs the engine on a thread of its own, which gives back its slot only when the engine has really finished.</summary>
+    private Task<string> StartEvaluation(PreparedRules prepared, int maxResultBytes, CancellationToken stop)
+    {
+        var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(
+            () =>
+            {
+                try
+                {
+                    done.TrySetResult(Evaluate(prepared, maxResultBytes, stop));
+                }
+                catch (Exception ex)
+                {
+                    done.TrySetException(ex);
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            },
+            StackBytes)
+        {
+            IsBackground = true,
+            Name = "rule-evaluation",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>Evaluates the workflow and writes the artifact, both on the evaluation thread: outputs can be lazy sequences.</summary>
+    public static string Evaluate(PreparedRules prepared, int maxResultBytes, CancellationToken stop)
+    {
+        var engine = new RulesEngine.RulesEngine([prepared.Workflow], RuleSandbox.CreateSettings());
+
+        // Blocking is deliberate: this is the evaluation's own thread, and with no custom actions registered the
+        // engine's ValueTask completes synchronously anyway.
+        var results = engine.ExecuteAllRulesAsync(RuleSandbox.WorkflowName, [prepared.Data], stop).AsTask().GetAwaiter().GetResult();
+
+        var matched = new List<RuleMatch>();
+        var notMatched = new List<string>();
+        var failed = new List<RuleError>();
+        foreach (var result in results)
+        {
+            var name = result.Rule.RuleName;
+            if (result.IsSuccess)
+            {
+                matched.Add(new RuleMatch(name, result.ActionResult?.Output, result.ActionResult?.Exception is { } ex ? ErrorText(ex.Message) : null));
+            }
+            else if (!string.IsNullOrEmpty(result.ExceptionMessage))
+            {
+                failed.Add(new RuleError(name, ErrorText(result.ExceptionMessage)));
+            }
+            else
+            {
+                notMatched.Add(name);
+            }
+        }
+
+        using var buffer = new LimitedStream(maxResultBytes);
+        JsonSerializer.Serialize(buffer, new RulesResult(matched, notMatched, failed), JsonDefaults.Options);
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static string ErrorText(string message) => message.Length > 500 ? message[..500] + "…" : message;
+
+    private sealed class ResultTooLargeException() : Exception("The result is too large.");
+
+    /// <summary>A memory stream that refuses to grow past its limit.</summary>
+    private sealed class LimitedStream(int limit) : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            if (Length + count > limit)
+            {
+                throw new ResultTooLargeException();
+            }
+
+            base.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Length + buffer.Length > limit)
+            {
+                throw new ResultTooLargeException();
+            }
+
+            base.Write(buffer);
+        }
+    }
+}
+
+/// <summary>The evaluation threads a worker may run at once (see <see cref="RulesOptions.MaxConcurrentEvaluations"/>).</summary>
+public sealed class RuleEvaluationSlots(IOptions<RulesOptions> options) : IDisposable
+{
+    private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentEvaluations, options.Value.MaxConcurrentEvaluations);
+
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _slots.WaitAsync(timeout, cancellationToken);
+
+    public void Release() => _slots.Release();
+
+    public void Dispose() => _slots.Dispose();
+}
