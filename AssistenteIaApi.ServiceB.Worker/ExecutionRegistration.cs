@@ -10,6 +10,7 @@ using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIaApi.ServiceB.Worker.Hosting;
 using AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
 using AssistenteIaApi.ServiceB.Worker.Skills;
+using AssistenteIaApi.ServiceB.Worker.Skills.Vision;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
@@ -30,7 +31,8 @@ public static class ExecutionRegistration
         builder.Services.AddScoped<ITaskSkill, GenerationSkill>();
         builder.Services.AddScoped<ITaskSkill, ClassificationSkill>();
         builder.Services.AddScoped<ITaskSkill, ReasoningSkill>();
-        foreach (var capability in new[] { CapabilityType.RuleEngine, CapabilityType.ExternalIntegration, CapabilityType.Embedding_Search, CapabilityType.Vision_OCR, CapabilityType.Vision_ObjectDetection })
+        builder.AddVisionSkills();
+        foreach (var capability in new[] { CapabilityType.RuleEngine, CapabilityType.ExternalIntegration, CapabilityType.Embedding_Search })
         {
             builder.Services.AddScoped<ITaskSkill>(sp => new InterimChatSkill(capability, sp.GetRequiredService<ChatClientTaskExecutor>()));
         }
