@@ -39,9 +39,13 @@ public sealed class VisionOptions : IValidatableObject
     [Range(1, 500)]
     public int MaxPdfPages { get; set; } = 20;
 
-    /// <summary>The long side, in pixels, of a rendered PDF page (3508 is A4 at 300 dpi); bounds the pixels of any page size.</summary>
+    /// <summary>The resolution PDF pages are rendered at for Tesseract (300 dpi is what scanners and Tesseract are made for).</summary>
+    [Range(72, 600)]
+    public int PdfRenderDpi { get; set; } = 300;
+
+    /// <summary>The longest side, in pixels, of a rendered PDF page: larger pages are rendered at a lower resolution (4200 is US Legal at 300 dpi).</summary>
     [Range(500, 10_000)]
-    public int PdfPageLongSide { get; set; } = 3508;
+    public int PdfPageLongSide { get; set; } = 4200;
 
     /// <summary>An image whose header declares more pixels is refused before it is decoded (image bombs).</summary>
     [Range(1_000, 200_000_000)]
