@@ -134,7 +134,8 @@ public sealed class VisionObjectDetectionTests(AppFixture fixture)
     {
         Assert.Equal(AiTaskStatus.DeadLetter, task.Status);
         var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
-        Assert.Equal((AttemptStatus.Failed, errorCode, 0L), (attempt.Status, attempt.ErrorCode, attempt.Units));
+        Assert.Equal((AttemptStatus.Failed, errorCode, 0L, "images"), (attempt.Status, attempt.ErrorCode, attempt.Units, attempt.Unit));
+        Assert.StartsWith("opencv-", attempt.Model);
         Assert.Empty(await TaskApi.ArtifactsAsync(client, task.Id));
     }
 

@@ -51,6 +51,7 @@ public sealed class VisionOcrTests(AppFixture fixture)
         var pdf = TestImages.ImageOnlyPdf([first, second]);
         var file = await TaskApi.UploadFileAsync(client, pdf, "scan.pdf");
         Assert.Equal("application/pdf", file.MediaType);
+        var started = DateTime.UtcNow.AddSeconds(-1);
 
         var task = await RunAsync(client, new { inputs = new[] { new { fileId = file.Id } } });
 
@@ -62,6 +63,9 @@ public sealed class VisionOcrTests(AppFixture fixture)
         Assert.Equal(["SIGNED", "BY", "ANA"], words.Where(w => w.Page == 2).Select(w => w.Text));
         var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
         Assert.Equal((2L, "pages"), (attempt.Units, attempt.Unit));
+
+        // The PDF and its rendered pages were written to a scratch folder of the attempt, removed before it ended.
+        Assert.DoesNotContain(new DirectoryInfo(Path.GetTempPath()).GetDirectories("assistenteia-ocr-*"), d => d.CreationTimeUtc >= started);
     }
 
     [Fact]
@@ -150,7 +154,8 @@ public sealed class VisionOcrTests(AppFixture fixture)
         Assert.Equal(AiTaskStatus.DeadLetter, task.Status);
         var attempt = Assert.Single(await TaskApi.AttemptsAsync(client, task.Id));
         Assert.Equal((AttemptStatus.Failed, errorCode), (attempt.Status, attempt.ErrorCode));
-        Assert.Equal(units, attempt.Units);
+        Assert.Equal((units, "pages"), (attempt.Units, attempt.Unit));
+        Assert.StartsWith("tesseract-", attempt.Model);
         Assert.Empty(await TaskApi.ArtifactsAsync(client, task.Id));
     }
 

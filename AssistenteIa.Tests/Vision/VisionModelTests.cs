@@ -9,6 +9,9 @@ using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Ai;
 using AssistenteIaApi.ServiceB.Worker.Skills.Vision;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Tests.Vision;
@@ -94,6 +97,28 @@ public sealed class VisionModelTests : IAsyncDisposable
             Model().TranscribeAsync(Request(CapabilityType.Vision_OCR), TestImages.BlankPng(), ["eng"], CancellationToken.None));
 
         Assert.Equal((ErrorKind.Permanent, "Http400"), (error.Kind, error.Code));
+    }
+
+    [Theory]
+    [InlineData("Local", false)]
+    [InlineData("OpenAI", true)]
+    public void The_model_engine_is_refused_at_start_unless_the_ai_provider_is_openai_compatible(string provider, bool accepted)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Ai:Provider"] = provider, ["Vision:Engine"] = "Model" });
+        builder.AddVisionSkills();
+        using var host = builder.Build();
+
+        var read = () => host.Services.GetRequiredService<IOptions<VisionOptions>>().Value;
+
+        if (accepted)
+        {
+            Assert.Equal(VisionEngine.Model, read().Engine);
+        }
+        else
+        {
+            Assert.Contains("Ai:Provider=OpenAI", Assert.Throws<OptionsValidationException>(read).Message);
+        }
     }
 
     public async ValueTask DisposeAsync()

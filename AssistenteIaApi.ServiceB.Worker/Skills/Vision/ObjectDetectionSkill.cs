@@ -40,22 +40,22 @@ public sealed class ObjectDetectionSkill(
 
     public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
     {
-        var files = await inputs.ReadAsync(request, cancellationToken);
         var labels = request.Payload.Detect is { Count: > 0 } asked
             ? asked.Select(l => l.ToLowerInvariant()).Distinct().ToList()
             : [.. DefaultLabels];
-
-        // Every input is checked before any is decoded: one bad input fails the attempt before anything is spent.
-        for (var i = 0; i < files.Count; i++)
-        {
-            images.Check(files[i], i);
-        }
-
         var useModel = options.Value.Engine == VisionEngine.Model;
         var meter = new UsageMeter(useModel ? request.Payload.Model ?? ai.Value.DefaultModel : HaarDetector.ModelName, Unit);
         return await meter.MeasureAsync(
             async () =>
             {
+                var files = await inputs.ReadAsync(request, cancellationToken);
+
+                // Every input is checked before any is decoded: one bad input fails the attempt before anything is spent.
+                for (var i = 0; i < files.Count; i++)
+                {
+                    images.Check(files[i], i);
+                }
+
                 var detections = new List<Detection>();
                 var annotated = new List<ArtifactOutput>();
                 for (var i = 0; i < files.Count; i++)

@@ -30,23 +30,30 @@ public sealed class OcrSkill(
 
     public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
     {
-        var files = await inputs.ReadAsync(request, cancellationToken);
+        var useModel = options.Value.Engine == VisionEngine.Model;
+        var meter = new UsageMeter(useModel ? request.Payload.Model ?? ai.Value.DefaultModel : await tesseract.ModelAsync(cancellationToken), Unit);
         var languages = request.Payload.Languages is { Count: > 0 } asked
             ? asked.Select(l => l.ToLowerInvariant()).Distinct().ToList()
             : ["eng"];
 
-        var work = Directory.CreateTempSubdirectory("assistenteia-ocr-");
-        try
-        {
-            var pages = await PreparePagesAsync(files, work.FullName, cancellationToken);
-            return options.Value.Engine == VisionEngine.Model
-                ? await ReadWithModelAsync(request, pages, languages, cancellationToken)
-                : await ReadLocallyAsync(pages, languages, cancellationToken);
-        }
-        finally
-        {
-            TemporaryFiles.Delete(work, logger);
-        }
+        return await meter.MeasureAsync(
+            async () =>
+            {
+                var files = await inputs.ReadAsync(request, cancellationToken);
+                var work = Directory.CreateTempSubdirectory("assistenteia-ocr-");
+                try
+                {
+                    var pages = await PreparePagesAsync(files, work.FullName, cancellationToken);
+                    return useModel
+                        ? await ReadWithModelAsync(request, pages, languages, meter, cancellationToken)
+                        : await ReadLocallyAsync(pages, languages, meter, cancellationToken);
+                }
+                finally
+                {
+                    TemporaryFiles.Delete(work, logger);
+                }
+            },
+            cancellationToken);
     }
 
     /// <summary>
@@ -82,49 +89,38 @@ public sealed class OcrSkill(
         return pages;
     }
 
-    private async Task<ExecutionResult> ReadLocallyAsync(IReadOnlyList<string> pages, IReadOnlyList<string> languages, CancellationToken cancellationToken)
+    private async Task<ExecutionResult> ReadLocallyAsync(IReadOnlyList<string> pages, IReadOnlyList<string> languages, UsageMeter meter, CancellationToken cancellationToken)
     {
-        var meter = new UsageMeter(await tesseract.ModelAsync(cancellationToken), Unit);
-        return await meter.MeasureAsync(
-            async () =>
-            {
-                var texts = new List<string>();
-                var words = new List<OcrWord>();
-                for (var i = 0; i < pages.Count; i++)
-                {
-                    var page = await tesseract.ReadAsync(pages[i], languages, i + 1, cancellationToken);
-                    meter.CountUnit();
-                    texts.Add(page.Text);
-                    words.AddRange(page.Words);
-                }
+        var texts = new List<string>();
+        var words = new List<OcrWord>();
+        for (var i = 0; i < pages.Count; i++)
+        {
+            var page = await tesseract.ReadAsync(pages[i], languages, i + 1, cancellationToken);
+            meter.CountUnit();
+            texts.Add(page.Text);
+            words.AddRange(page.Words);
+        }
 
-                return new ExecutionResult([ArtifactOutput.Text(string.Join('\f', texts), "text"), ArtifactOutput.Json("words", words)], meter.Usage);
-            },
-            cancellationToken);
+        return new ExecutionResult([ArtifactOutput.Text(string.Join('\f', texts), "text"), ArtifactOutput.Json("words", words)], meter.Usage);
     }
 
-    private async Task<ExecutionResult> ReadWithModelAsync(ExecutionRequest request, IReadOnlyList<string> pages, IReadOnlyList<string> languages, CancellationToken cancellationToken)
+    private async Task<ExecutionResult> ReadWithModelAsync(
+        ExecutionRequest request, IReadOnlyList<string> pages, IReadOnlyList<string> languages, UsageMeter meter, CancellationToken cancellationToken)
     {
-        var meter = new UsageMeter(request.Payload.Model ?? ai.Value.DefaultModel, Unit);
-        return await meter.MeasureAsync(
-            async () =>
+        var texts = new List<string>();
+        foreach (var path in pages)
+        {
+            using var page = Cv2.ImRead(path, ImreadModes.Color);
+            var (fitted, _) = ImageDecoder.FitWithin(page, options.Value.ModelImageMaxSide);
+            using (fitted)
             {
-                var texts = new List<string>();
-                foreach (var path in pages)
-                {
-                    using var page = Cv2.ImRead(path, ImreadModes.Color);
-                    var (fitted, _) = ImageDecoder.FitWithin(page, options.Value.ModelImageMaxSide);
-                    using (fitted)
-                    {
-                        var answer = await model.TranscribeAsync(request, ImageDecoder.EncodePng(fitted), languages, cancellationToken);
-                        meter.Add(answer.Usage);
-                        meter.CountUnit();
-                        texts.Add(answer.Text.Trim());
-                    }
-                }
+                var answer = await model.TranscribeAsync(request, ImageDecoder.EncodePng(fitted), languages, cancellationToken);
+                meter.Add(answer.Usage);
+                meter.CountUnit();
+                texts.Add(answer.Text.Trim());
+            }
+        }
 
-                return new ExecutionResult([ArtifactOutput.Text(string.Join('\f', texts), "text")], meter.Usage);
-            },
-            cancellationToken);
+        return new ExecutionResult([ArtifactOutput.Text(string.Join('\f', texts), "text")], meter.Usage);
     }
 }
