@@ -37,6 +37,7 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
         var payload = request.Payload;
         var model = payload.Model ?? options.Value.DefaultModel;
         var user = string.IsNullOrWhiteSpace(payload.Context) ? payload.Prompt : payload.Prompt + ContextMarker + payload.Context;
+        // A vision task usually has no prompt: its images alone make the user's message, without an empty text part.
         List<AIContent> userContents = string.IsNullOrWhiteSpace(user) && attachments.Count > 0 ? [.. attachments] : [new TextContent(user), .. attachments];
         List<ChatMessage> messages =
         [
