@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# The Vision skills' tools (Tesseract, poppler, OpenCV data) run on this machine in either mode.
+bash scripts/skills.sh
+
 args=()
 if docker info >/dev/null 2>&1; then
   echo "[run] Docker engine found: Postgres and RabbitMQ run as containers"

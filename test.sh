@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the web page's unit tests (Vitest), then the .NET unit, integration and browser tests against local
-# PostgreSQL, RabbitMQ and Chromium, which it installs and starts when needed. Prints "N passed, N failed[, N skipped]"
-# from the JUnit and TRX results; exits non-zero on failure.
+# PostgreSQL, RabbitMQ, Chromium and the Vision skills' tools (Tesseract, poppler, OpenCV data), which it installs and
+# starts when needed. Prints "N passed, N failed[, N skipped]" from the JUnit and TRX results; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -9,6 +9,7 @@ export HOME="${HOME:-/root}"
 
 bash scripts/infra.sh || { echo "0 passed, 1 failed"; exit 1; }
 bash scripts/browser.sh || { echo "0 passed, 1 failed"; exit 1; }
+bash scripts/skills.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 results="$(pwd)/TestResults"
 rm -rf "$results"

@@ -13,6 +13,7 @@ using AssistenteIaApi.ServiceB.Worker.Skills;
 using AssistenteIaApi.ServiceB.Worker.Skills.Integration;
 using AssistenteIaApi.ServiceB.Worker.Skills.Rules;
 using AssistenteIaApi.ServiceB.Worker.Skills.Search;
+using AssistenteIaApi.ServiceB.Worker.Skills.Vision;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
@@ -50,10 +51,7 @@ public static class ExecutionRegistration
         builder.Services.AddSingleton<IntegrationHttpClient>();
         builder.Services.AddScoped<ITaskSkill, ExternalIntegrationSkill>();
 
-        foreach (var capability in new[] { CapabilityType.Vision_OCR, CapabilityType.Vision_ObjectDetection })
-        {
-            builder.Services.AddScoped<ITaskSkill>(sp => new InterimChatSkill(capability, sp.GetRequiredService<ChatClientTaskExecutor>()));
-        }
+        builder.AddVisionSkills();
 
         builder.Services.AddScoped<ITaskExecutor, SkillRegistry>();
         return builder;

@@ -27,20 +27,22 @@ public sealed class ChatClientTaskExecutor(IChatClient chat, TokenCounter tokens
     /// Sends the prompt (and context) with <paramref name="instructions"/>; <paramref name="format"/> asks for structured
     /// output where the provider supports it. Failures come out classified as <see cref="TaskExecutionException"/>.
     /// </summary>
-    public async Task<ChatAnswer> AskAsync(ExecutionRequest request, string instructions, ChatResponseFormat? format, CancellationToken cancellationToken)
-    {
-        if (request.Type.Capability is CapabilityType.Vision_OCR or CapabilityType.Vision_ObjectDetection)
-        {
-            throw new TaskExecutionException(ErrorKind.Permanent, "UnsupportedCapability", $"{request.Type.Capability} needs an image input, which this deployment does not accept yet.");
-        }
+    public Task<ChatAnswer> AskAsync(ExecutionRequest request, string instructions, ChatResponseFormat? format, CancellationToken cancellationToken) =>
+        AskAsync(request, instructions, format, attachments: [], cancellationToken);
 
+    /// <summary>As above, with <paramref name="attachments"/> (images as <see cref="DataContent"/>) sent after the prompt in the user's message.</summary>
+    public async Task<ChatAnswer> AskAsync(
+        ExecutionRequest request, string instructions, ChatResponseFormat? format, IReadOnlyList<AIContent> attachments, CancellationToken cancellationToken)
+    {
         var payload = request.Payload;
         var model = payload.Model ?? options.Value.DefaultModel;
         var user = string.IsNullOrWhiteSpace(payload.Context) ? payload.Prompt : payload.Prompt + ContextMarker + payload.Context;
+        // A vision task usually has no prompt: its images alone make the user's message, without an empty text part.
+        List<AIContent> userContents = string.IsNullOrWhiteSpace(user) && attachments.Count > 0 ? [.. attachments] : [new TextContent(user), .. attachments];
         List<ChatMessage> messages =
         [
             new(ChatRole.System, instructions),
-            new(ChatRole.User, user),
+            new(ChatRole.User, userContents),
         ];
         var chatOptions = new ChatOptions { ModelId = model, AdditionalProperties = Properties(request), ResponseFormat = format };
 
