@@ -1,3 +1,4 @@
+using AssistenteIa.Domain.ValueObjects;
 using System.Net;
 
 namespace AssistenteIa.Tests.Integration;
@@ -32,6 +33,16 @@ public sealed class CapabilityContractTests(AppFixture fixture)
         { "Vision_OCR", """{"inputs":[{"fileId":"0195f0a0-0000-7000-8000-000000000000"}]}""", "payload.inputs[0].fileId" },
         { "Vision_OCR", """{"inputs":[{"dataUri":"data:image/png;base64,AA=="}],"languages":["klingon"]}""", "payload.languages" },
         { "Vision_ObjectDetection", """{"inputs":[{"dataUri":"data:image/png;base64,AA=="}],"detect":["tank"]}""", "payload.detect" },
+        // Nulls and wrong shapes that used to reach a 500.
+        { "Vision_OCR", """{"inputs":[null]}""", "payload.inputs" },
+        { "LLM_Generation", """{"prompt":"p","inputs":[null]}""", "payload.inputs" },
+        { "RuleEngine", """{"data":{"a":1},"rules":[null]}""", "payload.rules" },
+        { "LLM_Classification", """{"prompt":"p","labels":[null]}""", "payload.labels" },
+        { "Vision_ObjectDetection", """{"inputs":[{"dataUri":"data:image/png;base64,AA=="}],"detect":[null]}""", "payload.detect" },
+        { "ExternalIntegration", """{"request":{"url":null}}""", "payload.request.url" },
+        { "ExternalIntegration", """{"request":{"method":null,"url":"https://example.com/"}}""", "payload.request.method" },
+        { "Embedding_Search", """{"search":{"collection":null,"query":null}}""", "payload.search.collection" },
+        { "RuleEngine", """{"data":{"a":1},"rules":[{"name":null,"expression":null}]}""", "payload.rules[0].name" },
     };
 
     [Theory]
@@ -45,7 +56,32 @@ public sealed class CapabilityContractTests(AppFixture fixture)
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var problem = await TaskApi.ProblemAsync(response);
-        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"expected an error for {field}: {problem}");
+        // Model binding names fields as C# does (Payload.Request.Url), the contracts as JSON does: either names the field.
+        Assert.True(problem.GetProperty("errors").EnumerateObject().Any(e => e.Name.Equals(field, StringComparison.OrdinalIgnoreCase)), $"expected an error for {field}: {problem}");
         Assert.Equal(before, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "Tasks" """));
+    }
+
+    [Fact]
+    public async Task Inputs_and_requests_a_capability_does_not_read_are_not_fetched_or_refused()
+    {
+        using var client = fixture.CreateApiClient();
+
+        // A generation task does not read inputs or request: a malformed URL there is stored, never dereferenced.
+        var task = await TaskApi.CreateAsync(client, TaskApi.For("LLM_Generation", new { prompt = "p", inputs = new[] { new { url = "not a url" } }, request = new { url = "nope" } }));
+
+        Assert.Equal(AiTaskStatus.Queued, task.Status);
+    }
+
+    [Fact]
+    public async Task A_detection_input_file_that_is_not_an_image_is_400_at_post()
+    {
+        using var client = fixture.CreateApiClient();
+        var text = await TaskApi.UploadFileAsync(client, "just some text"u8.ToArray(), "notes.txt");
+
+        using var response = await TaskApi.PostAsync(client, TaskApi.For("Vision_ObjectDetection", new { inputs = new[] { new { fileId = text.Id } } }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await TaskApi.ProblemAsync(response);
+        Assert.Contains("text/plain", problem.GetProperty("errors").GetProperty("payload.inputs[0].fileId")[0].GetString());
     }
 }

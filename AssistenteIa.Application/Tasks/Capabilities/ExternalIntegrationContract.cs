@@ -30,12 +30,12 @@ public sealed class ExternalIntegrationContract : ICapabilityContract
             return;
         }
 
-        if (!Methods.Contains(request.Method, StringComparer.Ordinal))
+        if (request.Method is null || !Methods.Contains(request.Method, StringComparer.Ordinal))
         {
             Contract.Add(errors, "payload.request.method", $"method must be one of {string.Join(", ", Methods)}.");
         }
 
-        if (request.Url.Length > Contract.MaxUrlLength || !Uri.TryCreate(request.Url, UriKind.Absolute, out var url)
+        if (request.Url is null || request.Url.Length > Contract.MaxUrlLength || !Uri.TryCreate(request.Url, UriKind.Absolute, out var url)
             || url.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(url.UserInfo))
         {
             Contract.Add(errors, "payload.request.url", $"url must be an absolute http or https URL without credentials, up to {Contract.MaxUrlLength} characters.");

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using AssistenteIa.Application.Files;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Capabilities;
@@ -90,35 +91,45 @@ public sealed class CreateTaskHandler(
     }
 
     /// <summary>
-    /// What the payload points at outside itself: its input files belong to the tenant, and its URLs do not lead to
-    /// internal addresses (checked again when the worker connects, since DNS can change meanwhile).
+    /// What the payload points at outside itself, for the capabilities that read it: input files belong to the tenant
+    /// and are of a type the skill reads; URLs do not lead to internal addresses (checked again when the worker
+    /// connects, since DNS can change meanwhile). Shapes were checked by the contracts already.
     /// </summary>
     private async Task CheckReferencesAsync(CreateTaskCommand command, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
-        var inputs = command.Payload.Inputs ?? [];
+        var capability = command.Type.Capability;
+        var inputs = capability is CapabilityType.Vision_OCR or CapabilityType.Vision_ObjectDetection ? command.Payload.Inputs ?? [] : [];
         var fileIds = inputs.Where(i => i.FileId is not null).Select(i => i.FileId!.Value).Distinct().ToList();
         if (fileIds.Count > 0)
         {
             var found = await db.Files.AsNoTracking()
                 .Where(f => f.TenantId == command.TenantId && fileIds.Contains(f.Id))
-                .Select(f => f.Id)
-                .ToListAsync(cancellationToken);
+                .Select(f => new { f.Id, f.MediaType })
+                .ToDictionaryAsync(f => f.Id, f => f.MediaType, cancellationToken);
             for (var i = 0; i < inputs.Count; i++)
             {
-                if (inputs[i].FileId is { } id && !found.Contains(id))
+                if (inputs[i].FileId is not { } id)
+                {
+                    continue;
+                }
+
+                if (!found.TryGetValue(id, out var mediaType))
                 {
                     errors[$"payload.inputs[{i}].fileId"] = [$"No file {id} was uploaded by this tenant."];
+                }
+                else if (!MediaTypes.IsImage(mediaType) && !(capability == CapabilityType.Vision_OCR && mediaType == MediaTypes.Pdf))
+                {
+                    errors[$"payload.inputs[{i}].fileId"] = [$"File {id} is {mediaType}; {capability} reads {(capability == CapabilityType.Vision_OCR ? "images and PDFs" : "images")}."];
                 }
             }
         }
 
         var targets = inputs.Select((input, i) => (Url: input.Url, Path: $"payload.inputs[{i}].url"))
-            .Append((Url: command.Payload.Request?.Url, Path: "payload.request.url"))
-            .Where(u => u.Url is not null);
+            .Append((Url: capability == CapabilityType.ExternalIntegration ? command.Payload.Request?.Url : null, Path: "payload.request.url"));
         foreach (var (url, path) in targets)
         {
-            if (await urls.CheckAsync(new Uri(url!), cancellationToken) is { } problem)
+            if (url is not null && Uri.TryCreate(url, UriKind.Absolute, out var uri) && await urls.CheckAsync(uri, cancellationToken) is { } problem)
             {
                 errors[path] = [problem];
             }

@@ -21,8 +21,23 @@ public static class CreateTaskValidator
             errors["Idempotency-Key"] = [$"The Idempotency-Key header must be 1 to {MaxIdempotencyKeyLength} printable characters."];
         }
 
+        // JSON lets a list hold null where the contracts expect entries; refused here, once, for every list.
+        var payloadLists = new (string Path, System.Collections.IList? Items)[]
+        {
+            ("payload.inputs", command.Payload.Inputs), ("payload.labels", command.Payload.Labels), ("payload.rules", command.Payload.Rules),
+            ("payload.languages", command.Payload.Languages), ("payload.detect", command.Payload.Detect),
+        };
+        var nulls = payloadLists.Where(l => l.Items is not null && l.Items.Cast<object?>().Any(item => item is null)).ToList();
+        foreach (var (list, _) in nulls)
+        {
+            errors[list] = [$"{list} must not contain null."];
+        }
+
         // What the capability's skill needs from the payload (a prompt, inputs, rules, a request…).
-        contracts.Validate(command.Type.Capability, command.Payload, errors);
+        if (nulls.Count == 0)
+        {
+            contracts.Validate(command.Type.Capability, command.Payload, errors);
+        }
 
         // Stored with the configured spelling, so the provider is asked for the name it knows.
         var payload = command.Payload;
