@@ -1,5 +1,5 @@
-using AssistenteIa.Domain.ValueObjects;
 using System.Net;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
 
