@@ -56,7 +56,8 @@ public static class TestImages
     /// A PDF whose pages are only pictures (JPEG images, no text layer), as a scanner makes: page i shows
     /// <paramref name="pages"/>[i], scanned at <paramref name="dpi"/>. An OCR engine must render it to read anything.
     /// </summary>
-    public static byte[] ImageOnlyPdf(IReadOnlyList<Mat> pages, double dpi = 300)
+    /// <param name="cropBoxPoints">When given, each page also gets a square CropBox of this many points.</param>
+    public static byte[] ImageOnlyPdf(IReadOnlyList<Mat> pages, double dpi = 300, double? cropBoxPoints = null)
     {
         var objects = new List<byte[]>();
         var pageIds = new List<int>();
@@ -75,7 +76,8 @@ public static class TestImages
             var (pointsWide, pointsHigh) = ((w * 72.0 / dpi).ToString("0.##", CultureInfo.InvariantCulture), (h * 72.0 / dpi).ToString("0.##", CultureInfo.InvariantCulture));
             Cv2.ImEncode(".jpg", pages[i], out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, 95));
             var content = Ascii($"q {pointsWide} 0 0 {pointsHigh} 0 0 cm /Im0 Do Q");
-            objects.Add(Ascii($"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {pointsWide} {pointsHigh}] /Resources << /XObject << /Im0 {pageIds[i] + 2} 0 R >> >> /Contents {pageIds[i] + 1} 0 R >>"));
+            var cropBox = cropBoxPoints is { } crop ? $" /CropBox [0 0 {crop.ToString(CultureInfo.InvariantCulture)} {crop.ToString(CultureInfo.InvariantCulture)}]" : "";
+            objects.Add(Ascii($"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {pointsWide} {pointsHigh}]{cropBox} /Resources << /XObject << /Im0 {pageIds[i] + 2} 0 R >> >> /Contents {pageIds[i] + 1} 0 R >>"));
             objects.Add(Stream($"<< /Length {content.Length} >>", content));
             objects.Add(Stream($"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode /Length {jpeg.Length} >>", jpeg));
         }

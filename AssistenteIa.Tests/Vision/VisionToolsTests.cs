@@ -75,6 +75,18 @@ public sealed class VisionToolsTests
     }
 
     [Fact]
+    public async Task A_small_crop_box_over_a_huge_media_box_does_not_render_the_media_box()
+    {
+        using var page = new Mat(100, 100, MatType.CV_8UC3, Scalar.White);
+        // A 200 × 200 inch MediaBox (60,000 px at 300 dpi) behind a 10-point CropBox.
+        var pdf = TestImages.ImageOnlyPdf([page], dpi: 0.5, cropBoxPoints: 10);
+
+        var (width, height) = Assert.Single(await RenderAsync(pdf));
+
+        Assert.InRange(Math.Max(width, height), 1, new VisionOptions().PdfPageLongSide);
+    }
+
+    [Fact]
     public async Task A_tool_that_outlives_its_timeout_is_killed_with_its_children()
     {
         var pidFile = Path.GetTempFileName();

@@ -31,12 +31,15 @@ public sealed partial class PdfRenderer(IOptions<VisionOptions> options)
         var rendered = new List<string>(pages);
         for (var page = 1; page <= pages; page++)
         {
-            var dpi = Math.Min(settings.PdfRenderDpi, settings.PdfPageLongSide * 72.0 / Math.Max(1, sizes[page - 1]));
+            // The long side in pixels at the render resolution, never over PdfPageLongSide. Given as -scale-to, not as a
+            // resolution: pdfinfo reports one page box and pdftoppm may render a larger one (a tiny CropBox over a huge
+            // MediaBox), and -scale-to bounds the pixels whichever box is drawn.
+            var longSide = (int)Math.Clamp(Math.Round(sizes[page - 1] * settings.PdfRenderDpi / 72.0), 1, settings.PdfPageLongSide);
             var target = Path.Combine(workDirectory, $"input-{index + 1}-page-{page}");
             var number = page.ToString(CultureInfo.InvariantCulture);
             var result = await RunAsync(
                 settings.PdfToPpmPath,
-                ["-png", "-singlefile", "-f", number, "-l", number, "-r", dpi.ToString("0.###", CultureInfo.InvariantCulture), pdf, target],
+                ["-png", "-singlefile", "-cropbox", "-f", number, "-l", number, "-scale-to", longSide.ToString(CultureInfo.InvariantCulture), pdf, target],
                 cancellationToken);
             if (result.ExitCode != 0 || !File.Exists(target + ".png"))
             {
