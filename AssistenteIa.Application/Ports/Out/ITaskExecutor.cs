@@ -33,6 +33,12 @@ public sealed record ExecutionResult(IReadOnlyList<ArtifactOutput> Artifacts, Ex
     {
     }
 
+    /// <summary>
+    /// Writes of the skill that must exist only if the attempt's success is recorded (an embedded document's chunks):
+    /// run in the transaction that stores the outcome, so an attempt taken over, cancelled or failed leaves nothing.
+    /// </summary>
+    public Func<CancellationToken, Task>? CommitWithOutcome { get; init; }
+
     /// <summary>The first text output (the answer, for the chat skills).</summary>
     public string Output => Artifacts.FirstOrDefault(a => a.Kind == ArtifactKind.Text)?.Content ?? "";
 }

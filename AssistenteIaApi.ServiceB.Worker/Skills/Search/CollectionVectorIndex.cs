@@ -30,7 +30,7 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
         try
         {
             entry.LastUsed = Environment.TickCount64;
-            var fits = await RefreshAsync(connection, entry, tenantId, collection, model, cancellationToken);
+            var fits = await RefreshAsync(connection, entry, tenantId, collection, model, query.Length, cancellationToken);
             if (fits)
             {
                 return Scan(entry.Vectors.AsSpan(0, entry.Count * entry.Dimensions), entry.Ids.AsSpan(0, entry.Count), entry.Dimensions, query, topK);
@@ -45,7 +45,7 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
     }
 
     /// <summary>Brings the entry up to date; false when the collection is over the memory budget (the entry is then emptied).</summary>
-    private async Task<bool> RefreshAsync(NpgsqlConnection connection, Entry entry, string tenantId, string collection, string model, CancellationToken cancellationToken)
+    private async Task<bool> RefreshAsync(NpgsqlConnection connection, Entry entry, string tenantId, string collection, string model, int dimensions, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
         var (count, version) = await VersionAsync(connection, tenantId, collection, model, cancellationToken);
@@ -54,7 +54,8 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
             return true;
         }
 
-        if (count * (long)Math.Max(entry.Dimensions, 1) > options.Value.MaxCachedFloats)
+        // Judged before loading, by the query's dimensions (the model's): a collection over the budget is never loaded.
+        if (count * (long)dimensions > options.Value.MaxCachedFloats)
         {
             entry.Clear();
             return false;
@@ -66,9 +67,15 @@ public sealed class CollectionVectorIndex(IOptions<SearchOptions> options)
             await LoadAsync(connection, entry, tenantId, collection, model, after: 0, cancellationToken);
         }
 
+        if (entry.Count * (long)entry.Dimensions > options.Value.MaxCachedFloats)
+        {
+            entry.Clear();
+            return false;
+        }
+
         entry.Version = version;
         EvictOthers(entry);
-        return entry.Count * (long)entry.Dimensions <= options.Value.MaxCachedFloats;
+        return true;
     }
 
     /// <summary>The collection's chunk count and version; (0, 0) when it has none.</summary>

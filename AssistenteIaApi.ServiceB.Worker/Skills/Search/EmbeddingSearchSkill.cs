@@ -44,76 +44,60 @@ public sealed class EmbeddingSearchSkill(
         var metadata = document.Metadata is null ? null : JsonSerializer.Serialize(document.Metadata, JsonDefaults.Options);
         var now = clock.GetUtcNow();
 
-        var connection = await OpenAsync(cancellationToken);
-        try
-        {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            // What an earlier attempt of this task stored is replaced, and its counts taken back.
-            await using (var delete = new NpgsqlCommand(
-                """
-                WITH deleted AS (DELETE FROM "DocumentChunks" WHERE "DocumentId" = $1 RETURNING "TenantId", "Collection", "Model"),
-                     counted AS (SELECT "TenantId", "Collection", "Model", count(*)::int AS n FROM deleted GROUP BY 1, 2, 3)
-                UPDATE "SearchCollections" c
-                SET "Chunks" = c."Chunks" - counted.n, "Documents" = c."Documents" - 1, "Version" = c."Version" + 1, "UpdatedAt" = $2
-                FROM counted
-                WHERE c."TenantId" = counted."TenantId" AND c."Name" = counted."Collection" AND c."Model" = counted."Model"
-                """,
-                connection))
-            {
-                delete.Parameters.Add(new NpgsqlParameter { Value = request.TaskId });
-                delete.Parameters.Add(new NpgsqlParameter { Value = now });
-                await delete.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            await using (var import = await connection.BeginBinaryImportAsync(
-                """COPY "DocumentChunks" ("TenantId", "Collection", "DocumentId", "ChunkNo", "Text", "MetadataJson", "Model", "Embedding", "CreatedAt") FROM STDIN (FORMAT BINARY)""",
-                cancellationToken))
-            {
-                for (var i = 0; i < chunks.Count; i++)
-                {
-                    var chunk = DocumentChunk.Create(request.TenantId, document.Collection, request.TaskId, i, chunks[i], metadata, Model, vectors[i], now);
-                    await import.StartRowAsync(cancellationToken);
-                    await import.WriteAsync(chunk.TenantId, NpgsqlDbType.Varchar, cancellationToken);
-                    await import.WriteAsync(chunk.Collection, NpgsqlDbType.Varchar, cancellationToken);
-                    await import.WriteAsync(chunk.DocumentId, NpgsqlDbType.Uuid, cancellationToken);
-                    await import.WriteAsync(chunk.ChunkNo, NpgsqlDbType.Integer, cancellationToken);
-                    await import.WriteAsync(chunk.Text, NpgsqlDbType.Text, cancellationToken);
-                    await import.WriteAsync(chunk.MetadataJson, NpgsqlDbType.Jsonb, cancellationToken);
-                    await import.WriteAsync(chunk.Model, NpgsqlDbType.Varchar, cancellationToken);
-                    await import.WriteAsync(chunk.Embedding, NpgsqlDbType.Array | NpgsqlDbType.Real, cancellationToken);
-                    await import.WriteAsync(chunk.CreatedAt, NpgsqlDbType.TimestampTz, cancellationToken);
-                }
-
-                await import.CompleteAsync(cancellationToken);
-            }
-
-            // In the same transaction as the chunks: a search index that sees this version sees exactly these chunks.
-            await using (var count = new NpgsqlCommand(
-                """
-                INSERT INTO "SearchCollections" ("TenantId", "Name", "Model", "Documents", "Chunks", "Version", "UpdatedAt") VALUES ($1, $2, $3, 1, $4, 1, $5)
-                ON CONFLICT ("TenantId", "Name", "Model") DO UPDATE
-                SET "Documents" = "SearchCollections"."Documents" + 1, "Chunks" = "SearchCollections"."Chunks" + $4,
-                    "Version" = "SearchCollections"."Version" + 1, "UpdatedAt" = $5
-                """,
-                connection))
-            {
-                count.Parameters.Add(new NpgsqlParameter { Value = request.TenantId });
-                count.Parameters.Add(new NpgsqlParameter { Value = document.Collection });
-                count.Parameters.Add(new NpgsqlParameter { Value = Model });
-                count.Parameters.Add(new NpgsqlParameter { Value = chunks.Count });
-                count.Parameters.Add(new NpgsqlParameter { Value = now });
-                await count.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            await transaction.CommitAsync(cancellationToken);
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
-
         var result = new { document.Collection, DocumentId = request.TaskId, Chunks = chunks.Count, Model, Dimensions = vectors.FirstOrDefault()?.Length ?? 0 };
-        return new ExecutionResult([ArtifactOutput.Json("document", result)], new ExecutionUsage(Model, tokens, 0, chunks.Count, "chunks"));
+        return new ExecutionResult([ArtifactOutput.Json("document", result)], new ExecutionUsage(Model, tokens, 0, chunks.Count, "chunks"))
+        {
+            // Stored with the success, in its transaction: a document whose task did not succeed is never searchable.
+            CommitWithOutcome = ct => WriteChunksAsync(request, document.Collection, chunks, vectors, metadata, now, ct),
+        };
+    }
+
+    /// <summary>
+    /// Appends the document's chunks by COPY and counts them in its collection's row, on the connection and inside the
+    /// transaction that records the task's success. Chunks are only ever appended (a task succeeds once), which the
+    /// search index relies on.
+    /// </summary>
+    private async Task WriteChunksAsync(
+        ExecutionRequest request, string collection, IReadOnlyList<string> chunks, List<float[]> vectors, string? metadata, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await using (var import = await connection.BeginBinaryImportAsync(
+            """COPY "DocumentChunks" ("TenantId", "Collection", "DocumentId", "ChunkNo", "Text", "MetadataJson", "Model", "Embedding", "CreatedAt") FROM STDIN (FORMAT BINARY)""",
+            cancellationToken))
+        {
+            for (var i = 0; i < chunks.Count; i++)
+            {
+                var chunk = DocumentChunk.Create(request.TenantId, collection, request.TaskId, i, chunks[i], metadata, Model, vectors[i], now);
+                await import.StartRowAsync(cancellationToken);
+                await import.WriteAsync(chunk.TenantId, NpgsqlDbType.Varchar, cancellationToken);
+                await import.WriteAsync(chunk.Collection, NpgsqlDbType.Varchar, cancellationToken);
+                await import.WriteAsync(chunk.DocumentId, NpgsqlDbType.Uuid, cancellationToken);
+                await import.WriteAsync(chunk.ChunkNo, NpgsqlDbType.Integer, cancellationToken);
+                await import.WriteAsync(chunk.Text, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(chunk.MetadataJson, NpgsqlDbType.Jsonb, cancellationToken);
+                await import.WriteAsync(chunk.Model, NpgsqlDbType.Varchar, cancellationToken);
+                await import.WriteAsync(chunk.Embedding, NpgsqlDbType.Array | NpgsqlDbType.Real, cancellationToken);
+                await import.WriteAsync(chunk.CreatedAt, NpgsqlDbType.TimestampTz, cancellationToken);
+            }
+
+            await import.CompleteAsync(cancellationToken);
+        }
+
+        // A search index that sees this version sees exactly these chunks.
+        await using var count = new NpgsqlCommand(
+            """
+            INSERT INTO "SearchCollections" ("TenantId", "Name", "Model", "Documents", "Chunks", "Version", "UpdatedAt") VALUES ($1, $2, $3, 1, $4, 1, $5)
+            ON CONFLICT ("TenantId", "Name", "Model") DO UPDATE
+            SET "Documents" = "SearchCollections"."Documents" + 1, "Chunks" = "SearchCollections"."Chunks" + $4,
+                "Version" = "SearchCollections"."Version" + 1, "UpdatedAt" = $5
+            """,
+            connection);
+        count.Parameters.Add(new NpgsqlParameter { Value = request.TenantId });
+        count.Parameters.Add(new NpgsqlParameter { Value = collection });
+        count.Parameters.Add(new NpgsqlParameter { Value = Model });
+        count.Parameters.Add(new NpgsqlParameter { Value = chunks.Count });
+        count.Parameters.Add(new NpgsqlParameter { Value = now });
+        await count.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private async Task<ExecutionResult> SearchAsync(ExecutionRequest request, SearchSpec search, CancellationToken cancellationToken)

@@ -156,7 +156,7 @@ public sealed class ExecuteTaskHandler(
             Apply(task, attempt, usage, result);
             try
             {
-                await db.SaveChangesAsync(cancellationToken);
+                await SaveOutcomeAsync(result, cancellationToken);
                 metrics.AttemptEnded(task, attempt);
                 logger.LogInformation(
                     "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
@@ -179,6 +179,30 @@ public sealed class ExecuteTaskHandler(
     }
 
     private const string StorageErrorCode = "StorageError";
+
+    /// <summary>The outcome, and with a success the skill's own writes in the same transaction.</summary>
+    private async Task SaveOutcomeAsync(AttemptResult result, CancellationToken cancellationToken)
+    {
+        if (result.Output?.CommitWithOutcome is not { } commit)
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            return;
+        }
+
+        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        try
+        {
+            await commit(cancellationToken);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            // Judged like a failed save: a refused value becomes a recorded StorageError, anything else is retried.
+            throw new DbUpdateException("The skill's writes that go with the outcome failed.", ex);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
 
     /// <summary>
     /// The database refused the data itself (data exception 22xxx, constraint 23xxx, limit 54xxx, a trigger's
