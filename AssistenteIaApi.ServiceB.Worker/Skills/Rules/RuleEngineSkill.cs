@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -6,7 +7,6 @@ using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Rules;
-using System.Linq.Expressions;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.ServiceB.Worker.Skills.Rules;
@@ -26,12 +26,12 @@ public sealed record RuleError(string Name, string Error);
 /// the API checked them with (<see cref="RuleSandbox"/>). No model is called; the attempt records the rules evaluated.
 /// </summary>
 /// <remarks>
-/// .NET cannot abort a running expression. Each evaluation therefore runs on a thread of its own: past
-/// <see cref="RulesOptions.EvaluationTimeout"/> the attempt fails as <c>RuleTimeout</c>, the engine is asked to stop at the
-/// next rule, and a rule already running goes on to its end. What bounds that end is the checking at POST: expressions
-/// of at most 2,000 characters, over a payload of bounded size, using whitelisted members that cannot allocate without
-/// bound and iterating collections at most two levels deep. <see cref="RulesOptions.MaxConcurrentEvaluations"/> bounds how
-/// many such threads can run at once.
+/// .NET cannot abort a thread, so the compiled rules stop themselves (see <see cref="Evaluate"/>): past
+/// <see cref="RulesOptions.EvaluationTimeout"/> the attempt fails as <c>RuleTimeout</c> and the evaluation throws at its
+/// next step, giving back its thread and its slot. Facts are bounded at POST (<see cref="RuleSandbox.CheckBounds"/>).
+/// Still open: the facts' types come from System.Linq.Dynamic.Core's DynamicClassFactory, which keeps one per distinct
+/// shape of data for the life of the process (at most <see cref="RuleSandbox.MaxValues"/> names per task, but without
+/// bound across tasks).
 /// </remarks>
 public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluationSlots slots) : ITaskSkill
 {
