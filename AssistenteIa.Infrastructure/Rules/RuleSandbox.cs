@@ -11,7 +11,14 @@ using RulesEngine.Models;
 namespace AssistenteIa.Infrastructure.Rules;
 
 /// <summary>A tenant's rules, checked and ready for RulesEngine: the workflow and the facts as its <c>data</c> input.</summary>
-public sealed record PreparedRules(Workflow Workflow, RuleParameter Data, IReadOnlyList<RuleDefinition> Rules);
+public sealed record PreparedRules(Workflow Workflow, RuleParameter Data, IReadOnlyList<RuleDefinition> Rules)
+{
+    /// <summary>Each rule's condition and output as parsed and checked, in the rules' order: what the worker compiles.</summary>
+    public IReadOnlyList<CheckedRule> Checked { get; init; } = [];
+}
+
+/// <summary>A rule's parsed and whitelisted trees over the <see cref="Parameter"/> that stands for <c>data</c>.</summary>
+public sealed record CheckedRule(string Name, ParameterExpression Parameter, Expression Condition, Expression? Output);
 
 /// <summary>
 /// The one configuration of RulesEngine for tenants' rules, shared by the API (which checks a task's rules when it is
@@ -59,6 +66,13 @@ public static class RuleSandbox
     /// </summary>
     public static PreparedRules? Prepare(JsonElement data, IReadOnlyList<RuleDefinition> rules, IDictionary<string, string[]> errors)
     {
+        // Checked before any conversion: the rules' work grows with the facts' size (and the facts' shape decides the types made for them).
+        if (CheckBounds(data) is { } bounds)
+        {
+            Contract.Add(errors, "payload.data", bounds);
+            return null;
+        }
+
         RuleParameter input;
         try
         {
@@ -73,16 +87,23 @@ public static class RuleSandbox
         var dataTypes = RuleExpressionGuard.DataTypesOf(input.Type);
         ParameterExpression[] parameters = [input.ParameterExpression];
         var before = errors.Count;
+        var checkedRules = new List<CheckedRule>();
         for (var i = 0; i < rules.Count; i++)
         {
-            if (Check(rules[i].Expression, parameters, typeof(bool), dataTypes) is { } problem)
+            if (Check(rules[i].Expression, parameters, typeof(bool), dataTypes, out var condition) is { } problem)
             {
                 Contract.Add(errors, $"payload.rules[{i}].expression", problem);
             }
 
-            if (rules[i].Output is { } output && Check(output, parameters, null, dataTypes) is { } outputProblem)
+            Expression? parsedOutput = null;
+            if (rules[i].Output is { } output && Check(output, parameters, null, dataTypes, out parsedOutput) is { } outputProblem)
             {
                 Contract.Add(errors, $"payload.rules[{i}].output", outputProblem);
+            }
+
+            if (condition is not null)
+            {
+                checkedRules.Add(new CheckedRule(rules[i].Name, input.ParameterExpression, condition, parsedOutput));
             }
         }
 
@@ -105,12 +126,13 @@ public static class RuleSandbox
                 },
             }).ToList(),
         };
-        return new PreparedRules(workflow, input, rules);
+        return new PreparedRules(workflow, input, rules) { Checked = checkedRules };
     }
 
     /// <summary>Null when <paramref name="expression"/> parses as RulesEngine will parse it and keeps to the whitelist, else why not.</summary>
-    private static string? Check(string expression, ParameterExpression[] parameters, Type? returnType, HashSet<Type> dataTypes)
+    private static string? Check(string expression, ParameterExpression[] parameters, Type? returnType, HashSet<Type> dataTypes, out Expression? tree)
     {
+        tree = null;
         if (CheckShape(expression) is { } shape)
         {
             return shape;
@@ -130,7 +152,9 @@ public static class RuleSandbox
             return $"The expression does not parse: {ex.Message}";
         }
 
-        return RuleExpressionGuard.Check(parsed, dataTypes);
+        var refused = RuleExpressionGuard.Check(parsed, dataTypes);
+        tree = refused is null ? parsed : null;
+        return refused;
     }
 
     /// <summary>Bounds on nesting that hold before the parser (which recurses per bracket and per conditional) sees the text.</summary>
@@ -182,6 +206,73 @@ public static class RuleSandbox
         }
 
         return null;
+    }
+
+    /// <summary>The most elements an array in <c>data</c> may hold: with two levels of iteration, a rule does at most its square of work.</summary>
+    public const int MaxArrayLength = 1000;
+
+    /// <summary>The longest string (value or name) in <c>data</c>: each string method call inside a rule scans at most this much.</summary>
+    public const int MaxStringLength = 4096;
+
+    /// <summary>The most values (objects, arrays, scalars) in <c>data</c>; also bounds its distinct property names, each of which becomes part of a generated type.</summary>
+    public const int MaxValues = 2000;
+
+    /// <summary>The deepest nesting of objects and arrays in <c>data</c>.</summary>
+    public const int MaxDepth = 10;
+
+    /// <summary>Null when <paramref name="data"/> keeps to the bounds on facts, else which bound it breaks.</summary>
+    public static string? CheckBounds(JsonElement data)
+    {
+        var values = 0;
+        return Walk(data, 0);
+
+        string? Walk(JsonElement element, int depth)
+        {
+            if (++values > MaxValues)
+            {
+                return $"data may hold at most {MaxValues} values (objects, arrays, numbers, strings, booleans and nulls together).";
+            }
+
+            if (depth > MaxDepth)
+            {
+                return $"data may nest objects and arrays at most {MaxDepth} deep.";
+            }
+
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String when element.GetString()!.Length > MaxStringLength:
+                    return $"A string in data may be at most {MaxStringLength} characters.";
+                case JsonValueKind.Array when element.GetArrayLength() > MaxArrayLength:
+                    return $"An array in data may hold at most {MaxArrayLength} elements.";
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        if (Walk(item, depth + 1) is { } problem)
+                        {
+                            return problem;
+                        }
+                    }
+
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        if (property.Name.Length > MaxStringLength)
+                        {
+                            return $"A name in data may be at most {MaxStringLength} characters.";
+                        }
+
+                        if (Walk(property.Value, depth + 1) is { } problem)
+                        {
+                            return problem;
+                        }
+                    }
+
+                    break;
+            }
+
+            return null;
+        }
     }
 
     /// <summary>

@@ -91,6 +91,9 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Webhooks__PollInterval", "00:00:00.200")
                 .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__Value", IntegrationSecretValue)
                 .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__AllowedHosts__0", "127.0.0.1")
+
+                // The test partner is a loopback server without TLS; a real secret keeps the default (https only).
+                .WithEnvironment($"Integrations__Secrets__{IntegrationSecretName}__AllowHttp", "true")
                 .WithEnvironment("Integrations__Timeout", IntegrationTimeout.ToString())
                 .WithEnvironment("Integrations__MaxResponseBytes", IntegrationMaxResponseBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }

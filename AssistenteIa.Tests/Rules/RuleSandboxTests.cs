@@ -161,6 +161,29 @@ public sealed class RuleSandboxTests
         Assert.Equal(["payload.data"], errors.Keys);
     }
 
+    public static TheoryData<string, string> OversizedData => new()
+    {
+        { $$"""{"a":[{{string.Join(",", Enumerable.Repeat(0, RuleSandbox.MaxArrayLength + 1))}}]}""", "array" },
+        { $$"""{"s":"{{new string('x', RuleSandbox.MaxStringLength + 1)}}"}""", "string" },
+        { $$"""{"{{new string('k', RuleSandbox.MaxStringLength + 1)}}":1}""", "name" },
+        { $$"""{{{string.Join(",", Enumerable.Range(0, 3).Select(p => $$"""
+            "p{{p}}":[{{string.Join(",", Enumerable.Repeat(0, 800))}}]
+            """))}}}""", "values" },
+        { string.Concat(Enumerable.Repeat("{\"a\":", RuleSandbox.MaxDepth + 1)) + "1" + new string('}', RuleSandbox.MaxDepth + 1), "nest" },
+    };
+
+    [Theory]
+    [MemberData(nameof(OversizedData))]
+    public void Data_past_the_bounds_on_facts_is_refused_naming_data(string data, string bound)
+    {
+        var errors = new Dictionary<string, string[]>();
+
+        var prepared = RuleSandbox.Prepare(JsonDocument.Parse(data).RootElement, [new RuleDefinition { Name = "r", Expression = "true" }], errors);
+
+        Assert.Null(prepared);
+        Assert.Contains(bound, Assert.Single(errors["payload.data"]), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_skill_records_the_rules_evaluated_at_no_model_cost()
     {
@@ -174,17 +197,81 @@ public sealed class RuleSandboxTests
         Assert.Equal(("rules", "application/json"), (artifact.Name, artifact.MediaType));
     }
 
+    /// <summary>The largest facts allowed: a full array and a full string, which a depth-2 lambda can scan per pair of elements.</summary>
+    private static readonly string WorstData =
+        $$"""{"items":[{{string.Join(",", Enumerable.Range(0, RuleSandbox.MaxArrayLength).Select(i => i % 7))}}],"s":"{{new string('x', RuleSandbox.MaxStringLength)}}"}""";
+
+    /// <summary>Quadratic iteration with string scans of the longest string inside: the worst shape the whitelist allows, repeated.</summary>
+    private static readonly string WorstExpression =
+        "data.items.Count(a => data.items.Count(b => " + string.Join(" || ", Enumerable.Repeat("data.s.Contains(\"xy\")", 60)) + ") > 0) > 0";
+
     [Fact]
     public async Task Rules_that_run_past_the_time_limit_fail_the_attempt_as_a_permanent_RuleTimeout()
     {
-        var items = string.Join(",", Enumerable.Range(0, 6000).Select(i => $$"""{"v":{{i % 7}}}"""));
         var skill = Skill(new RulesOptions { EvaluationTimeout = TimeSpan.FromMilliseconds(100) });
-        var request = Request([new RuleDefinition { Name = "quadratic", Expression = "data.items.Count(a => data.items.Count(b => b.v == a.v) > 1) > 0" }], $$"""{"items":[{{items}}]}""");
+        var request = Request([new RuleDefinition { Name = "quadratic", Expression = WorstExpression }], WorstData);
 
         var error = await Assert.ThrowsAsync<TaskExecutionException>(() => skill.ExecuteAsync(request, CancellationToken.None));
 
         Assert.Equal((ErrorKind.Permanent, "RuleTimeout"), (error.Kind, error.Code));
         Assert.Equal(1, error.Usage.Units);
+    }
+
+    [Fact]
+    public async Task A_rule_past_its_time_limit_stops_and_gives_its_slot_back_to_the_next_task()
+    {
+        // One slot: were the timed-out evaluation still running, the next task would wait for it and fail as RulesBusy.
+        var options = new RulesOptions { EvaluationTimeout = TimeSpan.FromMilliseconds(200), MaxConcurrentEvaluations = 1, MaxEvaluationSteps = 1_000_000_000 };
+        var skill = Skill(options);
+        var runaway = Request([new RuleDefinition { Name = "quadratic", Expression = WorstExpression }], WorstData);
+
+        var error = await Assert.ThrowsAsync<TaskExecutionException>(() => skill.ExecuteAsync(runaway, CancellationToken.None));
+        Assert.Equal("RuleTimeout", error.Code);
+
+        var next = await WithSlotWaitAsync(skill, Request([new RuleDefinition { Name = "a", Expression = "data.amount > 1" }]));
+        Assert.Equal(1, next.Usage.Units);
+    }
+
+    [Fact]
+    public void The_worst_rules_the_bounds_allow_end_quickly_by_spending_their_budget()
+    {
+        var errors = new Dictionary<string, string[]>();
+        var rules = Enumerable.Range(0, RuleEngineContract.MaxRules).Select(i => new RuleDefinition { Name = $"r{i}", Expression = WorstExpression }).ToList();
+        var prepared = RuleSandbox.Prepare(JsonDocument.Parse(WorstData).RootElement, rules, errors);
+        Assert.Empty(errors);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var error = Assert.Throws<RuleBudgetExceededException>(() => RuleEngineSkill.Evaluate(prepared!, 1024 * 1024, CancellationToken.None));
+
+        Assert.False(error.Cancelled);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"The worst case took {clock.Elapsed}.");
+    }
+
+    [Fact]
+    public async Task Rules_that_need_more_work_than_the_budget_fail_as_a_permanent_RuleTooExpensive()
+    {
+        var skill = Skill(new RulesOptions { MaxEvaluationSteps = 10_000 });
+        var request = Request([new RuleDefinition { Name = "quadratic", Expression = "data.items.Count(a => data.items.Count(b => b == a) > 0) > 0" }], WorstData);
+
+        var error = await Assert.ThrowsAsync<TaskExecutionException>(() => skill.ExecuteAsync(request, CancellationToken.None));
+
+        Assert.Equal((ErrorKind.Permanent, "RuleTooExpensive"), (error.Kind, error.Code));
+    }
+
+    /// <summary>Runs a task, allowing the slot a moment to come back (the stopped thread releases it as it ends).</summary>
+    private static async Task<ExecutionResult> WithSlotWaitAsync(RuleEngineSkill skill, ExecutionRequest request)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (true)
+        {
+            try
+            {
+                return await skill.ExecuteAsync(request, CancellationToken.None);
+            }
+            catch (TaskExecutionException ex) when (ex.Code == "RulesBusy" && DateTime.UtcNow < deadline)
+            {
+            }
+        }
     }
 
     [Fact]

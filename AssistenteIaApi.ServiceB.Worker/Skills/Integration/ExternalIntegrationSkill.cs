@@ -77,9 +77,13 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
             }
 
             var body = await ReadLimitedAsync(answer.Content, settings.MaxResponseBytes, timeout.Token) ?? throw TooLarge(settings, usage);
-            body = HttpCallOutcome.Redact(body, secrets);
+            // Redacted after decoding: in the body's own charset (UTF-16, say) the secret's UTF-8 bytes never occur.
+            // A body kept as bytes is searched in the encodings a server might echo the secret in.
             text = HttpCallOutcome.AsText(body, answer.Content.Headers.ContentType?.MediaType, answer.Content.Headers.ContentType?.CharSet);
-            response = new IntegrationResponse(status, Headers(answer, secrets), text ?? Convert.ToBase64String(body), BodyBase64: text is null);
+            response = text is not null
+                ? new IntegrationResponse(status, Headers(answer, secrets), HttpCallOutcome.Redact(text, secrets), BodyBase64: false)
+                : new IntegrationResponse(status, Headers(answer, secrets), Convert.ToBase64String(HttpCallOutcome.Redact(body, secrets)), BodyBase64: true);
+            text = text is null ? null : response.Body;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -105,6 +109,9 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
             return new ExecutionResult(artifacts, usage);
         }
 
+        // An attempt records one model, so with a summary the call's unit is priced by the chat model's PerUnit and
+        // the price of "http (local)" is not applied. Splitting it needs a usage line per model on the attempt (a
+        // schema change); until then configure no PerUnit for chat models, or accept the call is priced as theirs.
         var summary = await SummariseAsync(request, response, text, usage, cancellationToken);
         artifacts.Add(ArtifactOutput.Text(summary.Text, SummaryArtifact));
         return new ExecutionResult(artifacts, summary.Usage with { Units = usage.Units, Unit = usage.Unit });
@@ -130,9 +137,9 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
             // Another tenant's secret reads as unknown: its existence is not this tenant's business.
             var secret = settings.Secret(secretName) is { } found && found.AllowsTenant(tenantId) ? found
                 : throw Permanent("UnknownSecret", $"No secret named '{secretName}' is configured for this tenant's integrations.", ExecutionUsage.Empty);
-            if (!secret.AllowsHost(url.IdnHost))
+            if (!secret.AllowsUrl(url))
             {
-                throw Permanent("SecretNotAllowed", $"The secret '{secretName}' may not be sent to {url.IdnHost}.", ExecutionUsage.Empty);
+                throw Permanent("SecretNotAllowed", $"The secret '{secretName}' may not be sent to {url.Scheme}://{url.IdnHost}:{url.Port} (secrets go over https to their own hosts and ports only).", ExecutionUsage.Empty);
             }
 
             secrets.Add(secret.Value);

@@ -68,35 +68,52 @@ public static class HttpCallOutcome
         }
     }
 
-    /// <summary>Every occurrence of a secret's value in <paramref name="bytes"/> replaced by <c>[redacted]</c>: a server may echo the request's headers.</summary>
+    /// <summary>The encodings a binary body is searched in for a secret a server echoes back.</summary>
+    private static readonly Encoding[] EchoEncodings =
+    [
+        Encoding.UTF8, Encoding.Unicode, Encoding.BigEndianUnicode, Encoding.UTF32, new UTF32Encoding(bigEndian: true, byteOrderMark: false),
+    ];
+
+    /// <summary>
+    /// Every occurrence of a secret's value in <paramref name="bytes"/> (a body kept as bytes), encoded as UTF-8, UTF-16 or
+    /// UTF-32 of either byte order, replaced by <c>[redacted]</c> in that encoding: a server may echo the request's headers.
+    /// A textual body is redacted after decoding instead (<see cref="Redact(string, IReadOnlyCollection{string})"/>).
+    /// </summary>
     public static byte[] Redact(byte[] bytes, IReadOnlyCollection<string> secrets)
     {
-        var replacement = "[redacted]"u8.ToArray();
         foreach (var secret in secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length))
         {
-            var needle = Encoding.UTF8.GetBytes(secret);
-            var index = bytes.AsSpan().IndexOf(needle);
-            if (index < 0)
+            foreach (var encoding in EchoEncodings)
             {
-                continue;
+                bytes = Replace(bytes, encoding.GetBytes(secret), encoding.GetBytes("[redacted]"));
             }
-
-            using var output = new MemoryStream(bytes.Length);
-            var rest = bytes.AsSpan();
-            while ((index = rest.IndexOf(needle)) >= 0)
-            {
-                output.Write(rest[..index]);
-                output.Write(replacement);
-                rest = rest[(index + needle.Length)..];
-            }
-
-            output.Write(rest);
-            bytes = output.ToArray();
         }
 
         return bytes;
     }
 
+    private static byte[] Replace(byte[] bytes, byte[] needle, byte[] replacement)
+    {
+        var index = bytes.AsSpan().IndexOf(needle);
+        if (index < 0)
+        {
+            return bytes;
+        }
+
+        using var output = new MemoryStream(bytes.Length);
+        var rest = bytes.AsSpan();
+        while ((index = rest.IndexOf(needle)) >= 0)
+        {
+            output.Write(rest[..index]);
+            output.Write(replacement);
+            rest = rest[(index + needle.Length)..];
+        }
+
+        output.Write(rest);
+        return output.ToArray();
+    }
+
+    /// <summary>Every occurrence of a secret in decoded text (a body or a header), in any letter case, replaced by <c>[redacted]</c>.</summary>
     public static string Redact(string text, IReadOnlyCollection<string> secrets) =>
-        secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length).Aggregate(text, (current, secret) => current.Replace(secret, "[redacted]", StringComparison.Ordinal));
+        secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length).Aggregate(text, (current, secret) => current.Replace(secret, "[redacted]", StringComparison.OrdinalIgnoreCase));
 }

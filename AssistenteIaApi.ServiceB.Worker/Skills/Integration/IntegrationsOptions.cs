@@ -62,8 +62,27 @@ public sealed class IntegrationSecret
 
     public bool AllowsTenant(string tenantId) => Tenants.Count == 0 || Tenants.Contains(tenantId, StringComparer.Ordinal);
 
+    /// <summary>
+    /// Whether the secret may travel in cleartext (<c>http</c>). False by default: anyone on the path would read it.
+    /// Meant for a loopback test server, never for a partner across a network.
+    /// </summary>
+    public bool AllowHttp { get; set; }
+
+    /// <summary>The ports the secret may be sent to; empty for any port of an allowed host.</summary>
+    public List<int> AllowedPorts { get; set; } = [];
+
     public bool AllowsHost(string host) => AllowedHosts.Any(allowed =>
         allowed.StartsWith("*.", StringComparison.Ordinal)
             ? host.EndsWith(allowed[1..], StringComparison.OrdinalIgnoreCase) && host.Length > allowed.Length - 1
             : host.Equals(allowed, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// Whether the secret may be sent to <paramref name="url"/>: an allowed host, over https (or http when
+    /// <see cref="AllowHttp"/>), on an allowed port when ports are listed. The host alone is not enough: the same host
+    /// over http hands the secret to whoever is on the path.
+    /// </summary>
+    public bool AllowsUrl(Uri url) =>
+        (url.Scheme == Uri.UriSchemeHttps || (AllowHttp && url.Scheme == Uri.UriSchemeHttp))
+        && (AllowedPorts.Count == 0 || AllowedPorts.Contains(url.Port))
+        && AllowsHost(url.IdnHost);
 }

@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -7,7 +8,6 @@ using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Rules;
 using Microsoft.Extensions.Options;
-using RulesEngine.Models;
 
 namespace AssistenteIaApi.ServiceB.Worker.Skills.Rules;
 
@@ -26,12 +26,12 @@ public sealed record RuleError(string Name, string Error);
 /// the API checked them with (<see cref="RuleSandbox"/>). No model is called; the attempt records the rules evaluated.
 /// </summary>
 /// <remarks>
-/// .NET cannot abort a running expression. Each evaluation therefore runs on a thread of its own: past
-/// <see cref="RulesOptions.EvaluationTimeout"/> the attempt fails as <c>RuleTimeout</c>, the engine is asked to stop at the
-/// next rule, and a rule already running goes on to its end. What bounds that end is the checking at POST: expressions
-/// of at most 2,000 characters, over a payload of bounded size, using whitelisted members that cannot allocate without
-/// bound and iterating collections at most two levels deep. <see cref="RulesOptions.MaxConcurrentEvaluations"/> bounds how
-/// many such threads can run at once.
+/// .NET cannot abort a thread, so the compiled rules stop themselves (see <see cref="Evaluate"/>): past
+/// <see cref="RulesOptions.EvaluationTimeout"/> the attempt fails as <c>RuleTimeout</c> and the evaluation throws at its
+/// next step, giving back its thread and its slot. Facts are bounded at POST (<see cref="RuleSandbox.CheckBounds"/>).
+/// Still open: the facts' types come from System.Linq.Dynamic.Core's DynamicClassFactory, which keeps one per distinct
+/// shape of data for the life of the process (at most <see cref="RuleSandbox.MaxValues"/> names per task, but without
+/// bound across tasks).
 /// </remarks>
 public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluationSlots slots) : ITaskSkill
 {
@@ -59,7 +59,7 @@ public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluati
         }
 
         using var stop = new CancellationTokenSource();
-        var evaluation = StartEvaluation(prepared, settings.MaxResultBytes, stop.Token);
+        var evaluation = StartEvaluation(prepared, settings.MaxResultBytes, settings.MaxEvaluationSteps, stop.Token);
         try
         {
             var json = await evaluation.WaitAsync(settings.EvaluationTimeout, cancellationToken);
@@ -75,6 +75,10 @@ public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluati
             await stop.CancelAsync();
             throw new AttemptCancelledException(usage, cancellationToken);
         }
+        catch (RuleBudgetExceededException ex) when (!ex.Cancelled)
+        {
+            throw new TaskExecutionException(ErrorKind.Permanent, "RuleTooExpensive", $"The rules need more than {settings.MaxEvaluationSteps} steps of work (elements read, calls, characters scanned) to evaluate.", usage);
+        }
         catch (ResultTooLargeException)
         {
             throw new TaskExecutionException(ErrorKind.Permanent, "ResultTooLarge", $"The rules' outputs are larger than {settings.MaxResultBytes} bytes.", usage);
@@ -82,7 +86,7 @@ public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluati
     }
 
     /// <summary>Runs the engine on a thread of its own, which gives back its slot only when the engine has really finished.</summary>
-    private Task<string> StartEvaluation(PreparedRules prepared, int maxResultBytes, CancellationToken stop)
+    private Task<string> StartEvaluation(PreparedRules prepared, int maxResultBytes, long maxSteps, CancellationToken stop)
     {
         var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(
@@ -90,7 +94,7 @@ public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluati
             {
                 try
                 {
-                    done.TrySetResult(Evaluate(prepared, maxResultBytes, stop));
+                    done.TrySetResult(Evaluate(prepared, maxResultBytes, stop, maxSteps));
                 }
                 catch (Exception ex)
                 {
@@ -110,38 +114,72 @@ public sealed class RuleEngineSkill(IOptions<RulesOptions> options, RuleEvaluati
         return done.Task;
     }
 
-    /// <summary>Evaluates the workflow and writes the artifact, both on the evaluation thread: outputs can be lazy sequences.</summary>
-    public static string Evaluate(PreparedRules prepared, int maxResultBytes, CancellationToken stop)
+    /// <summary>
+    /// Evaluates the checked rules and writes the artifact, both on the evaluation thread: outputs can be lazy sequences.
+    /// </summary>
+    /// <remarks>
+    /// The trees RulesEngine's parser made (and the guard passed at POST and again here) are compiled here rather than
+    /// by RulesEngine, because its engine compiles from the text and offers no hook into the tree: rewritten by
+    /// <see cref="RuleBudgetRewriter"/>, each rule pays a step per lambda call, element read, method call and 64
+    /// characters of string handled, and throws when <paramref name="maxSteps"/> are spent or <paramref name="stop"/>
+    /// is cancelled. So a rule past its time limit stops within one step, and gives its thread and slot back.
+    /// </remarks>
+    public static string Evaluate(PreparedRules prepared, int maxResultBytes, CancellationToken stop, long maxSteps = RulesOptions.DefaultMaxEvaluationSteps)
     {
-        var engine = new RulesEngine.RulesEngine([prepared.Workflow], RuleSandbox.CreateSettings());
-
-        // Blocking is deliberate: this is the evaluation's own thread, and with no custom actions registered the
-        // engine's ValueTask completes synchronously anyway.
-        var results = engine.ExecuteAllRulesAsync(RuleSandbox.WorkflowName, [prepared.Data], stop).AsTask().GetAwaiter().GetResult();
-
+        var budget = new RuleBudget(maxSteps, stop);
+        var facts = prepared.Data.Value;
         var matched = new List<RuleMatch>();
         var notMatched = new List<string>();
         var failed = new List<RuleError>();
-        foreach (var result in results)
+        foreach (var rule in prepared.Checked)
         {
-            var name = result.Rule.RuleName;
-            if (result.IsSuccess)
+            bool isMatch;
+            try
             {
-                matched.Add(new RuleMatch(name, result.ActionResult?.Output, result.ActionResult?.Exception is { } ex ? ErrorText(ex.Message) : null));
+                isMatch = Compile<bool>(rule.Condition, rule.Parameter, budget)(facts);
             }
-            else if (!string.IsNullOrEmpty(result.ExceptionMessage))
+            catch (Exception ex) when (ex is not RuleBudgetExceededException)
             {
-                failed.Add(new RuleError(name, ErrorText(result.ExceptionMessage)));
+                failed.Add(new RuleError(rule.Name, ErrorText($"Error while executing rule : {rule.Name} - {ex.Message}")));
+                continue;
             }
-            else
+
+            if (!isMatch)
             {
-                notMatched.Add(name);
+                notMatched.Add(rule.Name);
+                continue;
+            }
+
+            if (rule.Output is null)
+            {
+                matched.Add(new RuleMatch(rule.Name, null));
+                continue;
+            }
+
+            try
+            {
+                matched.Add(new RuleMatch(rule.Name, Compile<object?>(rule.Output, rule.Parameter, budget)(facts)));
+            }
+            catch (Exception ex) when (ex is not RuleBudgetExceededException)
+            {
+                matched.Add(new RuleMatch(rule.Name, null, ErrorText(ex.Message)));
             }
         }
 
         using var buffer = new LimitedStream(maxResultBytes);
         JsonSerializer.Serialize(buffer, new RulesResult(matched, notMatched, failed), JsonDefaults.Options);
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>The rule's tree, paying <paramref name="budget"/>, as a function of the facts.</summary>
+    private static Func<object?, T> Compile<T>(Expression tree, ParameterExpression data, RuleBudget budget)
+    {
+        var facts = Expression.Parameter(typeof(object), "facts");
+        var body = new RuleBudgetRewriter(budget).Visit(tree)!;
+        var lambda = Expression.Lambda<Func<object?, T>>(
+            Expression.Block(typeof(T), [data], Expression.Assign(data, Expression.Convert(facts, data.Type)), Expression.Convert(body, typeof(T))),
+            facts);
+        return lambda.Compile();
     }
 
     private static string ErrorText(string message) => message.Length > 500 ? message[..500] + "…" : message;
