@@ -208,7 +208,8 @@ public sealed class RuleSandboxTests
     [Fact]
     public async Task Rules_that_run_past_the_time_limit_fail_the_attempt_as_a_permanent_RuleTimeout()
     {
-        var skill = Skill(new RulesOptions { EvaluationTimeout = TimeSpan.FromMilliseconds(100) });
+        // A step budget far beyond what 100 ms can spend, so the time limit is what stops the rule on any machine.
+        var skill = Skill(new RulesOptions { EvaluationTimeout = TimeSpan.FromMilliseconds(100), MaxEvaluationSteps = 1_000_000_000 });
         var request = Request([new RuleDefinition { Name = "quadratic", Expression = WorstExpression }], WorstData);
 
         var error = await Assert.ThrowsAsync<TaskExecutionException>(() => skill.ExecuteAsync(request, CancellationToken.None));
