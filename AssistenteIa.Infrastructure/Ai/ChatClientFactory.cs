@@ -30,16 +30,25 @@ public static class ChatClientFactory
             throw new InvalidOperationException($"Ai:Provider is OpenAI but ConnectionStrings:{ConnectionStringName} is not set (Endpoint=…;Key=…;Model=…).");
         }
 
+        var (model, key, clientOptions) = OpenAiConnection(connectionString, options.DefaultModel);
+        return new OpenAI.Chat.ChatClient(model, new ApiKeyCredential(key), clientOptions).AsIChatClient();
+    }
+
+    /// <summary>
+    /// The model, key and client options of <c>Endpoint=…;Key=…;Model=…</c>, shared by chat and embeddings. The platform
+    /// retries attempts with its own backoff and records each one: the SDK must not retry inside an attempt.
+    /// </summary>
+    internal static (string Model, string Key, OpenAIClientOptions Options) OpenAiConnection(string connectionString, string defaultModel, TimeSpan? networkTimeout = null)
+    {
         var parts = new DbConnectionStringBuilder { ConnectionString = connectionString };
-        var model = parts.TryGetValue("Model", out var m) ? m.ToString()! : options.DefaultModel;
+        var model = parts.TryGetValue("Model", out var m) ? m.ToString()! : defaultModel;
         var key = parts.TryGetValue("Key", out var k) ? k.ToString()! : "unused";
-        // The platform retries attempts with its own backoff and records each one; the SDK must not retry inside an attempt.
-        var clientOptions = new OpenAIClientOptions { NetworkTimeout = TimeSpan.FromMinutes(2), RetryPolicy = new ClientRetryPolicy(maxRetries: 0) };
+        var clientOptions = new OpenAIClientOptions { NetworkTimeout = networkTimeout ?? TimeSpan.FromMinutes(2), RetryPolicy = new ClientRetryPolicy(maxRetries: 0) };
         if (parts.TryGetValue("Endpoint", out var endpoint))
         {
             clientOptions.Endpoint = new Uri(endpoint.ToString()!);
         }
 
-        return new OpenAI.Chat.ChatClient(model, new ApiKeyCredential(key), clientOptions).AsIChatClient();
+        return (model, key, clientOptions);
     }
 }

@@ -1,9 +1,6 @@
 using System.ClientModel;
-using System.ClientModel.Primitives;
-using System.Data.Common;
 using AssistenteIa.Application;
 using Microsoft.Extensions.AI;
-using OpenAI;
 
 namespace AssistenteIa.Infrastructure.Ai;
 
@@ -25,14 +22,7 @@ public static class EmbeddingGeneratorFactory
             throw new InvalidOperationException($"Ai:Provider is OpenAI but ConnectionStrings:{ChatClientFactory.ConnectionStringName} is not set (Endpoint=…;Key=…;Model=…).");
         }
 
-        var parts = new DbConnectionStringBuilder { ConnectionString = connectionString };
-        var key = parts.TryGetValue("Key", out var k) ? k.ToString()! : "unused";
-        var clientOptions = new OpenAIClientOptions { NetworkTimeout = TimeSpan.FromMinutes(1), RetryPolicy = new ClientRetryPolicy(maxRetries: 0) };
-        if (parts.TryGetValue("Endpoint", out var endpoint))
-        {
-            clientOptions.Endpoint = new Uri(endpoint.ToString()!);
-        }
-
+        var (_, key, clientOptions) = ChatClientFactory.OpenAiConnection(connectionString, DefaultOpenAiModel, TimeSpan.FromMinutes(1));
         return new OpenAI.Embeddings.EmbeddingClient(options.EmbeddingModel ?? DefaultOpenAiModel, new ApiKeyCredential(key), clientOptions).AsIEmbeddingGenerator();
     }
 }

@@ -77,8 +77,7 @@ public sealed class TaskInputReader(IAppDbContext db, OutboundUrlPolicy urls, IO
                 throw Permanent("InputTooLarge", $"Input {index + 1} is larger than {settings.MaxFileBytes} bytes.");
             }
 
-            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
-            var bytes = await ReadLimitedAsync(body, settings.MaxFileBytes, timeout.Token)
+            var bytes = await LimitedBody.ReadAsync(response.Content, settings.MaxFileBytes, timeout.Token)
                 ?? throw Permanent("InputTooLarge", $"Input {index + 1} is larger than {settings.MaxFileBytes} bytes.");
             var name = Path.GetFileName(new Uri(url).AbsolutePath);
             return FromBytes(string.IsNullOrEmpty(name) ? $"input-{index + 1}" : name, bytes);
@@ -95,25 +94,6 @@ public sealed class TaskInputReader(IAppDbContext db, OutboundUrlPolicy urls, IO
         {
             throw new TaskExecutionException(ErrorKind.Transient, "InputUnreachable", $"Input {index + 1}: the server could not be reached.", inner: ex);
         }
-    }
-
-    /// <summary>The whole stream, or null as soon as it passes <paramref name="limit"/> bytes.</summary>
-    private static async Task<byte[]?> ReadLimitedAsync(Stream body, int limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     private InputFile FromBytes(string name, byte[] bytes)

@@ -76,7 +76,7 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
                 throw TooLarge(settings, usage);
             }
 
-            var body = await ReadLimitedAsync(answer.Content, settings.MaxResponseBytes, timeout.Token) ?? throw TooLarge(settings, usage);
+            var body = await LimitedBody.ReadAsync(answer.Content, settings.MaxResponseBytes, timeout.Token) ?? throw TooLarge(settings, usage);
             // Redacted after decoding: in the body's own charset (UTF-16, say) the secret's UTF-8 bytes never occur.
             // A body kept as bytes is searched in the encodings a server might echo the secret in.
             text = HttpCallOutcome.AsText(body, answer.Content.Headers.ContentType?.MediaType, answer.Content.Headers.ContentType?.CharSet);
@@ -194,26 +194,6 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
         }
 
         return headers;
-    }
-
-    /// <summary>The whole body, or null as soon as it passes <paramref name="limit"/> bytes.</summary>
-    private static async Task<byte[]?> ReadLimitedAsync(HttpContent content, int limit, CancellationToken cancellationToken)
-    {
-        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     private static TaskExecutionException TooLarge(IntegrationsOptions settings, ExecutionUsage usage) =>
