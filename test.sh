@@ -42,11 +42,24 @@ for trx in "$results"/*.trx; do
   failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0}))
   skipped=$((skipped + ${total:-0} - ${executed:-0}))
 done
-# Name the failed tests last, where a truncated log still shows them.
+# Name the failed tests last, with the start of their messages, where a truncated log still shows them.
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
-  grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\)"[^>]*>' "$trx" \
-    | sed -n 's/.* testName="\([^"]*\)".*/failed test: \1/p' | head -20
+  if command -v python3 >/dev/null; then
+    python3 - "$trx" <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+failed = [r for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns) if r.get("outcome") in ("Failed", "Error", "Timeout")]
+for result in failed[:20]:
+    print("failed test: " + result.get("testName", "?"))
+    message = result.findtext("t:Output/t:ErrorInfo/t:Message", default="", namespaces=ns).strip().splitlines()
+    for line in message[:6]:
+        print("    " + line[:300])
+PY
+  else
+    grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\)"[^>]*>' "$trx" \
+      | sed -n 's/.* testName="\([^"]*\)".*/failed test: \1/p' | head -20
+  fi
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "$passed passed, $failed failed, $skipped skipped"

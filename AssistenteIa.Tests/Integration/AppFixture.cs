@@ -4,6 +4,8 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using AssistenteIa.Application;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -135,6 +137,17 @@ public class AppFixture : IAsyncLifetime
 
         client.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         return client;
+    }
+
+    /// <summary>
+    /// A client for a tenant of its own, with no tasks or endpoints yet: what it sees is only what the test made, never
+    /// the trailing events of an earlier test in the collection.
+    /// </summary>
+    public async Task<HttpClient> CreateTenantClientAsync(string prefix)
+    {
+        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(DatabaseConnectionString).Options);
+        var key = await ApiKeyCacheTests.Service(db).CreateKeyAsync($"{prefix}-{Guid.NewGuid():N}"[..24], $"{prefix} test", CancellationToken.None);
+        return CreateApiClient(key);
     }
 
     public Task ExecuteAsync(string sql) => Sql.ExecuteAsync(DatabaseConnectionString, sql);

@@ -20,7 +20,7 @@ public sealed class StatsTests(AppFixture fixture)
     [Fact]
     public async Task Stats_show_the_tenants_tasks_by_status_in_throughput_with_latency_and_usage_per_model()
     {
-        using var client = await NewTenantClientAsync();
+        using var client = await fixture.CreateTenantClientAsync("stats");
         var from = DateTimeOffset.UtcNow.AddSeconds(-5);
         var succeeded = new[]
         {
@@ -92,7 +92,7 @@ public sealed class StatsTests(AppFixture fixture)
         Assert.Equal(attempts.Count(a => a.Model is not null), byDay.Sum(d => d.GetProperty("attempts").GetInt64()));
 
         // Another tenant, the same window: none of it.
-        using var other = await NewTenantClientAsync();
+        using var other = await fixture.CreateTenantClientAsync("stats");
         var others = await StatsAsync(other, from, to, "minute");
         Assert.All(others.GetProperty("byStatus").EnumerateArray(), s => Assert.Equal(0, s.GetProperty("count").GetInt64()));
         Assert.All(others.GetProperty("throughput").EnumerateArray(), b => Assert.Equal(0, b.GetProperty("created").GetInt64() + b.GetProperty("succeeded").GetInt64() + b.GetProperty("failed").GetInt64() + b.GetProperty("cancelled").GetInt64()));
@@ -176,13 +176,5 @@ public sealed class StatsTests(AppFixture fixture)
         using var response = await client.GetAsync($"/api/v1/stats?{query}");
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return await response.Content.ReadFromJsonAsync<JsonElement>();
-    }
-
-    /// <summary>A client for a tenant of its own, with no tasks yet: what it sees is only what the test made.</summary>
-    private async Task<HttpClient> NewTenantClientAsync()
-    {
-        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
-        var key = await ApiKeyCacheTests.Service(db).CreateKeyAsync($"stats-{Guid.NewGuid():N}"[..24], "Stats test", CancellationToken.None);
-        return fixture.CreateApiClient(key);
     }
 }
