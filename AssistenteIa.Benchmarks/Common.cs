@@ -27,6 +27,20 @@ internal static class Bench
 {
     public const string Server = "Host=localhost;Port=5432;Username=postgres;Password=007182";
 
+    /// <summary>CPU time the machine spent busy (user, nice, system, irq, softirq over all cores, from /proc/stat); null elsewhere.</summary>
+    public static TimeSpan? MachineCpuTime()
+    {
+        if (!File.Exists("/proc/stat"))
+        {
+            return null;
+        }
+
+        // "cpu  user nice system idle iowait irq softirq steal ..." in clock ticks (USER_HZ, 100 on Linux).
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var busy = new[] { 1, 2, 3, 6, 7 }.Sum(i => long.Parse(fields[i], CultureInfo.InvariantCulture));
+        return TimeSpan.FromSeconds(busy / 100.0);
+    }
+
     public static string ConnectionString(string database) => $"{Server};Database={database}";
 
     public static async Task RecreateDatabaseAsync(string database)

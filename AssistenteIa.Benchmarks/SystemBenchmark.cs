@@ -45,6 +45,12 @@ internal static class SystemBenchmark
 
             // Warm-up: JIT, connection pools, EF model. These tasks are also the scale step's templates.
             await Run.WaitForSucceededAsync(await run.BurstAsync(50, 4), TimeSpan.FromMinutes(1));
+            if (options.Int("warmup", 0) is > 0 and var warmup)
+            {
+                Step($"warm-up: {warmup} tasks from {clients} clients");
+                await Run.WaitForSucceededAsync(await run.BurstAsync(warmup, clients), TimeSpan.FromMinutes(10));
+            }
+
             foreach (var step in steps)
             {
                 await SystemUnderTest.WaitForNoOpenTasksAsync(TimeSpan.FromMinutes(10));
@@ -55,8 +61,11 @@ internal static class SystemBenchmark
                         Step($"idle: {idleTasks} single tasks one at a time");
                         var idle = await IdleAsync(run, idleTasks);
                         Set("idleTasks", idleTasks);
-                        Set("idleP50Ms", Bench.Percentile(idle, 50));
-                        Set("idleP99Ms", Bench.Percentile(idle, 99));
+                        Set("idleP50Ms", Bench.Percentile(idle.Total, 50));
+                        Set("idleP99Ms", Bench.Percentile(idle.Total, 99));
+                        Set("idleAcceptP50Ms", Bench.Percentile(idle.Accept, 50));
+                        Set("idleDispatchP50Ms", Bench.Percentile(idle.Dispatch, 50));
+                        Set("idleFinishP50Ms", Bench.Percentile(idle.Finish, 50));
                         break;
 
                     case "create":
@@ -152,17 +161,28 @@ internal static class SystemBenchmark
 
     private static async Task EndToEndAsync(Run run, int tasks, int clients, Action<string, double> set, string suffix)
     {
+        var cpuBefore = Bench.MachineCpuTime();
         var clock = Stopwatch.StartNew();
         var burst = await run.BurstAsync(tasks, clients);
         set("endToEndPostPerSec" + suffix, tasks / clock.Elapsed.TotalSeconds);
         await Run.WaitForSucceededAsync(burst, TimeSpan.FromMinutes(15));
         set("endToEndPerSec" + suffix, tasks / clock.Elapsed.TotalSeconds);
+        if (cpuBefore is { } before && Bench.MachineCpuTime() is { } after)
+        {
+            // What the whole machine spent per task (every process: services, Postgres, RabbitMQ, this client): steadier
+            // than a rate when the machine's cores are shared with others (a rate falls with stolen time, this does not).
+            set("endToEndCpuMsPerTask" + suffix, (after - before).TotalMilliseconds / tasks);
+        }
+
         set("endToEndTasks" + suffix, tasks);
         var endToEnd = await run.LatenciesAsync(burst);
         set("endToEndP50Ms" + suffix, Bench.Percentile(endToEnd.Total, 50));
         set("endToEndP95Ms" + suffix, Bench.Percentile(endToEnd.Total, 95));
         set("endToEndP99Ms" + suffix, Bench.Percentile(endToEnd.Total, 99));
         set("overheadP50Ms" + suffix, Bench.Percentile(endToEnd.Overhead, 50));
+        set("endToEndAcceptP50Ms" + suffix, Bench.Percentile(endToEnd.Accept, 50));
+        set("endToEndDispatchP50Ms" + suffix, Bench.Percentile(endToEnd.Dispatch, 50));
+        set("endToEndFinishP50Ms" + suffix, Bench.Percentile(endToEnd.Finish, 50));
         set("endToEndWorkerIds" + suffix, endToEnd.Workers);
     }
 
@@ -170,7 +190,7 @@ internal static class SystemBenchmark
     /// One task at a time: POST, wait (polling every 2 ms) until it Succeeded, pause, next. The figure is POST sent →
     /// the attempt's EndedAt, so the polling interval does not add to it.
     /// </summary>
-    private static async Task<List<double>> IdleAsync(Run run, int count)
+    private static async Task<Latencies> IdleAsync(Run run, int count)
     {
         var ids = new List<Guid>(count);
         for (var i = 0; i < count; i++)
@@ -181,6 +201,6 @@ internal static class SystemBenchmark
             await Task.Delay(20);
         }
 
-        return (await run.LatenciesAsync(ids)).Total;
+        return await run.LatenciesAsync(ids);
     }
 }

@@ -63,6 +63,10 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
             // The testing host starts no dashboard, yet points the services' OTLP exporters at one: every export
             // would fail and be retried, spending CPU the system under test needs. Measured without a collector.
             builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", "");
+            if (Environment.GetEnvironmentVariable("DOTNET_PerfMapEnabled") is { } perfMap)
+            {
+                builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment("DOTNET_PerfMapEnabled", perfMap);
+            }
         }
 
         var app = await builder.BuildAsync(startup.Token);
@@ -323,30 +327,59 @@ internal sealed class Run(HttpClient http, object body)
 
     /// <summary>
     /// POST sent → the Succeeded attempt's EndedAt, per task; overhead = that minus the attempt's LatencyMs (the model's time).
-    /// Both clocks are this machine's. Also how many distinct workers ran them.
+    /// Also each task's stages: accept (POST sent → the task's CreatedAt, stamped as the API starts storing it), dispatch
+    /// (CreatedAt → the attempt's StartedAt: outbox, broker, claim) and finish (StartedAt → EndedAt, the model's time
+    /// included). Both clocks are this machine's. Also how many distinct workers ran them.
     /// </summary>
-    public async Task<(List<double> Total, List<double> Overhead, int Workers)> LatenciesAsync(IReadOnlyCollection<Guid> ids)
+    public async Task<Latencies> LatenciesAsync(IReadOnlyCollection<Guid> ids)
     {
         await using var connection = await SystemUnderTest.OpenAsync();
         await using var command = new NpgsqlCommand(
-            """SELECT "TaskId", "EndedAt", "LatencyMs", "WorkerId" FROM "TaskAttempts" WHERE "Status" = 'Succeeded' AND "TaskId" = ANY(@ids)""",
+            """
+            SELECT a."TaskId", a."EndedAt", a."LatencyMs", a."WorkerId", t."CreatedAt", a."StartedAt"
+            FROM "TaskAttempts" a JOIN "Tasks" t ON t."Id" = a."TaskId"
+            WHERE a."Status" = 'Succeeded' AND a."TaskId" = ANY(@ids)
+            """,
             connection);
         command.Parameters.AddWithValue("ids", ids.ToArray());
-        var total = new List<double>(ids.Count);
-        var overhead = new List<double>(ids.Count);
+        var latencies = new Latencies();
         var workers = new HashSet<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            var ms = (reader.GetFieldValue<DateTimeOffset>(1) - _sentAt[reader.GetGuid(0)]).TotalMilliseconds;
-            total.Add(ms);
-            overhead.Add(ms - reader.GetInt64(2));
+            var sentAt = _sentAt[reader.GetGuid(0)];
+            var endedAt = reader.GetFieldValue<DateTimeOffset>(1);
+            var createdAt = reader.GetFieldValue<DateTimeOffset>(4);
+            var startedAt = reader.GetFieldValue<DateTimeOffset>(5);
+            var ms = (endedAt - sentAt).TotalMilliseconds;
+            latencies.Total.Add(ms);
+            latencies.Overhead.Add(ms - reader.GetInt64(2));
+            latencies.Accept.Add((createdAt - sentAt).TotalMilliseconds);
+            latencies.Dispatch.Add((startedAt - createdAt).TotalMilliseconds);
+            latencies.Finish.Add((endedAt - startedAt).TotalMilliseconds);
             if (!reader.IsDBNull(3))
             {
                 workers.Add(reader.GetString(3));
             }
         }
 
-        return (total, overhead, workers.Count);
+        latencies.Workers = workers.Count;
+        return latencies;
     }
+}
+
+/// <summary>Per task, in milliseconds: see <see cref="Run.LatenciesAsync"/>.</summary>
+internal sealed class Latencies
+{
+    public List<double> Total { get; } = [];
+
+    public List<double> Overhead { get; } = [];
+
+    public List<double> Accept { get; } = [];
+
+    public List<double> Dispatch { get; } = [];
+
+    public List<double> Finish { get; } = [];
+
+    public int Workers { get; set; }
 }

@@ -16,6 +16,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 
 namespace AssistenteIa.Infrastructure;
 
@@ -41,7 +42,11 @@ public static class DependencyInjection
         // next tick), so EF's retrying strategy stays off there: it would also forbid their explicit transactions.
         builder.AddNpgsqlDbContext<AppDbContext>(
             DatabaseConnectionName,
-            settings => settings.DisableRetry = true,
+            settings =>
+            {
+                settings.DisableRetry = true;
+                settings.ConnectionString = TuneConnectionString(settings.ConnectionString);
+            },
             options =>
             {
                 if (retryTransientFailures)
@@ -55,6 +60,35 @@ public static class DependencyInjection
         builder.Services.AddSingleton<OutboxSentMarks>();
         builder.Services.AddHostedService<OutboxSentMarksWriter>();
         return builder;
+    }
+
+    /// <summary>
+    /// The hot path runs the same few statements thousands of times a second: they are prepared once per pooled
+    /// connection (<c>Max Auto Prepare</c>), and a connection going back to the pool is not reset with a
+    /// <c>DISCARD ALL</c> round trip (no code here leaves session state behind: no <c>SET</c>, temp tables or
+    /// advisory locks outside a transaction). A setting the connection string names itself is kept.
+    /// </summary>
+    public static string? TuneConnectionString(string? connectionString)
+    {
+        if (string.IsNullOrEmpty(connectionString))
+        {
+            return connectionString;
+        }
+
+        // Npgsql's own builder answers ContainsKey for every keyword it knows; the generic one says what was written.
+        var written = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!written.ContainsKey("No Reset On Close") && !written.ContainsKey("NoResetOnClose"))
+        {
+            builder.NoResetOnClose = true;
+        }
+
+        if (!written.ContainsKey("Max Auto Prepare") && !written.ContainsKey("MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = 64;
+        }
+
+        return builder.ConnectionString;
     }
 
     /// <summary>Every capability's payload contract, checked when a task is posted.</summary>

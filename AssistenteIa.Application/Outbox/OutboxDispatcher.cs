@@ -10,8 +10,9 @@ namespace AssistenteIa.Application.Outbox;
 /// Publishes, in the background, the outbox rows this process just committed, so a request answers and a worker
 /// acknowledges as soon as the database has the change, not after the broker's confirms. Rows are taken in the order
 /// they were handed over and published batch after batch through the one publish loop
-/// (<see cref="OutboxPublisher.PublishAsync(IReadOnlyList{OutboxMessage}, CancellationToken)"/>): one task's rows
-/// in order, different tasks' side by side; the marks of what went out are written by <see cref="OutboxSentMarks"/>.
+/// (<see cref="OutboxPublisher.PublishAsync(IReadOnlyList{OutboxMessage}, CancellationToken)"/>): a batch is what
+/// arrived while the previous one waited for its confirms, all of it sent in order on one channel, so the rate grows
+/// with the load at one confirm wait per batch; the marks of what went out are written by <see cref="OutboxSentMarks"/>.
 /// What is not published here (broker down, queue full, a row waiting too long, the process gone) stays unsent in the
 /// table for the relay, whose grace period this never reaches. Once one row of a task is left to the relay, so are
 /// that task's next rows for a while (<see cref="DeferFor"/>): the relay publishes them all in the order written, and

@@ -18,9 +18,6 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     /// <summary>A confirm slower than this counts as a failure; the relay's grace period is longer, see <c>OutboxRelay</c>.</summary>
     public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(3);
 
-    /// <summary>Publishes in flight at once: the publisher's channel pool, so no timeout runs while a row waits for a channel.</summary>
-    public const int ParallelPublishes = 8;
-
     /// <summary>
     /// Saves the pending changes (the tasks' events become outbox rows in the same transaction), then publishes them.
     /// Returns false, with tracked state forgotten, when another writer changed one of the rows first.
@@ -76,12 +73,13 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     }
 
     /// <summary>
-    /// The one publish loop, for the rows a process just saved and for those the relay claimed. One task's rows go out
-    /// in the order given, on one channel (<see cref="IMessagePublisher.PublishInOrderAsync"/>), so its events reach
-    /// every queue in order and its work message follows the event that announced it; different tasks' rows go side
-    /// by side (as many as the publisher has channels), so a broker that never confirms costs one timeout, not one per
-    /// row. After a failure no new task's rows are started: failed rows are marked so, the rest released unsent, for
-    /// the relay. The caller saves the marks.
+    /// The one publish loop, for the rows a process just saved and for those the relay claimed. All the rows go out on
+    /// one channel in the order given, without waiting for a confirm in between
+    /// (<see cref="IMessagePublisher.PublishInOrderAsync"/>), then the confirms are awaited together: every task's
+    /// events reach every queue in order and its work message follows the event that announced it, and a batch costs
+    /// one confirm wait, however many rows it has; a broker that never confirms costs one timeout. A row the broker did
+    /// not confirm is marked failed, for the relay; when the channel fails, so do the rows after it. The caller saves
+    /// the marks.
     /// </summary>
     /// <returns>How many rows the broker confirmed.</returns>
     public Task<int> PublishAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken) =>
@@ -91,53 +89,47 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
     internal static async Task<int> PublishAsync(
         IMessagePublisher publisher, TimeProvider clock, ILogger logger, IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
     {
-        // One deadline for the whole call, shorter than the relay's grace period: a chain of one task's rows never
-        // outlasts it, so the relay does not publish a row its writer is still publishing.
+        if (messages.Count == 0)
+        {
+            return 0;
+        }
+
+        // One deadline for the whole call, shorter than the relay's grace period: a batch never outlasts it, so the
+        // relay does not publish a row its writer is still publishing.
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(PublishTimeout);
-        cancellationToken = deadline.Token;
+        IReadOnlyList<Exception?> results;
+        try
+        {
+            results = await publisher.PublishInOrderAsync(messages, deadline.Token);
+        }
+        catch (Exception ex)
+        {
+            // Also when the caller stops: the rows may or may not have reached the broker; the relay publishes them again.
+            results = [.. messages.Select(_ => ex)];
+        }
+
         var sent = 0;
-        var failed = 0;
-        await Parallel.ForEachAsync(
-            messages.GroupBy(m => m.TaskId ?? m.Id),
-            new ParallelOptions { MaxDegreeOfParallelism = ParallelPublishes, CancellationToken = CancellationToken.None },
-            async (chain, _) =>
+        var now = clock.GetUtcNow();
+        Exception? firstError = null;
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (results[i] is { } error)
             {
-                var rows = chain.ToList();
-                if (Volatile.Read(ref failed) > 0 || cancellationToken.IsCancellationRequested)
+                messages[i].MarkFailed(error.Message);
+                if (firstError is null)
                 {
-                    rows.ForEach(row => row.ReleaseClaim());
-                    return;
+                    firstError = error;
+                    logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it and the rows after it", messages[i].Id);
                 }
+            }
+            else
+            {
+                messages[i].MarkSent(now);
+                sent++;
+            }
+        }
 
-                IReadOnlyList<Exception?> results;
-                try
-                {
-                    results = await publisher.PublishInOrderAsync(rows, cancellationToken);
-                }
-                catch (Exception ex)
-                {
-                    // Also when the caller stops: the rows may or may not have reached the broker; the relay publishes them again.
-                    results = [.. rows.Select(_ => ex)];
-                }
-
-                for (var i = 0; i < rows.Count; i++)
-                {
-                    if (results[i] is { } error)
-                    {
-                        rows[i].MarkFailed(error.Message);
-                        if (Interlocked.Increment(ref failed) == 1)
-                        {
-                            logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it and the rows after it", rows[i].Id);
-                        }
-                    }
-                    else
-                    {
-                        rows[i].MarkSent(clock.GetUtcNow());
-                        Interlocked.Increment(ref sent);
-                    }
-                }
-            });
         return sent;
     }
 }

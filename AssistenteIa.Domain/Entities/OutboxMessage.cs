@@ -91,7 +91,4 @@ public sealed class OutboxMessage
         LastError = Texts.Fit(error, 2000);
         ClaimedUntil = null;
     }
-
-    /// <summary>Gives a claimed row back without trying it (the batch stopped at an earlier failure).</summary>
-    public void ReleaseClaim() => ClaimedUntil = null;
 }

@@ -67,7 +67,13 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return saved;
     }
 
-    public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken) => Database.BeginTransactionAsync(cancellationToken);
+    public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken)
+    {
+        // Every caller gives up the whole transaction when a save in it fails (it is rolled back on dispose) and never
+        // saves again inside it: EF's savepoint around each save would be two more round trips for nothing.
+        Database.AutoSavepointsEnabled = false;
+        return Database.BeginTransactionAsync(cancellationToken);
+    }
 
     public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken)
     {

@@ -48,6 +48,7 @@ public interface IAppDbContext
     /// </summary>
     Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, CancellationToken cancellationToken);
 
+    /// <summary>A transaction a failed save ends: the caller disposes it (rolling back) and never saves in it again.</summary>
     Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);
 
     /// <summary>Forgets every tracked entity (after a failed save, before reading fresh state).</summary>

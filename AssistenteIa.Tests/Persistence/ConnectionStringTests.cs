@@ -1,0 +1,23 @@
+using AssistenteIa.Infrastructure;
+using Npgsql;
+
+namespace AssistenteIa.Tests.Persistence;
+
+public sealed class ConnectionStringTests
+{
+    [Fact]
+    public void The_services_prepare_their_statements_and_skip_the_reset_round_trip_unless_the_connection_string_says_otherwise()
+    {
+        var tuned = new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString("Host=db;Database=app;Username=u;Password=p"));
+        Assert.True(tuned.NoResetOnClose);
+        Assert.Equal(64, tuned.MaxAutoPrepare);
+        Assert.Equal("db", tuned.Host);
+        Assert.Equal("p", tuned.Password);
+
+        // What an operator wrote stays, in either spelling of the keyword.
+        var kept = new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString("Host=db;No Reset On Close=false;MaxAutoPrepare=0"));
+        Assert.False(kept.NoResetOnClose);
+        Assert.Equal(0, kept.MaxAutoPrepare);
+        Assert.Null(DependencyInjection.TuneConnectionString(null));
+    }
+}
