@@ -63,9 +63,13 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
             // The testing host starts no dashboard, yet points the services' OTLP exporters at one: every export
             // would fail and be retried, spending CPU the system under test needs. Measured without a collector.
             builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", "");
-            if (Environment.GetEnvironmentVariable("DOTNET_PerfMapEnabled") is { } perfMap)
+            // Profiling with perf: DOTNET_PerfMapEnabled=1 (and DOTNET_EnableWriteXorExecute=0) reach the services too.
+            foreach (var knob in (string[])["DOTNET_PerfMapEnabled", "DOTNET_EnableWriteXorExecute"])
             {
-                builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment("DOTNET_PerfMapEnabled", perfMap);
+                if (Environment.GetEnvironmentVariable(knob) is { } value)
+                {
+                    builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment(knob, value);
+                }
             }
         }
 
