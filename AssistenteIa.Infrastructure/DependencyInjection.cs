@@ -65,8 +65,11 @@ public static class DependencyInjection
     /// <summary>
     /// The hot path runs the same few statements thousands of times a second: they are prepared once per pooled
     /// connection (<c>Max Auto Prepare</c>), and a connection going back to the pool is not reset with a
-    /// <c>DISCARD ALL</c> round trip (no code here leaves session state behind: no <c>SET</c>, temp tables or
-    /// advisory locks outside a transaction). A setting the connection string names itself is kept.
+    /// <c>DISCARD ALL</c> (no code here leaves session state behind: no <c>SET</c>, temp tables or advisory locks
+    /// outside a transaction). A setting the connection string names itself is kept: behind PgBouncer in
+    /// transaction mode older than 1.21, set <c>Max Auto Prepare=0</c>. After a migration changes a table that a
+    /// prepared <c>SELECT *</c> reads, each pooled connection fails that statement once ("cached plan must not
+    /// change result type") and prepares it again.
     /// </summary>
     public static string? TuneConnectionString(string? connectionString)
     {

@@ -120,7 +120,7 @@ public sealed class OutboxPublisher(IAppDbContext db, IMessagePublisher publishe
                 if (firstError is null)
                 {
                     firstError = error;
-                    logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it and the rows after it", messages[i].Id);
+                    logger.LogWarning(error, "Outbox message {OutboxMessageId} not published now; the relay will publish it (and its task's later rows, when this process leaves them to it)", messages[i].Id);
                 }
             }
             else

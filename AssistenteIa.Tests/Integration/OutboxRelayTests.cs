@@ -170,5 +170,15 @@ public sealed class OutboxRelayTests(AppFixture fixture)
             await Task.Yield();
             published.Add(message.Id);
         }
+
+        public async Task<IReadOnlyList<Exception?>> PublishInOrderAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
+        {
+            foreach (var message in messages)
+            {
+                await PublishAsync(message, cancellationToken);
+            }
+
+            return new Exception?[messages.Count];
+        }
     }
 }

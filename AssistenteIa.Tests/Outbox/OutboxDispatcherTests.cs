@@ -71,6 +71,35 @@ public sealed class OutboxDispatcherTests
         Assert.DoesNotContain(_broker.Published, id => !filler.Exists(f => f.Id == id));
     }
 
+    [Fact]
+    public async Task A_batch_goes_out_in_one_call_and_a_refused_row_is_left_to_the_relay_with_its_tasks_later_rows()
+    {
+        var dispatcher = CreateDispatcher();
+        var running = dispatcher.RunAsync(CancellationToken.None);
+        var refusedTask = Guid.NewGuid();
+        var refused = Row(refusedTask, 1, TimeSpan.Zero);
+        var sameTask = Row(refusedTask, 2, TimeSpan.Zero);
+        var others = Enumerable.Range(0, 5).Select(_ => Row(Guid.NewGuid(), 1, TimeSpan.Zero)).ToList();
+        _broker.Refuse.Add(refused.Id);
+
+        dispatcher.Enqueue([refused, sameTask, .. others]);
+        await PublishedAsync(dispatcher, Row(Guid.NewGuid(), 1, TimeSpan.Zero));
+
+        // The seven rows handed over together went out in one call (the marker row with them or after them).
+        Assert.True(_broker.Batches[0] >= 7, $"the first call published {_broker.Batches[0]} rows");
+        Assert.Equal((1, true, false, false), (refused.PublishAttempts, refused.LastError is not null, refused.SentAt is not null, refused.ClaimedUntil is not null));
+        Assert.All(others, o => Assert.NotNull(o.SentAt));
+
+        // The relay publishes the refused row; until the deferral ends the task's next rows are left to it too.
+        var next = Row(refusedTask, 3, TimeSpan.Zero);
+        dispatcher.Enqueue([next]);
+        await PublishedAsync(dispatcher, Row(Guid.NewGuid(), 1, TimeSpan.Zero));
+        Assert.DoesNotContain(next.Id, _broker.Published);
+
+        dispatcher.Complete();
+        await running;
+    }
+
     private OutboxDispatcher CreateDispatcher()
     {
         var marks = new OutboxSentMarks(new ServiceCollection().BuildServiceProvider().GetRequiredService<IServiceScopeFactory>(), _clock, NullLogger<OutboxSentMarks>.Instance);
@@ -91,17 +120,41 @@ public sealed class OutboxDispatcherTests
         }
     }
 
-    /// <summary>Stands in for the broker only to record what was published; confirms at once.</summary>
+    /// <summary>Stands in for the broker only to record what was published; confirms at once, except the rows it is told to refuse.</summary>
     private sealed class RecordingPublisher : IMessagePublisher
     {
         private readonly ConcurrentQueue<Guid> _published = new();
 
         public IReadOnlyList<Guid> Published => [.. _published];
 
+        public HashSet<Guid> Refuse { get; } = [];
+
+        /// <summary>How many rows each call published.</summary>
+        public List<int> Batches { get; } = [];
+
         public Task PublishAsync(OutboxMessage message, CancellationToken cancellationToken)
         {
             _published.Enqueue(message.Id);
             return Task.CompletedTask;
+        }
+
+        public Task<IReadOnlyList<Exception?>> PublishInOrderAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken)
+        {
+            Batches.Add(messages.Count);
+            var results = new Exception?[messages.Count];
+            for (var i = 0; i < messages.Count; i++)
+            {
+                if (Refuse.Contains(messages[i].Id))
+                {
+                    results[i] = new InvalidOperationException("nacked");
+                }
+                else
+                {
+                    _published.Enqueue(messages[i].Id);
+                }
+            }
+
+            return Task.FromResult<IReadOnlyList<Exception?>>(results);
         }
     }
 }
