@@ -14,6 +14,7 @@ public static class WebhooksRegistration
     {
         builder.AddWebhookCore();
         builder.Services.AddScoped<FanOutTaskEventHandler>();
+        builder.Services.AddSingleton<WebhookEndpointCache>();
         builder.Services.AddSingleton<WebhookSignal>();
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);

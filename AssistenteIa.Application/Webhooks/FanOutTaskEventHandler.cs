@@ -11,7 +11,7 @@ namespace AssistenteIa.Application.Webhooks;
 /// Turns one task event into a delivery for each of the tenant's enabled endpoints subscribed to its type, stored
 /// before anything is sent. Idempotent: a redelivered event finds its deliveries already there.
 /// </summary>
-public sealed class FanOutTaskEventHandler(IAppDbContext db, TimeProvider clock)
+public sealed class FanOutTaskEventHandler(IAppDbContext db, WebhookEndpointCache endpointCache, TimeProvider clock)
 {
     /// <returns>How many deliveries were added.</returns>
     public async Task<int> HandleAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
@@ -22,18 +22,23 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, TimeProvider clock)
         }
         catch (DbUpdateException)
         {
-            // The same event handled twice at once (a redelivery racing the first): once more, the other's rows now visible.
+            // The same event handled twice at once (a redelivery racing the first), or an endpoint deleted since the
+            // cached read: once more, the other's rows now visible and the endpoints read again.
             db.ClearTracking();
+            endpointCache.Invalidate(taskEvent.TenantId);
             return await AddMissingAsync(taskEvent, cancellationToken);
         }
     }
 
     private async Task<int> AddMissingAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
     {
-        var endpoints = await db.WebhookEndpoints.AsNoTracking()
-            .Where(e => e.TenantId == taskEvent.TenantId && e.Enabled)
-            .Select(e => new { e.Id, e.Events })
-            .ToListAsync(cancellationToken);
+        var endpoints = await endpointCache.GetAsync(
+            taskEvent.TenantId,
+            async token => await db.WebhookEndpoints.AsNoTracking()
+                .Where(e => e.TenantId == taskEvent.TenantId && e.Enabled)
+                .Select(e => new SubscribedEndpoint(e.Id, e.Events))
+                .ToListAsync(token),
+            cancellationToken);
         var wanted = endpoints.Where(e => e.Events.Contains(taskEvent.Type, StringComparer.Ordinal)).Select(e => e.Id).ToList();
         if (wanted.Count == 0)
         {

@@ -61,6 +61,7 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
         var endpoint = WebhookEndpoint.Create(command.TenantId, url!, events, command.Description, secrets.Protect(secret), clock.GetUtcNow());
         db.WebhookEndpoints.Add(endpoint);
         await db.SaveChangesAsync(cancellationToken);
+        await SettleAsync(cancellationToken);
         return new CreatedWebhookDto(endpoint.Id, endpoint.Url, endpoint.Events, endpoint.Description, endpoint.Enabled, endpoint.CreatedAt, secret);
     }
 
@@ -84,8 +85,15 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
         var endpoint = await FindAsync(tenantId, id, cancellationToken);
         endpoint.Enable(clock.GetUtcNow());
         await db.SaveChangesAsync(cancellationToken);
+        await SettleAsync(cancellationToken);
         return WebhookEndpointDto.From(endpoint);
     }
+
+    /// <summary>
+    /// Answers a change that adds an endpoint to the fan-out only once ServiceC's cached endpoint lists read before it
+    /// have expired (<see cref="WebhookEndpointCache"/>): the events of tasks changed after the answer reach it.
+    /// </summary>
+    private Task SettleAsync(CancellationToken cancellationToken) => Task.Delay(WebhookEndpointCache.SettleTime, clock, cancellationToken);
 
     /// <summary>The endpoint's deliveries, newest first.</summary>
     public async Task<IReadOnlyList<WebhookDeliveryDto>> DeliveriesAsync(string tenantId, Guid id, int? limit, CancellationToken cancellationToken)

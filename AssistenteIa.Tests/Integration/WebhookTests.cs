@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -92,6 +93,27 @@ public sealed class WebhookTests(AppFixture fixture)
             var redeliver = await client.PostAsync($"/api/v1/webhooks/{IdOf(endpoint)}/deliveries/{delivery.GetProperty("id").GetGuid()}/redeliver", null);
             Assert.Equal(HttpStatusCode.Accepted, redeliver.StatusCode);
             Assert.Equal(attempts[0].Id, (await receiver.NextAsync(Deadline, "the redelivery")).Id);
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    [Fact]
+    public async Task An_endpoint_registered_while_its_tenant_has_events_flowing_gets_the_next_tasks_events()
+    {
+        // ServiceC caches a tenant's endpoint list (none, here) for a second; the registration answers after it expired.
+        using var client = await fixture.CreateTenantClientAsync("hooks");
+        var before = await TaskApi.CreateAsync(client, TaskApi.Body());
+        await TaskApi.WaitForStatusAsync(client, before.Id, AiTaskStatus.Succeeded);
+
+        await using var receiver = new WebhookReceiver();
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.created");
+        try
+        {
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body());
+            await NextForAsync(receiver, task.Id, "task.created");
         }
         finally
         {

@@ -16,7 +16,10 @@ namespace AssistenteIaApi.Interfaces.Http.Controllers;
 [Route("api/v1/webhooks")]
 public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
 {
-    /// <summary>Registers an endpoint; the answer carries its signing secret, shown this once.</summary>
+    /// <summary>
+    /// Registers an endpoint; the answer carries its signing secret, shown this once. It comes about 1.5 s after the
+    /// endpoint is stored: every task event written after the answer reaches the endpoint.
+    /// </summary>
     [HttpPost(Name = "createWebhook")]
     [Consumes("application/json")]
     [ProducesResponseType<CreatedWebhookDto>(StatusCodes.Status201Created, "application/json")]
@@ -55,7 +58,7 @@ public sealed class WebhooksController(WebhooksHandler handler) : ControllerBase
         return NoContent();
     }
 
-    /// <summary>Enables a disabled endpoint again.</summary>
+    /// <summary>Enables a disabled endpoint again; answered, like a registration, once the endpoint receives every later event.</summary>
     [HttpPost("{id}/enable", Name = "enableWebhook")]
     [ProducesResponseType<WebhookEndpointDto>(StatusCodes.Status200OK, "application/json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
