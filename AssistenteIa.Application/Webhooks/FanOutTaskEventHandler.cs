@@ -25,12 +25,11 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, WebhookEndpointCach
             // The same event handled twice at once (a redelivery racing the first), or an endpoint deleted since the
             // cached read: once more, the other's rows now visible and the endpoints read again.
             db.ClearTracking();
-            endpointCache.Invalidate(taskEvent.TenantId);
-            return await AddMissingAsync(taskEvent, cancellationToken);
+            return await AddMissingAsync(taskEvent, cancellationToken, freshEndpoints: true);
         }
     }
 
-    private async Task<int> AddMissingAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
+    private async Task<int> AddMissingAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken, bool freshEndpoints = false)
     {
         var endpoints = await endpointCache.GetAsync(
             taskEvent.TenantId,
@@ -38,7 +37,8 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, WebhookEndpointCach
                 .Where(e => e.TenantId == taskEvent.TenantId && e.Enabled)
                 .Select(e => new SubscribedEndpoint(e.Id, e.Events))
                 .ToListAsync(token),
-            cancellationToken);
+            cancellationToken,
+            freshEndpoints);
         var wanted = endpoints.Where(e => e.Events.Contains(taskEvent.Type, StringComparer.Ordinal)).Select(e => e.Id).ToList();
         if (wanted.Count == 0)
         {

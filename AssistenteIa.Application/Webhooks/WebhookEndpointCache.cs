@@ -10,9 +10,10 @@ public sealed record SubscribedEndpoint(Guid Id, IReadOnlyList<string> Events);
 /// of task events costs one endpoint query per tenant per <see cref="Duration"/> instead of one per event (five per
 /// task). The API answers a change that adds an endpoint to the fan-out (registered, enabled again) only after
 /// <see cref="SettleTime"/>, when every entry read before the change has expired: a task event written after that
-/// answer is fanned out to the endpoint. An endpoint deleted or disabled meanwhile may still get deliveries for up to
-/// <see cref="Duration"/>; the sender abandons those, and a delivery refused by the database (endpoint gone) makes the
-/// fan-out read the endpoints again.
+/// answer is fanned out to the endpoint (one written during the wait may not be). An endpoint deleted or disabled
+/// meanwhile may still get deliveries for up to <see cref="Duration"/>; the sender abandons those, and a delivery refused
+/// by the database (endpoint gone) makes the fan-out read the endpoints again. The API and ServiceC must run the same
+/// <see cref="Duration"/>: deploy a longer one to ServiceC only after the API.
 /// </summary>
 public sealed class WebhookEndpointCache(TimeProvider clock)
 {
@@ -26,12 +27,13 @@ public sealed class WebhookEndpointCache(TimeProvider clock)
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
+    /// <param name="fresh">Read the endpoints now whatever the cache holds (after the database refused a delivery).</param>
     public async Task<IReadOnlyList<SubscribedEndpoint>> GetAsync(
-        string tenantId, Func<CancellationToken, Task<IReadOnlyList<SubscribedEndpoint>>> load, CancellationToken cancellationToken)
+        string tenantId, Func<CancellationToken, Task<IReadOnlyList<SubscribedEndpoint>>> load, CancellationToken cancellationToken, bool fresh = false)
     {
         // Stamped before the read starts: an entry is never younger than the data in it.
         var readAt = clock.GetTimestamp();
-        if (_entries.TryGetValue(tenantId, out var entry) && clock.GetElapsedTime(entry.ReadAt, readAt) < Duration)
+        if (!fresh && _entries.TryGetValue(tenantId, out var entry) && clock.GetElapsedTime(entry.ReadAt, readAt) < Duration)
         {
             return entry.Endpoints;
         }
@@ -42,12 +44,11 @@ public sealed class WebhookEndpointCache(TimeProvider clock)
             _entries.Clear();
         }
 
-        _entries[tenantId] = new Entry(readAt, endpoints);
+        // A read that started earlier than the one stored (concurrent handlers) never replaces it.
+        var read = new Entry(readAt, endpoints);
+        _entries.AddOrUpdate(tenantId, read, (_, stored) => stored.ReadAt > readAt ? stored : read);
         return endpoints;
     }
-
-    /// <summary>Forgets the tenant's entry: the next event reads its endpoints again.</summary>
-    public void Invalidate(string tenantId) => _entries.TryRemove(tenantId, out _);
 
     private sealed record Entry(long ReadAt, IReadOnlyList<SubscribedEndpoint> Endpoints);
 }

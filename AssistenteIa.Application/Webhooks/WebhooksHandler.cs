@@ -61,7 +61,7 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
         var endpoint = WebhookEndpoint.Create(command.TenantId, url!, events, command.Description, secrets.Protect(secret), clock.GetUtcNow());
         db.WebhookEndpoints.Add(endpoint);
         await db.SaveChangesAsync(cancellationToken);
-        await SettleAsync(cancellationToken);
+        await SettleAsync();
         return new CreatedWebhookDto(endpoint.Id, endpoint.Url, endpoint.Events, endpoint.Description, endpoint.Enabled, endpoint.CreatedAt, secret);
     }
 
@@ -85,15 +85,16 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
         var endpoint = await FindAsync(tenantId, id, cancellationToken);
         endpoint.Enable(clock.GetUtcNow());
         await db.SaveChangesAsync(cancellationToken);
-        await SettleAsync(cancellationToken);
+        await SettleAsync();
         return WebhookEndpointDto.From(endpoint);
     }
 
     /// <summary>
     /// Answers a change that adds an endpoint to the fan-out only once ServiceC's cached endpoint lists read before it
     /// have expired (<see cref="WebhookEndpointCache"/>): the events of tasks changed after the answer reach it.
+    /// The change is committed: a client that stops waiting must not turn it into an error (the secret is shown once).
     /// </summary>
-    private Task SettleAsync(CancellationToken cancellationToken) => Task.Delay(WebhookEndpointCache.SettleTime, clock, cancellationToken);
+    private Task SettleAsync() => Task.Delay(WebhookEndpointCache.SettleTime, clock, CancellationToken.None);
 
     /// <summary>The endpoint's deliveries, newest first.</summary>
     public async Task<IReadOnlyList<WebhookDeliveryDto>> DeliveriesAsync(string tenantId, Guid id, int? limit, CancellationToken cancellationToken)
