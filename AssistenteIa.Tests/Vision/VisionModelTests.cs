@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Ports.Out;
@@ -8,6 +5,7 @@ using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Ai;
+using AssistenteIa.Tests.Integration;
 using AssistenteIaApi.ServiceB.Worker.Skills.Vision;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -22,23 +20,16 @@ namespace AssistenteIa.Tests.Vision;
 /// </summary>
 public sealed class VisionModelTests : IAsyncDisposable
 {
-    private readonly HttpListener _server = new();
-    private readonly string _endpoint;
-    private readonly Task _loop;
+    private readonly LoopbackHttpServer _server;
     private (int Status, string Body) _answer;
-    private string? _lastRequest;
 
     public VisionModelTests()
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        _endpoint = $"http://127.0.0.1:{port}/v1";
-        _server.Prefixes.Add($"http://127.0.0.1:{port}/");
-        _server.Start();
-        _loop = ServeAsync();
+        // Every request (the SDK's retries included) gets the answer the test set last.
+        _server = new LoopbackHttpServer([.. Enumerable.Repeat(LoopbackHttpServer.Reply(_ => (_answer.Status, _answer.Body, "application/json")), 16)]);
     }
+
+    private string LastRequest => _server.Received[^1].Body;
 
     [Fact]
     public async Task Ocr_sends_the_page_as_a_png_data_uri_and_returns_the_transcription_and_its_tokens()
@@ -50,7 +41,7 @@ public sealed class VisionModelTests : IAsyncDisposable
 
         Assert.Equal("INVOICE 4821\nPAID", answer.Text);
         Assert.Equal(new ExecutionUsage("gpt-4o-mini", 812, 7), answer.Usage);
-        using var sent = JsonDocument.Parse(_lastRequest!);
+        using var sent = JsonDocument.Parse(LastRequest);
         var messages = sent.RootElement.GetProperty("messages");
         Assert.Contains("Transcribe", messages[0].GetProperty("content").ToString());
         Assert.Contains("English, Portuguese", messages[0].GetProperty("content").ToString());
@@ -70,7 +61,7 @@ public sealed class VisionModelTests : IAsyncDisposable
             [new Detection("face", 0.91, new Box(10, 20, 30, 40), 2), new Detection("plate", 1, new Box(90, 0, 10, 20), 2)],
             detections);
         Assert.Equal(new ExecutionUsage("gpt-4o-mini", 500, 60), usage);
-        using var sent = JsonDocument.Parse(_lastRequest!);
+        using var sent = JsonDocument.Parse(LastRequest);
         var schema = sent.RootElement.GetProperty("response_format").GetProperty("json_schema").GetProperty("schema");
         var labels = schema.GetProperty("properties").GetProperty("detections").GetProperty("items").GetProperty("properties").GetProperty("label").GetProperty("enum");
         Assert.Equal(["face", "plate"], labels.EnumerateArray().Select(l => l.GetString()));
@@ -121,24 +112,12 @@ public sealed class VisionModelTests : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _server.Stop();
-        _server.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (Exception)
-        {
-            // The listener throws once closed; the loop is over either way.
-        }
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     private VisionModel Model()
     {
         var options = new AiOptions { Provider = "OpenAI", DefaultModel = "gpt-4o-mini" };
-        var client = ChatClientFactory.Create(options, $"Endpoint={_endpoint};Key=test-key;Model=gpt-4o-mini", new TokenCounter(), TimeProvider.System);
+        var client = ChatClientFactory.Create(options, $"Endpoint={_server.Url}/v1;Key=test-key;Model=gpt-4o-mini", new TokenCounter(), TimeProvider.System);
         return new VisionModel(new ChatClientTaskExecutor(client, new TokenCounter(), Options.Create(options)));
     }
 
@@ -154,22 +133,4 @@ public sealed class VisionModelTests : IAsyncDisposable
         choices = new[] { new { index = 0, message = new { role = "assistant", content }, finish_reason = "stop" } },
         usage = new { prompt_tokens = promptTokens, completion_tokens = completionTokens, total_tokens = promptTokens + completionTokens },
     });
-
-    private async Task ServeAsync()
-    {
-        while (_server.IsListening)
-        {
-            var context = await _server.GetContextAsync();
-            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-            {
-                _lastRequest = await reader.ReadToEndAsync();
-            }
-
-            var body = Encoding.UTF8.GetBytes(_answer.Body);
-            context.Response.StatusCode = _answer.Status;
-            context.Response.ContentType = "application/json";
-            await context.Response.OutputStream.WriteAsync(body);
-            context.Response.Close();
-        }
-    }
 }
