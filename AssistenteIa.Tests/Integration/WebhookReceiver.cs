@@ -20,6 +20,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _serving;
 
+    /// <summary>Requests read by a matching <see cref="NextAsync(Func{ReceivedWebhook, bool}, TimeSpan, string)"/> that did not match (one reader at a time).</summary>
+    private readonly List<ReceivedWebhook> _kept = [];
+
     public WebhookReceiver(params int[] plan)
     {
         _plan = new ConcurrentQueue<int>(plan);
@@ -38,18 +41,36 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Lets requests held by a planned 0 finish (with 200).</summary>
     public void Release() => _release.TrySetResult();
 
-    public async Task<ReceivedWebhook> NextAsync(TimeSpan deadline, string what)
+    /// <summary>
+    /// The first request not yet taken that matches <paramref name="match"/>; those that do not match stay for later
+    /// calls. Deliveries to one endpoint go out side by side, so events can arrive in any order.
+    /// </summary>
+    public async Task<ReceivedWebhook> NextAsync(Func<ReceivedWebhook, bool> match, TimeSpan deadline, string what)
     {
         using var timeout = new CancellationTokenSource(deadline);
-        try
+        while (true)
         {
-            return await _received.Reader.ReadAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            throw new TimeoutException($"No webhook request ({what}) within {deadline}; got {All.Count} so far.");
+            var kept = _kept.FindIndex(r => match(r));
+            if (kept >= 0)
+            {
+                var found = _kept[kept];
+                _kept.RemoveAt(kept);
+                return found;
+            }
+
+            try
+            {
+                _kept.Add(await _received.Reader.ReadAsync(timeout.Token));
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"No webhook request ({what}) within {deadline}; got {All.Count} so far.");
+            }
         }
     }
+
+    /// <summary>The first request not yet taken, whatever it is.</summary>
+    public Task<ReceivedWebhook> NextAsync(TimeSpan deadline, string what) => NextAsync(_ => true, deadline, what);
 
     public async ValueTask DisposeAsync()
     {

@@ -265,18 +265,15 @@ public sealed class WebhookTests(AppFixture fixture)
         }
     }
 
-    private static async Task<ReceivedWebhook> NextForAsync(WebhookReceiver receiver, Guid taskId, string type, TimeSpan? deadline = null)
-    {
-        while (true)
-        {
-            var next = await receiver.NextAsync(deadline ?? Deadline, $"{type} of {taskId}");
-            var body = JsonSerializer.Deserialize<JsonElement>(next.Body);
-            if (body.GetProperty("type").GetString() == type && body.GetProperty("data").GetProperty("task").GetProperty("id").GetGuid() == taskId)
+    private static Task<ReceivedWebhook> NextForAsync(WebhookReceiver receiver, Guid taskId, string type, TimeSpan? deadline = null) =>
+        receiver.NextAsync(
+            request =>
             {
-                return next;
-            }
-        }
-    }
+                var body = JsonSerializer.Deserialize<JsonElement>(request.Body);
+                return body.GetProperty("type").GetString() == type && body.GetProperty("data").GetProperty("task").GetProperty("id").GetGuid() == taskId;
+            },
+            deadline ?? Deadline,
+            $"{type} of {taskId}");
 
     private static async Task<JsonElement> RegisterAsync(HttpClient client, string url, params string[] events)
     {
