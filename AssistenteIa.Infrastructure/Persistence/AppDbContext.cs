@@ -75,6 +75,15 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return Database.BeginTransactionAsync(cancellationToken);
     }
 
+    public async Task<ClaimCandidate?> FindTaskWithDatabaseClockAsync(Guid taskId, CancellationToken cancellationToken)
+    {
+        // DateTimeOffset.UtcNow is not evaluated here: EF leaves it to the query, which Npgsql translates to now().
+        var row = await Tasks.Where(t => t.Id == taskId)
+            .Select(t => new { Task = t, DatabaseNow = DateTimeOffset.UtcNow })
+            .FirstOrDefaultAsync(cancellationToken);
+        return row is null ? null : new ClaimCandidate(row.Task, row.DatabaseNow);
+    }
+
     public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken)
     {
         var ids = attempts.Select(a => a.TaskId).ToArray();

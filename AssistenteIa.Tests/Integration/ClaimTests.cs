@@ -1,4 +1,5 @@
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
@@ -18,12 +19,12 @@ public sealed class ClaimTests(AppFixture fixture)
     [Fact]
     public async Task Two_workers_handling_the_same_message_at_once_run_one_attempt()
     {
-        var task = await InsertQueuedTaskAsync();
-        var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
-        using var workerA = BuildWorker();
-        using var workerB = BuildWorker();
+        using var workerA = await BuildWorkerAsync();
+        using var workerB = await BuildWorkerAsync();
         await using var scopeA = workerA.Services.CreateAsyncScope();
         await using var scopeB = workerB.Services.CreateAsyncScope();
+        var task = await InsertQueuedTaskAsync();
+        var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
 
         var outcomes = await Task.WhenAll(
             scopeA.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(message, CancellationToken.None),
@@ -38,9 +39,9 @@ public sealed class ClaimTests(AppFixture fixture)
     [Fact]
     public async Task A_message_for_a_finished_task_is_ignored()
     {
+        using var worker = await BuildWorkerAsync();
         var task = await InsertQueuedTaskAsync();
         var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
-        using var worker = BuildWorker();
 
         await using (var first = worker.Services.CreateAsyncScope())
         {
@@ -52,7 +53,39 @@ public sealed class ClaimTests(AppFixture fixture)
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
     }
 
-    private async Task<AiTask> InsertQueuedTaskAsync()
+    [Fact]
+    public async Task A_worker_whose_clock_runs_behind_leases_the_task_by_the_database_clock()
+    {
+        using var worker = await BuildWorkerAsync(new ShiftedClock(TimeSpan.FromMinutes(-10)));
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertQueuedTaskAsync(latencyMs: 3_000);
+        var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
+
+        var handling = scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(message, CancellationToken.None);
+
+        // By the worker's clock the lease would have ended ten minutes ago, and the dispatcher would rescue the task
+        // while it runs.
+        var leaseLeft = await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<double?>("""SELECT extract(epoch FROM "LockedUntil" - now())::float8 FROM "Tasks" WHERE "Id" = @p0 AND "Status" = 'Running'""", task.Id),
+            left => left is not null,
+            TimeSpan.FromSeconds(30),
+            "the task to run");
+        Assert.InRange(leaseLeft!.Value, 20, 30.5);
+        Assert.Equal(ExecutionOutcome.Recorded, await handling);
+    }
+
+    /// <summary>The system clock moved by a fixed amount; timers run in real time.</summary>
+    private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + shift;
+    }
+
+    /// <summary>
+    /// A queued task with no work message: insert it just before handling, since the running system's dispatcher queues
+    /// again a task left waiting a few seconds (a test host's start and first query can take that long) and the claim
+    /// would lose to it.
+    /// </summary>
+    private async Task<AiTask> InsertQueuedTaskAsync(int latencyMs = 200)
     {
         var now = DateTimeOffset.UtcNow;
         var task = AiTask.Create(
@@ -60,7 +93,7 @@ public sealed class ClaimTests(AppFixture fixture)
             "tenant-a",
             new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
             Priority.Normal,
-            """{"prompt":"race","simulation":{"latencyMs":200}}""",
+            $$$"""{"prompt":"race","simulation":{"latencyMs":{{{latencyMs}}}}}""",
             3,
             null,
             null,
@@ -75,7 +108,7 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>ServiceB's own composition root, built but not started (no consumer runs).</summary>
-    private IHost BuildWorker()
+    private async Task<IHost> BuildWorkerAsync(TimeProvider? clock = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Production" });
         builder.Configuration["ConnectionStrings:db"] = fixture.DatabaseConnectionString;
@@ -83,6 +116,16 @@ public sealed class ClaimTests(AppFixture fixture)
         builder.AddApplicationCore();
         builder.AddMessaging();
         builder.AddTaskExecution();
-        return builder.Build();
+        if (clock is not null)
+        {
+            builder.Services.AddSingleton(clock);
+        }
+
+        var host = builder.Build();
+
+        // The model built and the claim's query compiled now, not while a task waits.
+        await using var scope = host.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<IAppDbContext>().FindTaskWithDatabaseClockAsync(Guid.Empty, CancellationToken.None);
+        return host;
     }
 }

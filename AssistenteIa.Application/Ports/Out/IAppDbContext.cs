@@ -29,6 +29,13 @@ public interface IAppDbContext
     IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages();
 
     /// <summary>
+    /// The task (tracked) and the database's clock, read by one statement; null when there is no such task. A lease
+    /// written from <see cref="ClaimCandidate.DatabaseNow"/> is judged by the clock the dispatcher judges it by, at no
+    /// extra round trip.
+    /// </summary>
+    Task<ClaimCandidate?> FindTaskWithDatabaseClockAsync(Guid taskId, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task
     /// leased by this worker and still at that attempt); returns those renewed (a missing one is a lease lost).
     /// Leaves the row version alone.
@@ -57,6 +64,8 @@ public interface IAppDbContext
     /// <summary>Stops tracking these rows: whatever changed on them is written elsewhere (<c>OutboxSentMarks</c>).</summary>
     void Forget(IEnumerable<OutboxMessage> messages);
 }
+
+public sealed record ClaimCandidate(AiTask Task, DateTimeOffset DatabaseNow);
 
 public sealed record AttemptLease(Guid TaskId, int AttemptNo);
 

@@ -44,37 +44,36 @@ public sealed class ExecuteTaskHandler(
     public async Task<ExecutionOutcome> HandleAsync(TaskQueued message, CancellationToken stoppingToken)
     {
         var options = workerOptions.Value;
-        var task = await db.Tasks.FirstOrDefaultAsync(t => t.Id == message.TaskId, stoppingToken);
-        if (task is null || task.Status != AiTaskStatus.Queued)
+        var candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
+        if (candidate is not { Task.Status: AiTaskStatus.Queued })
         {
-            logger.LogInformation("Ignoring TaskQueued for task {TaskId} attempt {Attempt}: task is {Status}", message.TaskId, message.Attempt, task?.Status.ToString() ?? "unknown");
+            logger.LogInformation("Ignoring TaskQueued for task {TaskId} attempt {Attempt}: task is {Status}", message.TaskId, message.Attempt, candidate?.Task.Status.ToString() ?? "unknown");
             return ExecutionOutcome.Ignored;
         }
 
+        var task = candidate.Task;
+
         var now = clock.GetUtcNow();
         var queuedAt = task.UpdatedAt;
-        task.Reserve(worker.Id, now + options.LeaseDuration, now);
+
+        // The lease runs by the database's clock, the one the dispatcher judges leases by, read with the task a moment
+        // ago (so it ends a little early, never late): a worker clock running behind cannot get its task rescued early.
+        task.Reserve(worker.Id, candidate.DatabaseNow + options.LeaseDuration, now);
         var attempt = task.Start(now);
         db.TaskAttempts.Add(attempt);
 
-        // The claim and its lease by the database's clock commit together: one commit (one disk flush) per claim.
-        await using (var transaction = await db.BeginTransactionAsync(stoppingToken))
+        // The claim is one save: the update (conditional on the row version), the attempt and the events' outbox rows
+        // commit together, one commit (one disk flush) per claim. Once sent it is not cancelled: a stop that cut the
+        // commit's answer off would leave a claim made and its delivery requeued, the task waiting for its lease.
+        stoppingToken.ThrowIfCancellationRequested();
+        try
         {
-            try
-            {
-                await db.SaveChangesAsync(stoppingToken);
-            }
-            catch (DbUpdateConcurrencyException)
-            {
-                logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
-                return ExecutionOutcome.Ignored;
-            }
-
-            // The lease just written came from this worker's clock; restate it by the database's clock, the one the
-            // dispatcher judges leases by, so a worker clock running behind cannot get its task rescued early. A failure
-            // here rolls the claim back and the delivery is requeued; a stop does not, the claim is already made.
-            await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
-            await transaction.CommitAsync(CancellationToken.None);
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
+            return ExecutionOutcome.Ignored;
         }
 
         // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
