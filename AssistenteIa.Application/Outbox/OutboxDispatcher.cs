@@ -23,7 +23,7 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
     /// <summary>Rows waiting at most; a save that does not fit whole is left to the relay.</summary>
     public const int MaxQueued = 20_000;
 
-    /// <summary>Rows published by one round of the loop at most.</summary>
+    /// <summary>Rows published by one round of the loop at most (a save that has more goes alone).</summary>
     public const int MaxBatch = 500;
 
     /// <summary>
@@ -38,7 +38,9 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
     /// <summary>Tasks remembered as deferred at most (expired ones are forgotten first; past it, the oldest).</summary>
     public const int MaxDeferredTasks = 100_000;
 
-    private readonly Channel<OutboxMessage> _queue = Channel.CreateUnbounded<OutboxMessage>(new UnboundedChannelOptions { SingleReader = true });
+    // One entry per save: the loop never wakes up to a save's first row alone, so a task's work message goes out with
+    // the event before it, not one confirm wait later.
+    private readonly Channel<IReadOnlyList<OutboxMessage>> _queue = Channel.CreateUnbounded<IReadOnlyList<OutboxMessage>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<Guid, long> _deferredUntil = new();
     private readonly Lock _admission = new();
     private int _queued;
@@ -55,11 +57,7 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
             if (!_completed && _queued + messages.Count <= MaxQueued)
             {
                 _queued += messages.Count;
-                foreach (var message in messages)
-                {
-                    _queue.Writer.TryWrite(message);
-                }
-
+                _queue.Writer.TryWrite(messages);
                 return;
             }
         }
@@ -74,9 +72,11 @@ public sealed class OutboxDispatcher(IMessagePublisher publisher, OutboxSentMark
         var batch = new List<OutboxMessage>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var message))
+            // Whole saves, up to MaxBatch rows (a bigger save goes alone).
+            while ((batch.Count == 0 || (_queue.Reader.TryPeek(out var next) && batch.Count + next.Count <= MaxBatch))
+                && _queue.Reader.TryRead(out var save))
             {
-                batch.Add(message);
+                batch.AddRange(save);
             }
 
             lock (_admission)
