@@ -53,7 +53,7 @@ scenario system --steps "$system_steps" --clients 32 --create-clients "$create_c
   --tasks "$tasks" --paced-rate 400 --paced-seconds "$paced_seconds" --paced-create-rate 1000 --paced-create-seconds 10 \
   --idle-tasks 50 --seed-tasks 1000000 --worker-concurrency 2 --warmup "$warmup"
 if [ "$run" = full ]; then
-  scenario system --steps end-to-end --workers 2 --worker-concurrency 2 --clients 32 --tasks "$tasks" --suffix _2workers --part system-2workers
+  scenario system --steps end-to-end --workers 2 --worker-concurrency 2 --clients 32 --tasks "$tasks" --warmup "$warmup" --suffix _2workers --part system-2workers
   scenario concurrency --levels 1,8,32 --latency-ms 500 --seconds 15
 fi
 scenario hangfire --jobs "$jobs" --workers 2 --producers 4 --warmup "$hangfire_warmup"
