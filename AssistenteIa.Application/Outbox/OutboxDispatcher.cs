@@ -10,9 +10,12 @@ namespace AssistenteIa.Application.Outbox;
 /// Publishes, in the background, the outbox rows this process just committed, so a request answers and a worker
 /// acknowledges as soon as the database has the change, not after the broker's confirms. Rows are taken in the order
 /// they were handed over and published batch after batch through the one publish loop
-/// (<see cref="OutboxPublisher.PublishAsync(IReadOnlyList{OutboxMessage}, CancellationToken)"/>): a batch is what
-/// arrived while the previous one waited for its confirms, all of it sent in order on one channel, so the rate grows
-/// with the load at one confirm wait per batch; the marks of what went out are written by <see cref="OutboxSentMarks"/>.
+/// (<see cref="OutboxPublisher.PublishAsync(IReadOnlyList{OutboxMessage}, CancellationToken)"/>): a batch is the
+/// saves that arrived while the previous one waited for its confirms, whole saves only (a task's work message never
+/// waits a confirm behind the event saved with it), up to <see cref="MaxBatch"/> rows, all of it sent in order on one
+/// channel, so the rate grows with the load at one confirm wait per batch; the marks of what went out are written by
+/// <see cref="OutboxSentMarks"/>. A save of more than <see cref="MaxBatch"/> rows goes alone, under one publish
+/// timeout: the platform's saves hold a few rows, the dispatcher's scheduling rounds at most a few hundred.
 /// What is not published here (broker down, queue full, a row waiting too long, the process gone) stays unsent in the
 /// table for the relay, whose grace period this never reaches. Once one row of a task is left to the relay, so are
 /// that task's next rows for a while (<see cref="DeferFor"/>): the relay publishes them all in the order written, and

@@ -1,3 +1,4 @@
+using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
@@ -9,6 +10,7 @@ using AssistenteIaApi.ServiceB.Worker;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -23,7 +25,7 @@ public sealed class ClaimTests(AppFixture fixture)
         using var workerB = await BuildWorkerAsync();
         await using var scopeA = workerA.Services.CreateAsyncScope();
         await using var scopeB = workerB.Services.CreateAsyncScope();
-        var task = await InsertQueuedTaskAsync();
+        var task = await InsertTaskAsync();
         var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
 
         var outcomes = await Task.WhenAll(
@@ -40,7 +42,7 @@ public sealed class ClaimTests(AppFixture fixture)
     public async Task A_message_for_a_finished_task_is_ignored()
     {
         using var worker = await BuildWorkerAsync();
-        var task = await InsertQueuedTaskAsync();
+        var task = await InsertTaskAsync();
         var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
 
         await using (var first = worker.Services.CreateAsyncScope())
@@ -58,7 +60,7 @@ public sealed class ClaimTests(AppFixture fixture)
     {
         using var worker = await BuildWorkerAsync(new ShiftedClock(TimeSpan.FromMinutes(-10)));
         await using var scope = worker.Services.CreateAsyncScope();
-        var task = await InsertQueuedTaskAsync(latencyMs: 3_000);
+        var task = await InsertTaskAsync(latencyMs: 3_000);
         var message = new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId);
 
         var handling = scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(message, CancellationToken.None);
@@ -70,8 +72,26 @@ public sealed class ClaimTests(AppFixture fixture)
             left => left is not null,
             TimeSpan.FromSeconds(30),
             "the task to run");
-        Assert.InRange(leaseLeft!.Value, 20, 30.5);
+        var lease = worker.Services.GetRequiredService<IOptions<WorkerOptions>>().Value.LeaseDuration.TotalSeconds;
+        Assert.InRange(leaseLeft!.Value, lease - 10, lease + 0.5);
         Assert.Equal(ExecutionOutcome.Recorded, await handling);
+    }
+
+    [Fact]
+    public async Task The_claim_reads_the_lease_clock_from_the_database_in_the_query_that_reads_the_task()
+    {
+        // Not the worker's clock, not even when it agrees with the database's: inside a transaction now() stands still,
+        // so only a value the query itself read from the database equals it to the microsecond.
+        var task = await InsertTaskAsync(queued: false);
+        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
+        await using var transaction = await db.Database.BeginTransactionAsync();
+        var transactionNow = await db.Database.SqlQuery<DateTimeOffset>($"""SELECT now() AS "Value" """).SingleAsync();
+
+        var candidate = await db.FindTaskWithDatabaseClockAsync(task.Id, CancellationToken.None);
+
+        Assert.NotNull(candidate);
+        Assert.Equal(transactionNow, candidate.DatabaseNow);
+        Assert.Same(candidate.Task, db.ChangeTracker.Entries<AiTask>().Single().Entity);
     }
 
     /// <summary>The system clock moved by a fixed amount; timers run in real time.</summary>
@@ -81,11 +101,11 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>
-    /// A queued task with no work message: insert it just before handling, since the running system's dispatcher queues
-    /// again a task left waiting a few seconds (a test host's start and first query can take that long) and the claim
-    /// would lose to it.
+    /// A queued task with no work message (or, not <paramref name="queued"/>, one scheduled a day ahead). Insert it just
+    /// before handling: the running system's dispatcher queues again a task left waiting a few seconds (a test host's
+    /// start and first query can take that long), and the claim would lose to it.
     /// </summary>
-    private async Task<AiTask> InsertQueuedTaskAsync(int latencyMs = 200)
+    private async Task<AiTask> InsertTaskAsync(int latencyMs = 200, bool queued = true)
     {
         var now = DateTimeOffset.UtcNow;
         var task = AiTask.Create(
@@ -98,9 +118,13 @@ public sealed class ClaimTests(AppFixture fixture)
             null,
             null,
             Guid.NewGuid().ToString("N"),
-            null,
+            queued ? null : now.AddDays(1),
             now);
-        task.Enqueue(now);
+        if (queued)
+        {
+            task.Enqueue(now);
+        }
+
         await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
         db.Tasks.Add(task);
         await db.SaveChangesAsync();

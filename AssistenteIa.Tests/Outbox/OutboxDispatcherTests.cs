@@ -73,6 +73,22 @@ public sealed class OutboxDispatcherTests
     }
 
     [Fact]
+    public async Task Saves_waiting_together_go_out_in_one_batch()
+    {
+        var dispatcher = CreateDispatcher();
+        for (var i = 0; i < 3; i++)
+        {
+            var task = Guid.NewGuid();
+            dispatcher.Enqueue([Row(task, 1, TimeSpan.Zero), Row(task, 2, TimeSpan.Zero)]);
+        }
+
+        dispatcher.Complete();
+        await dispatcher.RunAsync(CancellationToken.None);
+
+        Assert.Equal([6], _broker.Batches);
+    }
+
+    [Fact]
     public async Task A_save_that_does_not_fit_whole_is_left_to_the_relay_whole()
     {
         var dispatcher = CreateDispatcher();

@@ -44,6 +44,7 @@ public sealed class ExecuteTaskHandler(
     public async Task<ExecutionOutcome> HandleAsync(TaskQueued message, CancellationToken stoppingToken)
     {
         var options = workerOptions.Value;
+        var leaseReadAt = clock.GetUtcNow();
         var candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
         if (candidate is not { Task.Status: AiTaskStatus.Queued })
         {
@@ -64,7 +65,9 @@ public sealed class ExecuteTaskHandler(
 
         // The claim is one save: the update (conditional on the row version), the attempt and the events' outbox rows
         // commit together, one commit (one disk flush) per claim. Once sent it is not cancelled: a stop that cut the
-        // commit's answer off would leave a claim made and its delivery requeued, the task waiting for its lease.
+        // commit's answer off would leave a claim made and its delivery requeued, the task waiting for its lease. A stop
+        // arriving during the save lets it finish (within the command timeout); the run then ends at once as
+        // interrupted and the task goes back to the queue without spending an attempt.
         stoppingToken.ThrowIfCancellationRequested();
         try
         {
@@ -78,7 +81,7 @@ public sealed class ExecuteTaskHandler(
 
         // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
         // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
-        using var registration = running.Register(task.Id, attempt.AttemptNo);
+        using var registration = running.Register(task.Id, attempt.AttemptNo, leaseReadAt);
 
         // The reserved and started events (handed to the background publisher; what fails is relayed).
         await outbox.PublishSavedAsync(CancellationToken.None);

@@ -29,8 +29,10 @@ public sealed class RenewLeasesHandler(
 
         await StopUnconfirmedAsync(attempts);
         var leases = attempts.Select(a => new AttemptLease(a.TaskId, a.AttemptNo)).ToList();
-        var renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
+
+        // Read before the statement: the renewed leases run from the database's now(), which is no earlier than this.
         var now = clock.GetUtcNow();
+        var renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
         foreach (var attempt in attempts)
         {
             if (!renewed.TryGetValue((attempt.TaskId, attempt.AttemptNo), out var lease))

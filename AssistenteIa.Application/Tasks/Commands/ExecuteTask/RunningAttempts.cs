@@ -23,9 +23,13 @@ public sealed class RunningAttempts(TimeProvider clock)
 
     public IReadOnlyCollection<RunningAttempt> All => _running.Values.ToList();
 
-    public RunningAttempt Register(Guid taskId, int attemptNo)
+    /// <param name="leasedAt">
+    /// When the lease just written was read from the database's clock, by this worker's clock (no later than now): the
+    /// self-fencing counts from there, never from after the claim's commit. Default: now.
+    /// </param>
+    public RunningAttempt Register(Guid taskId, int attemptNo, DateTimeOffset? leasedAt = null)
     {
-        var attempt = new RunningAttempt(this, taskId, attemptNo, clock.GetUtcNow());
+        var attempt = new RunningAttempt(this, taskId, attemptNo, leasedAt ?? clock.GetUtcNow());
         _running[(taskId, attemptNo)] = attempt;
         return attempt;
     }
