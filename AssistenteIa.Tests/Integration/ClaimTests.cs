@@ -39,6 +39,36 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_claim_that_finds_its_attempt_already_written_is_ignored_and_changes_nothing()
+    {
+        // What the second of two workers claiming at the same moment meets: the first one's attempt row, committed
+        // while its own batch waited on it, so its insert fails on the attempt's unique key before its update runs.
+        using var worker = await BuildWorkerAsync();
+        var task = await InsertTaskAsync();
+        await using (var other = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options))
+        {
+            // The other worker's attempt alone: its claim's update of the task is not written, or the status check
+            // would ignore the delivery before the claim.
+            var seen = await other.Tasks.SingleAsync(t => t.Id == task.Id);
+            seen.Reserve("other-worker", DateTimeOffset.UtcNow.AddSeconds(30), DateTimeOffset.UtcNow);
+            var attempt = seen.Start(DateTimeOffset.UtcNow);
+            other.Entry(seen).State = EntityState.Detached;
+            other.TaskAttempts.Add(attempt);
+            await other.SaveChangesAsync();
+        }
+
+        await using var scope = worker.Services.CreateAsyncScope();
+        var outcome = await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
+            .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
+
+        Assert.Equal(ExecutionOutcome.Ignored, outcome);
+        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        // Only the rows its creation wrote (created, queued, the work message): no reserved or started event.
+        Assert.Equal(3L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+    }
+
+    [Fact]
     public async Task A_message_for_a_finished_task_is_ignored()
     {
         using var worker = await BuildWorkerAsync();
@@ -101,13 +131,13 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>
-    /// A queued task with no work message (or, not <paramref name="queued"/>, one scheduled a day ahead). Insert it just
-    /// before handling: the running system's dispatcher queues again a task left waiting a few seconds (a test host's
-    /// start and first query can take that long), and the claim would lose to it.
+    /// A queued task with no work message (or, not <paramref name="queued"/>, one scheduled a day ahead), stamped a
+    /// minute ahead: the running system's dispatcher queues again a task that waited 3 s for its message, and a test
+    /// process's first queries can take longer than that on a busy machine (CI saw it), so the claim lost to it.
     /// </summary>
     private async Task<AiTask> InsertTaskAsync(int latencyMs = 200, bool queued = true)
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = DateTimeOffset.UtcNow.AddMinutes(1);
         var task = AiTask.Create(
             Guid.CreateVersion7(),
             "tenant-a",

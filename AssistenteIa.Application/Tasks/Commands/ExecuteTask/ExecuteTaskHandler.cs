@@ -73,7 +73,7 @@ public sealed class ExecuteTaskHandler(
         {
             await db.SaveChangesAsync(CancellationToken.None);
         }
-        catch (DbUpdateConcurrencyException)
+        catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
         {
             logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
             return ExecutionOutcome.Ignored;
@@ -136,6 +136,15 @@ public sealed class ExecuteTaskHandler(
         // The outcome is written even while the host stops: the message is acked only after it is stored.
         return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
     }
+
+    /// <summary>
+    /// Two workers claiming the same task at the same moment (a duplicate delivery): the claim's batch inserts the
+    /// attempt before it updates the task, so the one that commits second fails on the attempt's unique key, not on the
+    /// row version. It lost the claim; nothing of it was stored.
+    /// </summary>
+    private static bool IsAttemptTaken(DbUpdateException ex) =>
+        ex.InnerException is System.Data.Common.DbException { SqlState: "23505" } inner
+        && inner.Message.Contains("IX_TaskAttempts_TaskId_AttemptNo", StringComparison.Ordinal);
 
     private static ExecutionUsage UsageOf(OperationCanceledException ex) => (ex as AttemptCancelledException)?.Usage ?? ExecutionUsage.Empty;
 
