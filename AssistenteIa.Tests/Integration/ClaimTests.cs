@@ -66,6 +66,9 @@ public sealed class ClaimTests(AppFixture fixture)
         // Only the rows its creation wrote (created, queued, the work message): no reserved or started event.
         Assert.Equal(3L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0""", task.Id));
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+
+        // Queued beside an attempt of its own number, the task would be claimed and ignored again and again.
+        await Sql.ExecuteAsync(fixture.DatabaseConnectionString, $"""UPDATE "Tasks" SET "Status" = 'Cancelled' WHERE "Id" = '{task.Id}'""");
     }
 
     [Fact]
@@ -83,6 +86,9 @@ public sealed class ClaimTests(AppFixture fixture)
         await using var second = worker.Services.CreateAsyncScope();
         Assert.Equal(ExecutionOutcome.Ignored, await second.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(message, CancellationToken.None));
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+
+        // Queued beside an attempt of its own number, the task would be claimed and ignored again and again.
+        await Sql.ExecuteAsync(fixture.DatabaseConnectionString, $"""UPDATE "Tasks" SET "Status" = 'Cancelled' WHERE "Id" = '{task.Id}'""");
     }
 
     [Fact]
@@ -131,13 +137,14 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>
-    /// A queued task with no work message (or, not <paramref name="queued"/>, one scheduled a day ahead), stamped a
-    /// minute ahead: the running system's dispatcher queues again a task that waited 3 s for its message, and a test
-    /// process's first queries can take longer than that on a busy machine (CI saw it), so the claim lost to it.
+    /// A queued task with no work message (or, not <paramref name="queued"/>, one scheduled a day ahead). Queued "a
+    /// minute from now": the running system's dispatcher queues again a task whose last change is 3 s old, and a test
+    /// process's first queries can take longer than that on a busy machine (CI saw it), so the claim lost to it. Its
+    /// creation time stays true: other tests of the collection count tasks created since they started.
     /// </summary>
     private async Task<AiTask> InsertTaskAsync(int latencyMs = 200, bool queued = true)
     {
-        var now = DateTimeOffset.UtcNow.AddMinutes(1);
+        var now = DateTimeOffset.UtcNow;
         var task = AiTask.Create(
             Guid.CreateVersion7(),
             "tenant-a",
@@ -152,7 +159,7 @@ public sealed class ClaimTests(AppFixture fixture)
             now);
         if (queued)
         {
-            task.Enqueue(now);
+            task.Enqueue(now.AddMinutes(1));
         }
 
         await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
