@@ -21,7 +21,7 @@ esac
 # would take the run far past 5 minutes.
 # Full: create at 8, 32 and 64 clients for 20 s, paced create at 1,000 req/s, 20,000 tasks, then the 1M-row scale step
 # (services stopped for the seed, started again on the same database); one start with 2 ServiceB instances; one start
-# per ServiceB concurrency (1, 8, 32) with the Local model at 500 ms per task.
+# per ServiceB concurrency (1, 8, 32) with the Local model at 500 ms per task, each start warmed the same way first.
 if [ "$run" = quick ]; then
   create_seconds=10; tasks=2000; jobs=2000; paced_seconds=3; warmup=2000; warmup_max=5000; hangfire_warmup=500
   system_steps=idle,create,end-to-end,paced; create_clients=32
@@ -55,7 +55,7 @@ scenario system --steps "$system_steps" --clients 32 --create-clients "$create_c
   --idle-tasks 50 --seed-tasks 1000000 --worker-concurrency 2 --warmup "$warmup" --warmup-max "$warmup_max"
 if [ "$run" = full ]; then
   scenario system --steps end-to-end --workers 2 --worker-concurrency 2 --clients 32 --tasks "$tasks" --warmup "$warmup" --warmup-max "$warmup_max" --suffix _2workers --part system-2workers
-  scenario concurrency --levels 1,8,32 --latency-ms 500 --seconds 15
+  scenario concurrency --levels 1,8,32 --latency-ms 500 --seconds 15 --warmup "$warmup" --warmup-max "$warmup_max"
 fi
 scenario hangfire --jobs "$jobs" --workers 2 --producers 4 --warmup "$hangfire_warmup"
 scenario lean-loop --tasks "$jobs" --producers 4 --consumers 2
