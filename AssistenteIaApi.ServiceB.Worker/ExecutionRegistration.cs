@@ -78,8 +78,10 @@ public static class ExecutionRegistration
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
 
-        // Hosts stop services in reverse order: the heartbeat and the cancel listener keep working until the
-        // task subscription has drained its deliveries in progress.
+        // Hosts start services in order and stop them in reverse: the claim's queries are ready before the first
+        // delivery, and the heartbeat and the cancel listener keep working until the task subscription has drained its
+        // deliveries in progress.
+        builder.Services.AddHostedService<ClaimWarmUp>();
         builder.Services.AddHostedService<LeaseHeartbeatService>();
         builder.Services.AddSubscription<TaskCancelRequested, CancelSignalHandler>(_ =>
             Subscribe.PrivateQueue<TaskCancelRequested>(Queues.TasksControl, [""]) with { AutoAck = true });

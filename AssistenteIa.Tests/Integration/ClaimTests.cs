@@ -1,3 +1,4 @@
+using System.Data.Common;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
@@ -5,11 +6,15 @@ using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure;
+using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceB.Worker;
+using AssistenteIaApi.ServiceB.Worker.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Tests.Integration;
@@ -128,6 +133,116 @@ public sealed class ClaimTests(AppFixture fixture)
         Assert.Same(candidate.Task, db.ChangeTracker.Entries<AiTask>().Single().Entity);
     }
 
+    [Fact]
+    public async Task A_claim_slower_than_the_lease_margin_renews_its_lease_and_the_attempt_runs_to_the_end()
+    {
+        // What CI met on a cold replica: its first read of a task took 5 s (queries compiled on a busy machine), longer
+        // than a 5 s lease leaves before the heartbeat's self-fencing, which counted from before that read and stopped
+        // the attempt at its first beat although the database still gave the lease to this worker.
+        var slowRead = new SlowCommand(sql => sql.StartsWith("SELECT", StringComparison.Ordinal) && sql.Contains("now()", StringComparison.Ordinal));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, slowRead));
+        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
+        await heartbeat.StartAsync(CancellationToken.None);
+        try
+        {
+            await using var scope = worker.Services.CreateAsyncScope();
+            var task = await InsertTaskAsync(latencyMs: 2_000);
+            slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
+
+            var outcome = await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
+                .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
+
+            Assert.Equal(ExecutionOutcome.Recorded, outcome);
+            Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+            Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        }
+        finally
+        {
+            await heartbeat.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task A_claim_written_after_its_lease_ended_and_taken_back_meanwhile_never_calls_the_model()
+    {
+        // The claim's write waits past the whole lease (5 s here); the running dispatcher rescues the task once it
+        // commits, and the worker's renewal finds the lease gone.
+        var slowClaim = new SlowCommand(sql => sql.Contains("INSERT INTO \"TaskAttempts\"", StringComparison.Ordinal));
+        var slowRenewal = new SlowCommand(sql => sql.StartsWith("UPDATE \"Tasks\" AS t SET \"LockedUntil\"", StringComparison.Ordinal));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, slowClaim, slowRenewal));
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertTaskAsync();
+        slowClaim.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(5.5), cancellationToken));
+        slowRenewal.Arm(_ => Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "ErrorCode" = 'LeaseExpired'""", task.Id),
+            rescued => rescued == 1,
+            TimeSpan.FromSeconds(30),
+            "the dispatcher to take the task back"));
+
+        var outcome = await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
+            .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
+
+        Assert.Equal(ExecutionOutcome.Ignored, outcome);
+
+        // Nothing was sent to the model: the attempt the dispatcher closed carries no usage from this worker.
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id),
+            status => status == "Succeeded",
+            TimeSpan.FromSeconds(60),
+            "the running executor to succeed with the next attempt");
+    }
+
+    [Fact]
+    public async Task The_executor_prepares_its_claim_before_it_subscribes()
+    {
+        using var worker = await BuildWorkerAsync();
+        var started = worker.Services.GetServices<IHostedService>().Select(s => s.GetType()).ToList();
+
+        var warmUp = started.IndexOf(typeof(ClaimWarmUp));
+        Assert.True(warmUp >= 0, "the warm-up is registered");
+        Assert.All(started.Where(t => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Subscription<>)), t => Assert.True(started.IndexOf(t) > warmUp, $"{t} starts after the warm-up"));
+    }
+
+    [Fact]
+    public async Task A_database_not_reachable_at_start_does_not_stop_the_executor_from_starting()
+    {
+        var services = new ServiceCollection();
+        services.AddScoped<IAppDbContext>(_ => new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options));
+        await using var provider = services.BuildServiceProvider();
+        var warmUp = new ClaimWarmUp(
+            provider.GetRequiredService<IServiceScopeFactory>(), new WorkerIdentity("worker-x:1:abcdef"), Options.Create(new WorkerOptions()), NullLogger<ClaimWarmUp>.Instance);
+
+        await warmUp.StartAsync(CancellationToken.None);
+    }
+
+    /// <summary>A 5 s lease renewed every 0.5 s (the collection's own settings), and these interceptors on the worker's context.</summary>
+    private static void ShortLease(HostApplicationBuilder builder, params SlowCommand[] interceptors)
+    {
+        builder.Configuration["Worker:LeaseDuration"] = "00:00:05";
+        builder.Configuration["Worker:HeartbeatInterval"] = "00:00:00.500";
+        builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(interceptors));
+    }
+
+    /// <summary>Holds the first command matching <c>matches</c> after <see cref="Arm"/>, before it is sent, until the given wait ends.</summary>
+    private sealed class SlowCommand(Func<string, bool> matches) : DbCommandInterceptor
+    {
+        private Func<CancellationToken, Task>? _wait;
+
+        public void Arm(Func<CancellationToken, Task> wait) => Volatile.Write(ref _wait, wait);
+
+        public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            if (matches(command.CommandText) && Interlocked.Exchange(ref _wait, null) is { } wait)
+            {
+                await wait(cancellationToken);
+            }
+
+            return result;
+        }
+    }
+
     /// <summary>The system clock moved by a fixed amount; timers run in real time.</summary>
     private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
     {
@@ -174,7 +289,7 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>ServiceB's own composition root, built but not started (no consumer runs).</summary>
-    private async Task<IHost> BuildWorkerAsync(TimeProvider? clock = null)
+    private async Task<IHost> BuildWorkerAsync(TimeProvider? clock = null, Action<HostApplicationBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Production" });
         builder.Configuration["ConnectionStrings:db"] = fixture.DatabaseConnectionString;
@@ -186,6 +301,8 @@ public sealed class ClaimTests(AppFixture fixture)
         {
             builder.Services.AddSingleton(clock);
         }
+
+        configure?.Invoke(builder);
 
         var host = builder.Build();
 

@@ -81,7 +81,12 @@ public sealed class ExecuteTaskHandler(
 
         // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
         // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
-        using var registration = running.Register(task.Id, attempt.AttemptNo, leaseReadAt);
+        var (leasedAt, leaseHeld) = await ConfirmSlowClaimAsync(task, attempt, leaseReadAt);
+        using var registration = running.Register(task.Id, attempt.AttemptNo, leasedAt);
+        if (!leaseHeld)
+        {
+            await registration.StopAsync(StopReason.LeaseLost);
+        }
 
         // The reserved and started events (handed to the background publisher; what fails is relayed).
         await outbox.PublishSavedAsync(CancellationToken.None);
@@ -102,6 +107,8 @@ public sealed class ExecuteTaskHandler(
         AttemptResult result;
         try
         {
+            // An attempt stopped before it begins (its lease taken back while the claim was written) never calls the model.
+            registration.Token.ThrowIfCancellationRequested();
             var output = await executor.ExecuteAsync(request, run.Token);
             result = AttemptResult.Success(output);
         }
@@ -135,6 +142,43 @@ public sealed class ExecuteTaskHandler(
 
         // The outcome is written even while the host stops: the message is acked only after it is stored.
         return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// The lease the claim wrote counts from the database's clock when the task was read, and the heartbeat's
+    /// self-fencing from just before that read. A claim that took longer than a heartbeat interval (a process compiling
+    /// its first queries on a busy machine took seconds; a database under strain) has used that much of both before the
+    /// attempt begins: the next heartbeat could stop an attempt whose lease is in fact held. So such a claim renews its
+    /// lease at once, by the database's clock, and the fencing counts from there. A claim that took longer than the
+    /// whole lease may find the task already rescued: the attempt then never runs (<c>leaseHeld</c> false). A renewal
+    /// the database does not answer leaves things as the claim wrote them, for the heartbeat to judge.
+    /// </summary>
+    private async Task<(DateTimeOffset LeasedAt, bool LeaseHeld)> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, DateTimeOffset leaseReadAt)
+    {
+        var options = workerOptions.Value;
+        var confirmingAt = clock.GetUtcNow();
+        if (confirmingAt - leaseReadAt <= options.EffectiveHeartbeatInterval)
+        {
+            return (leaseReadAt, true);
+        }
+
+        logger.LogInformation("The claim of task {TaskId} attempt {AttemptNo} took {Elapsed}; renewing its lease before the attempt runs", task.Id, attempt.AttemptNo, confirmingAt - leaseReadAt);
+        try
+        {
+            var renewed = await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
+            if (renewed.Count == 0)
+            {
+                logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken back while its claim was written; it does not run here", task.Id, attempt.AttemptNo);
+                return (leaseReadAt, false);
+            }
+
+            return (confirmingAt, true);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Could not renew the lease of task {TaskId} attempt {AttemptNo} after a slow claim; the heartbeat decides", task.Id, attempt.AttemptNo);
+            return (leaseReadAt, true);
+        }
     }
 
     /// <summary>
