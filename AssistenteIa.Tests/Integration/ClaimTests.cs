@@ -139,8 +139,8 @@ public sealed class ClaimTests(AppFixture fixture)
         // What CI met on a cold replica: its first read of a task took 5 s (queries compiled on a busy machine), longer
         // than a 5 s lease leaves before the heartbeat's self-fencing, which counted from before that read and stopped
         // the attempt at its first beat although the database still gave the lease to this worker.
-        var slowRead = new SlowCommand(sql => sql.StartsWith("SELECT", StringComparison.Ordinal) && sql.Contains("now()", StringComparison.Ordinal));
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, slowRead));
+        var slowRead = new SlowCommand(IsClaimRead);
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, slowRead));
         var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
         await heartbeat.StartAsync(CancellationToken.None);
         try
@@ -149,8 +149,7 @@ public sealed class ClaimTests(AppFixture fixture)
             var task = await InsertTaskAsync(latencyMs: 2_000);
             slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
 
-            var outcome = await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
-                .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
+            var outcome = await HandleAsync(scope, task);
 
             Assert.Equal(ExecutionOutcome.Recorded, outcome);
             Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
@@ -165,32 +164,66 @@ public sealed class ClaimTests(AppFixture fixture)
     [Fact]
     public async Task A_claim_written_after_its_lease_ended_and_taken_back_meanwhile_never_calls_the_model()
     {
-        // The claim's write waits past the whole lease (5 s here); the running dispatcher rescues the task once it
+        // The claim's write waits past the whole lease (2 s here); the running dispatcher rescues the task once it
         // commits, and the worker's renewal finds the lease gone.
         var slowClaim = new SlowCommand(sql => sql.Contains("INSERT INTO \"TaskAttempts\"", StringComparison.Ordinal));
-        var slowRenewal = new SlowCommand(sql => sql.StartsWith("UPDATE \"Tasks\" AS t SET \"LockedUntil\"", StringComparison.Ordinal));
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, slowClaim, slowRenewal));
+        var slowRenewal = new SlowCommand(IsRenewal);
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2, slowClaim, slowRenewal));
         await using var scope = worker.Services.CreateAsyncScope();
         var task = await InsertTaskAsync();
-        slowClaim.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(5.5), cancellationToken));
+        slowClaim.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(2.5), cancellationToken));
         slowRenewal.Arm(_ => Eventually.UntilAsync(
             () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "ErrorCode" = 'LeaseExpired'""", task.Id),
             rescued => rescued == 1,
             TimeSpan.FromSeconds(30),
             "the dispatcher to take the task back"));
 
-        var outcome = await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
-            .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
-
-        Assert.Equal(ExecutionOutcome.Ignored, outcome);
+        Assert.Equal(ExecutionOutcome.Ignored, await HandleAsync(scope, task));
 
         // Nothing was sent to the model: the attempt the dispatcher closed carries no usage from this worker.
         Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
-        await Eventually.UntilAsync(
-            () => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id),
-            status => status == "Succeeded",
-            TimeSpan.FromSeconds(60),
-            "the running executor to succeed with the next attempt");
+        await WaitForSucceededAsync(task);
+    }
+
+    [Fact]
+    public async Task A_renewal_that_fails_after_a_claim_past_the_fencing_margin_leaves_the_attempt_unrun_and_the_task_is_retried()
+    {
+        // 2 s to read the task under a 2 s lease renewed every 0.5 s: past the 1.5 s the heartbeat allows, and the
+        // database does not answer the renewal. The heartbeat would stop the attempt at its first beat; it never starts.
+        var slowRead = new SlowCommand(IsClaimRead);
+        var failingRenewal = new SlowCommand(IsRenewal);
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2, slowRead, failingRenewal));
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertTaskAsync();
+        slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(2), cancellationToken));
+        failingRenewal.Arm(_ => Task.FromException(new TimeoutException("The database did not answer.")));
+
+        Assert.Equal(ExecutionOutcome.Ignored, await HandleAsync(scope, task));
+
+        // The lease lapses; the dispatcher closes attempt 1 without usage and the running executor runs attempt 2.
+        await WaitForSucceededAsync(task);
+        Assert.Equal("LeaseExpired", await fixture.ScalarAsync<string>("""SELECT "ErrorCode" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
+    }
+
+    [Fact]
+    public async Task A_cancel_requested_while_a_slow_claim_was_written_stops_the_attempt_before_the_model_is_called()
+    {
+        // The cancel signal found no attempt registered yet (the claim was still being written); the renewal reads
+        // the flag the API set on the row.
+        var slowRead = new SlowCommand(IsClaimRead);
+        var renewal = new SlowCommand(IsRenewal);
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, slowRead, renewal));
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertTaskAsync(latencyMs: 2_000);
+        slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(1), cancellationToken));
+        renewal.Arm(_ => fixture.ExecuteAsync($"""UPDATE "Tasks" SET "CancelRequested" = true WHERE "Id" = '{task.Id}'"""));
+
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task));
+
+        Assert.Equal("Cancelled", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal("Cancelled", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
     }
 
     [Fact]
@@ -200,26 +233,46 @@ public sealed class ClaimTests(AppFixture fixture)
         var started = worker.Services.GetServices<IHostedService>().Select(s => s.GetType()).ToList();
 
         var warmUp = started.IndexOf(typeof(ClaimWarmUp));
+        var subscriptions = started.Where(t => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Subscription<>)).ToList();
         Assert.True(warmUp >= 0, "the warm-up is registered");
-        Assert.All(started.Where(t => t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Subscription<>)), t => Assert.True(started.IndexOf(t) > warmUp, $"{t} starts after the warm-up"));
+        Assert.Equal(2, subscriptions.Count);
+        Assert.All(subscriptions, t => Assert.True(started.IndexOf(t) > warmUp, $"{t} starts after the warm-up"));
     }
 
     [Fact]
-    public async Task A_database_not_reachable_at_start_does_not_stop_the_executor_from_starting()
+    public async Task A_database_that_does_not_answer_holds_the_executors_start_only_for_the_warm_up_limit()
     {
+        // A port that accepts connections and never answers them, with Npgsql's own timeouts at their longest.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
         var services = new ServiceCollection();
-        services.AddScoped<IAppDbContext>(_ => new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options));
+        services.AddScoped<IAppDbContext>(_ => new AppDbContext(new DbContextOptionsBuilder<AppDbContext>()
+            .UseNpgsql($"Host=127.0.0.1;Port={port};Username=x;Password=x;Timeout=1024;Command Timeout=0;Pooling=false").Options));
         await using var provider = services.BuildServiceProvider();
         var warmUp = new ClaimWarmUp(
             provider.GetRequiredService<IServiceScopeFactory>(), new WorkerIdentity("worker-x:1:abcdef"), Options.Create(new WorkerOptions()), NullLogger<ClaimWarmUp>.Instance);
 
-        await warmUp.StartAsync(CancellationToken.None);
+        await warmUp.StartAsync(CancellationToken.None).WaitAsync(ClaimWarmUp.StartLimit * 6);
     }
 
-    /// <summary>A 5 s lease renewed every 0.5 s (the collection's own settings), and these interceptors on the worker's context.</summary>
-    private static void ShortLease(HostApplicationBuilder builder, params SlowCommand[] interceptors)
+    private static bool IsClaimRead(string sql) => sql.StartsWith("SELECT", StringComparison.Ordinal) && sql.Contains("now()", StringComparison.Ordinal);
+
+    private static bool IsRenewal(string sql) => sql.StartsWith("UPDATE \"Tasks\" AS t SET \"LockedUntil\"", StringComparison.Ordinal);
+
+    private static Task<ExecutionOutcome> HandleAsync(AsyncServiceScope scope, AiTask task) =>
+        scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
+
+    private Task WaitForSucceededAsync(AiTask task) => Eventually.UntilAsync(
+        () => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id),
+        status => status == "Succeeded",
+        TimeSpan.FromSeconds(60),
+        "the running executor to succeed with the next attempt");
+
+    /// <summary>A lease of <paramref name="seconds"/> renewed every 0.5 s, and these interceptors on the worker's context.</summary>
+    private static void ShortLease(HostApplicationBuilder builder, double seconds, params SlowCommand[] interceptors)
     {
-        builder.Configuration["Worker:LeaseDuration"] = "00:00:05";
+        builder.Configuration["Worker:LeaseDuration"] = TimeSpan.FromSeconds(seconds).ToString();
         builder.Configuration["Worker:HeartbeatInterval"] = "00:00:00.500";
         builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(interceptors));
     }

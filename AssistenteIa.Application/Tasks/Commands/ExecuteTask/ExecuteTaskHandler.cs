@@ -79,17 +79,23 @@ public sealed class ExecuteTaskHandler(
             return ExecutionOutcome.Ignored;
         }
 
-        // From here on the attempt is ours: a stop must not throw before the run, or the claimed task would wait for
-        // its lease to expire and be charged an attempt. A stopping host interrupts the run below instead.
-        var (leasedAt, leaseHeld) = await ConfirmSlowClaimAsync(task, attempt, leaseReadAt);
-        using var registration = running.Register(task.Id, attempt.AttemptNo, leasedAt);
-        if (!leaseHeld)
+        // The reserved and started events (handed to the background publisher; what fails is relayed), ahead of
+        // anything a rescue of this claim could write.
+        await outbox.PublishSavedAsync(CancellationToken.None);
+
+        // From here on the attempt is ours, unless a slow claim finds it taken back: a stop must not throw before the
+        // run, or the claimed task would wait for its lease to expire and be charged an attempt. A stopping host
+        // interrupts the run below instead.
+        if (await ConfirmSlowClaimAsync(task, attempt, leaseReadAt) is not { } lease)
         {
-            await registration.StopAsync(StopReason.LeaseLost);
+            return ExecutionOutcome.Ignored;
         }
 
-        // The reserved and started events (handed to the background publisher; what fails is relayed).
-        await outbox.PublishSavedAsync(CancellationToken.None);
+        using var registration = running.Register(task.Id, attempt.AttemptNo, lease.ConfirmedAt);
+        if (lease.CancelRequested)
+        {
+            await registration.StopAsync(StopReason.CancelRequested);
+        }
 
         metrics.AttemptStarted(now - queuedAt);
         logger.LogInformation("Task {TaskId} attempt {AttemptNo} started on {WorkerId}", task.Id, attempt.AttemptNo, worker.Id);
@@ -107,7 +113,7 @@ public sealed class ExecuteTaskHandler(
         AttemptResult result;
         try
         {
-            // An attempt stopped before it begins (its lease taken back while the claim was written) never calls the model.
+            // An attempt stopped before it begins (a cancel requested while the claim was written) never calls the model.
             registration.Token.ThrowIfCancellationRequested();
             var output = await executor.ExecuteAsync(request, run.Token);
             result = AttemptResult.Success(output);
@@ -146,40 +152,54 @@ public sealed class ExecuteTaskHandler(
 
     /// <summary>
     /// The lease the claim wrote counts from the database's clock when the task was read, and the heartbeat's
-    /// self-fencing from just before that read. A claim that took longer than a heartbeat interval (a process compiling
-    /// its first queries on a busy machine took seconds; a database under strain) has used that much of both before the
-    /// attempt begins: the next heartbeat could stop an attempt whose lease is in fact held. So such a claim renews its
-    /// lease at once, by the database's clock, and the fencing counts from there. A claim that took longer than the
-    /// whole lease may find the task already rescued: the attempt then never runs (<c>leaseHeld</c> false). A renewal
-    /// the database does not answer leaves things as the claim wrote them, for the heartbeat to judge.
+    /// self-fencing from just before that read. A slow claim (a process compiling its first queries on a busy machine
+    /// took 5 to 6 s; a database under strain) has used that much of both before the attempt begins, and the next
+    /// heartbeat could stop an attempt whose lease is in fact held. So a claim slower than the margin the heartbeat
+    /// leaves renews its lease at once, by the database's clock, and the fencing counts from there. Null: the attempt
+    /// must not run here, because the dispatcher took the task back meanwhile (it closed the attempt; nothing of this
+    /// worker's is recorded, the model is never called), or because the renewal failed after a claim so slow that the
+    /// heartbeat would stop the attempt anyway (the lease then lapses and the dispatcher retries the task).
     /// </summary>
-    private async Task<(DateTimeOffset LeasedAt, bool LeaseHeld)> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, DateTimeOffset leaseReadAt)
+    private async Task<ConfirmedLease?> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, DateTimeOffset leaseReadAt)
     {
         var options = workerOptions.Value;
+        var interval = options.EffectiveHeartbeatInterval;
         var confirmingAt = clock.GetUtcNow();
-        if (confirmingAt - leaseReadAt <= options.EffectiveHeartbeatInterval)
+        var elapsed = confirmingAt - leaseReadAt;
+
+        // The first heartbeat comes up to an interval after the claim and fences from lease minus one interval: a claim
+        // is safe without renewal up to lease minus two intervals; half of that (at most one interval) leaves a late tick room.
+        var margin = TimeSpan.FromTicks(Math.Clamp((options.LeaseDuration - (2 * interval)).Ticks / 2, 0, interval.Ticks));
+        if (elapsed <= margin)
         {
-            return (leaseReadAt, true);
+            return new ConfirmedLease(leaseReadAt, false);
         }
 
-        logger.LogInformation("The claim of task {TaskId} attempt {AttemptNo} took {Elapsed}; renewing its lease before the attempt runs", task.Id, attempt.AttemptNo, confirmingAt - leaseReadAt);
+        logger.LogInformation("The claim of task {TaskId} attempt {AttemptNo} took {Elapsed}; renewing its lease before the attempt runs", task.Id, attempt.AttemptNo, elapsed);
         try
         {
             var renewed = await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
             if (renewed.Count == 0)
             {
                 logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken back while its claim was written; it does not run here", task.Id, attempt.AttemptNo);
-                return (leaseReadAt, false);
+                return null;
             }
 
-            return (confirmingAt, true);
+            return new ConfirmedLease(confirmingAt, renewed[0].CancelRequested);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
-            logger.LogWarning(ex, "Could not renew the lease of task {TaskId} attempt {AttemptNo} after a slow claim; the heartbeat decides", task.Id, attempt.AttemptNo);
-            return (leaseReadAt, true);
+            // Whatever failed, the claim stands committed: the attempt runs, or its lease lapses, as the fencing rule says.
+            var fenced = elapsed > options.LeaseDuration - interval;
+            logger.LogWarning(
+                ex, "Could not renew the lease of task {TaskId} attempt {AttemptNo} after a slow claim; {Decision}",
+                task.Id, attempt.AttemptNo, fenced ? "the attempt does not run and its lease lapses" : "the heartbeat decides");
+            return fenced ? null : new ConfirmedLease(leaseReadAt, false);
         }
     }
+
+    /// <summary>When the lease was last confirmed by the database (by this worker's clock), and whether a cancel was requested meanwhile.</summary>
+    private sealed record ConfirmedLease(DateTimeOffset ConfirmedAt, bool CancelRequested);
 
     /// <summary>
     /// Two workers claiming the same task at the same moment (a duplicate delivery): the claim's batch inserts the

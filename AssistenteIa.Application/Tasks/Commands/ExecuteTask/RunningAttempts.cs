@@ -24,8 +24,8 @@ public sealed class RunningAttempts(TimeProvider clock)
     public IReadOnlyCollection<RunningAttempt> All => _running.Values.ToList();
 
     /// <param name="leasedAt">
-    /// When the lease just written was read from the database's clock, by this worker's clock (no later than now): the
-    /// self-fencing counts from there, never from after the claim's commit. Default: now.
+    /// When the lease just written or renewed was read from the database's clock, by this worker's clock (a moment before
+    /// the statement that wrote it): the self-fencing counts from there, never from after that statement. Default: now.
     /// </param>
     public RunningAttempt Register(Guid taskId, int attemptNo, DateTimeOffset? leasedAt = null)
     {
