@@ -227,6 +227,21 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_model_call_whose_task_was_taken_back_while_it_ran_is_paid_for_on_the_attempt_the_dispatcher_closed()
+    {
+        // A 2 s lease no heartbeat renews and an 8 s call: the running dispatcher takes the task back mid-call.
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2));
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertTaskAsync(latencyMs: 8_000);
+
+        Assert.Equal(ExecutionOutcome.Ignored, await HandleAsync(scope, task));
+
+        Assert.Equal("LeaseExpired", await fixture.ScalarAsync<string>("""SELECT "ErrorCode" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
+        Assert.True(await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id) > 0, "the prompt sent is recorded");
+        await RetireAsync(task);
+    }
+
+    [Fact]
     public async Task The_executor_prepares_its_claim_before_it_subscribes()
     {
         using var worker = await BuildWorkerAsync();
