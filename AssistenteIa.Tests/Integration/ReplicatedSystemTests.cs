@@ -100,7 +100,7 @@ public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
         Assert.Equal(2, attempts.Count);
         Assert.Equal("LeaseExpired", attempts[0].ErrorCode);
         Assert.Equal(0, attempts[0].TokensOut);
-        WorkerResilienceTests.AssertPaidForWhatItSent(attempts[0]);
+        TaskApi.AssertPaidForWhatItSent(attempts[0]);
         Assert.Equal(AttemptStatus.Succeeded, attempts[1].Status);
         Assert.Single(await TaskApi.ArtifactsAsync(client, task.Id));
         var winner = await fixture.ScalarAsync<string>("""SELECT "WorkerId" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 2""", task.Id);

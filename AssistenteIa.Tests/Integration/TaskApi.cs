@@ -12,6 +12,15 @@ public static class TaskApi
 {
     public static readonly TimeSpan ExecutionDeadline = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// An attempt stopped early (paused past its lease, cancelled) pays for what it sent: its prompt when the stop came
+    /// during the model call, nothing when it came between the claim and the call, where the model is never called. A
+    /// test that stops a task as soon as it shows Running meets either, as a cold worker can take a second to reach the
+    /// call; ClaimTests holds the call open to check the paid case alone.
+    /// </summary>
+    public static void AssertPaidForWhatItSent(TaskAttemptDto attempt) =>
+        Assert.True(attempt.TokensIn > 0 == attempt.Cost > 0, $"tokens in {attempt.TokensIn}, cost {attempt.Cost}: a prompt sent is paid for, nothing else is");
+
     public static object Body(
         string prompt = "Summarise the context",
         string? context = "The invoice is overdue. The customer asked for a refund. Payment failed twice.",

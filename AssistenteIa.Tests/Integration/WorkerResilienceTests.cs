@@ -196,7 +196,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         Assert.Equal(2, attempts.Count);
         Assert.Equal(AttemptStatus.Failed, attempts[0].Status);
         Assert.Equal(0, attempts[0].TokensOut);
-        AssertPaidForWhatItSent(attempts[0]);
+        TaskApi.AssertPaidForWhatItSent(attempts[0]);
         Assert.Equal(AttemptStatus.Succeeded, attempts[1].Status);
         Assert.True(attempts[1].Cost > 0);
         Assert.Single(await TaskApi.ArtifactsAsync(client, task.Id));
@@ -308,15 +308,6 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     }
 
     /// <summary>Creates a slow task, waits until it runs, and returns it with the process id of the worker running it.</summary>
-    /// <summary>
-    /// A paused attempt pays for what it sent: its prompt when the pause came during the model call (the usual case, the
-    /// call lasting seconds), nothing when it came between the claim and the call (the test pauses the worker as soon as
-    /// the task shows Running; a cold worker can take a second to reach the call), the model never being called after
-    /// its lease is lost.
-    /// </summary>
-    internal static void AssertPaidForWhatItSent(Application.Tasks.TaskAttemptDto attempt) =>
-        Assert.True(attempt.TokensIn > 0 == attempt.Cost > 0, $"tokens in {attempt.TokensIn}, cost {attempt.Cost}: a prompt sent is paid for, nothing else is");
-
     private async Task<(Application.Tasks.TaskDto Task, int Pid)> StartRunningAsync(HttpClient client, int latencyMs, int maxAttempts)
     {
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs }, maxAttempts: maxAttempts));
