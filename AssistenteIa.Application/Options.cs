@@ -54,6 +54,19 @@ public sealed class WorkerOptions : IValidatableObject
 
     public TimeSpan EffectiveHeartbeatInterval => HeartbeatInterval ?? LeaseDuration / 3;
 
+    /// <summary>
+    /// How long a running attempt may go without its lease confirmed before the worker stops it itself (self-fencing):
+    /// the dispatcher may rescue the task any moment after.
+    /// </summary>
+    public TimeSpan UnconfirmedLeaseLimit => LeaseDuration - EffectiveHeartbeatInterval;
+
+    /// <summary>
+    /// A claim that took longer renews its lease before the attempt runs. The first heartbeat comes up to an interval
+    /// after the claim and fences at <see cref="UnconfirmedLeaseLimit"/>, so a claim is safe without renewal up to lease
+    /// minus two intervals; half of that, at most one interval, leaves a late tick room.
+    /// </summary>
+    public TimeSpan SlowClaimMargin => TimeSpan.FromTicks(Math.Clamp((LeaseDuration - (2 * EffectiveHeartbeatInterval)).Ticks / 2, 0, EffectiveHeartbeatInterval.Ticks));
+
     /// <summary>The longest a prefetched delivery may wait unacked: the attempts queued ahead of it, each up to the timeout, plus its own.</summary>
     public TimeSpan WorstUnackedWait => AttemptTimeout * Math.Ceiling((double)EffectivePrefetch / MaxConcurrency);
 

@@ -374,9 +374,8 @@ public sealed class ClaimTests(AppFixture fixture)
 
         var host = builder.Build();
 
-        // The model built and the claim's query compiled now, not while a task waits.
-        await using var scope = host.Services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<IAppDbContext>().FindTaskWithDatabaseClockAsync(Guid.Empty, CancellationToken.None);
+        // The model built and the claim's queries compiled now, not while a task waits: ServiceB's own warm-up.
+        await host.Services.GetServices<IHostedService>().OfType<ClaimWarmUp>().Single().StartAsync(CancellationToken.None);
         return host;
     }
 }

@@ -163,14 +163,9 @@ public sealed class ExecuteTaskHandler(
     private async Task<ConfirmedLease?> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, DateTimeOffset leaseReadAt)
     {
         var options = workerOptions.Value;
-        var interval = options.EffectiveHeartbeatInterval;
         var confirmingAt = clock.GetUtcNow();
         var elapsed = confirmingAt - leaseReadAt;
-
-        // The first heartbeat comes up to an interval after the claim and fences from lease minus one interval: a claim
-        // is safe without renewal up to lease minus two intervals; half of that (at most one interval) leaves a late tick room.
-        var margin = TimeSpan.FromTicks(Math.Clamp((options.LeaseDuration - (2 * interval)).Ticks / 2, 0, interval.Ticks));
-        if (elapsed <= margin)
+        if (elapsed <= options.SlowClaimMargin)
         {
             return new ConfirmedLease(leaseReadAt, false);
         }
@@ -190,7 +185,7 @@ public sealed class ExecuteTaskHandler(
         catch (Exception ex)
         {
             // Whatever failed, the claim stands committed: the attempt runs, or its lease lapses, as the fencing rule says.
-            var fenced = elapsed > options.LeaseDuration - interval;
+            var fenced = elapsed > options.UnconfirmedLeaseLimit;
             logger.LogWarning(
                 ex, "Could not renew the lease of task {TaskId} attempt {AttemptNo} after a slow claim; {Decision}",
                 task.Id, attempt.AttemptNo, fenced ? "the attempt does not run and its lease lapses" : "the heartbeat decides");

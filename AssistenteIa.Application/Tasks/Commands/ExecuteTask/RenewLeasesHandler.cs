@@ -59,7 +59,7 @@ public sealed class RenewLeasesHandler(
     private async Task StopUnconfirmedAsync(IReadOnlyCollection<RunningAttempts.RunningAttempt> attempts)
     {
         var settings = options.Value;
-        var confirmedAfter = clock.GetUtcNow() - (settings.LeaseDuration - settings.EffectiveHeartbeatInterval);
+        var confirmedAfter = clock.GetUtcNow() - settings.UnconfirmedLeaseLimit;
         foreach (var attempt in attempts.Where(a => a.RenewedAt < confirmedAfter))
         {
             if (await attempt.StopAsync(StopReason.LeaseLost))
