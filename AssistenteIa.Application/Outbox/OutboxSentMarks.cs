@@ -1,6 +1,5 @@
 using System.Threading.Channels;
 using AssistenteIa.Application.Ports.Out;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -11,7 +10,10 @@ namespace AssistenteIa.Application.Outbox;
 /// in one statement: one commit per batch instead of one per request. Marking later is safe: until a row is marked,
 /// only the relay could publish it again, and it waits <c>OutboxRelay.GracePeriod</c> (seconds) before it looks at
 /// a row, while a batch is written within milliseconds. A mark lost with the process, or one the database refused,
-/// means one more publish of that row by the relay, which consumers already treat as a duplicate.
+/// means one more publish of that row by the relay, which consumers already treat as a duplicate; so is a mark lost
+/// with a database crash, which is why a batch's commit does not wait for the disk
+/// (<see cref="IAppDbContext.MarkOutboxSentAsync"/>): on the idle path the marks' flushes queued behind, or ahead of,
+/// the next claim's and outcome's flushes.
 /// </summary>
 public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider clock, ILogger<OutboxSentMarks> logger)
 {
@@ -57,16 +59,7 @@ public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider cl
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
 
-            // A row the relay claimed and published meanwhile is already marked: leave its figures alone.
-            await db.OutboxMessages
-                .Where(m => ids.Contains(m.Id) && m.SentAt == null)
-                .ExecuteUpdateAsync(
-                    set => set
-                        .SetProperty(m => m.SentAt, now)
-                        .SetProperty(m => m.PublishAttempts, m => m.PublishAttempts + 1)
-                        .SetProperty(m => m.LastError, (string?)null)
-                        .SetProperty(m => m.ClaimedUntil, (DateTimeOffset?)null),
-                    CancellationToken.None);
+            await db.MarkOutboxSentAsync(ids, now, CancellationToken.None);
         }
         catch (Exception ex)
         {

@@ -98,6 +98,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             .ToListAsync(cancellationToken);
     }
 
+    public Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken)
+    {
+        var rows = ids.ToArray();
+
+        // set_config(…, true) lasts until this statement's own transaction ends, and the commit reads it.
+        return Database.ExecuteSqlAsync($"""
+                WITH no_flush_wait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
+                UPDATE "OutboxMessages" AS o
+                SET "SentAt" = {sentAt}, "PublishAttempts" = o."PublishAttempts" + 1, "LastError" = NULL, "ClaimedUntil" = NULL
+                FROM no_flush_wait
+                WHERE o."Id" = ANY({rows}) AND o."SentAt" IS NULL
+                """, cancellationToken);
+    }
+
     public Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""
                 SELECT * FROM "Tasks"

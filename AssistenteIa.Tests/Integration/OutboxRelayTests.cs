@@ -90,6 +90,33 @@ public sealed class OutboxRelayTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_sent_mark_commits_without_waiting_for_the_disk_and_leaves_the_session_as_it_was()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var row = OutboxMessage.Create($"async-mark-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now);
+        await using var db = CreateDbContext();
+        db.OutboxMessages.Add(row);
+        await db.SaveChangesAsync();
+
+        // Inside a caller's transaction the setting the commit will read is visible; the session's own is not touched.
+        await using (var transaction = await db.Database.BeginTransactionAsync())
+        {
+            Assert.Equal(1, await db.MarkOutboxSentAsync([row.Id], now, CancellationToken.None));
+            Assert.Equal("off", await SynchronousCommitAsync(db));
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal("on", await SynchronousCommitAsync(db));
+        Assert.Equal(0, await db.MarkOutboxSentAsync([row.Id], now.AddMinutes(1), CancellationToken.None));
+        var marked = await db.OutboxMessages.AsNoTracking().SingleAsync(m => m.Id == row.Id);
+        Assert.Equal((1, (DateTimeOffset?)null), (marked.PublishAttempts, marked.ClaimedUntil));
+        Assert.Equal(now, marked.SentAt!.Value, TimeSpan.FromMilliseconds(1));
+
+        static Task<string> SynchronousCommitAsync(AppDbContext db) =>
+            db.Database.SqlQuery<string>($"""SELECT current_setting('synchronous_commit') AS "Value" """).SingleAsync();
+    }
+
+    [Fact]
     public async Task The_marks_writer_outlives_a_database_outage_and_leaves_the_lost_marks_to_the_relay()
     {
         var now = DateTimeOffset.UtcNow;

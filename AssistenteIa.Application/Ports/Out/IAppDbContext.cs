@@ -43,6 +43,14 @@ public interface IAppDbContext
     Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Records "published" on these outbox rows, leaving alone a row already marked (the relay published it meanwhile);
+    /// returns how many it marked. Its commit does not wait for the disk (asynchronous commit): a mark lost with a
+    /// database crash only means one more publish of that row by the relay, which consumers treat as a duplicate, so
+    /// the flush is left to the next commit that needs one instead of costing one of its own.
+    /// </summary>
+    Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Reserved or running tasks whose lease ended by the database's clock, oldest first, locked
     /// (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's transaction ends: a heartbeat racing the rescue waits,
     /// then finds the lease gone.
