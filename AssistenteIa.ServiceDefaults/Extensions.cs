@@ -20,6 +20,16 @@ public static class Extensions
     /// <summary>Activity sources and meters of our own code, exported with the framework's.</summary>
     public static readonly string[] TelemetrySources = ["AssistenteIa.Messaging", "AssistenteIa.Ai", "AssistenteIa.Tasks", "RabbitMQ.Client.*"];
 
+    /// <summary>
+    /// A service's builder: <see cref="WebApplication.CreateBuilder(string[])"/>, except that the appsettings files are
+    /// read once at start instead of watched for changes. No option of ours is read again at run time, so a reload
+    /// changed nothing, and the watcher covers the whole content root, <c>logs/</c> included: every log line written
+    /// woke it (3% of ServiceB's CPU under load, an inotify read and thread wake-ups per line). A command line that
+    /// says <c>--hostBuilder:reloadConfigOnChange=true</c> still turns watching back on.
+    /// </summary>
+    public static WebApplicationBuilder CreateServiceBuilder(string[] args) =>
+        WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false", .. args] });
+
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {

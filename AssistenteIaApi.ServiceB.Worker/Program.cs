@@ -2,7 +2,7 @@ using AssistenteIa.Infrastructure;
 using AssistenteIaApi.ServiceB.Worker;
 
 // ServiceB, the executor: consumes tasks-queued, runs each task through the AI client and records the outcome.
-var builder = WebApplication.CreateBuilder(args);
+var builder = Extensions.CreateServiceBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddApplicationCore();

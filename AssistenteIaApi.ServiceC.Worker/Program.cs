@@ -3,7 +3,7 @@ using AssistenteIaApi.ServiceC.Worker;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 
 // ServiceC, the dispatcher: relays the outbox, queues due retries, rescues tasks whose worker died and delivers webhooks.
-var builder = WebApplication.CreateBuilder(args);
+var builder = Extensions.CreateServiceBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddApplicationCore();

@@ -18,7 +18,7 @@ using AssistenteIaApi.OpenApi;
 using AssistenteIaApi.Security;
 using Microsoft.AspNetCore.Authentication;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = Extensions.CreateServiceBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddApplicationCore(retryTransientFailures: true);
