@@ -295,35 +295,45 @@ internal sealed class Run(HttpClient http, object body)
 
     /// <summary>
     /// Until all <paramref name="ids"/> Succeeded (a task that ended otherwise fails the run), polling every
-    /// <paramref name="pollMs"/> ms on one connection.
+    /// <paramref name="pollMs"/> ms on one connection. Each poll asks only about the tasks not yet seen finished: asking
+    /// about all 6,000 of an end-to-end burst every 50 ms took Postgres ~5 ms a poll, a tenth of a core taken from the
+    /// system being measured (Hangfire's harness reads a counter).
     /// </summary>
     public static async Task WaitForSucceededAsync(IReadOnlyCollection<Guid> ids, TimeSpan timeout, int pollMs = 50)
     {
         var clock = Stopwatch.StartNew();
+        var remaining = ids.ToHashSet();
         await using var connection = await SystemUnderTest.OpenAsync();
         await using var command = new NpgsqlCommand(
-            """SELECT count(*) FILTER (WHERE "Status" = 'Succeeded'), count(*) FILTER (WHERE "Status" IN ('DeadLetter', 'Cancelled')) FROM "Tasks" WHERE "Id" = ANY(@ids)""",
+            """SELECT "Id", "Status" = 'Succeeded' FROM "Tasks" WHERE "Id" = ANY(@ids) AND "Status" IN ('Succeeded', 'DeadLetter', 'Cancelled')""",
             connection);
-        command.Parameters.AddWithValue("ids", ids.ToArray());
+        var parameter = command.Parameters.AddWithValue("ids", Array.Empty<Guid>());
         while (true)
         {
+            parameter.Value = remaining.ToArray();
+            var failed = 0;
             await using (var reader = await command.ExecuteReaderAsync())
             {
-                await reader.ReadAsync();
-                if (reader.GetInt64(1) > 0)
+                while (await reader.ReadAsync())
                 {
-                    throw new InvalidOperationException($"{reader.GetInt64(1)} tasks ended without succeeding.");
+                    remaining.Remove(reader.GetGuid(0));
+                    failed += reader.GetBoolean(1) ? 0 : 1;
                 }
+            }
 
-                if (reader.GetInt64(0) == ids.Count)
-                {
-                    return;
-                }
+            if (failed > 0)
+            {
+                throw new InvalidOperationException($"{failed} tasks ended without succeeding.");
+            }
+
+            if (remaining.Count == 0)
+            {
+                return;
             }
 
             if (clock.Elapsed > timeout)
             {
-                throw new TimeoutException($"Not all {ids.Count} tasks Succeeded within {timeout}.");
+                throw new TimeoutException($"{remaining.Count} of {ids.Count} tasks did not Succeed within {timeout}.");
             }
 
             await Task.Delay(pollMs);
