@@ -5,6 +5,7 @@ using AssistenteIa.Domain.Entities;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
@@ -114,6 +115,64 @@ public sealed class OutboxRelayTests(AppFixture fixture)
 
         static Task<string> SynchronousCommitAsync(AppDbContext db) =>
             db.Database.SqlQuery<string>($"""SELECT current_setting('synchronous_commit') AS "Value" """).SingleAsync();
+    }
+
+    [Fact]
+    public async Task Sent_marks_arriving_close_together_go_out_in_one_statement()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var rows = Enumerable.Range(0, 3).Select(i => OutboxMessage.Create($"linger-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now)).ToList();
+        await using (var db = CreateDbContext())
+        {
+            db.OutboxMessages.AddRange(rows);
+            await db.SaveChangesAsync();
+        }
+
+        var statements = new MarkStatements();
+        await using var services = new ServiceCollection()
+            .AddDbContext<AppDbContext>(options => options.UseNpgsql(fixture.DatabaseConnectionString).AddInterceptors(statements))
+            .AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>())
+            .BuildServiceProvider();
+
+        // Rows handed over 50 ms apart, as publishes finish one after another, inside one batch's wait.
+        var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), TimeProvider.System, NullLogger<OutboxSentMarks>.Instance, linger: TimeSpan.FromSeconds(2));
+        var running = marks.RunAsync();
+        foreach (var row in rows)
+        {
+            marks.Add([row.Id]);
+            await Task.Delay(50);
+        }
+
+        var ids = rows.Select(r => r.Id).ToArray();
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = ANY(@p0) AND "SentAt" IS NOT NULL""", ids),
+            marked => marked == rows.Count,
+            TimeSpan.FromSeconds(20),
+            "the rows to be marked");
+        Assert.Equal(1, statements.Count);
+
+        marks.Complete();
+        await running;
+        await fixture.ExecuteAsync($"""DELETE FROM "OutboxMessages" WHERE "Id" IN ({string.Join(", ", ids.Select(id => $"'{id}'"))})""");
+    }
+
+    /// <summary>Counts the sent-mark statements a context sends.</summary>
+    private sealed class MarkStatements : DbCommandInterceptor
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+            System.Data.Common.DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("no_flush_wait", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _count);
+            }
+
+            return base.NonQueryExecutingAsync(command, eventData, result, cancellationToken);
+        }
     }
 
     [Fact]
