@@ -24,8 +24,9 @@ public static class Extensions
     /// A service's builder: <see cref="WebApplication.CreateBuilder(string[])"/>, except that the appsettings files are
     /// read once at start instead of watched for changes. No option of ours is read again at run time, so a reload
     /// changed nothing, and the watcher covers the whole content root, <c>logs/</c> included: every log line written
-    /// woke it (3% of ServiceB's CPU under load, an inotify read and thread wake-ups per line). A command line that
-    /// says <c>--hostBuilder:reloadConfigOnChange=true</c> still turns watching back on.
+    /// woke it (3% of ServiceB's CPU under load, an inotify read and thread wake-ups per line). Only a command line
+    /// that says <c>--hostBuilder:reloadConfigOnChange=true</c> turns watching back on (the command line outranks the
+    /// <c>DOTNET_hostBuilder__reloadConfigOnChange</c> environment variable); a developer editing appsettings restarts.
     /// </summary>
     public static WebApplicationBuilder CreateServiceBuilder(string[] args) =>
         WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false", .. args] });

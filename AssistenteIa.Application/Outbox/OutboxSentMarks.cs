@@ -9,7 +9,7 @@ namespace AssistenteIa.Application.Outbox;
 /// Records "published" on the outbox rows that requests and workers published right after their commit, many rows
 /// in one statement: one commit per batch instead of one per request. Marking later is safe: until a row is marked,
 /// only the relay could publish it again, and it waits <c>OutboxRelay.GracePeriod</c> (seconds) before it looks at
-/// a row, while a batch is written within milliseconds. A mark lost with the process, or one the database refused,
+/// a row, while a batch is written within tens of milliseconds. A mark lost with the process, or one the database refused,
 /// means one more publish of that row by the relay, which consumers already treat as a duplicate; so is a mark lost
 /// with a database crash, which is why a batch's commit does not wait for the disk
 /// (<see cref="IAppDbContext.MarkOutboxSentAsync"/>): on the idle path the marks' flushes queued behind, or ahead of,
@@ -30,8 +30,11 @@ public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider cl
     /// </summary>
     public static readonly TimeSpan DefaultLinger = TimeSpan.FromMilliseconds(20);
 
-    private readonly TimeSpan _linger = linger ?? DefaultLinger;
-    private readonly Channel<Guid> _pending = Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TimeSpan _linger = linger is { } given && given < TimeSpan.Zero
+        ? throw new ArgumentOutOfRangeException(nameof(linger), given, "A batch cannot wait less than no time.")
+        : linger ?? DefaultLinger;
+    // Not SingleReader: that channel cannot count what it holds, which the writer asks before it waits.
+    private readonly Channel<Guid> _pending = Channel.CreateUnbounded<Guid>();
     private readonly TaskCompletionSource _completing = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Queues the rows to be marked by the next batch; never waits on the database.</summary>
@@ -50,7 +53,12 @@ public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider cl
         var batch = new List<Guid>(MaxBatch);
         while (await _pending.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            await LingerAsync();
+            if (_pending.Reader.Count < MaxBatch)
+            {
+                // A backlog of a whole batch or more is written at once: waiting would only let it grow.
+                await LingerAsync();
+            }
+
             while (batch.Count < MaxBatch && _pending.Reader.TryRead(out var id))
             {
                 batch.Add(id);

@@ -100,9 +100,17 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
+        // Inside a caller's transaction the setting would last until that transaction ends: all of it would commit
+        // without waiting for the disk.
+        if (Database.CurrentTransaction is not null)
+        {
+            throw new InvalidOperationException("Sent marks are written in their own transaction, never inside another.");
+        }
+
         var rows = ids.ToArray();
 
-        // set_config(…, true) lasts until this statement's own transaction ends, and the commit reads it.
+        // What OutboxMessage.MarkSent sets, for many rows at once. set_config(…, true) lasts until this statement's own
+        // transaction ends, and the commit reads it; the pooled session keeps its own setting.
         return Database.ExecuteSqlAsync($"""
                 WITH no_flush_wait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
                 UPDATE "OutboxMessages" AS o

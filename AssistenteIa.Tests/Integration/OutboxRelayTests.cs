@@ -8,6 +8,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using RabbitMQ.Client;
 
 namespace AssistenteIa.Tests.Integration;
@@ -94,24 +95,50 @@ public sealed class OutboxRelayTests(AppFixture fixture)
     public async Task A_sent_mark_commits_without_waiting_for_the_disk_and_leaves_the_session_as_it_was()
     {
         var now = DateTimeOffset.UtcNow;
-        var row = OutboxMessage.Create($"async-mark-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now);
-        await using var db = CreateDbContext();
-        db.OutboxMessages.Add(row);
+        var rows = Enumerable.Range(0, 3).Select(i => OutboxMessage.Create($"async-mark-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now)).ToList();
+
+        // The services' own connection settings: a pooled session is not reset, so a setting left behind would stay.
+        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>()
+            .UseNpgsql(AssistenteIa.Infrastructure.DependencyInjection.TuneConnectionString(fixture.DatabaseConnectionString)).Options);
+        db.OutboxMessages.AddRange(rows);
         await db.SaveChangesAsync();
-
-        // Inside a caller's transaction the setting the commit will read is visible; the session's own is not touched.
-        await using (var transaction = await db.Database.BeginTransactionAsync())
+        try
         {
-            Assert.Equal(1, await db.MarkOutboxSentAsync([row.Id], now, CancellationToken.None));
-            Assert.Equal("off", await SynchronousCommitAsync(db));
-            await transaction.CommitAsync();
-        }
+            // One session for everything below.
+            await db.Database.OpenConnectionAsync();
+            var session = await SynchronousCommitAsync(db);
 
-        Assert.Equal("on", await SynchronousCommitAsync(db));
-        Assert.Equal(0, await db.MarkOutboxSentAsync([row.Id], now.AddMinutes(1), CancellationToken.None));
-        var marked = await db.OutboxMessages.AsNoTracking().SingleAsync(m => m.Id == row.Id);
-        Assert.Equal((1, (DateTimeOffset?)null), (marked.PublishAttempts, marked.ClaimedUntil));
-        Assert.Equal(now, marked.SentAt!.Value, TimeSpan.FromMilliseconds(1));
+            // A look inside the statement's own transaction (one the context does not know of, so the mark runs in it).
+            await using (var peek = await db.Database.GetDbConnection().BeginTransactionAsync())
+            {
+                Assert.Equal(1, await db.MarkOutboxSentAsync([rows[0].Id], now, CancellationToken.None));
+                Assert.Equal("off", await SynchronousCommitAsync(db));
+                await peek.CommitAsync();
+            }
+
+            Assert.Equal(session, await SynchronousCommitAsync(db));
+
+            // As the writer calls it, in a transaction of its own: a row already marked stays as it was.
+            Assert.Equal(1, await db.MarkOutboxSentAsync([rows[1].Id, rows[0].Id], now.AddMinutes(1), CancellationToken.None));
+            Assert.Equal(session, await SynchronousCommitAsync(db));
+
+            // Inside a transaction of the caller's, all of it would commit without waiting for the disk: refused.
+            await using (await db.Database.BeginTransactionAsync())
+            {
+                await Assert.ThrowsAsync<InvalidOperationException>(() => db.MarkOutboxSentAsync([rows[2].Id], now, CancellationToken.None));
+            }
+
+            var marked = await db.OutboxMessages.AsNoTracking().Where(m => rows.Select(r => r.Id).Contains(m.Id)).ToDictionaryAsync(m => m.Id);
+            Assert.Equal((1, (DateTimeOffset?)null), (marked[rows[0].Id].PublishAttempts, marked[rows[0].Id].ClaimedUntil));
+            Assert.Equal(now, marked[rows[0].Id].SentAt!.Value, TimeSpan.FromMilliseconds(1));
+            Assert.Equal(now.AddMinutes(1), marked[rows[1].Id].SentAt!.Value, TimeSpan.FromMilliseconds(1));
+            Assert.Null(marked[rows[2].Id].SentAt);
+        }
+        finally
+        {
+            // Left unsent, a row without a queue would be tried by the running relay every round.
+            await DeleteAsync(rows.Select(r => r.Id));
+        }
 
         static Task<string> SynchronousCommitAsync(AppDbContext db) =>
             db.Database.SqlQuery<string>($"""SELECT current_setting('synchronous_commit') AS "Value" """).SingleAsync();
@@ -134,26 +161,39 @@ public sealed class OutboxRelayTests(AppFixture fixture)
             .AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>())
             .BuildServiceProvider();
 
-        // Rows handed over 50 ms apart, as publishes finish one after another, inside one batch's wait.
-        var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), TimeProvider.System, NullLogger<OutboxSentMarks>.Instance, linger: TimeSpan.FromSeconds(2));
+        // The batch's wait runs on this clock: it ends only when the test moves the clock on.
+        var clock = new FakeTimeProvider(now);
+        var linger = TimeSpan.FromMilliseconds(20);
+        var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), clock, NullLogger<OutboxSentMarks>.Instance, linger);
         var running = marks.RunAsync();
-        foreach (var row in rows)
-        {
-            marks.Add([row.Id]);
-            await Task.Delay(50);
-        }
-
         var ids = rows.Select(r => r.Id).ToArray();
-        await Eventually.UntilAsync(
-            () => fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = ANY(@p0) AND "SentAt" IS NOT NULL""", ids),
-            marked => marked == rows.Count,
-            TimeSpan.FromSeconds(20),
-            "the rows to be marked");
-        Assert.Equal(1, statements.Count);
+        try
+        {
+            // Rows handed over 50 ms apart, as publishes finish one after another: without the wait the first would
+            // have gone out alone meanwhile.
+            foreach (var row in rows)
+            {
+                marks.Add([row.Id]);
+                await Task.Delay(50);
+            }
 
-        marks.Complete();
-        await running;
-        await fixture.ExecuteAsync($"""DELETE FROM "OutboxMessages" WHERE "Id" IN ({string.Join(", ", ids.Select(id => $"'{id}'"))})""");
+            await Eventually.UntilAsync(
+                () =>
+                {
+                    clock.Advance(linger);
+                    return fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Id" = ANY(@p0) AND "SentAt" IS NOT NULL""", ids);
+                },
+                marked => marked == rows.Count,
+                TimeSpan.FromSeconds(20),
+                "the rows to be marked");
+            Assert.Equal(1, statements.Count);
+        }
+        finally
+        {
+            marks.Complete();
+            await running;
+            await DeleteAsync(ids);
+        }
     }
 
     /// <summary>Counts the sent-mark statements a context sends.</summary>
@@ -226,6 +266,9 @@ public sealed class OutboxRelayTests(AppFixture fixture)
             }
         }
     }
+
+    private Task DeleteAsync(IEnumerable<Guid> ids) =>
+        fixture.ExecuteAsync($"""DELETE FROM "OutboxMessages" WHERE "Id" IN ({string.Join(", ", ids.Select(id => $"'{id}'"))})""");
 
     private AppDbContext CreateDbContext() =>
         new(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);

@@ -44,9 +44,11 @@ public interface IAppDbContext
 
     /// <summary>
     /// Records "published" on these outbox rows, leaving alone a row already marked (the relay published it meanwhile);
-    /// returns how many it marked. Its commit does not wait for the disk (asynchronous commit): a mark lost with a
-    /// database crash only means one more publish of that row by the relay, which consumers treat as a duplicate, so
-    /// the flush is left to the next commit that needs one instead of costing one of its own.
+    /// returns how many it marked. Its commit does not wait for the disk, nor for a synchronous standby (asynchronous
+    /// commit): a mark lost with a database crash (the last few hundred milliseconds of them) or a failover only means
+    /// one more publish of that row by the relay, which consumers treat as a duplicate, so the flush is left to the
+    /// next commit that needs one instead of costing one of its own. Never inside a transaction of the caller's (it
+    /// throws): that whole transaction would commit the same way.
     /// </summary>
     Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken);
 
