@@ -33,6 +33,7 @@ public sealed class OutboxSentMarks(IServiceScopeFactory scopes, TimeProvider cl
     private readonly TimeSpan _linger = linger is { } given && given < TimeSpan.Zero
         ? throw new ArgumentOutOfRangeException(nameof(linger), given, "A batch cannot wait less than no time.")
         : linger ?? DefaultLinger;
+
     // Not SingleReader: that channel cannot count what it holds, which the writer asks before it waits.
     private readonly Channel<Guid> _pending = Channel.CreateUnbounded<Guid>();
     private readonly TaskCompletionSource _completing = new(TaskCreationOptions.RunContinuationsAsynchronously);
