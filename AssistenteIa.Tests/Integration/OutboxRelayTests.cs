@@ -61,10 +61,7 @@ public sealed class OutboxRelayTests(AppFixture fixture)
             await db.SaveChangesAsync();
         }
 
-        await using var services = new ServiceCollection()
-            .AddDbContext<AppDbContext>(options => options.UseNpgsql(fixture.DatabaseConnectionString))
-            .AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>())
-            .BuildServiceProvider();
+        await using var services = MarksServices();
         var marks = new OutboxSentMarks(services.GetRequiredService<IServiceScopeFactory>(), TimeProvider.System, NullLogger<OutboxSentMarks>.Instance);
         var ids = rows.Select(r => r.Id).ToArray();
 
@@ -148,18 +145,9 @@ public sealed class OutboxRelayTests(AppFixture fixture)
     public async Task Sent_marks_arriving_close_together_go_out_in_one_statement()
     {
         var now = DateTimeOffset.UtcNow;
-        var rows = Enumerable.Range(0, 3).Select(i => OutboxMessage.Create($"linger-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now)).ToList();
-        await using (var db = CreateDbContext())
-        {
-            db.OutboxMessages.AddRange(rows);
-            await db.SaveChangesAsync();
-        }
-
+        var rows = await InsertUnsentAsync("linger", 3, now);
         var statements = new MarkStatements();
-        await using var services = new ServiceCollection()
-            .AddDbContext<AppDbContext>(options => options.UseNpgsql(fixture.DatabaseConnectionString).AddInterceptors(statements))
-            .AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>())
-            .BuildServiceProvider();
+        await using var services = MarksServices(statements);
 
         // The batch's wait runs on this clock: it ends only when the test moves the clock on.
         var clock = new FakeTimeProvider(now);
@@ -219,12 +207,7 @@ public sealed class OutboxRelayTests(AppFixture fixture)
     public async Task The_marks_writer_outlives_a_database_outage_and_leaves_the_lost_marks_to_the_relay()
     {
         var now = DateTimeOffset.UtcNow;
-        var rows = Enumerable.Range(0, 2).Select(i => OutboxMessage.Create($"outage-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now)).ToList();
-        await using (var db = CreateDbContext())
-        {
-            db.OutboxMessages.AddRange(rows);
-            await db.SaveChangesAsync();
-        }
+        var rows = await InsertUnsentAsync("outage", 2, now);
 
         // The first batch meets a database that refuses connections (a restart); the next one finds it back.
         var contexts = 0;
@@ -266,6 +249,23 @@ public sealed class OutboxRelayTests(AppFixture fixture)
             }
         }
     }
+
+    /// <summary>Unsent rows for a destination no queue is bound to, stored.</summary>
+    private async Task<List<OutboxMessage>> InsertUnsentAsync(string destination, int count, DateTimeOffset now)
+    {
+        var rows = Enumerable.Range(0, count).Select(i => OutboxMessage.Create($"{destination}-{Guid.NewGuid():N}", "Test", "{}", null, null, 0, now)).ToList();
+        await using var db = CreateDbContext();
+        db.OutboxMessages.AddRange(rows);
+        await db.SaveChangesAsync();
+        return rows;
+    }
+
+    /// <summary>What the sent-marks writer resolves in a service: the context, through the port.</summary>
+    private ServiceProvider MarksServices(params IInterceptor[] interceptors) =>
+        new ServiceCollection()
+            .AddDbContext<AppDbContext>(options => options.UseNpgsql(fixture.DatabaseConnectionString).AddInterceptors(interceptors))
+            .AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>())
+            .BuildServiceProvider();
 
     private Task DeleteAsync(IEnumerable<Guid> ids) =>
         fixture.ExecuteAsync($"""DELETE FROM "OutboxMessages" WHERE "Id" IN ({string.Join(", ", ids.Select(id => $"'{id}'"))})""");
