@@ -92,7 +92,7 @@ public sealed class TaskAttempt
         Status = status;
         EndedAt = now;
         ApplyUsage(usage);
-        LatencyMs = (long)(now - StartedAt).TotalMilliseconds;
+        LatencyMs = (long)Math.Max(0, (usage.Elapsed ?? (now - StartedAt)).TotalMilliseconds);
         ErrorCode = Texts.FitOrNull(errorCode, MaxErrorCodeLength);
         ErrorDetail = Texts.FitOrNull(errorDetail, MaxErrorDetailLength);
     }
@@ -134,6 +134,12 @@ public sealed record AttemptUsage(
     string? Model, long TokensIn, long TokensOut, decimal InputPricePerMillion, decimal OutputPricePerMillion, long Units = 0, string? Unit = null, decimal UnitPrice = 0)
 {
     public static readonly AttemptUsage None = new(null, 0, 0, 0, 0);
+
+    /// <summary>
+    /// How long the attempt ran, by a monotonic clock, when whoever closes it timed it; otherwise its latency is the span
+    /// between its start and end times, which a wall clock stepped meanwhile (NTP, a resumed VM) makes wrong.
+    /// </summary>
+    public TimeSpan? Elapsed { get; init; }
 
     public decimal Cost => (((TokensIn * InputPricePerMillion) + (TokensOut * OutputPricePerMillion)) / 1_000_000m) + (Units * UnitPrice);
 }

@@ -130,4 +130,18 @@ public sealed class AiTaskTests
         Assert.Throws<DomainException>(() => attempt.Close(AttemptStatus.Failed, AttemptUsage.None, Now.AddSeconds(2)));
         Assert.Equal(1000, attempt.LatencyMs);
     }
+
+    [Fact]
+    public void An_attempt_timed_by_whoever_closes_it_keeps_that_latency_whatever_the_wall_clock_did()
+    {
+        // The wall clock stepped back an hour during the attempt: by its start and end times it lasted -1 h.
+        var stepped = Tasks.In(AiTaskStatus.Reserved).Start(Now);
+        stepped.Close(AttemptStatus.Succeeded, AttemptUsage.None with { Elapsed = TimeSpan.FromMilliseconds(8_000) }, Now.AddHours(-1));
+
+        var untimed = Tasks.In(AiTaskStatus.Reserved).Start(Now);
+        untimed.Close(AttemptStatus.Succeeded, AttemptUsage.None, Now.AddHours(-1));
+
+        Assert.Equal(8_000, stepped.LatencyMs);
+        Assert.Equal(0, untimed.LatencyMs);
+    }
 }

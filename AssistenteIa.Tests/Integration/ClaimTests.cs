@@ -117,6 +117,21 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task An_attempt_is_timed_on_the_monotonic_clock_not_by_a_wall_clock_stepped_back_meanwhile()
+    {
+        // CI met an 8 s attempt recorded shorter than 8 s. A wall clock stepped during the run (NTP, a resumed VM)
+        // moves its start and end times; here it runs backwards, so they alone would make the latency negative.
+        using var worker = await BuildWorkerAsync(new BackwardsClock());
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertTaskAsync(latencyMs: 400);
+
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task));
+
+        var latency = await fixture.ScalarAsync<long>("""SELECT "LatencyMs" FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id);
+        Assert.InRange(latency, 400 - TaskApi.TimerEarlyToleranceMs, 30_000);
+    }
+
+    [Fact]
     public async Task The_claim_reads_the_lease_clock_from_the_database_in_the_query_that_reads_the_task()
     {
         // Not the worker's clock, not even when it agrees with the database's: inside a transaction now() stands still,
@@ -315,6 +330,14 @@ public sealed class ClaimTests(AppFixture fixture)
     private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + shift;
+    }
+
+    /// <summary>A wall clock running backwards from when it was made, at real speed; the monotonic clock and timers are real.</summary>
+    private sealed class BackwardsClock : TimeProvider
+    {
+        private readonly DateTimeOffset _start = DateTimeOffset.UtcNow;
+
+        public override DateTimeOffset GetUtcNow() => _start - (base.GetUtcNow() - _start);
     }
 
     /// <summary>

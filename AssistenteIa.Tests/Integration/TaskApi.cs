@@ -13,6 +13,13 @@ public static class TaskApi
     public static readonly TimeSpan ExecutionDeadline = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// How much sooner than asked a simulated model call may end. .NET's timers count on Linux's coarse monotonic clock
+    /// (4 ms steps here, 10 ms with a 100 Hz kernel), so a delay can end a few milliseconds early
+    /// (dotnet/runtime#45585); an attempt's latency is then a little under its simulated latency.
+    /// </summary>
+    public const int TimerEarlyToleranceMs = 20;
+
+    /// <summary>
     /// An attempt stopped early (paused past its lease, cancelled) pays for what it sent: its prompt when the stop came
     /// during the model call, nothing when it came between the claim and the call, where the model is never called. A
     /// test that stops a task as soon as it shows Running meets either, as a cold worker can take a second to reach the

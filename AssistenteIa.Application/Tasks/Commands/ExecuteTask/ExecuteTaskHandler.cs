@@ -55,6 +55,9 @@ public sealed class ExecuteTaskHandler(
         var task = candidate.Task;
 
         var now = clock.GetUtcNow();
+        // The attempt's latency is timed on the monotonic clock: a wall clock stepped during the run (NTP, a resumed VM)
+        // would record it wrong, even negative.
+        var startedTimestamp = clock.GetTimestamp();
         var queuedAt = task.UpdatedAt;
 
         // The lease runs by the database's clock, the one the dispatcher judges leases by, read with the task a moment
@@ -147,7 +150,7 @@ public sealed class ExecuteTaskHandler(
         }
 
         // The outcome is written even while the host stops: the message is acked only after it is stored.
-        return await RecordAsync(task, attempt, requestedModel, result, CancellationToken.None);
+        return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), CancellationToken.None);
     }
 
     /// <summary>
@@ -213,9 +216,9 @@ public sealed class ExecuteTaskHandler(
     /// fresh state. A save that fails for another reason (a value the database refuses) ends the attempt as a
     /// recorded permanent error instead of a delivery requeued forever.
     /// </summary>
-    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string? requestedModel, AttemptResult result, CancellationToken cancellationToken)
+    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string? requestedModel, AttemptResult result, TimeSpan elapsed, CancellationToken cancellationToken)
     {
-        var usage = Price(requestedModel, result.Usage);
+        var usage = Price(requestedModel, result.Usage) with { Elapsed = elapsed };
         for (var retry = 0; ; retry++)
         {
             if (task.Status != AiTaskStatus.Running || task.LockedBy != worker.Id || task.AttemptCount != attempt.AttemptNo || attempt.Status != AttemptStatus.Running)
