@@ -32,6 +32,37 @@ public sealed class LeaseFencingTests
         Assert.Equal(StopReason.LeaseLost, attempt.Reason);
     }
 
+    [Fact]
+    public async Task A_wall_clock_stepped_back_during_an_outage_does_not_delay_the_self_fencing()
+    {
+        // By the wall clock alone the lease was confirmed an hour in the future: the attempt would run on while the
+        // dispatcher, judging by the database's clock, rescues the task and runs it elsewhere.
+        var clock = new SteppedClock(DateTimeOffset.UtcNow);
+        var running = new RunningAttempts(clock);
+        using var attempt = running.Register(Guid.NewGuid(), 1);
+        var handler = Handler(running, clock);
+
+        clock.WallStep = TimeSpan.FromHours(-1);
+        clock.Advance(TimeSpan.FromSeconds(21));
+        await Assert.ThrowsAnyAsync<Exception>(() => handler.HandleAsync(CancellationToken.None));
+
+        Assert.Equal(StopReason.LeaseLost, attempt.Reason);
+    }
+
+    [Fact]
+    public async Task A_machine_that_slept_past_the_lease_stops_the_attempt_on_waking_though_its_monotonic_clock_stood_still()
+    {
+        var clock = new SteppedClock(DateTimeOffset.UtcNow);
+        var running = new RunningAttempts(clock);
+        using var attempt = running.Register(Guid.NewGuid(), 1);
+        var handler = Handler(running, clock);
+
+        clock.WallStep = TimeSpan.FromSeconds(21);
+        await Assert.ThrowsAnyAsync<Exception>(() => handler.HandleAsync(CancellationToken.None));
+
+        Assert.Equal(StopReason.LeaseLost, attempt.Reason);
+    }
+
     /// <summary>A real Npgsql context pointed at a port where no database listens: every renewal fails.</summary>
     private static RenewLeasesHandler Handler(RunningAttempts running, TimeProvider clock) => new(
         new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options),
@@ -40,4 +71,21 @@ public sealed class LeaseFencingTests
         Microsoft.Extensions.Options.Options.Create(Options),
         clock,
         NullLogger<RenewLeasesHandler>.Instance);
+
+    /// <summary>A fake clock whose wall time can be stepped apart from its monotonic time (<see cref="Advance"/> moves both).</summary>
+    private sealed class SteppedClock(DateTimeOffset start) : TimeProvider
+    {
+        // FakeTimeProvider derives its timestamps from its own wall time, so the step is kept outside it.
+        private readonly FakeTimeProvider _fake = new(start);
+
+        public TimeSpan WallStep { get; set; }
+
+        public override long TimestampFrequency => _fake.TimestampFrequency;
+
+        public void Advance(TimeSpan delta) => _fake.Advance(delta);
+
+        public override DateTimeOffset GetUtcNow() => _fake.GetUtcNow() + WallStep;
+
+        public override long GetTimestamp() => _fake.GetTimestamp();
+    }
 }

@@ -44,7 +44,7 @@ public sealed class ExecuteTaskHandler(
     public async Task<ExecutionOutcome> HandleAsync(TaskQueued message, CancellationToken stoppingToken)
     {
         var options = workerOptions.Value;
-        var leaseReadAt = clock.GetUtcNow();
+        var leaseRead = ClockReading.Of(clock);
         var candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
         if (candidate is not { Task.Status: AiTaskStatus.Queued })
         {
@@ -89,7 +89,7 @@ public sealed class ExecuteTaskHandler(
         // From here on the attempt is ours, unless a slow claim finds it taken back: a stop must not throw before the
         // run, or the claimed task would wait for its lease to expire and be charged an attempt. A stopping host
         // interrupts the run below instead.
-        if (await ConfirmSlowClaimAsync(task, attempt, leaseReadAt) is not { } lease)
+        if (await ConfirmSlowClaimAsync(task, attempt, leaseRead) is not { } lease)
         {
             return ExecutionOutcome.Ignored;
         }
@@ -163,14 +163,14 @@ public sealed class ExecuteTaskHandler(
     /// worker's is recorded, the model is never called), or because the renewal failed after a claim so slow that the
     /// heartbeat would stop the attempt anyway (the lease then lapses and the dispatcher retries the task).
     /// </summary>
-    private async Task<ConfirmedLease?> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, DateTimeOffset leaseReadAt)
+    private async Task<ConfirmedLease?> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, ClockReading leaseRead)
     {
         var options = workerOptions.Value;
-        var confirmingAt = clock.GetUtcNow();
-        var elapsed = confirmingAt - leaseReadAt;
+        var confirming = ClockReading.Of(clock);
+        var elapsed = confirming.Since(leaseRead);
         if (elapsed <= options.SlowClaimMargin)
         {
-            return new ConfirmedLease(leaseReadAt, false);
+            return new ConfirmedLease(leaseRead, false);
         }
 
         logger.LogInformation("The claim of task {TaskId} attempt {AttemptNo} took {Elapsed}; renewing its lease before the attempt runs", task.Id, attempt.AttemptNo, elapsed);
@@ -183,7 +183,7 @@ public sealed class ExecuteTaskHandler(
                 return null;
             }
 
-            return new ConfirmedLease(confirmingAt, renewed[0].CancelRequested);
+            return new ConfirmedLease(confirming, renewed[0].CancelRequested);
         }
         catch (Exception ex)
         {
@@ -192,12 +192,12 @@ public sealed class ExecuteTaskHandler(
             logger.LogWarning(
                 ex, "Could not renew the lease of task {TaskId} attempt {AttemptNo} after a slow claim; {Decision}",
                 task.Id, attempt.AttemptNo, fenced ? "the attempt does not run and its lease lapses" : "the heartbeat decides");
-            return fenced ? null : new ConfirmedLease(leaseReadAt, false);
+            return fenced ? null : new ConfirmedLease(leaseRead, false);
         }
     }
 
-    /// <summary>When the lease was last confirmed by the database (by this worker's clock), and whether a cancel was requested meanwhile.</summary>
-    private sealed record ConfirmedLease(DateTimeOffset ConfirmedAt, bool CancelRequested);
+    /// <summary>When the lease was last confirmed by the database (by this worker's clocks), and whether a cancel was requested meanwhile.</summary>
+    private sealed record ConfirmedLease(ClockReading ConfirmedAt, bool CancelRequested);
 
     /// <summary>
     /// Two workers claiming the same task at the same moment (a duplicate delivery): the claim's batch inserts the

@@ -31,7 +31,7 @@ public sealed class RenewLeasesHandler(
         var leases = attempts.Select(a => new AttemptLease(a.TaskId, a.AttemptNo)).ToList();
 
         // Read before the statement: the renewed leases run from the database's now(), which is no earlier than this.
-        var now = clock.GetUtcNow();
+        var now = ClockReading.Of(clock);
         var renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
         foreach (var attempt in attempts)
         {
@@ -55,18 +55,21 @@ public sealed class RenewLeasesHandler(
         return renewed.Count;
     }
 
-    /// <summary>Self-fencing: without a confirmed renewal for a lease minus one interval, assume the lease is lost.</summary>
+    /// <summary>
+    /// Self-fencing: without a confirmed renewal for a lease minus one interval, by whichever of the worker's clocks
+    /// says longer (<see cref="ClockReading"/>), assume the lease is lost.
+    /// </summary>
     private async Task StopUnconfirmedAsync(IReadOnlyCollection<RunningAttempts.RunningAttempt> attempts)
     {
-        var settings = options.Value;
-        var confirmedAfter = clock.GetUtcNow() - settings.UnconfirmedLeaseLimit;
-        foreach (var attempt in attempts.Where(a => a.RenewedAt < confirmedAfter))
+        var limit = options.Value.UnconfirmedLeaseLimit;
+        var now = ClockReading.Of(clock);
+        foreach (var attempt in attempts.Where(a => now.Since(a.RenewedAt) > limit))
         {
             if (await attempt.StopAsync(StopReason.LeaseLost))
             {
                 logger.LogWarning(
                     "Lease of task {TaskId} attempt {AttemptNo} not confirmed since {RenewedAt}; stopping the attempt before the dispatcher rescues it",
-                    attempt.TaskId, attempt.AttemptNo, attempt.RenewedAt);
+                    attempt.TaskId, attempt.AttemptNo, attempt.RenewedAt.WallTime);
             }
         }
     }

@@ -24,12 +24,13 @@ public sealed class RunningAttempts(TimeProvider clock)
     public IReadOnlyCollection<RunningAttempt> All => _running.Values.ToList();
 
     /// <param name="leasedAt">
-    /// When the lease just written or renewed was read from the database's clock, by this worker's clock (a moment before
-    /// the statement that wrote it): the self-fencing counts from there, never from after that statement. Default: now.
+    /// When the lease just written or renewed was read from the database's clock, by this worker's clocks (a moment
+    /// before the statement that wrote it): the self-fencing counts from there, never from after that statement.
+    /// Default: now.
     /// </param>
-    public RunningAttempt Register(Guid taskId, int attemptNo, DateTimeOffset? leasedAt = null)
+    public RunningAttempt Register(Guid taskId, int attemptNo, ClockReading? leasedAt = null)
     {
-        var attempt = new RunningAttempt(this, taskId, attemptNo, leasedAt ?? clock.GetUtcNow());
+        var attempt = new RunningAttempt(this, taskId, attemptNo, leasedAt ?? ClockReading.Of(clock));
         _running[(taskId, attemptNo)] = attempt;
         return attempt;
     }
@@ -50,11 +51,11 @@ public sealed class RunningAttempts(TimeProvider clock)
         _running.TryRemove(new KeyValuePair<(Guid, int), RunningAttempt>((attempt.TaskId, attempt.AttemptNo), attempt));
 
     /// <summary>One running attempt: a token that stops it, when its lease was last confirmed, and the first reason it was stopped for.</summary>
-    public sealed class RunningAttempt(RunningAttempts owner, Guid taskId, int attemptNo, DateTimeOffset claimedAt) : IDisposable
+    public sealed class RunningAttempt(RunningAttempts owner, Guid taskId, int attemptNo, ClockReading claimedAt) : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
         private int _reason = -1;
-        private long _renewedAtTicks = claimedAt.UtcTicks;
+        private ClockReading _renewedAt = claimedAt;
 
         public Guid TaskId { get; } = taskId;
 
@@ -64,10 +65,10 @@ public sealed class RunningAttempts(TimeProvider clock)
 
         public StopReason? Reason => _reason < 0 ? null : (StopReason)_reason;
 
-        /// <summary>When the database last confirmed this worker's lease (the claim, then each heartbeat), by this worker's clock.</summary>
-        public DateTimeOffset RenewedAt => new(Interlocked.Read(ref _renewedAtTicks), TimeSpan.Zero);
+        /// <summary>When the database last confirmed this worker's lease (the claim, then each heartbeat), by this worker's clocks.</summary>
+        public ClockReading RenewedAt => Volatile.Read(ref _renewedAt);
 
-        public void Renewed(DateTimeOffset now) => Interlocked.Exchange(ref _renewedAtTicks, now.UtcTicks);
+        public void Renewed(ClockReading now) => Volatile.Write(ref _renewedAt, now);
 
         public async Task<bool> StopAsync(StopReason reason)
         {
