@@ -84,13 +84,14 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
         using var api = app.CreateApiClient();
         await using var web = await WebPage.OpenAsync(browser, ApiAddress, "three-attempts");
         await web.SignInAsync(AppFixture.TenantAKey);
-        var task = await TaskApi.CreateAsync(api, TaskApi.Body(simulation: new { latencyMs = 1_500, failAttempts = 2 }, maxAttempts: 5));
+        var task = await TaskApi.CreateAsync(api, TaskApi.Body(simulation: new { latencyMs = 4_000, failAttempts = 2 }, maxAttempts: 5));
 
         await web.Page.GotoAsync($"/tasks/{task.Id}");
         await Expect(web.Page.Locator(".page-head").GetByTestId("status")).ToBeVisibleAsync();
         await web.Page.EvaluateAsync("() => { window.notReloaded = true; }");
 
-        // Each attempt takes 1.5 s: the page is up long before the third one, which must then arrive by itself.
+        // Each attempt takes 4 s (the third starts 8 s or more after the task): the page is up long before it, on a slow
+        // machine too, and it must then arrive by itself.
         Assert.True(await web.Page.Locator("table.attempts tbody tr").CountAsync() < 3, "the task finished before the page was up");
 
         var attempts = web.Page.Locator("table.attempts tbody tr");

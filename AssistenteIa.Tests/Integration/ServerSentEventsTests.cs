@@ -38,7 +38,8 @@ public sealed class ServerSentEventsTests(AppFixture fixture)
     public async Task A_task_stream_starts_with_its_history_and_a_reconnect_with_Last_Event_ID_replays_what_was_missed()
     {
         using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 1500 }));
+        // Long enough that its succeeded event cannot arrive before the first stream's assertions on a slow machine.
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 5000 }));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
 
         // Connected while it runs: the history so far, then live.

@@ -24,8 +24,22 @@ public sealed class SseClient : IAsyncDisposable
 
     public string? ServedBy => _response.Headers.TryGetValues("X-Served-By", out var values) ? values.Single() : null;
 
-    /// <summary>Everything received so far and from now on, in order.</summary>
-    public List<SseEvent> Received { get; } = [];
+    private readonly List<SseEvent> _received = [];
+
+    /// <summary>
+    /// Everything received so far, in order: a copy, as the reader keeps adding (a heartbeat comment every second)
+    /// while a test enumerates it.
+    /// </summary>
+    public IReadOnlyList<SseEvent> Received
+    {
+        get
+        {
+            lock (_received)
+            {
+                return [.. _received];
+            }
+        }
+    }
 
     public static async Task<SseClient> OpenAsync(HttpClient client, string path, string? lastEventId = null)
     {
@@ -147,9 +161,9 @@ public sealed class SseClient : IAsyncDisposable
 
     private void Publish(SseEvent sseEvent)
     {
-        lock (Received)
+        lock (_received)
         {
-            Received.Add(sseEvent);
+            _received.Add(sseEvent);
         }
 
         _events.Writer.TryWrite(sseEvent);

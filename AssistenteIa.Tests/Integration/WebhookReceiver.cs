@@ -36,7 +36,19 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public string Url => $"http://127.0.0.1:{Port}/hooks";
 
-    public List<ReceivedWebhook> All { get; } = [];
+    private readonly List<ReceivedWebhook> _all = [];
+
+    /// <summary>Every request received so far: a copy, as the listener keeps adding while a test enumerates it.</summary>
+    public IReadOnlyList<ReceivedWebhook> All
+    {
+        get
+        {
+            lock (_all)
+            {
+                return [.. _all];
+            }
+        }
+    }
 
     /// <summary>Lets requests held by a planned 0 finish (with 200).</summary>
     public void Release() => _release.TrySetResult();
@@ -117,9 +129,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 context.Request.Headers["webhook-signature"] ?? "",
                 body,
                 DateTimeOffset.UtcNow);
-            lock (All)
+            lock (_all)
             {
-                All.Add(received);
+                _all.Add(received);
             }
 
             _received.Writer.TryWrite(received);
