@@ -132,6 +132,32 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_wall_clock_stepped_forward_during_an_attempt_does_not_stop_it_while_the_database_confirms_its_lease()
+    {
+        // By the wall clock the lease went unconfirmed for an hour; the monotonic clock and the database disagree, and
+        // the renewal they allow settles it: the attempt runs to the end instead of failing with LeaseLost.
+        var clock = new ShiftedClock(TimeSpan.Zero);
+        using var worker = await BuildWorkerAsync(clock);
+        await using var scope = worker.Services.CreateAsyncScope();
+        var task = await InsertTaskAsync(latencyMs: 3_000);
+        var handling = HandleAsync(scope, task);
+        await Eventually.UntilAsync(
+            () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
+            count => count == 1,
+            TimeSpan.FromSeconds(30),
+            "the attempt to run");
+
+        clock.Shift = TimeSpan.FromHours(1);
+        await using (var heartbeat = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(1, await heartbeat.ServiceProvider.GetRequiredService<RenewLeasesHandler>().HandleAsync(CancellationToken.None));
+        }
+
+        Assert.Equal(ExecutionOutcome.Recorded, await handling);
+        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+    }
+
+    [Fact]
     public async Task The_claim_reads_the_lease_clock_from_the_database_in_the_query_that_reads_the_task()
     {
         // Not the worker's clock, not even when it agrees with the database's: inside a transaction now() stands still,
@@ -326,10 +352,12 @@ public sealed class ClaimTests(AppFixture fixture)
         }
     }
 
-    /// <summary>The system clock moved by a fixed amount; timers run in real time.</summary>
+    /// <summary>The system's wall clock moved by an amount a test may change (a step); timers and timestamps run in real time.</summary>
     private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
     {
-        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + shift;
+        public TimeSpan Shift { get; set; } = shift;
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Shift;
     }
 
     /// <summary>A wall clock running backwards from when it was made, at real speed; the monotonic clock and timers are real.</summary>

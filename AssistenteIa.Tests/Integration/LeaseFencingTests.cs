@@ -63,12 +63,51 @@ public sealed class LeaseFencingTests
         Assert.Equal(StopReason.LeaseLost, attempt.Reason);
     }
 
-    /// <summary>A real Npgsql context pointed at a port where no database listens: every renewal fails.</summary>
-    private static RenewLeasesHandler Handler(RunningAttempts running, TimeProvider clock) => new(
-        new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options),
+    [Fact]
+    public async Task A_wall_clock_stepped_back_less_than_the_limit_does_not_stop_an_attempt_early()
+    {
+        var clock = new SteppedClock(DateTimeOffset.UtcNow);
+        var running = new RunningAttempts(clock);
+        using var attempt = running.Register(Guid.NewGuid(), 1);
+        var handler = Handler(running, clock);
+
+        clock.WallStep = TimeSpan.FromHours(-1);
+        clock.Advance(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAnyAsync<Exception>(() => handler.HandleAsync(CancellationToken.None));
+
+        Assert.Null(attempt.Reason);
+    }
+
+    [Fact]
+    public async Task A_renewal_the_database_never_answers_is_given_up_after_an_interval_and_an_attempt_in_doubt_stops()
+    {
+        // A port that accepts connections and never answers (a database cut off with packets dropped), Npgsql's
+        // timeouts at their longest: the renewal would hold the heartbeat, and the self-fencing, for 1,024 s.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        var options = new WorkerOptions { LeaseDuration = TimeSpan.FromSeconds(3), HeartbeatInterval = TimeSpan.FromMilliseconds(500) };
+        var running = new RunningAttempts(TimeProvider.System);
+
+        // Confirmed an hour ago by the wall clock, a moment ago by the monotonic one: a machine that slept, or a wall
+        // clock stepped forward; only a renewal could tell, and none comes.
+        var now = ClockReading.Of(TimeProvider.System);
+        using var attempt = running.Register(Guid.NewGuid(), 1, now with { WallTime = now.WallTime.AddHours(-1) });
+        var handler = Handler(running, TimeProvider.System, $"Host=127.0.0.1;Port={port};Username=x;Password=x;Timeout=1024;Command Timeout=0", options);
+
+        var failure = await Record.ExceptionAsync(() => handler.HandleAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // Not the test's own 30 s deadline: the handler's, after one interval.
+        Assert.Equal("The lease renewal did not answer within 00:00:00.5000000.", Assert.IsType<TimeoutException>(failure).Message);
+        Assert.Equal(StopReason.LeaseLost, attempt.Reason);
+    }
+
+    /// <summary>A real Npgsql context pointed at a port where no database listens (unless told another): every renewal fails.</summary>
+    private static RenewLeasesHandler Handler(RunningAttempts running, TimeProvider clock, string? connectionString = null, WorkerOptions? options = null) => new(
+        new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(connectionString ?? "Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options),
         running,
         new WorkerIdentity("worker-x:1:abcdef"),
-        Microsoft.Extensions.Options.Options.Create(Options),
+        Microsoft.Extensions.Options.Options.Create(options ?? Options),
         clock,
         NullLogger<RenewLeasesHandler>.Instance);
 

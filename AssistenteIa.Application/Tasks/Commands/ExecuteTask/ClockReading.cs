@@ -2,17 +2,24 @@ namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 
 /// <summary>
 /// One moment read on both of a worker's clocks. The wall clock steps (NTP, a VM resumed from a snapshot) and the
-/// monotonic one stands still while the machine sleeps; a lease judged by either alone could be held past its end, so
-/// the time since a reading is the longer of the two: in doubt, a worker renews or stops early, never late.
+/// monotonic one stands still while the machine sleeps, so a lease judged by either alone could be held past its end.
+/// <see cref="Since"/> is the longer of the two (the slow-claim check renews when either says so); the heartbeat's
+/// self-fencing reads them apart, as only the monotonic clock's verdict is certain without the database.
 /// </summary>
-public sealed record ClockReading(DateTimeOffset WallTime, TimeSpan Monotonic)
+public sealed record ClockReading(DateTimeOffset WallTime, long Timestamp, long TimestampFrequency)
 {
-    public static ClockReading Of(TimeProvider clock) => new(clock.GetUtcNow(), clock.GetElapsedTime(0, clock.GetTimestamp()));
+    public static ClockReading Of(TimeProvider clock) => new(clock.GetUtcNow(), clock.GetTimestamp(), clock.TimestampFrequency);
 
     public TimeSpan Since(ClockReading earlier)
     {
-        var wall = WallTime - earlier.WallTime;
-        var monotonic = Monotonic - earlier.Monotonic;
+        var wall = WallSince(earlier);
+        var monotonic = MonotonicSince(earlier);
         return wall > monotonic ? wall : monotonic;
     }
+
+    public TimeSpan WallSince(ClockReading earlier) => WallTime - earlier.WallTime;
+
+    /// <summary>The timestamps are subtracted as integers first, so no precision is lost however long the machine has run.</summary>
+    public TimeSpan MonotonicSince(ClockReading earlier) =>
+        TimeSpan.FromTicks((long)((Timestamp - earlier.Timestamp) * ((double)TimeSpan.TicksPerSecond / TimestampFrequency)));
 }

@@ -27,12 +27,26 @@ public sealed class RenewLeasesHandler(
             return 0;
         }
 
-        await StopUnconfirmedAsync(attempts);
-        var leases = attempts.Select(a => new AttemptLease(a.TaskId, a.AttemptNo)).ToList();
-
         // Read before the statement: the renewed leases run from the database's now(), which is no earlier than this.
         var now = ClockReading.Of(clock);
-        var renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
+        var doubtful = await StopUnconfirmedAsync(attempts, now);
+        var leases = attempts.Select(a => new AttemptLease(a.TaskId, a.AttemptNo)).ToList();
+        Dictionary<(Guid, int), LeaseRenewal> renewed;
+        try
+        {
+            renewed = (await RenewWithinAnIntervalAsync(leases, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
+        }
+        catch (Exception ex) when (doubtful.Count > 0 && ex is not OperationCanceledException)
+        {
+            // Past the limit by the wall clock, unconfirmed now: the machine may have slept through the lease.
+            foreach (var attempt in doubtful)
+            {
+                await StopAsync(attempt, now);
+            }
+
+            throw;
+        }
+
         foreach (var attempt in attempts)
         {
             if (!renewed.TryGetValue((attempt.TaskId, attempt.AttemptNo), out var lease))
@@ -56,21 +70,61 @@ public sealed class RenewLeasesHandler(
     }
 
     /// <summary>
-    /// Self-fencing: without a confirmed renewal for a lease minus one interval, by whichever of the worker's clocks
-    /// says longer (<see cref="ClockReading"/>), assume the lease is lost.
+    /// The renewal, given up after one heartbeat interval: a statement left hanging (a database cut off without a reset,
+    /// packets dropped) held the next tick, and with it the self-fencing, for Npgsql's command timeout, past the lease
+    /// while the dispatcher rescued the task. Cancelling also makes Npgsql abandon the command.
     /// </summary>
-    private async Task StopUnconfirmedAsync(IReadOnlyCollection<RunningAttempts.RunningAttempt> attempts)
+    private async Task<IReadOnlyList<LeaseRenewal>> RenewWithinAnIntervalAsync(IReadOnlyCollection<AttemptLease> leases, CancellationToken cancellationToken)
+    {
+        var interval = options.Value.EffectiveHeartbeatInterval;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var renewal = db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, limit.Token);
+        try
+        {
+            return await renewal.WaitAsync(interval, clock, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            await limit.CancelAsync();
+            _ = renewal.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw new TimeoutException($"The lease renewal did not answer within {interval}.");
+        }
+    }
+
+    /// <summary>
+    /// Self-fencing: an attempt whose lease this worker could not confirm for a lease minus one interval is assumed
+    /// lost and stopped. By the monotonic clock that is certain, and it stops here. By the wall clock alone it is in
+    /// doubt: the wall clock stepped forward (the lease is in fact held) or the machine slept, its monotonic clock
+    /// standing still (the lease may be gone); those are returned for the renewal to decide, and stopped if it cannot.
+    /// </summary>
+    private async Task<List<RunningAttempts.RunningAttempt>> StopUnconfirmedAsync(IReadOnlyCollection<RunningAttempts.RunningAttempt> attempts, ClockReading now)
     {
         var limit = options.Value.UnconfirmedLeaseLimit;
-        var now = ClockReading.Of(clock);
-        foreach (var attempt in attempts.Where(a => now.Since(a.RenewedAt) > limit))
+        var doubtful = new List<RunningAttempts.RunningAttempt>();
+        foreach (var attempt in attempts)
         {
-            if (await attempt.StopAsync(StopReason.LeaseLost))
+            var renewedAt = attempt.RenewedAt;
+            if (now.MonotonicSince(renewedAt) > limit)
             {
-                logger.LogWarning(
-                    "Lease of task {TaskId} attempt {AttemptNo} not confirmed since {RenewedAt}; stopping the attempt before the dispatcher rescues it",
-                    attempt.TaskId, attempt.AttemptNo, attempt.RenewedAt.WallTime);
+                await StopAsync(attempt, now);
             }
+            else if (now.WallSince(renewedAt) > limit)
+            {
+                doubtful.Add(attempt);
+            }
+        }
+
+        return doubtful;
+    }
+
+    private async Task StopAsync(RunningAttempts.RunningAttempt attempt, ClockReading now)
+    {
+        var renewedAt = attempt.RenewedAt;
+        if (await attempt.StopAsync(StopReason.LeaseLost))
+        {
+            logger.LogWarning(
+                "Lease of task {TaskId} attempt {AttemptNo} not confirmed for {MonotonicElapsed} (wall clock: {WallElapsed}); stopping the attempt before the dispatcher rescues it",
+                attempt.TaskId, attempt.AttemptNo, now.MonotonicSince(renewedAt), now.WallSince(renewedAt));
         }
     }
 }
