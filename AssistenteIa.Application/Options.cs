@@ -56,7 +56,8 @@ public sealed class WorkerOptions : IValidatableObject
 
     /// <summary>
     /// How long a running attempt may go without its lease confirmed before the worker stops it itself (self-fencing):
-    /// the dispatcher may rescue the task any moment after.
+    /// the dispatcher may rescue the task any moment after. Counted on the monotonic clock by each attempt's own timer;
+    /// when only the wall clock says it is over, the next renewal decides.
     /// </summary>
     public TimeSpan UnconfirmedLeaseLimit => LeaseDuration - EffectiveHeartbeatInterval;
 

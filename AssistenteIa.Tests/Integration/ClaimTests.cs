@@ -139,7 +139,7 @@ public sealed class ClaimTests(AppFixture fixture)
         var clock = new ShiftedClock(TimeSpan.Zero);
         using var worker = await BuildWorkerAsync(clock);
         await using var scope = worker.Services.CreateAsyncScope();
-        var task = await InsertTaskAsync(latencyMs: 3_000);
+        var task = await InsertTaskAsync(latencyMs: 8_000); // long enough to be running when the heartbeat below comes
         var handling = HandleAsync(scope, task);
         await Eventually.UntilAsync(
             () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
@@ -270,12 +270,21 @@ public sealed class ClaimTests(AppFixture fixture)
     [Fact]
     public async Task A_model_call_whose_task_was_taken_back_while_it_ran_is_paid_for_on_the_attempt_the_dispatcher_closed()
     {
-        // A 2 s lease no heartbeat renews and an 8 s call: the running dispatcher takes the task back mid-call.
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2));
+        // An 8 s call whose lease is cut short in the database once it runs (what a worker paused past its lease
+        // meets; its own fencing, counting a 30 s lease, does not come first): the running dispatcher takes the task
+        // back mid-call.
+        using var worker = await BuildWorkerAsync();
         await using var scope = worker.Services.CreateAsyncScope();
         var task = await InsertTaskAsync(latencyMs: 8_000);
 
-        Assert.Equal(ExecutionOutcome.Ignored, await HandleAsync(scope, task));
+        var handling = HandleAsync(scope, task);
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""WITH cut AS (UPDATE "Tasks" SET "LockedUntil" = now() WHERE "Id" = @p0 AND "Status" = 'Running' RETURNING 1) SELECT count(*) FROM cut""", task.Id),
+            updated => updated == 1,
+            TimeSpan.FromSeconds(30),
+            "the attempt to run");
+
+        Assert.Equal(ExecutionOutcome.Ignored, await handling);
 
         Assert.Equal("LeaseExpired", await fixture.ScalarAsync<string>("""SELECT "ErrorCode" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
         Assert.True(await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id) > 0, "the prompt sent is recorded");

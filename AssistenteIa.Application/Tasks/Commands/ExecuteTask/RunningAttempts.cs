@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 
@@ -15,11 +17,17 @@ public enum StopReason
 /// <summary>
 /// The attempts this worker instance is running, by task and attempt number (a worker woken from a pause may hold
 /// an old attempt of a task while running its next one): the lease heartbeat renews them all in one statement, and
-/// a cancel signal or a lost lease reaches the right one.
+/// a cancel signal or a lost lease reaches the right one. Each attempt fences itself: a timer on the monotonic clock
+/// stops it when its lease has gone unconfirmed for <see cref="WorkerOptions.UnconfirmedLeaseLimit"/>, whatever the
+/// heartbeat loop is doing (waiting on a database that stopped answering, or on its next tick).
 /// </summary>
-public sealed class RunningAttempts(TimeProvider clock)
+public sealed class RunningAttempts(TimeProvider clock, IOptions<WorkerOptions> options, ILogger<RunningAttempts> logger)
 {
     private readonly ConcurrentDictionary<(Guid TaskId, int AttemptNo), RunningAttempt> _running = new();
+
+    private TimeProvider Clock => clock;
+
+    private ILogger Logger => logger;
 
     public IReadOnlyCollection<RunningAttempt> All => _running.Values.ToList();
 
@@ -50,16 +58,34 @@ public sealed class RunningAttempts(TimeProvider clock)
     private void Remove(RunningAttempt attempt) =>
         _running.TryRemove(new KeyValuePair<(Guid, int), RunningAttempt>((attempt.TaskId, attempt.AttemptNo), attempt));
 
-    /// <summary>One running attempt: a token that stops it, when its lease was last confirmed, and the first reason it was stopped for.</summary>
-    public sealed class RunningAttempt(RunningAttempts owner, Guid taskId, int attemptNo, ClockReading claimedAt) : IDisposable
+    /// <summary>How long an attempt confirmed at <paramref name="renewedAt"/> may still run unconfirmed, by the monotonic clock.</summary>
+    private TimeSpan Remaining(ClockReading renewedAt)
     {
+        var remaining = options.Value.UnconfirmedLeaseLimit - ClockReading.Of(clock).MonotonicSince(renewedAt);
+        return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
+    }
+
+    /// <summary>One running attempt: a token that stops it, when its lease was last confirmed, and the first reason it was stopped for.</summary>
+    public sealed class RunningAttempt : IDisposable
+    {
+        private readonly RunningAttempts _owner;
         private readonly CancellationTokenSource _stop = new();
+        private readonly ITimer _fence;
         private int _reason = -1;
-        private ClockReading _renewedAt = claimedAt;
+        private ClockReading _renewedAt;
 
-        public Guid TaskId { get; } = taskId;
+        internal RunningAttempt(RunningAttempts owner, Guid taskId, int attemptNo, ClockReading claimedAt)
+        {
+            _owner = owner;
+            TaskId = taskId;
+            AttemptNo = attemptNo;
+            _renewedAt = claimedAt;
+            _fence = owner.Clock.CreateTimer(static state => _ = ((RunningAttempt)state!).FenceAsync(), this, owner.Remaining(claimedAt), Timeout.InfiniteTimeSpan);
+        }
 
-        public int AttemptNo { get; } = attemptNo;
+        public Guid TaskId { get; }
+
+        public int AttemptNo { get; }
 
         public CancellationToken Token => _stop.Token;
 
@@ -68,7 +94,12 @@ public sealed class RunningAttempts(TimeProvider clock)
         /// <summary>When the database last confirmed this worker's lease (the claim, then each heartbeat), by this worker's clocks.</summary>
         public ClockReading RenewedAt => Volatile.Read(ref _renewedAt);
 
-        public void Renewed(ClockReading now) => Volatile.Write(ref _renewedAt, now);
+        /// <summary>The lease was confirmed by a statement sent after <paramref name="now"/>: the self-fencing counts from there.</summary>
+        public void Renewed(ClockReading now)
+        {
+            Volatile.Write(ref _renewedAt, now);
+            _fence.Change(_owner.Remaining(now), Timeout.InfiniteTimeSpan);
+        }
 
         public async Task<bool> StopAsync(StopReason reason)
         {
@@ -91,8 +122,28 @@ public sealed class RunningAttempts(TimeProvider clock)
 
         public void Dispose()
         {
-            owner.Remove(this);
+            _owner.Remove(this);
+            _fence.Dispose();
             _stop.Dispose();
+        }
+
+        private async Task FenceAsync()
+        {
+            var renewedAt = RenewedAt;
+            if (_owner.Remaining(renewedAt) is var remaining && remaining > TimeSpan.Zero)
+            {
+                // Renewed while the timer fired, or the timer came early (.NET's timers count on a coarse clock).
+                _fence.Change(remaining, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            if (await StopAsync(StopReason.LeaseLost))
+            {
+                var now = ClockReading.Of(_owner.Clock);
+                _owner.Logger.LogWarning(
+                    "Lease of task {TaskId} attempt {AttemptNo} not confirmed for {Elapsed}; stopping the attempt before the dispatcher rescues it",
+                    TaskId, AttemptNo, now.MonotonicSince(renewedAt));
+            }
         }
     }
 }
