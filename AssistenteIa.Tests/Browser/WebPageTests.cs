@@ -69,8 +69,12 @@ public sealed class WebPageTests(AppFixture app, BrowserFixture browser) : IClas
         await web.Page.GotoAsync($"/tasks/{task.Id}");
         var status = web.Page.Locator(".page-head").GetByTestId("status");
         await Expect(status).ToHaveTextAsync("Running", UntilExecuted);
+        await Expect(web.Page.GetByTestId("timeline")).ToContainTextAsync("started");
         await web.Page.GetByRole(AriaRole.Button, new() { Name = "Cancel task" }).ClickAsync();
 
+        // The API's answer shown first (CI once saw the status stay Running with no cancel reaching the API), then the
+        // worker's.
+        await Expect(web.Page.Locator("p.notice[role=status]")).ToBeVisibleAsync(new() { Timeout = 30_000 });
         await Expect(status).ToHaveTextAsync("Cancelled", new() { Timeout = 30_000 });
         await Expect(web.Page.GetByTestId("timeline")).ToContainTextAsync("cancelled");
         await Expect(web.Page.GetByRole(AriaRole.Button, new() { Name = "Cancel task" })).ToHaveCountAsync(0);
