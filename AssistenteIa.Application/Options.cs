@@ -62,9 +62,9 @@ public sealed class WorkerOptions : IValidatableObject
     public TimeSpan UnconfirmedLeaseLimit => LeaseDuration - EffectiveHeartbeatInterval;
 
     /// <summary>
-    /// A claim that took longer renews its lease before the attempt runs. The first heartbeat comes up to an interval
-    /// after the claim and fences at <see cref="UnconfirmedLeaseLimit"/>, so a claim is safe without renewal up to lease
-    /// minus two intervals; half of that, at most one interval, leaves a late tick room.
+    /// A claim that took longer renews its lease before the attempt runs. The first renewal comes up to an interval
+    /// after the claim and the attempt fences itself at <see cref="UnconfirmedLeaseLimit"/>, so a claim is safe without
+    /// renewal up to lease minus two intervals; half of that, at most one interval, leaves a late renewal room.
     /// </summary>
     public TimeSpan SlowClaimMargin => TimeSpan.FromTicks(Math.Clamp((LeaseDuration - (2 * EffectiveHeartbeatInterval)).Ticks / 2, 0, EffectiveHeartbeatInterval.Ticks));
 

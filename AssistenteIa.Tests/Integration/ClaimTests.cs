@@ -279,6 +279,11 @@ public sealed class ClaimTests(AppFixture fixture)
 
         var handling = HandleAsync(scope, task);
         await Eventually.UntilAsync(
+            () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
+            count => count == 1,
+            TimeSpan.FromSeconds(30),
+            "the attempt to run (past any renewal of a slow claim)");
+        await Eventually.UntilAsync(
             () => fixture.ScalarAsync<long>("""WITH cut AS (UPDATE "Tasks" SET "LockedUntil" = now() WHERE "Id" = @p0 AND "Status" = 'Running' RETURNING 1) SELECT count(*) FROM cut""", task.Id),
             updated => updated == 1,
             TimeSpan.FromSeconds(30),

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AssistenteIa.Tests.Integration;
 
-/// <summary>The heartbeat's own judgement when the database cannot answer, on a fake clock.</summary>
+/// <summary>The worker's own judgement of its leases when the database cannot answer: each attempt's timer and the heartbeat.</summary>
 public sealed class LeaseFencingTests
 {
     private static readonly WorkerOptions Options = new() { LeaseDuration = TimeSpan.FromSeconds(30), HeartbeatInterval = TimeSpan.FromSeconds(10) };
@@ -71,6 +71,20 @@ public sealed class LeaseFencingTests
         clock.Advance(TimeSpan.FromSeconds(5.001));
         Assert.Equal(StopReason.LeaseLost, attempt.Reason);
         Assert.True(attempt.Token.IsCancellationRequested);
+    }
+
+    [Fact]
+    public void An_attempt_registered_past_the_limit_is_stopped_before_it_can_run()
+    {
+        // A slow claim whose renewal failed late: no timer may race the start of the model call.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var leaseRead = ClockReading.Of(clock);
+        clock.Advance(TimeSpan.FromSeconds(21));
+
+        using var attempt = Running(clock).Register(Guid.NewGuid(), 1, leaseRead);
+
+        Assert.True(attempt.Token.IsCancellationRequested);
+        Assert.Equal(StopReason.LeaseLost, attempt.Reason);
     }
 
     [Fact]

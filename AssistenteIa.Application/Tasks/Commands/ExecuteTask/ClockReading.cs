@@ -4,7 +4,8 @@ namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 /// One moment read on both of a worker's clocks. The wall clock steps (NTP, a VM resumed from a snapshot) and the
 /// monotonic one stands still while the machine sleeps, so a lease judged by either alone could be held past its end.
 /// <see cref="Since"/> is the longer of the two (the slow-claim check renews when either says so); the heartbeat's
-/// self-fencing reads them apart, as only the monotonic clock's verdict is certain without the database.
+/// fencing reads them apart: each attempt's timer counts on the monotonic clock, whose verdict is certain without the
+/// database, and the heartbeat's renewal settles what only the wall clock says.
 /// </summary>
 public sealed record ClockReading(DateTimeOffset WallTime, long Timestamp, long TimestampFrequency)
 {

@@ -154,14 +154,14 @@ public sealed class ExecuteTaskHandler(
     }
 
     /// <summary>
-    /// The lease the claim wrote counts from the database's clock when the task was read, and the heartbeat's
+    /// The lease the claim wrote counts from the database's clock when the task was read, and the attempt's
     /// self-fencing from just before that read. A slow claim (a process compiling its first queries on a busy machine
-    /// took 5 to 6 s; a database under strain) has used that much of both before the attempt begins, and the next
-    /// heartbeat could stop an attempt whose lease is in fact held. So a claim slower than the margin the heartbeat
+    /// took 5 to 6 s; a database under strain) has used that much of both before the attempt begins, and the fencing
+    /// could stop an attempt whose lease is in fact held. So a claim slower than the margin the heartbeat
     /// leaves renews its lease at once, by the database's clock, and the fencing counts from there. Null: the attempt
     /// must not run here, because the dispatcher took the task back meanwhile (it closed the attempt; nothing of this
     /// worker's is recorded, the model is never called), or because the renewal failed after a claim so slow that the
-    /// heartbeat would stop the attempt anyway (the lease then lapses and the dispatcher retries the task).
+    /// fencing would stop the attempt anyway (the lease then lapses and the dispatcher retries the task).
     /// </summary>
     private async Task<ConfirmedLease?> ConfirmSlowClaimAsync(AiTask task, TaskAttempt attempt, ClockReading leaseRead)
     {
@@ -188,10 +188,11 @@ public sealed class ExecuteTaskHandler(
         catch (Exception ex)
         {
             // Whatever failed, the claim stands committed: the attempt runs, or its lease lapses, as the fencing rule says.
-            var fenced = elapsed > options.UnconfirmedLeaseLimit;
+            // Measured again: the failed renewal itself may have taken long.
+            var fenced = ClockReading.Of(clock).Since(leaseRead) > options.UnconfirmedLeaseLimit;
             logger.LogWarning(
                 ex, "Could not renew the lease of task {TaskId} attempt {AttemptNo} after a slow claim; {Decision}",
-                task.Id, attempt.AttemptNo, fenced ? "the attempt does not run and its lease lapses" : "the heartbeat decides");
+                task.Id, attempt.AttemptNo, fenced ? "the attempt does not run and its lease lapses" : "the attempt's own fencing decides");
             return fenced ? null : new ConfirmedLease(leaseRead, false);
         }
     }

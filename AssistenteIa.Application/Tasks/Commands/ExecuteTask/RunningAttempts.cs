@@ -80,7 +80,18 @@ public sealed class RunningAttempts(TimeProvider clock, IOptions<WorkerOptions> 
             TaskId = taskId;
             AttemptNo = attemptNo;
             _renewedAt = claimedAt;
-            _fence = owner.Clock.CreateTimer(static state => _ = ((RunningAttempt)state!).FenceAsync(), this, owner.Remaining(claimedAt), Timeout.InfiniteTimeSpan);
+            var remaining = owner.Remaining(claimedAt);
+            if (remaining == TimeSpan.Zero)
+            {
+                // Registered past the limit already (a slow claim): stopped before anything can run, not by a timer
+                // racing the start of the model call.
+                _reason = (int)StopReason.LeaseLost;
+                _stop.Cancel();
+            }
+
+            // Armed once assigned: a callback due at once must find the timer it re-arms.
+            _fence = owner.Clock.CreateTimer(static state => _ = ((RunningAttempt)state!).FenceAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _fence.Change(remaining, Timeout.InfiniteTimeSpan);
         }
 
         public Guid TaskId { get; }
@@ -129,20 +140,27 @@ public sealed class RunningAttempts(TimeProvider clock, IOptions<WorkerOptions> 
 
         private async Task FenceAsync()
         {
-            var renewedAt = RenewedAt;
-            if (_owner.Remaining(renewedAt) is var remaining && remaining > TimeSpan.Zero)
+            try
             {
-                // Renewed while the timer fired, or the timer came early (.NET's timers count on a coarse clock).
-                _fence.Change(remaining, Timeout.InfiniteTimeSpan);
-                return;
-            }
+                var renewedAt = RenewedAt;
+                if (_owner.Remaining(renewedAt) is var remaining && remaining > TimeSpan.Zero)
+                {
+                    // Renewed while the timer fired, or the timer came early (.NET's timers count on a coarse clock).
+                    _fence.Change(remaining, Timeout.InfiniteTimeSpan);
+                    return;
+                }
 
-            if (await StopAsync(StopReason.LeaseLost))
+                if (await StopAsync(StopReason.LeaseLost))
+                {
+                    var now = ClockReading.Of(_owner.Clock);
+                    _owner.Logger.LogWarning(
+                        "Lease of task {TaskId} attempt {AttemptNo} not confirmed for {Elapsed}; stopping the attempt before the dispatcher rescues it",
+                        TaskId, AttemptNo, now.MonotonicSince(renewedAt));
+                }
+            }
+            catch (Exception ex)
             {
-                var now = ClockReading.Of(_owner.Clock);
-                _owner.Logger.LogWarning(
-                    "Lease of task {TaskId} attempt {AttemptNo} not confirmed for {Elapsed}; stopping the attempt before the dispatcher rescues it",
-                    TaskId, AttemptNo, now.MonotonicSince(renewedAt));
+                _owner.Logger.LogError(ex, "Fencing task {TaskId} attempt {AttemptNo} failed", TaskId, AttemptNo);
             }
         }
     }
