@@ -141,11 +141,7 @@ public sealed class ClaimTests(AppFixture fixture)
         await using var scope = worker.Services.CreateAsyncScope();
         var task = await InsertTaskAsync(latencyMs: 8_000); // long enough to be running when the heartbeat below comes
         var handling = HandleAsync(scope, task);
-        await Eventually.UntilAsync(
-            () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
-            count => count == 1,
-            TimeSpan.FromSeconds(30),
-            "the attempt to run");
+        await WaitUntilRunningAsync(worker);
 
         clock.Shift = TimeSpan.FromHours(1);
         await using (var heartbeat = worker.Services.CreateAsyncScope())
@@ -278,11 +274,7 @@ public sealed class ClaimTests(AppFixture fixture)
         var task = await InsertTaskAsync(latencyMs: 8_000);
 
         var handling = HandleAsync(scope, task);
-        await Eventually.UntilAsync(
-            () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
-            count => count == 1,
-            TimeSpan.FromSeconds(30),
-            "the attempt to run (past any renewal of a slow claim)");
+        await WaitUntilRunningAsync(worker);
         await Eventually.UntilAsync(
             () => fixture.ScalarAsync<long>("""WITH cut AS (UPDATE "Tasks" SET "LockedUntil" = now() WHERE "Id" = @p0 AND "Status" = 'Running' RETURNING 1) SELECT count(*) FROM cut""", task.Id),
             updated => updated == 1,
@@ -332,6 +324,13 @@ public sealed class ClaimTests(AppFixture fixture)
 
     private static Task<ExecutionOutcome> HandleAsync(AsyncServiceScope scope, AiTask task) =>
         scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
+
+    /// <summary>Until the worker's attempt is registered: claimed, past any renewal of a slow claim, about to run.</summary>
+    private static Task WaitUntilRunningAsync(IHost worker) => Eventually.UntilAsync(
+        () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
+        count => count == 1,
+        TimeSpan.FromSeconds(30),
+        "the attempt to run");
 
     private Task WaitForSucceededAsync(AiTask task) => Eventually.UntilAsync(
         () => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id),
