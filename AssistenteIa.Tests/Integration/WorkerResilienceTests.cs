@@ -94,8 +94,9 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         // The worker holds the blocker and one prefetched delivery; the rest wait in the queue and are lost here.
         await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued"), n => n >= 1, TimeSpan.FromSeconds(10), "messages ready in tasks-queued");
         using var management = AppFixture.CreateManagementClient();
+        // No count of what is left is read after the purge: the outbox or the dispatcher may publish a message
+        // for another task between the two calls (the final CI run met it).
         (await management.DeleteAsync($"api/queues/{VirtualHost}/tasks-queued/contents")).EnsureSuccessStatusCode();
-        Assert.Equal(0u, await Broker.ReadyCountAsync(fixture, "tasks-queued"));
 
         foreach (var id in queued)
         {
