@@ -62,6 +62,13 @@ public sealed class WorkerOptions : IValidatableObject
     public TimeSpan UnconfirmedLeaseLimit => LeaseDuration - EffectiveHeartbeatInterval;
 
     /// <summary>
+    /// After a renewal that failed, or has not answered for this long, the heartbeat tries again this much later (on
+    /// another connection: the pool does not hand out one still busy). A quarter of an interval: the attempts fence
+    /// themselves an interval after the beat that failed, so three more tries fit before.
+    /// </summary>
+    public TimeSpan RenewalRetryDelay => EffectiveHeartbeatInterval / 4;
+
+    /// <summary>
     /// A claim that took longer renews its lease before the attempt runs. The first renewal comes up to an interval
     /// after the claim and the attempt fences itself at <see cref="UnconfirmedLeaseLimit"/>, so a claim is safe without
     /// renewal up to lease minus two intervals; half of that, at most one interval, leaves a late renewal room.

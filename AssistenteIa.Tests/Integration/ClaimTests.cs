@@ -177,7 +177,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // than a 5 s lease leaves before the heartbeat's self-fencing, which counted from before that read and stopped
         // the attempt at its first beat although the database still gave the lease to this worker.
         var slowRead = new SlowCommand(IsClaimRead);
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, slowRead));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, 0.5, slowRead));
         var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
         await heartbeat.StartAsync(CancellationToken.None);
         try
@@ -198,6 +198,82 @@ public sealed class ClaimTests(AppFixture fixture)
         }
     }
 
+    /// <summary>
+    /// A lease of 3 s renewed every second, the defaults' ratio: the attempt fences itself 2 s after its last confirmed
+    /// renewal. Renewals the database refuses (a connection reset, a restart) must be tried again within that time:
+    /// a heartbeat that waits a whole interval after one failure stopped every running attempt after two.
+    /// </summary>
+    [Fact]
+    public async Task Renewals_that_fail_are_tried_again_before_the_lease_runs_out_and_the_attempt_runs_to_the_end()
+    {
+        var renewal = new SlowCommand(IsRenewal);
+        await RunWithHeartbeatAsync(renewal, () => renewal.Arm(_ => Task.FromException(new TimeoutException("The connection was reset.")), times: 2));
+    }
+
+    /// <summary>
+    /// The same lease, and a renewal that never answers (a pooled connection to a database cut off, which Npgsql waits
+    /// on for its whole command timeout): the heartbeat must not wait on it past the fence.
+    /// </summary>
+    [Fact]
+    public async Task A_renewal_that_never_answers_does_not_hold_the_heartbeat_and_the_attempt_runs_to_the_end()
+    {
+        var renewal = new SlowCommand(IsRenewal);
+        await RunWithHeartbeatAsync(renewal, () => renewal.Arm(cancellationToken => Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken)));
+    }
+
+    [Fact]
+    public async Task Renewals_that_never_answer_are_not_piled_up_without_limit()
+    {
+        // Each one left unanswered holds a pooled connection until Npgsql's timeouts end it.
+        var renewal = new SlowCommand(IsRenewal);
+        var held = 0;
+        var mostHeld = 0;
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 30, 0.2, renewal));
+        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
+        await heartbeat.StartAsync(CancellationToken.None);
+        try
+        {
+            await using var scope = worker.Services.CreateAsyncScope();
+            var task = await InsertTaskAsync(latencyMs: 3_000);
+            var handling = HandleAsync(scope, task);
+            await WaitUntilRunningAsync(worker);
+            renewal.Arm(
+                async cancellationToken =>
+                {
+                    var now = Interlocked.Increment(ref held);
+                    InterlockedMax(ref mostHeld, now);
+                    try
+                    {
+                        await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref held);
+                    }
+                },
+                times: int.MaxValue);
+
+            // 3 s of beats every 50 ms (a quarter of the interval after each one that does not answer).
+            Assert.Equal(ExecutionOutcome.Recorded, await handling);
+            Assert.Equal(LeaseHeartbeatService.MaxUnanswered, Volatile.Read(ref mostHeld));
+        }
+        finally
+        {
+            await heartbeat.StopAsync(CancellationToken.None);
+        }
+
+        static void InterlockedMax(ref int target, int value)
+        {
+            for (var seen = Volatile.Read(ref target); value > seen; seen = Volatile.Read(ref target))
+            {
+                if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
     [Fact]
     public async Task A_claim_written_after_its_lease_ended_and_taken_back_meanwhile_never_calls_the_model()
     {
@@ -205,7 +281,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // commits, and the worker's renewal finds the lease gone.
         var slowClaim = new SlowCommand(sql => sql.Contains("INSERT INTO \"TaskAttempts\"", StringComparison.Ordinal));
         var slowRenewal = new SlowCommand(IsRenewal);
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2, slowClaim, slowRenewal));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2, 0.5, slowClaim, slowRenewal));
         await using var scope = worker.Services.CreateAsyncScope();
         var task = await InsertTaskAsync();
         slowClaim.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(2.5), cancellationToken));
@@ -229,7 +305,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // database does not answer the renewal. The heartbeat would stop the attempt at its first beat; it never starts.
         var slowRead = new SlowCommand(IsClaimRead);
         var failingRenewal = new SlowCommand(IsRenewal);
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2, slowRead, failingRenewal));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 2, 0.5, slowRead, failingRenewal));
         await using var scope = worker.Services.CreateAsyncScope();
         var task = await InsertTaskAsync();
         slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(2), cancellationToken));
@@ -250,7 +326,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // the flag the API set on the row.
         var slowRead = new SlowCommand(IsClaimRead);
         var renewal = new SlowCommand(IsRenewal);
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, slowRead, renewal));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, 0.5, slowRead, renewal));
         await using var scope = worker.Services.CreateAsyncScope();
         var task = await InsertTaskAsync(latencyMs: 2_000);
         slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(1), cancellationToken));
@@ -318,6 +394,33 @@ public sealed class ClaimTests(AppFixture fixture)
         await warmUp.StartAsync(CancellationToken.None).WaitAsync(ClaimWarmUp.StartLimit * 6);
     }
 
+    /// <summary>
+    /// A 4 s attempt under a 3 s lease renewed every second by the worker's running heartbeat, <paramref name="arm"/>
+    /// called once it runs: it ends <c>Succeeded</c> in one attempt, its lease never lost.
+    /// </summary>
+    private async Task RunWithHeartbeatAsync(SlowCommand renewal, Action arm)
+    {
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 3, 1, renewal));
+        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
+        await heartbeat.StartAsync(CancellationToken.None);
+        try
+        {
+            await using var scope = worker.Services.CreateAsyncScope();
+            var task = await InsertTaskAsync(latencyMs: 4_000);
+            var handling = HandleAsync(scope, task);
+            await WaitUntilRunningAsync(worker);
+            arm();
+
+            Assert.Equal(ExecutionOutcome.Recorded, await handling);
+            Assert.Equal("none", await fixture.ScalarAsync<string>("""SELECT coalesce("ErrorCode", 'none') FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
+            Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        }
+        finally
+        {
+            await heartbeat.StopAsync(CancellationToken.None);
+        }
+    }
+
     private static bool IsClaimRead(string sql) => sql.StartsWith("SELECT", StringComparison.Ordinal) && sql.Contains("now()", StringComparison.Ordinal);
 
     private static bool IsRenewal(string sql) => sql.StartsWith("UPDATE \"Tasks\" AS t SET \"LockedUntil\"", StringComparison.Ordinal);
@@ -338,27 +441,35 @@ public sealed class ClaimTests(AppFixture fixture)
         TimeSpan.FromSeconds(60),
         "the running executor to succeed with the next attempt");
 
-    /// <summary>A lease of <paramref name="seconds"/> renewed every 0.5 s, and these interceptors on the worker's context.</summary>
-    private static void ShortLease(HostApplicationBuilder builder, double seconds, params SlowCommand[] interceptors)
+    /// <summary>A lease of <paramref name="seconds"/> renewed every <paramref name="heartbeatSeconds"/>, and these interceptors on the worker's context.</summary>
+    private static void ShortLease(HostApplicationBuilder builder, double seconds, double heartbeatSeconds, params SlowCommand[] interceptors)
     {
         builder.Configuration["Worker:LeaseDuration"] = TimeSpan.FromSeconds(seconds).ToString();
-        builder.Configuration["Worker:HeartbeatInterval"] = "00:00:00.500";
+        builder.Configuration["Worker:HeartbeatInterval"] = TimeSpan.FromSeconds(heartbeatSeconds).ToString();
         builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(interceptors));
     }
 
-    /// <summary>Holds the first command matching <c>matches</c> after <see cref="Arm"/>, before it is sent, until the given wait ends.</summary>
+    /// <summary>
+    /// Holds the next <c>times</c> commands matching <c>matches</c> after <see cref="Arm"/>, before they are sent, until
+    /// the given wait ends (a wait that throws fails the command).
+    /// </summary>
     private sealed class SlowCommand(Func<string, bool> matches) : DbCommandInterceptor
     {
         private Func<CancellationToken, Task>? _wait;
+        private int _times;
 
-        public void Arm(Func<CancellationToken, Task> wait) => Volatile.Write(ref _wait, wait);
+        public void Arm(Func<CancellationToken, Task> wait, int times = 1)
+        {
+            Volatile.Write(ref _wait, wait);
+            Volatile.Write(ref _times, times);
+        }
 
         public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
             DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
         {
-            if (matches(command.CommandText) && Interlocked.Exchange(ref _wait, null) is { } wait)
+            if (matches(command.CommandText) && Interlocked.Decrement(ref _times) >= 0)
             {
-                await wait(cancellationToken);
+                await Volatile.Read(ref _wait)!(cancellationToken);
             }
 
             return result;

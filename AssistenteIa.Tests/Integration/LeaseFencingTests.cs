@@ -2,6 +2,7 @@ using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -74,6 +75,54 @@ public sealed class LeaseFencingTests
     }
 
     [Fact]
+    public void A_renewal_answering_after_a_later_one_does_not_move_the_deadline_back()
+    {
+        // The heartbeat sends another renewal when one does not answer; the first may still answer afterwards.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var attempt = Running(clock).Register(Guid.NewGuid(), 1);
+        clock.Advance(TimeSpan.FromSeconds(5));
+        var stuck = ClockReading.Of(clock);
+        clock.Advance(TimeSpan.FromSeconds(5));
+        attempt.Renewed(ClockReading.Of(clock));
+
+        attempt.Renewed(stuck);
+
+        // 20 s after the later renewal, not after the stuck one.
+        clock.Advance(TimeSpan.FromSeconds(19));
+        Assert.Null(attempt.Reason);
+        clock.Advance(TimeSpan.FromSeconds(1.001));
+        Assert.Equal(StopReason.LeaseLost, attempt.Reason);
+    }
+
+    [Fact]
+    public async Task A_renewal_that_fails_after_another_confirmed_the_lease_stops_nothing()
+    {
+        // The wall clock 21 s on and the monotonic one still: only a renewal can tell a clock step from a sleep. This
+        // one fails, but a renewal sent beside it (the heartbeat does not wait on one that does not answer) confirmed
+        // the lease while it was failing.
+        var clock = new SteppedClock(DateTimeOffset.UtcNow);
+        var running = Running(clock);
+        using var attempt = running.Register(Guid.NewGuid(), 1);
+        clock.WallStep = TimeSpan.FromSeconds(21);
+        var confirmedBeside = new OnConnectionOpening(() =>
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            attempt.Renewed(ClockReading.Of(clock));
+        });
+        var handler = new RenewLeasesHandler(
+            new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").AddInterceptors(confirmedBeside).Options),
+            running,
+            new WorkerIdentity("worker-x:1:abcdef"),
+            Microsoft.Extensions.Options.Options.Create(Options),
+            clock,
+            NullLogger<RenewLeasesHandler>.Instance);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => handler.HandleAsync(CancellationToken.None));
+
+        Assert.Null(attempt.Reason);
+    }
+
+    [Fact]
     public void An_attempt_registered_past_the_limit_is_stopped_before_it_can_run()
     {
         // A slow claim whose renewal failed late: no timer may race the start of the model call.
@@ -119,6 +168,17 @@ public sealed class LeaseFencingTests
 
     private static RunningAttempts Running(TimeProvider clock, WorkerOptions? options = null) =>
         new(clock, Microsoft.Extensions.Options.Options.Create(options ?? Options), NullLogger<RunningAttempts>.Instance);
+
+    /// <summary>Runs an action when the context opens its connection, before the connection is tried.</summary>
+    private sealed class OnConnectionOpening(Action action) : DbConnectionInterceptor
+    {
+        public override ValueTask<InterceptionResult> ConnectionOpeningAsync(
+            System.Data.Common.DbConnection connection, ConnectionEventData eventData, InterceptionResult result, CancellationToken cancellationToken = default)
+        {
+            action();
+            return ValueTask.FromResult(result);
+        }
+    }
 
     /// <summary>A fake clock whose wall time can be stepped apart from its monotonic time (<see cref="Advance"/> moves both).</summary>
     private sealed class SteppedClock(DateTimeOffset start) : TimeProvider

@@ -31,17 +31,18 @@ public sealed class RenewLeasesHandler(
 
         // Read before the statement: the renewed leases run from the database's now(), which is no earlier than this.
         var now = ClockReading.Of(clock);
-        var doubtful = InDoubt(attempts, now);
         var leases = attempts.Select(a => new AttemptLease(a.TaskId, a.AttemptNo)).ToList();
         Dictionary<(Guid, int), LeaseRenewal> renewed;
         try
         {
             renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
         }
-        catch (Exception) when (doubtful.Count > 0 && !cancellationToken.IsCancellationRequested)
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
             // Past the limit by the wall clock and not confirmed now: the machine may have slept through the lease.
-            foreach (var attempt in doubtful)
+            // Judged when the renewal has failed, which may be long after it began: a renewal sent meanwhile (the
+            // heartbeat does not wait on one that does not answer) may have confirmed the lease since.
+            foreach (var attempt in InDoubt(attempts, now))
             {
                 await StopAsync(attempt, now);
             }

@@ -71,6 +71,7 @@ public sealed class RunningAttempts(TimeProvider clock, IOptions<WorkerOptions> 
         private readonly RunningAttempts _owner;
         private readonly CancellationTokenSource _stop = new();
         private readonly ITimer _fence;
+        private readonly Lock _renewal = new();
         private int _reason = -1;
         private ClockReading _renewedAt;
 
@@ -105,11 +106,23 @@ public sealed class RunningAttempts(TimeProvider clock, IOptions<WorkerOptions> 
         /// <summary>When the database last confirmed this worker's lease (the claim, then each heartbeat), by this worker's clocks.</summary>
         public ClockReading RenewedAt => Volatile.Read(ref _renewedAt);
 
-        /// <summary>The lease was confirmed by a statement sent after <paramref name="now"/>: the self-fencing counts from there.</summary>
+        /// <summary>
+        /// The lease was confirmed by a statement sent after <paramref name="now"/>: the self-fencing counts from there,
+        /// unless a later confirmation came first (renewals may answer out of order: the heartbeat does not wait on
+        /// one that does not answer).
+        /// </summary>
         public void Renewed(ClockReading now)
         {
-            Volatile.Write(ref _renewedAt, now);
-            _fence.Change(_owner.Remaining(now), Timeout.InfiniteTimeSpan);
+            lock (_renewal)
+            {
+                if (now.Timestamp < _renewedAt.Timestamp)
+                {
+                    return;
+                }
+
+                Volatile.Write(ref _renewedAt, now);
+                _fence.Change(_owner.Remaining(now), Timeout.InfiniteTimeSpan);
+            }
         }
 
         public async Task<bool> StopAsync(StopReason reason)
