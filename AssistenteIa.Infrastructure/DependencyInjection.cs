@@ -147,6 +147,7 @@ public static class DependencyInjection
         builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddDataProtection().SetApplicationName("AssistenteIa").PersistKeysToDbContext<AppDbContext>();
         builder.Services.AddSingleton<IWebhookSecrets, WebhookSecrets>();
+        builder.Services.AddScoped<IWebhookEventRouting, WebhookEventRouting>();
         return builder.AddOutboundGuard();
     }
 

@@ -21,6 +21,7 @@ public static class WebhooksRegistration
         builder.Services.AddSubscription<ReceivedTaskEvent, TaskEventWebhookHandler>(_ =>
             Subscribe.Queue<ReceivedTaskEvent>(Queues.WebhookTaskEvents) with { Prefetch = 32, Parse = TaskEventParsing.Parse });
         builder.Services.AddHostedService<WebhookSender>();
+        builder.Services.AddHostedService<WebhookEventRoutingService>();
         return builder;
     }
 }

@@ -2,12 +2,20 @@ using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.Events;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Application.Webhooks;
 
 /// <summary>A tenant's webhook endpoints and their deliveries; everything scoped to the caller's tenant.</summary>
-public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, IOutboundUrlPolicy urls, IOptions<WebhookOptions> options, TimeProvider clock)
+public sealed class WebhooksHandler(
+    IAppDbContext db,
+    IWebhookSecrets secrets,
+    IOutboundUrlPolicy urls,
+    IWebhookEventRouting routing,
+    IOptions<WebhookOptions> options,
+    TimeProvider clock,
+    ILogger<WebhooksHandler> logger)
 {
     public const int MaxDeliveriesPage = 100;
 
@@ -90,11 +98,25 @@ public sealed class WebhooksHandler(IAppDbContext db, IWebhookSecrets secrets, I
     }
 
     /// <summary>
-    /// Answers a change that adds an endpoint to the fan-out only once ServiceC's cached endpoint lists read before it
-    /// have expired (<see cref="WebhookEndpointCache"/>): the events of tasks changed after the answer reach it.
-    /// The change is committed: a client that stops waiting must not turn it into an error (the secret is shown once).
+    /// Answers a change that adds an endpoint to the fan-out only once task events are copied to ServiceC's queue
+    /// (<see cref="IWebhookEventRouting"/>) and ServiceC's cached endpoint lists read before it have expired
+    /// (<see cref="WebhookEndpointCache"/>): the events of tasks changed after the answer reach it. The change is
+    /// committed: neither a client that stops waiting nor a broker that is down turns it into an error (the secret is
+    /// shown once); ServiceC turns the copies on itself within a poll once the broker answers.
     /// </summary>
-    private Task SettleAsync() => Task.Delay(WebhookEndpointCache.SettleTime, clock, CancellationToken.None);
+    private async Task SettleAsync()
+    {
+        try
+        {
+            await routing.OpenAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Could not turn on the copies of task events to the webhook queue; ServiceC will once the broker answers");
+        }
+
+        await Task.Delay(WebhookEndpointCache.SettleTime, clock, CancellationToken.None);
+    }
 
     /// <summary>The endpoint's deliveries, newest first.</summary>
     public async Task<IReadOnlyList<WebhookDeliveryDto>> DeliveriesAsync(string tenantId, Guid id, int? limit, CancellationToken cancellationToken)

@@ -9,6 +9,9 @@ public static class RabbitMqTopology
 {
     public const byte MaxPriority = 9;
 
+    /// <summary>What binds <c>webhooks.task-events</c> to <c>task-events</c>: every event.</summary>
+    public const string WebhookEventsBindingKey = "task.#";
+
     public static async Task DeclareAsync(IChannel channel, CancellationToken cancellationToken)
     {
         await channel.ExchangeDeclareAsync(Queues.TasksQueuedDeadLetterExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
@@ -27,9 +30,10 @@ public static class RabbitMqTopology
         await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.ExchangeDeclareAsync(Queues.TaskEvents, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: cancellationToken);
 
-        // Declared with the exchange, by every process: events published before ServiceC first starts wait for it.
+        // Declared and bound with the exchange, by every process: events published before ServiceC first starts wait
+        // for it. ServiceC unbinds it while no webhook endpoint is enabled (WebhookEventRouting).
         await channel.QueueDeclareAsync(Queues.WebhookTaskEvents, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: cancellationToken);
-        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, "task.#", cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, WebhookEventsBindingKey, cancellationToken: cancellationToken);
     }
 
     /// <summary>

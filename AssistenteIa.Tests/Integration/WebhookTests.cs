@@ -122,6 +122,37 @@ public sealed class WebhookTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task With_no_endpoint_enabled_task_events_are_not_copied_for_ServiceC_and_a_new_endpoint_gets_the_next_tasks_events()
+    {
+        // What earlier tests left enabled is disabled: ServiceC then unbinds its queue from the task events.
+        await fixture.ExecuteAsync("""UPDATE "WebhookEndpoints" SET "Enabled" = false""");
+        await Eventually.UntilAsync(() => WebhookQueueBindingsAsync(), count => count == 0, Deadline, "ServiceC to stop the copies of task events");
+
+        using var client = await fixture.CreateTenantClientAsync("hooks");
+        await using var receiver = new WebhookReceiver();
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.created");
+        try
+        {
+            Assert.Equal(1, await WebhookQueueBindingsAsync());
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body());
+            await NextForAsync(receiver, task.Id, "task.created");
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    /// <summary>How many bindings route <c>task-events</c> to ServiceC's webhook queue (the management API).</summary>
+    private async Task<int> WebhookQueueBindingsAsync()
+    {
+        using var management = AppFixture.CreateManagementClient();
+        var bindings = await management.GetFromJsonAsync<JsonElement>(
+            $"api/queues/{Uri.EscapeDataString(fixture.TestVirtualHost)}/{Uri.EscapeDataString(AssistenteIa.Application.Messaging.Queues.WebhookTaskEvents)}/bindings");
+        return bindings.EnumerateArray().Count(b => b.GetProperty("source").GetString() == AssistenteIa.Application.Messaging.Queues.TaskEvents);
+    }
+
+    [Fact]
     public async Task Another_tenants_endpoint_never_sees_the_event()
     {
         using var clientA = fixture.CreateApiClient(AppFixture.TenantAKey);

@@ -17,3 +17,19 @@ public interface IOutboundUrlPolicy
     /// <summary>Null when allowed; otherwise why not, in words a tenant can act on.</summary>
     Task<string?> CheckAsync(Uri url, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// Whether task events are copied to ServiceC's webhook queue: only while some webhook endpoint is enabled, so tenants
+/// without one do not pay for a fan-out that has nothing to send.
+/// </summary>
+public interface IWebhookEventRouting
+{
+    /// <summary>
+    /// After an endpoint that receives events was committed (registered, enabled again): from when this returns, every
+    /// task event reaches the webhook queue. Waits for a decision to stop the copies that may have missed the endpoint.
+    /// </summary>
+    Task OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>ServiceC: copies on while an enabled endpoint exists, off otherwise; returns whether they are on.</summary>
+    Task<bool> ReconcileAsync(CancellationToken cancellationToken);
+}

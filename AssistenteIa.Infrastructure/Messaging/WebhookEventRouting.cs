@@ -1,0 +1,74 @@
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
+
+namespace AssistenteIa.Infrastructure.Messaging;
+
+/// <summary>
+/// The binding of <c>webhooks.task-events</c> to <c>task-events</c>. A task event copied into that durable queue costs
+/// the broker a persistent write and ServiceC a delivery, a read of the tenant's endpoints and an ack, five times a
+/// task, whether or not the tenant has an endpoint (measured in a burst with no endpoint: half of the broker's CPU per
+/// task and nearly all of ServiceC's). So the queue is bound only while an enabled endpoint exists.
+/// <list type="bullet">
+/// <item>Every process's topology binds it (<see cref="RabbitMqTopology"/>): when nothing is known, events are kept.</item>
+/// <item>ServiceC unbinds it when it reads no enabled endpoint (<see cref="ReconcileAsync"/>, every poll).</item>
+/// <item>The API binds it after committing an endpoint that receives events, before it answers (<see cref="OpenAsync"/>).</item>
+/// </list>
+/// ServiceC's read and unbind and the API's bind run under one transaction-scoped advisory lock, so an unbind decided
+/// on a read that missed a committed endpoint always comes before that endpoint's bind, never after it.
+/// </summary>
+public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider services) : IWebhookEventRouting
+{
+    /// <summary>The advisory lock key ("WEBHOOKS" in ASCII).</summary>
+    public const long LockKey = 0x5745_4248_4F4F_4B53;
+
+    public Task OpenAsync(CancellationToken cancellationToken) =>
+        // The API's context retries transient failures, which requires its own transactions to run in the strategy.
+        db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            await LockAsync(cancellationToken);
+            await BindAsync(bound: true, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        });
+
+    public Task<bool> ReconcileAsync(CancellationToken cancellationToken) =>
+        db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            // Binding is always safe and needs no lock; only the unbind must not overtake the API's bind.
+            if (await AnyEnabledAsync(cancellationToken))
+            {
+                await BindAsync(bound: true, cancellationToken);
+                return true;
+            }
+
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            await LockAsync(cancellationToken);
+
+            // Read again under the lock: every endpoint committed before an API bind that waits on this lock is seen.
+            var any = await AnyEnabledAsync(cancellationToken);
+            await BindAsync(any, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return any;
+        });
+
+    private Task<bool> AnyEnabledAsync(CancellationToken cancellationToken) =>
+        db.WebhookEndpoints.AnyAsync(e => e.Enabled, cancellationToken);
+
+    private Task LockAsync(CancellationToken cancellationToken) =>
+        db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({LockKey})", cancellationToken);
+
+    private async Task BindAsync(bool bound, CancellationToken cancellationToken)
+    {
+        // Resolved here: the API starts, and its webhook calls answer, while the broker is down.
+        await using var channel = await services.GetRequiredService<IConnection>().CreateChannelAsync(cancellationToken: cancellationToken);
+        await RabbitMqTopology.DeclareAsync(channel, cancellationToken);
+        if (!bound)
+        {
+            await channel.QueueUnbindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, RabbitMqTopology.WebhookEventsBindingKey, cancellationToken: cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Text;
+using AssistenteIa.Application.Messaging;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Infrastructure.Messaging;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>Whether task events are copied to ServiceC's webhook queue, on a database and a virtual host nothing else touches.</summary>
+public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>
+{
+    [Fact]
+    public async Task Task_events_reach_the_webhook_queue_only_while_an_endpoint_is_enabled()
+    {
+        await StartWithoutEndpointsAsync();
+
+        Assert.False(await ReconcileAsync());
+        Assert.Equal(0u, await CopiesOfOneEventAsync());
+
+        await AddEndpointAsync();
+        Assert.True(await ReconcileAsync());
+        Assert.Equal(1u, await CopiesOfOneEventAsync());
+
+        await Sql.ExecuteAsync(isolated.ConnectionString, """UPDATE "WebhookEndpoints" SET "Enabled" = false""");
+        Assert.False(await ReconcileAsync());
+        Assert.Equal(0u, await CopiesOfOneEventAsync());
+    }
+
+    [Fact]
+    public async Task An_endpoint_committed_while_ServiceC_decides_to_stop_the_copies_gets_them_once_the_API_has_opened_them()
+    {
+        await StartWithoutEndpointsAsync();
+
+        // ServiceC's decision under way: it holds the lock and has read no enabled endpoint.
+        await using var serviceC = isolated.CreateDbContext();
+        await using var decision = await serviceC.Database.BeginTransactionAsync();
+        await serviceC.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({WebhookEventRouting.LockKey})");
+        Assert.False(await serviceC.WebhookEndpoints.AnyAsync(e => e.Enabled));
+
+        // The API commits an endpoint and turns the copies on before it answers.
+        await AddEndpointAsync();
+        await using var api = isolated.CreateDbContext();
+        var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(CancellationToken.None);
+        await Eventually.UntilAsync(
+            async () => opening.IsCompleted || await Sql.ScalarAsync<long>(isolated.ConnectionString, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
+            settled => settled,
+            TimeSpan.FromSeconds(30),
+            "the API's call to finish or to wait on ServiceC's decision");
+
+        // ServiceC carries out what it read, then ends its decision.
+        await using (var channel = await Broker().CreateChannelAsync())
+        {
+            await channel.QueueUnbindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, RabbitMqTopology.WebhookEventsBindingKey);
+        }
+
+        await decision.CommitAsync();
+        await opening.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1u, await CopiesOfOneEventAsync());
+    }
+
+    private IConnection Broker() => isolated.Services.GetRequiredService<IConnection>();
+
+    private async Task<bool> ReconcileAsync()
+    {
+        await using var db = isolated.CreateDbContext();
+        return await new WebhookEventRouting(db, isolated.Services).ReconcileAsync(CancellationToken.None);
+    }
+
+    /// <summary>No endpoint, the broker's objects declared (so the queue is bound, as every process leaves it) and the webhook queue empty.</summary>
+    private async Task StartWithoutEndpointsAsync()
+    {
+        await Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "WebhookEndpoints" """);
+        await using var channel = await Broker().CreateChannelAsync();
+        await RabbitMqTopology.DeclareAsync(channel, CancellationToken.None);
+        await channel.QueuePurgeAsync(Queues.WebhookTaskEvents);
+    }
+
+    private async Task AddEndpointAsync()
+    {
+        await using var db = isolated.CreateDbContext();
+        if (!await db.Tenants.AnyAsync(t => t.Id == "tenant-a"))
+        {
+            db.Tenants.Add(Tenant.Create("tenant-a", "Tenant A", DateTimeOffset.UtcNow));
+        }
+
+        db.WebhookEndpoints.Add(WebhookEndpoint.Create("tenant-a", new Uri("https://hooks.example.com/a"), ["task.succeeded"], null, "protected", DateTimeOffset.UtcNow));
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>Publishes one task event (confirmed, so routed) and returns how many copies the webhook queue got.</summary>
+    private async Task<uint> CopiesOfOneEventAsync()
+    {
+        await using var channel = await Broker().CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        var before = (await channel.QueueDeclarePassiveAsync(Queues.WebhookTaskEvents)).MessageCount;
+        await channel.BasicPublishAsync(Queues.TaskEvents, "task.succeeded", mandatory: false, new BasicProperties { Persistent = true }, Encoding.UTF8.GetBytes("{}"));
+        var after = (await channel.QueueDeclarePassiveAsync(Queues.WebhookTaskEvents)).MessageCount;
+        await channel.QueuePurgeAsync(Queues.WebhookTaskEvents);
+        return after - before;
+    }
+}
