@@ -62,11 +62,19 @@ public sealed class WorkerOptions : IValidatableObject
     public TimeSpan UnconfirmedLeaseLimit => LeaseDuration - EffectiveHeartbeatInterval;
 
     /// <summary>
-    /// After a renewal that failed, or has not answered for this long, the heartbeat tries again this much later (on
-    /// another connection: the pool does not hand out one still busy). A quarter of an interval: the attempts fence
-    /// themselves an interval after the beat that failed, so three more tries fit before.
+    /// After a renewal that failed, the heartbeat tries again this much later. A quarter of an interval: the attempts
+    /// fence themselves an interval after the beat that failed, so three more tries fit before when the database
+    /// refuses at once.
     /// </summary>
     public TimeSpan RenewalRetryDelay => EffectiveHeartbeatInterval / 4;
+
+    /// <summary>
+    /// How long the heartbeat waits for a renewal before it sends another one at once (on another connection: the pool
+    /// does not hand out one still busy): a quarter of an interval, at least half an interval or a second, whichever is
+    /// less (a busy machine answers slowly, and each try left unanswered holds a connection).
+    /// </summary>
+    public TimeSpan RenewalPatience => TimeSpan.FromTicks(Math.Max(
+        EffectiveHeartbeatInterval.Ticks / 4, Math.Min(TimeSpan.TicksPerSecond, EffectiveHeartbeatInterval.Ticks / 2)));
 
     /// <summary>
     /// A claim that took longer renews its lease before the attempt runs. The first renewal comes up to an interval
@@ -85,9 +93,11 @@ public sealed class WorkerOptions : IValidatableObject
             yield return new ValidationResult("Worker:LeaseDuration must be at least one second.", [nameof(LeaseDuration)]);
         }
 
-        if (EffectiveHeartbeatInterval <= TimeSpan.Zero || EffectiveHeartbeatInterval > LeaseDuration / 2)
+        // An attempt fences itself a lease minus an interval after its last confirmation: at least two intervals, so a
+        // beat that fails leaves a whole interval for its retries.
+        if (EffectiveHeartbeatInterval <= TimeSpan.Zero || EffectiveHeartbeatInterval > LeaseDuration / 3)
         {
-            yield return new ValidationResult("Worker:HeartbeatInterval must be positive and at most half of Worker:LeaseDuration.", [nameof(HeartbeatInterval)]);
+            yield return new ValidationResult("Worker:HeartbeatInterval must be positive and at most a third of Worker:LeaseDuration.", [nameof(HeartbeatInterval)]);
         }
 
         if (AttemptTimeout <= TimeSpan.Zero)

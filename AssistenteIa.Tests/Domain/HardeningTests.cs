@@ -138,12 +138,16 @@ public sealed class HardeningTests
         Assert.Equal(TimeSpan.FromSeconds(10), derived.EffectiveHeartbeatInterval);
     }
 
-    [Fact]
-    public void A_heartbeat_slower_than_half_the_lease_is_refused()
+    [Theory]
+    [InlineData(6)]
+    [InlineData(4)]
+    public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused(int intervalSeconds)
     {
-        var options = new WorkerOptions { LeaseDuration = TimeSpan.FromSeconds(10), HeartbeatInterval = TimeSpan.FromSeconds(6) };
+        // At half the lease an attempt fences itself when the next beat comes: every attempt longer than a beat raced it.
+        var options = new WorkerOptions { LeaseDuration = TimeSpan.FromSeconds(10), HeartbeatInterval = TimeSpan.FromSeconds(intervalSeconds) };
 
         Assert.Contains(Validate(options), r => r.MemberNames.Contains(nameof(WorkerOptions.HeartbeatInterval)));
+        Assert.Empty(Validate(new WorkerOptions { LeaseDuration = TimeSpan.FromSeconds(10), HeartbeatInterval = TimeSpan.FromSeconds(10) / 3 }));
     }
 
     [Fact]

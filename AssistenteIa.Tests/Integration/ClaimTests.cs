@@ -199,7 +199,7 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>
-    /// A lease of 3 s renewed every second, the defaults' ratio: the attempt fences itself 2 s after its last confirmed
+    /// A lease of 6 s renewed every 2 s, the defaults' ratio: the attempt fences itself 4 s after its last confirmed
     /// renewal. Renewals the database refuses (a connection reset, a restart) must be tried again within that time:
     /// a heartbeat that waits a whole interval after one failure stopped every running attempt after two.
     /// </summary>
@@ -253,7 +253,7 @@ public sealed class ClaimTests(AppFixture fixture)
                 },
                 times: int.MaxValue);
 
-            // 3 s of beats every 50 ms (a quarter of the interval after each one that does not answer).
+            // 3 s of beats: another one each time the last has not answered for 0.1 s.
             Assert.Equal(ExecutionOutcome.Recorded, await handling);
             Assert.Equal(LeaseHeartbeatService.MaxUnanswered, Volatile.Read(ref mostHeld));
         }
@@ -395,18 +395,18 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>
-    /// A 4 s attempt under a 3 s lease renewed every second by the worker's running heartbeat, <paramref name="arm"/>
+    /// A 7 s attempt under a 6 s lease renewed every 2 s by the worker's running heartbeat, <paramref name="arm"/>
     /// called once it runs: it ends <c>Succeeded</c> in one attempt, its lease never lost.
     /// </summary>
     private async Task RunWithHeartbeatAsync(SlowCommand renewal, Action arm)
     {
-        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 3, 1, renewal));
+        using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 6, 2, renewal));
         var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
         await heartbeat.StartAsync(CancellationToken.None);
         try
         {
             await using var scope = worker.Services.CreateAsyncScope();
-            var task = await InsertTaskAsync(latencyMs: 4_000);
+            var task = await InsertTaskAsync(latencyMs: 7_000);
             var handling = HandleAsync(scope, task);
             await WaitUntilRunningAsync(worker);
             arm();

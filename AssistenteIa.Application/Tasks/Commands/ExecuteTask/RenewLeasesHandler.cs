@@ -41,10 +41,12 @@ public sealed class RenewLeasesHandler(
         {
             // Past the limit by the wall clock and not confirmed now: the machine may have slept through the lease.
             // Judged when the renewal has failed, which may be long after it began: a renewal sent meanwhile (the
-            // heartbeat does not wait on one that does not answer) may have confirmed the lease since.
-            foreach (var attempt in InDoubt(attempts, now))
+            // heartbeat does not wait on one that does not answer) may have confirmed the lease since, and the time
+            // the failure took counts.
+            var failedAt = ClockReading.Of(clock);
+            foreach (var attempt in InDoubt(attempts, failedAt))
             {
-                await StopAsync(attempt, now);
+                await StopAsync(attempt, failedAt);
             }
 
             throw;
