@@ -30,7 +30,8 @@ public static class DependencyInjection
     /// <summary>What every host needs: the task options, clock, metrics, database and the outbox publisher. Each host adds its own use cases and options.</summary>
     /// <param name="retryTransientFailures">
     /// Retry a statement that failed for a transient reason (a pooled connection broken by a database restart). Only
-    /// for a host that opens no explicit transaction (the API): EF's retrying strategy forbids them.
+    /// for a host whose explicit transactions all run inside the execution strategy (the API's one does:
+    /// <c>WebhookEventRouting</c>): EF's retrying strategy forbids them otherwise.
     /// </param>
     public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder, bool retryTransientFailures = false)
     {

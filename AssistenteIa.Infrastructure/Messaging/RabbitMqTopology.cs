@@ -28,12 +28,17 @@ public static class RabbitMqTopology
         await channel.QueueDeclareAsync(Queues.TasksQueued, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
 
         await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.ExchangeDeclareAsync(Queues.TaskEvents, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-
         // Declared and bound with the exchange, by every process: events published before ServiceC first starts wait
         // for it. ServiceC unbinds it while no webhook endpoint is enabled (WebhookEventRouting).
-        await channel.QueueDeclareAsync(Queues.WebhookTaskEvents, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: cancellationToken);
+        await DeclareTaskEventsAsync(channel, cancellationToken);
         await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, WebhookEventsBindingKey, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>The <c>task-events</c> exchange and ServiceC's webhook queue, not bound to each other.</summary>
+    public static async Task DeclareTaskEventsAsync(IChannel channel, CancellationToken cancellationToken)
+    {
+        await channel.ExchangeDeclareAsync(Queues.TaskEvents, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(Queues.WebhookTaskEvents, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: cancellationToken);
     }
 
     /// <summary>

@@ -14,7 +14,8 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// task and nearly all of ServiceC's). So the queue is bound only while an enabled endpoint exists.
 /// <list type="bullet">
 /// <item>Every process's topology binds it (<see cref="RabbitMqTopology"/>): when nothing is known, events are kept.</item>
-/// <item>ServiceC unbinds it when it reads no enabled endpoint (<see cref="ReconcileAsync"/>, every poll).</item>
+/// <item>ServiceC unbinds it when it reads no enabled endpoint (<see cref="ReconcileAsync"/>, every second; it talks to
+/// the broker only when what it reads differs from what it set, and sets it again every 30 s).</item>
 /// <item>The API binds it after committing an endpoint that receives events, before it answers (<see cref="OpenAsync"/>).</item>
 /// </list>
 /// ServiceC's read and unbind and the API's bind run under one transaction-scoped advisory lock, so an unbind decided
@@ -35,11 +36,17 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
             await transaction.CommitAsync(cancellationToken);
         });
 
-    public Task<bool> ReconcileAsync(CancellationToken cancellationToken) =>
+    public Task<bool> ReconcileAsync(bool? known, CancellationToken cancellationToken) =>
         db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
         {
             // Binding is always safe and needs no lock; only the unbind must not overtake the API's bind.
-            if (await AnyEnabledAsync(cancellationToken))
+            var any = await AnyEnabledAsync(cancellationToken);
+            if (any == known)
+            {
+                return any;
+            }
+
+            if (any)
             {
                 await BindAsync(bound: true, cancellationToken);
                 return true;
@@ -49,9 +56,20 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
             await LockAsync(cancellationToken);
 
             // Read again under the lock: every endpoint committed before an API bind that waits on this lock is seen.
-            var any = await AnyEnabledAsync(cancellationToken);
+            any = await AnyEnabledAsync(cancellationToken);
             await BindAsync(any, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
+            try
+            {
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch (Exception) when (!any)
+            {
+                // The lock may have been lost before the unbind landed (the session died): an API bind may have come
+                // first, and the unbind undone it. Binding again is always safe.
+                await BindAsync(bound: true, CancellationToken.None);
+                throw;
+            }
+
             return any;
         });
 
@@ -65,8 +83,12 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
     {
         // Resolved here: the API starts, and its webhook calls answer, while the broker is down.
         await using var channel = await services.GetRequiredService<IConnection>().CreateChannelAsync(cancellationToken: cancellationToken);
-        await RabbitMqTopology.DeclareAsync(channel, cancellationToken);
-        if (!bound)
+        await RabbitMqTopology.DeclareTaskEventsAsync(channel, cancellationToken);
+        if (bound)
+        {
+            await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, RabbitMqTopology.WebhookEventsBindingKey, cancellationToken: cancellationToken);
+        }
+        else
         {
             await channel.QueueUnbindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, RabbitMqTopology.WebhookEventsBindingKey, cancellationToken: cancellationToken);
         }

@@ -19,7 +19,13 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         Assert.False(await ReconcileAsync());
         Assert.Equal(0u, await CopiesOfOneEventAsync());
 
+        // Unbinding what is not bound is no error; what agrees with the caller's state is not sent again.
+        Assert.False(await ReconcileAsync());
+        Assert.False(await ReconcileAsync(known: false));
+
         await AddEndpointAsync();
+        Assert.True(await ReconcileAsync(known: true));
+        Assert.Equal(0u, await CopiesOfOneEventAsync());
         Assert.True(await ReconcileAsync());
         Assert.Equal(1u, await CopiesOfOneEventAsync());
 
@@ -61,12 +67,45 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         Assert.Equal(1u, await CopiesOfOneEventAsync());
     }
 
+    /// <summary>
+    /// ServiceC's own decision paused after its first read (no lock held yet) or after its second (under the lock),
+    /// each having found no endpoint, while the API commits one and opens the copies: the endpoint gets them either
+    /// way. Without the second read, or without ServiceC's lock, the unbind would land after the API's bind.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task An_unbind_decided_on_a_read_that_missed_a_new_endpoint_never_undoes_its_bind(int pausedAfterRead)
+    {
+        await StartWithoutEndpointsAsync();
+        var paused = new PauseAfterRead(pausedAfterRead);
+        await using var serviceC = new AssistenteIa.Infrastructure.Persistence.AppDbContext(
+            new DbContextOptionsBuilder<AssistenteIa.Infrastructure.Persistence.AppDbContext>().UseNpgsql(isolated.ConnectionString).AddInterceptors(paused).Options);
+        var reconciling = new WebhookEventRouting(serviceC, isolated.Services).ReconcileAsync(null, CancellationToken.None);
+        await paused.Reached.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await AddEndpointAsync();
+        await using var api = isolated.CreateDbContext();
+        var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(CancellationToken.None);
+        await Eventually.UntilAsync(
+            async () => opening.IsCompleted || await Sql.ScalarAsync<long>(isolated.ConnectionString, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
+            settled => settled,
+            TimeSpan.FromSeconds(30),
+            "the API's call to finish or to wait on ServiceC's decision");
+
+        paused.Release.SetResult();
+        await reconciling.WaitAsync(TimeSpan.FromSeconds(30));
+        await opening.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1u, await CopiesOfOneEventAsync());
+    }
+
     private IConnection Broker() => isolated.Services.GetRequiredService<IConnection>();
 
-    private async Task<bool> ReconcileAsync()
+    private async Task<bool> ReconcileAsync(bool? known = null)
     {
         await using var db = isolated.CreateDbContext();
-        return await new WebhookEventRouting(db, isolated.Services).ReconcileAsync(CancellationToken.None);
+        return await new WebhookEventRouting(db, isolated.Services).ReconcileAsync(known, CancellationToken.None);
     }
 
     /// <summary>No endpoint, the broker's objects declared (so the queue is bound, as every process leaves it) and the webhook queue empty.</summary>
@@ -99,5 +138,27 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         var after = (await channel.QueueDeclarePassiveAsync(Queues.WebhookTaskEvents)).MessageCount;
         await channel.QueuePurgeAsync(Queues.WebhookTaskEvents);
         return after - before;
+    }
+
+    /// <summary>Holds the context after its <c>n</c>th read of the endpoints has returned, until released.</summary>
+    private sealed class PauseAfterRead(int n) : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        private int _reads;
+
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async ValueTask<System.Data.Common.DbDataReader> ReaderExecutedAsync(
+            System.Data.Common.DbCommand command, Microsoft.EntityFrameworkCore.Diagnostics.CommandExecutedEventData eventData, System.Data.Common.DbDataReader result, CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("FROM \"WebhookEndpoints\"", StringComparison.Ordinal) && Interlocked.Increment(ref _reads) == n)
+            {
+                Reached.SetResult();
+                await Release.Task;
+            }
+
+            return result;
+        }
     }
 }

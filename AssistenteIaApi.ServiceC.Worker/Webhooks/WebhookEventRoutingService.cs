@@ -1,28 +1,34 @@
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Webhooks;
-using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.ServiceC.Worker.Webhooks;
 
 /// <summary>
-/// Every poll: task events are copied to the webhook queue while an enabled endpoint exists and not otherwise
-/// (<see cref="IWebhookEventRouting"/>). Also puts the copies back when the broker lost them.
+/// Every second (the endpoint cache's lifetime, so within the API's wait after a registration): task events are copied
+/// to the webhook queue while an enabled endpoint exists and not otherwise (<see cref="IWebhookEventRouting"/>).
+/// Every <see cref="RefreshEvery"/> polls the binding is set again whatever this instance last set (a broker that lost
+/// it, another process that bound it).
 /// </summary>
-public sealed class WebhookEventRoutingService(IServiceScopeFactory scopes, IOptions<WebhookOptions> options, TimeProvider clock, ILogger<WebhookEventRoutingService> logger)
+public sealed class WebhookEventRoutingService(IServiceScopeFactory scopes, TimeProvider clock, ILogger<WebhookEventRoutingService> logger)
     : BackgroundService
 {
+    public const int RefreshEvery = 30;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         bool? copying = null;
-        using var timer = new PeriodicTimer(options.Value.PollInterval, clock);
+        var polls = 0;
+        var failures = 0;
+        using var timer = new PeriodicTimer(WebhookEndpointCache.Duration, clock);
         try
         {
             do
             {
                 try
                 {
+                    var known = polls++ % RefreshEvery == 0 ? null : copying;
                     await using var scope = scopes.CreateAsyncScope();
-                    var now = await scope.ServiceProvider.GetRequiredService<IWebhookEventRouting>().ReconcileAsync(stoppingToken);
+                    var now = await scope.ServiceProvider.GetRequiredService<IWebhookEventRouting>().ReconcileAsync(known, stoppingToken);
                     if (now != copying)
                     {
                         if (now)
@@ -36,10 +42,17 @@ public sealed class WebhookEventRoutingService(IServiceScopeFactory scopes, IOpt
 
                         copying = now;
                     }
+
+                    failures = 0;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    logger.LogWarning(ex, "Could not settle whether task events are copied to the webhook queue; trying again next poll");
+                    // Unknown now: the next poll sets it whatever it is. One warning per outage, then debug lines.
+                    copying = null;
+                    logger.Log(
+                        ++failures == 1 ? LogLevel.Warning : LogLevel.Debug,
+                        ex,
+                        "Could not settle whether task events are copied to the webhook queue; trying again next poll");
                 }
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));

@@ -31,5 +31,9 @@ public interface IWebhookEventRouting
     Task OpenAsync(CancellationToken cancellationToken);
 
     /// <summary>ServiceC: copies on while an enabled endpoint exists, off otherwise; returns whether they are on.</summary>
-    Task<bool> ReconcileAsync(CancellationToken cancellationToken);
+    /// <param name="known">
+    /// What the caller last set and trusts still holds: nothing is sent to the broker when it agrees. Null: set it
+    /// whatever it is (at start, and now and then in case the broker lost it or another process bound it).
+    /// </param>
+    Task<bool> ReconcileAsync(bool? known, CancellationToken cancellationToken);
 }
