@@ -49,11 +49,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         await AddEndpointAsync();
         await using var api = isolated.CreateDbContext();
         var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(CancellationToken.None);
-        await Eventually.UntilAsync(
-            async () => opening.IsCompleted || await Sql.ScalarAsync<long>(isolated.ConnectionString, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
-            settled => settled,
-            TimeSpan.FromSeconds(30),
-            "the API's call to finish or to wait on ServiceC's decision");
+        await UntilDoneOrWaitingOnTheLockAsync(opening);
 
         // ServiceC carries out what it read, then ends its decision.
         await using (var channel = await Broker().CreateChannelAsync())
@@ -87,11 +83,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         await AddEndpointAsync();
         await using var api = isolated.CreateDbContext();
         var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(CancellationToken.None);
-        await Eventually.UntilAsync(
-            async () => opening.IsCompleted || await Sql.ScalarAsync<long>(isolated.ConnectionString, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
-            settled => settled,
-            TimeSpan.FromSeconds(30),
-            "the API's call to finish or to wait on ServiceC's decision");
+        await UntilDoneOrWaitingOnTheLockAsync(opening);
 
         paused.Release.SetResult();
         await reconciling.WaitAsync(TimeSpan.FromSeconds(30));
@@ -99,6 +91,13 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
 
         Assert.Equal(1u, await CopiesOfOneEventAsync());
     }
+
+    /// <summary>Until the API's call has finished, or waits on the advisory lock ServiceC holds.</summary>
+    private Task UntilDoneOrWaitingOnTheLockAsync(Task opening) => Eventually.UntilAsync(
+        async () => opening.IsCompleted || await Sql.ScalarAsync<long>(isolated.ConnectionString, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
+        settled => settled,
+        TimeSpan.FromSeconds(30),
+        "the API's call to finish or to wait on ServiceC's decision");
 
     private IConnection Broker() => isolated.Services.GetRequiredService<IConnection>();
 
