@@ -178,11 +178,8 @@ public sealed class ClaimTests(AppFixture fixture)
         // the attempt at its first beat although the database still gave the lease to this worker.
         var slowRead = new SlowCommand(IsClaimRead);
         using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 5, 0.5, slowRead));
-        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
-        await heartbeat.StartAsync(CancellationToken.None);
-        try
+        await WithHeartbeatAsync(worker, async scope =>
         {
-            await using var scope = worker.Services.CreateAsyncScope();
             var task = await InsertTaskAsync(latencyMs: 2_000);
             slowRead.Arm(cancellationToken => Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
 
@@ -191,11 +188,7 @@ public sealed class ClaimTests(AppFixture fixture)
             Assert.Equal(ExecutionOutcome.Recorded, outcome);
             Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
             Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
-        }
-        finally
-        {
-            await heartbeat.StopAsync(CancellationToken.None);
-        }
+        });
     }
 
     /// <summary>
@@ -229,11 +222,8 @@ public sealed class ClaimTests(AppFixture fixture)
         var held = 0;
         var mostHeld = 0;
         using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 30, 0.2, renewal));
-        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
-        await heartbeat.StartAsync(CancellationToken.None);
-        try
+        await WithHeartbeatAsync(worker, async scope =>
         {
-            await using var scope = worker.Services.CreateAsyncScope();
             var task = await InsertTaskAsync(latencyMs: 3_000);
             var handling = HandleAsync(scope, task);
             await WaitUntilRunningAsync(worker);
@@ -256,11 +246,7 @@ public sealed class ClaimTests(AppFixture fixture)
             // 3 s of beats: another one each time the last has not answered for 0.1 s.
             Assert.Equal(ExecutionOutcome.Recorded, await handling);
             Assert.Equal(LeaseHeartbeatService.MaxUnanswered, Volatile.Read(ref mostHeld));
-        }
-        finally
-        {
-            await heartbeat.StopAsync(CancellationToken.None);
-        }
+        });
 
         static void InterlockedMax(ref int target, int value)
         {
@@ -401,11 +387,8 @@ public sealed class ClaimTests(AppFixture fixture)
     private async Task RunWithHeartbeatAsync(SlowCommand renewal, Action arm)
     {
         using var worker = await BuildWorkerAsync(configure: builder => ShortLease(builder, 6, 2, renewal));
-        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
-        await heartbeat.StartAsync(CancellationToken.None);
-        try
+        await WithHeartbeatAsync(worker, async scope =>
         {
-            await using var scope = worker.Services.CreateAsyncScope();
             var task = await InsertTaskAsync(latencyMs: 7_000);
             var handling = HandleAsync(scope, task);
             await WaitUntilRunningAsync(worker);
@@ -414,6 +397,18 @@ public sealed class ClaimTests(AppFixture fixture)
             Assert.Equal(ExecutionOutcome.Recorded, await handling);
             Assert.Equal("none", await fixture.ScalarAsync<string>("""SELECT coalesce("ErrorCode", 'none') FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
             Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        });
+    }
+
+    /// <summary>Runs <paramref name="run"/> in a scope of the worker while its lease heartbeat runs.</summary>
+    private static async Task WithHeartbeatAsync(IHost worker, Func<AsyncServiceScope, Task> run)
+    {
+        var heartbeat = worker.Services.GetServices<IHostedService>().OfType<LeaseHeartbeatService>().Single();
+        await heartbeat.StartAsync(CancellationToken.None);
+        try
+        {
+            await using var scope = worker.Services.CreateAsyncScope();
+            await run(scope);
         }
         finally
         {
