@@ -69,6 +69,16 @@ public sealed class WorkerOptions : IValidatableObject
     public TimeSpan RenewalRetryDelay => EffectiveHeartbeatInterval / 4;
 
     /// <summary>
+    /// How long the database has to answer a renewal before its statement is cancelled and the renewal counts as
+    /// failed: an interval, in whole seconds (Npgsql's unit), at least one. A later answer is of no use (the next beat
+    /// has gone out meanwhile), and a renewal that failed, unlike one still waiting, settles the wall-clock doubt (see
+    /// <c>RenewLeasesHandler</c>). Npgsql waits up to its cancellation timeout (2 s) for the database to confirm the
+    /// cancel, then drops the connection: a renewal on a silent connection ends within this plus 2 s instead of the
+    /// connection string's command timeout (30 s by default).
+    /// </summary>
+    public TimeSpan RenewalTimeout => TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(EffectiveHeartbeatInterval.TotalSeconds)));
+
+    /// <summary>
     /// How long the heartbeat waits for a renewal before it sends another one at once (on another connection: the pool
     /// does not hand out one still busy): a quarter of an interval, at least half an interval or a second, whichever is
     /// less (a busy machine answers slowly, and each try left unanswered holds a connection).

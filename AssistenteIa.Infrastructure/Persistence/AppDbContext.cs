@@ -84,18 +84,30 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return row is null ? null : new ClaimCandidate(row.Task, row.DatabaseNow);
     }
 
-    public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(
+        string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, TimeSpan answerWithin, CancellationToken cancellationToken)
     {
         var ids = attempts.Select(a => a.TaskId).ToArray();
         var numbers = attempts.Select(a => a.AttemptNo).ToArray();
-        return await Database.SqlQuery<LeaseRenewal>($"""
-                UPDATE "Tasks" AS t SET "LockedUntil" = now() + {lease}
-                FROM unnest({ids}, {numbers}) AS held("Id", "AttemptNo")
-                WHERE t."Id" = held."Id" AND t."AttemptCount" = held."AttemptNo"
-                  AND t."LockedBy" = {workerId} AND t."Status" IN ('Reserved', 'Running')
-                RETURNING t."Id" AS "TaskId", t."AttemptCount" AS "AttemptNo", t."CancelRequested"
-                """)
-            .ToListAsync(cancellationToken);
+
+        // For this statement only: a claim's context goes on to record the attempt's outcome with its own timeout.
+        var timeout = Database.GetCommandTimeout();
+        Database.SetCommandTimeout(answerWithin);
+        try
+        {
+            return await Database.SqlQuery<LeaseRenewal>($"""
+                    UPDATE "Tasks" AS t SET "LockedUntil" = now() + {lease}
+                    FROM unnest({ids}, {numbers}) AS held("Id", "AttemptNo")
+                    WHERE t."Id" = held."Id" AND t."AttemptCount" = held."AttemptNo"
+                      AND t."LockedBy" = {workerId} AND t."Status" IN ('Reserved', 'Running')
+                    RETURNING t."Id" AS "TaskId", t."AttemptCount" AS "AttemptNo", t."CancelRequested"
+                    """)
+                .ToListAsync(cancellationToken);
+        }
+        finally
+        {
+            Database.SetCommandTimeout(timeout);
+        }
     }
 
     public Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken)

@@ -1,15 +1,17 @@
 using AssistenteIa.Application;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Npgsql;
 
 namespace AssistenteIa.Tests.Integration;
 
 /// <summary>The worker's own judgement of its leases when the database cannot answer: each attempt's timer and the heartbeat.</summary>
-public sealed class LeaseFencingTests
+public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>
 {
     private static readonly WorkerOptions Options = new() { LeaseDuration = TimeSpan.FromSeconds(30), HeartbeatInterval = TimeSpan.FromSeconds(10) };
 
@@ -155,6 +157,51 @@ public sealed class LeaseFencingTests
         Assert.Equal(StopReason.LeaseLost, attempt.Reason);
         Assert.False(heartbeat.IsCompleted, "the heartbeat is still waiting on the database");
         silent.Stop();
+    }
+
+    /// <summary>
+    /// A renewal the database holds without an answer (here: another session holds the table; a database that hangs
+    /// or a connection gone silent does the same) is cancelled after <see cref="WorkerOptions.RenewalTimeout"/> and
+    /// fails, instead of waiting out the connection's command timeout (30 s). A failed renewal settles what only the
+    /// wall clock calls over: after a sleep (wall clock past the limit, monotonic clock still) the attempt stops then.
+    /// </summary>
+    [Fact]
+    public async Task A_renewal_the_database_does_not_answer_fails_after_its_timeout_and_settles_the_wall_clock_doubt()
+    {
+        var options = new WorkerOptions { LeaseDuration = TimeSpan.FromSeconds(3), HeartbeatInterval = TimeSpan.FromSeconds(1) };
+        var clock = new SteppedClock(DateTimeOffset.UtcNow);
+        var running = Running(clock, options);
+        using var attempt = running.Register(Guid.NewGuid(), 1);
+        var handler = Handler(running, clock, isolated.ConnectionString, options);
+
+        await using var blocker = new NpgsqlConnection(isolated.ConnectionString);
+        await blocker.OpenAsync();
+        await using var hold = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN ACCESS EXCLUSIVE MODE""", blocker, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        clock.WallStep = options.LeaseDuration;
+        var renewal = handler.HandleAsync(CancellationToken.None);
+
+        // Well before the connection's own 30 s (the deadline here would throw a TimeoutException of its own): Npgsql's
+        // timeout, the statement cancelled.
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => renewal.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.IsNotType<TimeoutException>(error);
+        Assert.IsType<TimeoutException>(error.GetBaseException());
+        Assert.Equal(StopReason.LeaseLost, attempt.Reason);
+    }
+
+    [Fact]
+    public async Task A_renewal_s_timeout_is_for_its_own_statement_only()
+    {
+        await using var db = isolated.CreateDbContext();
+        db.Database.SetCommandTimeout(TimeSpan.FromSeconds(45));
+
+        await db.RenewLeasesAsync("worker-x:1:abcdef", [new AttemptLease(Guid.NewGuid(), 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2), CancellationToken.None);
+
+        Assert.Equal(45, db.Database.GetCommandTimeout());
     }
 
     /// <summary>A real Npgsql context pointed at a port where no database listens (unless told another): every renewal fails.</summary>

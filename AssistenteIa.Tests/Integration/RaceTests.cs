@@ -46,7 +46,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
             var renew = Task.Run(async () =>
             {
                 await gate.Task;
-                return await heartbeatDb.RenewLeasesAsync(Worker, ids.Select(id => new AttemptLease(id, 1)).ToList(), TimeSpan.FromSeconds(30), CancellationToken.None);
+                return await heartbeatDb.RenewLeasesAsync(Worker, ids.Select(id => new AttemptLease(id, 1)).ToList(), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), CancellationToken.None);
             });
             gate.SetResult();
             await Task.WhenAll(rescue, renew);
@@ -86,7 +86,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
 
         await using (var heartbeat = isolated.CreateDbContext())
         {
-            Assert.Single(await heartbeat.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), CancellationToken.None));
+            Assert.Single(await heartbeat.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), CancellationToken.None));
         }
 
         attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, DateTimeOffset.UtcNow);
@@ -104,7 +104,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
 
         await using (var db = isolated.CreateDbContext())
         {
-            Assert.Single(await db.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), CancellationToken.None));
+            Assert.Single(await db.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), CancellationToken.None));
             await db.SaveChangesAsync();
         }
 
@@ -122,7 +122,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
 
         // Counters of this backend not yet flushed to the statistics: compare before and after the renewal.
         var (updatedBefore, hotBefore) = await UpdateCountersAsync(db);
-        Assert.Single(await db.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), CancellationToken.None));
+        Assert.Single(await db.RenewLeasesAsync(Worker, [new AttemptLease(id, 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), CancellationToken.None));
         var (updatedAfter, hotAfter) = await UpdateCountersAsync(db);
 
         Assert.Equal(1, updatedAfter - updatedBefore);

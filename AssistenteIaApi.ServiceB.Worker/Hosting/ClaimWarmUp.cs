@@ -38,7 +38,7 @@ public sealed class ClaimWarmUp(IServiceScopeFactory scopes, WorkerIdentity work
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
             await db.FindTaskWithDatabaseClockAsync(Guid.Empty, cancellationToken);
-            await db.RenewLeasesAsync(worker.Id, [], options.Value.LeaseDuration, cancellationToken);
+            await db.RenewLeasesAsync(worker.Id, [], options.Value.LeaseDuration, options.Value.RenewalTimeout, cancellationToken);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {

@@ -12,9 +12,10 @@ namespace AssistenteIaApi.ServiceB.Worker.Hosting;
 /// themselves one interval after a beat that did not confirm them, so a renewal that fails is tried again after
 /// <see cref="WorkerOptions.RenewalRetryDelay"/>, and one that has not answered after
 /// <see cref="WorkerOptions.RenewalPatience"/> is followed at once by another on another connection. The one that does
-/// not answer is left to end by itself in its own scope (Npgsql's command timeout; cancelling it would run the cancel
-/// request on this loop); at most <see cref="MaxUnanswered"/> are left at once, and when a second one goes unanswered
-/// the pool's connections are discarded (after a network break every idle one may be dead and silent).
+/// not answer is left to end by itself in its own scope: its statement is cancelled after
+/// <see cref="WorkerOptions.RenewalTimeout"/> and it fails (cancelling it from here would run the cancel request on this
+/// loop); at most <see cref="MaxUnanswered"/> are left at once, and when a second one goes unanswered the pool's
+/// connections are discarded (after a network break every idle one may be dead and silent).
 /// </summary>
 public sealed class LeaseHeartbeatService(IServiceScopeFactory scopes, IOptions<WorkerOptions> options, TimeProvider clock, ILogger<LeaseHeartbeatService> logger)
     : BackgroundService

@@ -38,9 +38,11 @@ public interface IAppDbContext
     /// <summary>
     /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task
     /// leased by this worker and still at that attempt); returns those renewed (a missing one is a lease lost).
-    /// Leaves the row version alone.
+    /// Leaves the row version alone. A statement the database has not answered within <paramref name="answerWithin"/>
+    /// is cancelled and the call fails.
     /// </summary>
-    Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, CancellationToken cancellationToken);
+    Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(
+        string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, TimeSpan answerWithin, CancellationToken cancellationToken);
 
     /// <summary>
     /// Records "published" on these outbox rows, leaving alone a row already marked (the relay published it meanwhile);

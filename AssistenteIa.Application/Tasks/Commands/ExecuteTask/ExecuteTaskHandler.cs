@@ -176,7 +176,7 @@ public sealed class ExecuteTaskHandler(
         logger.LogInformation("The claim of task {TaskId} attempt {AttemptNo} took {Elapsed}; renewing its lease before the attempt runs", task.Id, attempt.AttemptNo, elapsed);
         try
         {
-            var renewed = await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, CancellationToken.None);
+            var renewed = await db.RenewLeasesAsync(worker.Id, [new AttemptLease(task.Id, attempt.AttemptNo)], options.LeaseDuration, options.RenewalTimeout, CancellationToken.None);
             if (renewed.Count == 0)
             {
                 logger.LogWarning("Task {TaskId} attempt {AttemptNo} was taken back while its claim was written; it does not run here", task.Id, attempt.AttemptNo);

@@ -35,7 +35,7 @@ public sealed class RenewLeasesHandler(
         Dictionary<(Guid, int), LeaseRenewal> renewed;
         try
         {
-            renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
+            renewed = (await db.RenewLeasesAsync(worker.Id, leases, options.Value.LeaseDuration, options.Value.RenewalTimeout, cancellationToken)).ToDictionary(r => (r.TaskId, r.AttemptNo));
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
