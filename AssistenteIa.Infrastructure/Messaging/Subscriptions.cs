@@ -89,6 +89,19 @@ public static class Subscribe
             return queue.QueueName;
         });
 
+    /// <summary>
+    /// A queue of this instance only, like <see cref="PrivateQueue{TMessage}(string, IReadOnlyList{string}, string?, IDictionary{string, object?}?)"/>,
+    /// bound to its exchange only while <paramref name="binding"/> says it is wanted.
+    /// </summary>
+    public static SubscriptionDefinition<TMessage> PrivateQueue<TMessage>(OnDemandBinding binding, string? name = null, IDictionary<string, object?>? arguments = null)
+        where TMessage : class =>
+        new(binding.Exchange, async (channel, cancellationToken) =>
+        {
+            var queue = await channel.QueueDeclareAsync(name ?? "", durable: false, exclusive: true, autoDelete: true, arguments: arguments, cancellationToken: cancellationToken);
+            await binding.AttachAsync(channel, queue.QueueName, cancellationToken);
+            return queue.QueueName;
+        });
+
     /// <summary>The body as JSON in the platform's shape (<see cref="JsonDefaults"/>); null when it is not.</summary>
     public static TMessage? Json<TMessage>(ReadOnlyMemory<byte> body)
         where TMessage : class

@@ -83,6 +83,7 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Dispatcher__HousekeepingInterval", "00:00:00.500")
                 .WithEnvironment("Dispatcher__RequeueQueuedAfter", "00:00:03")
                 .WithEnvironment("TaskEvents__HeartbeatInterval", "00:00:01")
+                .WithEnvironment("TaskEvents__FeedLinger", "00:00:01")
                 .WithEnvironment("Outbound__AllowLoopback", "true")
                 .WithEnvironment("Ai__Prices__local-hashed-ngrams-v1__PerUnit", "0.001")
                 .WithEnvironment("Webhooks__RetryBaseDelay", "00:00:01")

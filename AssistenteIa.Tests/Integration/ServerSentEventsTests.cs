@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using AssistenteIa.Domain.ValueObjects;
 
@@ -137,6 +138,36 @@ public sealed class ServerSentEventsTests(AppFixture fixture)
         await using var streamB = await SseClient.OpenAsync(clientB, "/api/v1/tasks/events", lastEventId: created.Id);
         await streamB.NextAsync(e => e.Type == "resync", Deadline, "a resync for an id B does not own");
         Assert.DoesNotContain(streamB.Received, e => e.Type is not null && e.Type != "resync" && TaskIdOf(e) == taskA.Id);
+    }
+
+    /// <summary>
+    /// With no stream open the broker does not copy task events to the API; the first stream turns the copies on, and
+    /// an event published before they are on is read from the outbox (the task here is posted at once, without waiting
+    /// for the binding), so the stream misses nothing.
+    /// </summary>
+    [Fact]
+    public async Task With_no_stream_open_the_API_gets_no_task_events_and_the_first_stream_misses_none()
+    {
+        await Eventually.UntilAsync(ApiFeedBindingsAsync, count => count == 0, Deadline, "the API's feed to be off with no stream open");
+
+        using var client = fixture.CreateApiClient();
+        await using (var stream = await SseClient.OpenAsync(client, "/api/v1/tasks/events"))
+        {
+            var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "the first stream"));
+            var seen = await stream.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == task.Id), Deadline, "the task to succeed");
+            Assert.Equal(["task.created", "task.queued", "task.reserved", "task.started", "task.succeeded"], seen.Where(e => TaskIdOf(e) == task.Id).Select(e => e.Type));
+            Assert.Equal(1, await ApiFeedBindingsAsync());
+        }
+
+        await Eventually.UntilAsync(ApiFeedBindingsAsync, count => count == 0, Deadline, "the API's feed to go off a linger after the last stream closed");
+    }
+
+    /// <summary>Bindings from <c>task-events</c> to the API instances' live-stream queues (the management API).</summary>
+    private async Task<int> ApiFeedBindingsAsync()
+    {
+        using var management = AppFixture.CreateManagementClient();
+        var bindings = await management.GetFromJsonAsync<JsonElement>($"api/exchanges/{Uri.EscapeDataString(fixture.TestVirtualHost)}/{Uri.EscapeDataString(AssistenteIa.Application.Messaging.Queues.TaskEvents)}/bindings/source");
+        return bindings.EnumerateArray().Count(b => b.GetProperty("destination").GetString()!.StartsWith($"{AssistenteIa.Application.Messaging.Queues.TaskEvents}.api.", StringComparison.Ordinal));
     }
 
     internal static JsonElement Body(SseEvent sseEvent) => JsonSerializer.Deserialize<JsonElement>(sseEvent.Data);

@@ -1,7 +1,9 @@
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIaApi.Interfaces.Messaging.Consumers;
+using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.Interfaces.Messaging;
 
@@ -14,12 +16,22 @@ public static class TaskEventStreamsRegistration
         builder.Services.AddSingleton<TaskEventHub>();
         builder.Services.AddSingleton<TaskEventStream>();
 
+        // The queue is bound to the task events only while a stream is open; once bound, the streams catch up from the
+        // outbox (what was published before the bind never reached the queue).
+        builder.Services.AddSingleton(sp => new OnDemandBinding(
+            Queues.TaskEvents,
+            ["task.#"],
+            sp.GetRequiredService<IOptions<TaskEventStreamOptions>>().Value.FeedLinger,
+            () => sp.GetRequiredService<TaskEventHub>().SignalGap(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<OnDemandBinding>>()));
+        builder.Services.AddSingleton<ILiveEventFeed>(sp => sp.GetRequiredService<OnDemandBinding>());
+
         // Not a health check of the API: tasks are accepted while the broker is down, and the streams catch up from the outbox.
         builder.Services.AddSingleton<SubscriptionHealth>();
-        builder.Services.AddSubscription<ReceivedTaskEvent, TaskEventStreamHandler>(_ =>
+        builder.Services.AddSubscription<ReceivedTaskEvent, TaskEventStreamHandler>(sp =>
             Subscribe.PrivateQueue<ReceivedTaskEvent>(
-                Queues.TaskEvents,
-                ["task.#"],
+                sp.GetRequiredService<OnDemandBinding>(),
                 name: $"{Queues.TaskEvents}.api.{Environment.MachineName}.{Guid.NewGuid():N}",
 
                 // Bounded: an instance that cannot keep up loses the oldest, which its streams then read from the outbox.

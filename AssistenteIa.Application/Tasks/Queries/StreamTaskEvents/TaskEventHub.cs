@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using AssistenteIa.Application.Ports.Out;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
@@ -10,9 +11,10 @@ public sealed record TaskEventEnvelope(Guid Id, Guid TaskId, string Type, string
 /// <summary>
 /// Fans the events this API instance receives out to the streams open on it, by tenant (and task). In memory and
 /// never blocking: a stream that does not keep up, or an interruption of the broker subscription feeding the hub,
-/// marks a gap, and the stream fills it from the database (<see cref="TaskEventStream"/>).
+/// marks a gap, and the stream fills it from the database (<see cref="TaskEventStream"/>). The broker feed is wanted
+/// while at least one stream is open (<see cref="ILiveEventFeed"/>).
 /// </summary>
-public sealed class TaskEventHub(IOptions<TaskEventStreamOptions> options)
+public sealed class TaskEventHub(IOptions<TaskEventStreamOptions> options, ILiveEventFeed feed)
 {
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<Subscriber, byte>> _byTenant = new(StringComparer.Ordinal);
 
@@ -27,6 +29,7 @@ public sealed class TaskEventHub(IOptions<TaskEventStreamOptions> options)
 
         var subscriber = new Subscriber(this, tenantId, taskId, options.Value.StreamBufferSize);
         subscribers.TryAdd(subscriber, 0);
+        feed.Acquire();
         return subscriber;
     }
 
@@ -57,9 +60,9 @@ public sealed class TaskEventHub(IOptions<TaskEventStreamOptions> options)
 
     private void Remove(Subscriber subscriber)
     {
-        if (_byTenant.TryGetValue(subscriber.TenantId, out var subscribers))
+        if (_byTenant.TryGetValue(subscriber.TenantId, out var subscribers) && subscribers.TryRemove(subscriber, out _))
         {
-            subscribers.TryRemove(subscriber, out _);
+            feed.Release();
         }
     }
 

@@ -36,4 +36,11 @@ public sealed class TaskEventStreamOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ReplayOverlap { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long this instance keeps receiving task events from the broker after its last stream closed (a page that
+    /// reloads does not turn the feed off and on). With no stream open, the broker does not copy events to it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan FeedLinger { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,0 +1,113 @@
+using AssistenteIa.Infrastructure.Messaging;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using RabbitMQ.Client;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>The API's live-stream queue bound to the task events only while a stream is open (real RabbitMQ, a virtual host of the tests).</summary>
+public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
+{
+    private static readonly TimeSpan Linger = TimeSpan.FromSeconds(30);
+
+    private readonly FakeTimeProvider _clock = new();
+    private readonly string _exchange = $"on-demand-binding-tests.{Guid.NewGuid():N}";
+    private IChannel _channel = null!;
+    private string _queue = null!;
+    private int _bound;
+
+    public async ValueTask InitializeAsync()
+    {
+        var connection = isolated.Services.GetRequiredService<IConnection>();
+        _channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+        await _channel.ExchangeDeclareAsync(_exchange, ExchangeType.Topic, durable: false, autoDelete: false);
+        _queue = (await _channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _channel.ExchangeDeleteAsync(_exchange);
+        await _channel.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_queue_is_bound_while_wanted_and_unbound_a_linger_after_the_last_one_went()
+    {
+        using var binding = Binding();
+        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
+        Assert.False(await RoutedAsync(), "nothing wants the events yet");
+
+        binding.Acquire();
+        await binding.Settling;
+        Assert.True(binding.IsBound);
+        Assert.True(await RoutedAsync());
+        Assert.Equal(1, _bound);
+
+        binding.Acquire();
+        binding.Release();
+        Assert.True(await RoutedAsync(), "one stream is still open");
+
+        binding.Release();
+        _clock.Advance(Linger - TimeSpan.FromSeconds(1));
+        Assert.True(await RoutedAsync(), "within the linger");
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await binding.Settling;
+        Assert.False(binding.IsBound);
+        Assert.False(await RoutedAsync());
+    }
+
+    [Fact]
+    public async Task A_stream_opened_within_the_linger_keeps_the_binding_and_needs_no_catch_up()
+    {
+        using var binding = Binding();
+        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
+        binding.Acquire();
+        await binding.Settling;
+
+        binding.Release();
+        var unbindLater = binding.Settling;
+        binding.Acquire();
+        _clock.Advance(Linger);
+        await unbindLater;
+
+        Assert.True(binding.IsBound);
+        Assert.True(await RoutedAsync());
+        Assert.Equal(1, _bound);
+    }
+
+    /// <summary>
+    /// On every (re)subscribe the queue is handed over again: bound when wanted (the streams then catch up), and made
+    /// unbound when not, since a queue kept across a lost channel keeps its bindings.
+    /// </summary>
+    [Fact]
+    public async Task A_new_channel_gets_the_binding_the_demand_asks_for()
+    {
+        using (var wanted = Binding())
+        {
+            wanted.Acquire();
+            await wanted.Settling;
+            Assert.False(wanted.IsBound, "no channel to bind on yet");
+            await wanted.AttachAsync(_channel, _queue, CancellationToken.None);
+            Assert.True(wanted.IsBound);
+            Assert.Equal(1, _bound);
+            Assert.True(await RoutedAsync());
+        }
+
+        using var unwanted = Binding();
+        await unwanted.AttachAsync(_channel, _queue, CancellationToken.None);
+        Assert.False(unwanted.IsBound);
+        Assert.False(await RoutedAsync(), "the binding left from before is removed");
+    }
+
+    private OnDemandBinding Binding() =>
+        new(_exchange, ["task.#"], Linger, () => Interlocked.Increment(ref _bound), _clock, NullLogger<OnDemandBinding>.Instance);
+
+    /// <summary>Publishes one event (confirmed, so routed or dropped by then) and says whether it reached the queue.</summary>
+    private async Task<bool> RoutedAsync()
+    {
+        await _channel.BasicPublishAsync(_exchange, "task.succeeded", "{}"u8.ToArray());
+        var got = await _channel.BasicGetAsync(_queue, autoAck: true);
+        return got is not null;
+    }
+}
