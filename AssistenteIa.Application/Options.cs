@@ -73,8 +73,9 @@ public sealed class WorkerOptions : IValidatableObject
     /// failed: an interval, in whole seconds (Npgsql's unit), at least one. A later answer is of no use (the next beat
     /// has gone out meanwhile), and a renewal that failed, unlike one still waiting, settles the wall-clock doubt (see
     /// <c>RenewLeasesHandler</c>). Npgsql waits up to its cancellation timeout (2 s) for the database to confirm the
-    /// cancel, then drops the connection: a renewal on a silent connection ends within this plus 2 s instead of the
-    /// connection string's command timeout (30 s by default).
+    /// cancel, then drops the connection: a renewal stuck on a silent open connection ends within this plus 2 s
+    /// instead of the connection string's command timeout (30 s by default). Getting a connection is not covered: a
+    /// new one is bounded by the connection string's <c>Timeout</c> (15 s by default).
     /// </summary>
     public TimeSpan RenewalTimeout => TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(EffectiveHeartbeatInterval.TotalSeconds)));
 

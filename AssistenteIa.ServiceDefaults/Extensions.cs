@@ -99,20 +99,26 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>The console's level from its configuration value (a .NET <see cref="LogLevel"/> name); unset or empty: warnings.</summary>
+    /// <summary>
+    /// The console's level from its configuration value, a .NET <see cref="LogLevel"/> name from <c>Information</c> up
+    /// (the pipeline records nothing below Information, so <c>Debug</c> or <c>Trace</c> could show nothing); unset or
+    /// empty: warnings. Only this key is read: per-category console keys and console formatters do not apply.
+    /// </summary>
     public static LogEventLevel ConsoleLevel(string? configured) =>
         string.IsNullOrWhiteSpace(configured) ? LogEventLevel.Warning
-        : Enum.TryParse<LogLevel>(configured, ignoreCase: true, out var level) && Enum.IsDefined(level) ? level switch
-        {
-            LogLevel.Trace => LogEventLevel.Verbose,
-            LogLevel.Debug => LogEventLevel.Debug,
-            LogLevel.Information => LogEventLevel.Information,
-            LogLevel.Warning => LogEventLevel.Warning,
-            LogLevel.Error => LogEventLevel.Error,
-            // None: Serilog has no level above Fatal, so "none" keeps the fatal lines, which end the process anyway.
-            _ => LogEventLevel.Fatal,
-        }
-        : throw new InvalidOperationException($"{ConsoleLevelKey} must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}, not '{configured}'.");
+        : ConsoleLevels.FirstOrDefault(level => string.Equals(level.Name, configured.Trim(), StringComparison.OrdinalIgnoreCase)) is { Name: not null } found ? found.Level
+        : throw new InvalidOperationException(
+            $"{ConsoleLevelKey} must be one of {string.Join(", ", ConsoleLevels.Select(level => level.Name))}, not '{configured}'.");
+
+    // None: Serilog has no level above Fatal, so "None" keeps the fatal lines, which end the process anyway.
+    private static readonly (string Name, LogEventLevel Level)[] ConsoleLevels =
+    [
+        (nameof(LogLevel.Information), LogEventLevel.Information),
+        (nameof(LogLevel.Warning), LogEventLevel.Warning),
+        (nameof(LogLevel.Error), LogEventLevel.Error),
+        (nameof(LogLevel.Critical), LogEventLevel.Fatal),
+        (nameof(LogLevel.None), LogEventLevel.Fatal),
+    ];
 
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder

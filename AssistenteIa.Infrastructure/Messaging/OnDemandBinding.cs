@@ -6,18 +6,23 @@ namespace AssistenteIa.Infrastructure.Messaging;
 
 /// <summary>
 /// Binds a subscription's private queue to its exchange only while something wants the messages
-/// (<see cref="Acquire"/> / <see cref="Release"/>), and unbinds it <paramref name="linger"/> after the last one went (a
-/// page reloading does not flap the binding). The subscription declares the queue unbound and hands it here on every
-/// (re)subscribe (<see cref="AttachAsync"/>), which binds it again when it is wanted. Every bind, unbind and channel
-/// change happens under one lock, so a decision is never made on a channel or a demand that changed meanwhile. After
-/// each bind <paramref name="onBound"/> runs: what was published before the bind never reached the queue.
+/// (<see cref="Acquire"/> / <see cref="Release"/>), and unbinds it <paramref name="linger"/> after the last one went
+/// (counted from the last release: a page reloading does not flap the binding). The subscription declares the queue
+/// unbound and hands it here on every (re)subscribe (<see cref="AttachAsync"/>), which binds it again when it is wanted.
+/// Every bind, unbind and channel change happens under one lock, so a decision is never made on a channel or a demand
+/// that changed meanwhile. After each bind <paramref name="onBound"/> runs: what was published before the bind never
+/// reached the queue. A bind or unbind that fails on a channel still open is tried again every
+/// <see cref="RetryDelay"/>; one on a channel that closed is left to the next subscribe.
 /// </summary>
 public sealed class OnDemandBinding(
     string exchange, IReadOnlyList<string> routingKeys, TimeSpan linger, Action onBound, TimeProvider clock, ILogger<OnDemandBinding> logger)
     : ILiveEventFeed, IDisposable
 {
+    public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
     private readonly SemaphoreSlim _lock = new(1, 1);
     private int _demand;
+    private long _generation;
     private IChannel? _channel;
     private string? _queue;
     private bool _bound;
@@ -33,6 +38,8 @@ public sealed class OnDemandBinding(
 
     public void Acquire()
     {
+        // A new generation: an unbind waiting out its linger no longer applies.
+        Interlocked.Increment(ref _generation);
         if (Interlocked.Increment(ref _demand) == 1)
         {
             Volatile.Write(ref _settling, SettleAsync());
@@ -41,9 +48,10 @@ public sealed class OnDemandBinding(
 
     public void Release()
     {
+        var generation = Interlocked.Increment(ref _generation);
         if (Interlocked.Decrement(ref _demand) == 0)
         {
-            Volatile.Write(ref _settling, SettleLaterAsync());
+            Volatile.Write(ref _settling, SettleLaterAsync(generation));
         }
     }
 
@@ -68,45 +76,57 @@ public sealed class OnDemandBinding(
         }
     }
 
+    /// <summary>At the host's end, after the subscription stopped; a change still waiting ends without touching the broker.</summary>
     public void Dispose() => _lock.Dispose();
 
-    private async Task SettleLaterAsync()
+    private async Task SettleLaterAsync(long generation)
     {
-        try
+        await Task.Delay(linger, clock);
+        if (Interlocked.Read(ref _generation) == generation)
         {
-            await Task.Delay(linger, clock);
+            await SettleAsync();
         }
-        catch (ObjectDisposedException)
-        {
-            return;
-        }
-
-        await SettleAsync();
     }
 
-    /// <summary>Brings the binding to what the demand is now; a failure is logged (the next subscribe decides again).</summary>
+    /// <summary>Brings the binding to what the demand is now, trying again while the channel stays open.</summary>
     private async Task SettleAsync()
     {
-        try
+        while (true)
         {
-            await _lock.WaitAsync();
+            IChannel? channel = null;
             try
             {
+                await _lock.WaitAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The host stopped meanwhile.
+                return;
+            }
+
+            try
+            {
+                channel = _channel;
                 await ApplyAsync(wanted: Volatile.Read(ref _demand) > 0, force: false, CancellationToken.None);
+                return;
+            }
+            catch (Exception ex)
+            {
+                var open = channel is { IsOpen: true };
+                logger.LogWarning(
+                    ex, "Could not {Action} queue {Queue} to {Exchange}; {Next}", Volatile.Read(ref _demand) > 0 ? "bind" : "unbind", _queue, exchange,
+                    open ? $"trying again in {RetryDelay}" : "the next subscribe decides again");
+                if (!open)
+                {
+                    return;
+                }
             }
             finally
             {
                 _lock.Release();
             }
-        }
-        catch (ObjectDisposedException)
-        {
-            // The host stopped meanwhile.
-        }
-        catch (Exception ex)
-        {
-            // The channel is closing or the broker is gone: the subscription subscribes again and attaches its new channel.
-            logger.LogWarning(ex, "Could not {Action} queue {Queue} to {Exchange}; the next subscribe decides again", Volatile.Read(ref _demand) > 0 ? "bind" : "unbind", _queue, exchange);
+
+            await Task.Delay(RetryDelay, clock);
         }
     }
 

@@ -68,8 +68,8 @@ public sealed class ServiceBuilderTests
     [Theory]
     [InlineData(null, LogEventLevel.Warning)]
     [InlineData(" ", LogEventLevel.Warning)]
-    [InlineData("debug", LogEventLevel.Debug)]
-    [InlineData("Error", LogEventLevel.Error)]
+    [InlineData("information", LogEventLevel.Information)]
+    [InlineData(" Error ", LogEventLevel.Error)]
     [InlineData("None", LogEventLevel.Fatal)]
     public void The_console_level_is_read_by_its_dotnet_name(string? configured, LogEventLevel expected) =>
         Assert.Equal(expected, Extensions.ConsoleLevel(configured));
@@ -77,6 +77,9 @@ public sealed class ServiceBuilderTests
     [Theory]
     [InlineData("Loud")]
     [InlineData("7")]
+    [InlineData("Debug")]
+    [InlineData("Trace")]
+    [InlineData("Debug,Information")]
     public void A_console_level_that_names_no_level_stops_the_start(string configured)
     {
         var error = Assert.Throws<InvalidOperationException>(() => Extensions.ConsoleLevel(configured));

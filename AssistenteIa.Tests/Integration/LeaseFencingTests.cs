@@ -193,13 +193,31 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
         Assert.Equal(StopReason.LeaseLost, attempt.Reason);
     }
 
-    [Fact]
-    public async Task A_renewal_s_timeout_is_for_its_own_statement_only()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_renewal_s_timeout_is_for_its_own_statement_only(bool timesOut)
     {
         await using var db = isolated.CreateDbContext();
         db.Database.SetCommandTimeout(TimeSpan.FromSeconds(45));
+        await using var blocker = new NpgsqlConnection(isolated.ConnectionString);
+        await blocker.OpenAsync();
+        await using var hold = await blocker.BeginTransactionAsync();
+        if (timesOut)
+        {
+            await using var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN ACCESS EXCLUSIVE MODE""", blocker, hold);
+            await lockTable.ExecuteNonQueryAsync();
+        }
 
-        await db.RenewLeasesAsync("worker-x:1:abcdef", [new AttemptLease(Guid.NewGuid(), 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2), CancellationToken.None);
+        var renewal = db.RenewLeasesAsync("worker-x:1:abcdef", [new AttemptLease(Guid.NewGuid(), 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1), CancellationToken.None);
+        if (timesOut)
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => renewal);
+        }
+        else
+        {
+            await renewal;
+        }
 
         Assert.Equal(45, db.Database.GetCommandTimeout());
     }

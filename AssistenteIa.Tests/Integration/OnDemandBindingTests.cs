@@ -34,7 +34,7 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
     [Fact]
     public async Task The_queue_is_bound_while_wanted_and_unbound_a_linger_after_the_last_one_went()
     {
-        using var binding = Binding();
+        var binding = Binding();
         await binding.AttachAsync(_channel, _queue, CancellationToken.None);
         Assert.False(await RoutedAsync(), "nothing wants the events yet");
 
@@ -60,7 +60,7 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
     [Fact]
     public async Task A_stream_opened_within_the_linger_keeps_the_binding_and_needs_no_catch_up()
     {
-        using var binding = Binding();
+        var binding = Binding();
         await binding.AttachAsync(_channel, _queue, CancellationToken.None);
         binding.Acquire();
         await binding.Settling;
@@ -76,6 +76,33 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
         Assert.Equal(1, _bound);
     }
 
+    [Fact]
+    public async Task The_linger_counts_from_the_last_stream_closed()
+    {
+        var binding = Binding();
+        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
+        binding.Acquire();
+        await binding.Settling;
+
+        binding.Release();
+        var first = binding.Settling;
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        binding.Acquire();
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        binding.Release();
+        var last = binding.Settling;
+
+        // The first close's linger is over, the last one's is not: still bound.
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        await first;
+        Assert.True(binding.IsBound);
+        Assert.True(await RoutedAsync());
+
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        await last;
+        Assert.False(binding.IsBound);
+    }
+
     /// <summary>
     /// On every (re)subscribe the queue is handed over again: bound when wanted (the streams then catch up), and made
     /// unbound when not, since a queue kept across a lost channel keeps its bindings.
@@ -83,18 +110,16 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
     [Fact]
     public async Task A_new_channel_gets_the_binding_the_demand_asks_for()
     {
-        using (var wanted = Binding())
-        {
-            wanted.Acquire();
-            await wanted.Settling;
-            Assert.False(wanted.IsBound, "no channel to bind on yet");
-            await wanted.AttachAsync(_channel, _queue, CancellationToken.None);
-            Assert.True(wanted.IsBound);
-            Assert.Equal(1, _bound);
-            Assert.True(await RoutedAsync());
-        }
+        var wanted = Binding();
+        wanted.Acquire();
+        await wanted.Settling;
+        Assert.False(wanted.IsBound, "no channel to bind on yet");
+        await wanted.AttachAsync(_channel, _queue, CancellationToken.None);
+        Assert.True(wanted.IsBound);
+        Assert.Equal(1, _bound);
+        Assert.True(await RoutedAsync());
 
-        using var unwanted = Binding();
+        var unwanted = Binding();
         await unwanted.AttachAsync(_channel, _queue, CancellationToken.None);
         Assert.False(unwanted.IsBound);
         Assert.False(await RoutedAsync(), "the binding left from before is removed");

@@ -40,10 +40,6 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
     {
         var sent = new RecentIds(capacity: 4096);
         DateTimeOffset position;
-
-        // A tenant stream opened without a position shows what happens from its opening: a catch-up (the feed came on
-        // after it opened, or was interrupted) reads nothing older, though it reads a little back from later positions.
-        var floor = DateTimeOffset.MinValue;
         var catchUpFirst = true;
         if (Guid.TryParse(lastEventId, out var lastId) && await TimeOfAsync(subscription, lastId, cancellationToken) is { } lastAt)
         {
@@ -59,7 +55,6 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
 
             // A task's stream starts with what is kept of its history; the tenant's stream with what happens next.
             position = subscription.TaskId is null ? clock.GetUtcNow() : DateTimeOffset.MinValue;
-            floor = position;
             catchUpFirst = subscription.TaskId is not null;
         }
 
@@ -68,7 +63,7 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
             if (catchUpFirst | subscription.TakeGap())
             {
                 catchUpFirst = false;
-                var (events, complete) = await CatchUpAsync(subscription, position, floor, sent, cancellationToken);
+                var (events, complete) = await CatchUpAsync(subscription, position, sent, cancellationToken);
                 foreach (var taskEvent in events)
                 {
                     position = Max(position, taskEvent.At);
@@ -124,15 +119,12 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
             .FirstOrDefaultAsync(cancellationToken);
     }
 
-    /// <summary>
-    /// The stored events from a little before <paramref name="position"/> (never before <paramref name="floor"/>) that
-    /// this stream has not sent, oldest first; not complete when more than the replay limit.
-    /// </summary>
+    /// <summary>The stored events from a little before <paramref name="position"/> that this stream has not sent, oldest first; not complete when more than the replay limit.</summary>
     private async Task<(List<TaskEventEnvelope> Events, bool Complete)> CatchUpAsync(
-        TaskEventHub.Subscriber subscription, DateTimeOffset position, DateTimeOffset floor, RecentIds sent, CancellationToken cancellationToken)
+        TaskEventHub.Subscriber subscription, DateTimeOffset position, RecentIds sent, CancellationToken cancellationToken)
     {
         var events = new List<TaskEventEnvelope>();
-        var from = Max(floor, position == DateTimeOffset.MinValue ? position : position - _settings.ReplayOverlap);
+        var from = position == DateTimeOffset.MinValue ? position : position - _settings.ReplayOverlap;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
         while (true)
