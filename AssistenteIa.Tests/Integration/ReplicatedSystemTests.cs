@@ -81,6 +81,16 @@ public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
         using var client = fixture.CreateApiClient();
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "paused replica", simulation: new { latencyMs = 15000 }, maxAttempts: 3));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
+
+        // Running is committed by the claim, before the attempt calls the model: paused in between, the worker finds the
+        // task taken back on waking and never calls it (nothing to stop, no usage). A lease renewed after the claim
+        // means the heartbeat holds the attempt, which then has its call under way.
+        var claimed = await fixture.ScalarAsync<DateTime>("""SELECT "LockedUntil" FROM "Tasks" WHERE "Id" = @p0""", task.Id);
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<DateTime>("""SELECT "LockedUntil" FROM "Tasks" WHERE "Id" = @p0""", task.Id),
+            lockedUntil => lockedUntil > claimed,
+            TimeSpan.FromSeconds(30),
+            "the attempt's lease to be renewed");
         var paused = await fixture.ScalarAsync<string>("""SELECT "LockedBy" FROM "Tasks" WHERE "Id" = @p0""", task.Id);
 
         await Processes.SignalAsync(Processes.PidOf(paused), "STOP");
