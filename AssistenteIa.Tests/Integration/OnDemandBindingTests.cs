@@ -1,5 +1,8 @@
+using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIaApi.Interfaces.Messaging;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using RabbitMQ.Client;
@@ -123,6 +126,30 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
         await unwanted.AttachAsync(_channel, _queue, CancellationToken.None);
         Assert.False(unwanted.IsBound);
         Assert.False(await RoutedAsync(), "the binding left from before is removed");
+    }
+
+    /// <summary>
+    /// The API's composition: the hub's first stream wants the feed, and once the queue is bound every open stream is
+    /// told to catch up from the outbox (an event published before the bind never reached the queue).
+    /// </summary>
+    [Fact]
+    public async Task In_the_API_the_first_stream_binds_the_feed_and_the_bind_makes_the_streams_catch_up()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.AddTaskEventStreams();
+        await using var services = builder.Services.BuildServiceProvider();
+        var binding = services.GetRequiredService<OnDemandBinding>();
+        var hub = services.GetRequiredService<TaskEventHub>();
+        await RabbitMqTopology.DeclareAsync(_channel, CancellationToken.None);
+        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
+        Assert.False(binding.IsBound);
+
+        using var stream = hub.Subscribe("tenant-a", taskId: null)!;
+        await binding.Settling;
+
+        Assert.True(binding.IsBound);
+        Assert.True(stream.TakeGap(), "the stream is told to catch up after the bind");
     }
 
     private OnDemandBinding Binding() =>
