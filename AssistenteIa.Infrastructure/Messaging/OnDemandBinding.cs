@@ -88,10 +88,13 @@ public sealed class OnDemandBinding(
         }
     }
 
-    /// <summary>Brings the binding to what the demand is now, trying again while the channel stays open.</summary>
+    /// <summary>
+    /// Brings the binding to what the demand is now, trying again while the channel stays open (the first failure is a
+    /// warning, the retries that follow debug lines).
+    /// </summary>
     private async Task SettleAsync()
     {
-        while (true)
+        for (var failures = 0; ; failures++)
         {
             IChannel? channel = null;
             try
@@ -113,8 +116,10 @@ public sealed class OnDemandBinding(
             catch (Exception ex)
             {
                 var open = channel is { IsOpen: true };
-                logger.LogWarning(
-                    ex, "Could not {Action} queue {Queue} to {Exchange}; {Next}", Volatile.Read(ref _demand) > 0 ? "bind" : "unbind", _queue, exchange,
+                logger.Log(
+                    failures == 0 ? LogLevel.Warning : LogLevel.Debug,
+                    ex,
+                    "Could not {Action} queue {Queue} to {Exchange}; {Next}", Volatile.Read(ref _demand) > 0 ? "bind" : "unbind", _queue, exchange,
                     open ? $"trying again in {RetryDelay}" : "the next subscribe decides again");
                 if (!open)
                 {
