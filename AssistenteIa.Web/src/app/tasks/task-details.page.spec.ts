@@ -79,6 +79,21 @@ describe('TaskDetailsPage', () => {
     expect(element.querySelector('button.danger')).toBeNull();
   });
 
+  it('keeps the cancelled state its stream showed when the read that followed the cancel answers with an older one', async () => {
+    const { fixture, element } = await render();
+    let answer!: (value: unknown) => void;
+    api.getTask.mockImplementation(() => new Promise(resolve => { answer = resolve; }));
+
+    const cancelling = (fixture.componentInstance as unknown as { cancel(): Promise<void> }).cancel();
+    await until(() => answer !== undefined);
+    push({ kind: 'event', event: anEvent('cancelled', 5, { ...task, status: 'Cancelled', updatedAt: '2026-11-25T10:00:09Z' }) });
+    answer(task);
+    await cancelling;
+    await fixture.whenStable();
+
+    expect(element.querySelector('.page-head [data-testid=status]')?.textContent).toBe('Cancelled');
+  });
+
   it('says so when the task is not the tenant\'s', async () => {
     api.getTask.mockRejectedValue(new ApiError(404, { title: 'Not Found', status: 404 }));
     const fixture = TestBed.createComponent(TaskDetailsPage);

@@ -128,11 +128,22 @@ export class TaskDetailsPage implements OnInit {
     try {
       const now = await this.api.cancelTask(this.id());
       this.cancelMessage.set(now ? 'Cancelled.' : 'Cancellation sent to the worker running it.');
-      this.task.set(await this.api.getTask(this.id()));
+      this.showTask(await this.api.getTask(this.id()));
     } catch (e) {
       this.cancelMessage.set(e instanceof ApiError ? e.message : 'The API cannot be reached.');
     } finally {
       this.cancelling.set(false);
+    }
+  }
+
+  /**
+   * A task read with GET, unless the page already shows a later state of it: the worker's event (cancelled, say) can
+   * arrive while the read that started before it is still on its way, and the older answer must not put it back.
+   */
+  private showTask(task: Task): void {
+    const current = this.task();
+    if (!current || Date.parse(task.updatedAt) >= Date.parse(current.updatedAt)) {
+      this.task.set(task);
     }
   }
 
@@ -166,7 +177,7 @@ export class TaskDetailsPage implements OnInit {
         if (version !== this.refreshVersion) return;
         this.attempts.set(attempts);
         this.artifacts.set(artifacts);
-        if (task) this.task.set(task);
+        if (task) this.showTask(task);
       } catch {
         // The next event refreshes again.
       }
