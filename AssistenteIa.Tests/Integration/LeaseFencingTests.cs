@@ -174,13 +174,7 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
         using var attempt = running.Register(Guid.NewGuid(), 1);
         var handler = Handler(running, clock, isolated.ConnectionString, options);
 
-        await using var blocker = new NpgsqlConnection(isolated.ConnectionString);
-        await blocker.OpenAsync();
-        await using var hold = await blocker.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN ACCESS EXCLUSIVE MODE""", blocker, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync();
-        }
+        await using var holder = await HoldTasksTableAsync();
 
         clock.WallStep = options.LeaseDuration;
         var renewal = handler.HandleAsync(CancellationToken.None);
@@ -200,14 +194,7 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
     {
         await using var db = isolated.CreateDbContext();
         db.Database.SetCommandTimeout(TimeSpan.FromSeconds(45));
-        await using var blocker = new NpgsqlConnection(isolated.ConnectionString);
-        await blocker.OpenAsync();
-        await using var hold = await blocker.BeginTransactionAsync();
-        if (timesOut)
-        {
-            await using var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN ACCESS EXCLUSIVE MODE""", blocker, hold);
-            await lockTable.ExecuteNonQueryAsync();
-        }
+        await using var holder = timesOut ? await HoldTasksTableAsync() : null;
 
         var renewal = db.RenewLeasesAsync("worker-x:1:abcdef", [new AttemptLease(Guid.NewGuid(), 1)], TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1), CancellationToken.None);
         if (timesOut)
@@ -220,6 +207,20 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
         }
 
         Assert.Equal(45, db.Database.GetCommandTimeout());
+    }
+
+    /// <summary>
+    /// Another session holding <c>Tasks</c> in ACCESS EXCLUSIVE mode until the connection returned is disposed (its
+    /// transaction then ends): every statement on the table waits without an answer meanwhile.
+    /// </summary>
+    private async Task<NpgsqlConnection> HoldTasksTableAsync()
+    {
+        var connection = new NpgsqlConnection(isolated.ConnectionString);
+        await connection.OpenAsync();
+        var hold = await connection.BeginTransactionAsync();
+        await using var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN ACCESS EXCLUSIVE MODE""", connection, hold);
+        await lockTable.ExecuteNonQueryAsync();
+        return connection;
     }
 
     /// <summary>A real Npgsql context pointed at a port where no database listens (unless told another): every renewal fails.</summary>

@@ -63,10 +63,7 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
     [Fact]
     public async Task A_stream_opened_within_the_linger_keeps_the_binding_and_needs_no_catch_up()
     {
-        var binding = Binding();
-        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
-        binding.Acquire();
-        await binding.Settling;
+        var binding = await BoundAsync();
 
         binding.Release();
         var unbindLater = binding.Settling;
@@ -82,10 +79,7 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
     [Fact]
     public async Task The_linger_counts_from_the_last_stream_closed()
     {
-        var binding = Binding();
-        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
-        binding.Acquire();
-        await binding.Settling;
+        var binding = await BoundAsync();
 
         binding.Release();
         var first = binding.Settling;
@@ -150,6 +144,16 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
 
         Assert.True(binding.IsBound);
         Assert.True(stream.TakeGap(), "the stream is told to catch up after the bind");
+    }
+
+    /// <summary>A binding attached to the test's queue, with one stream wanting it and the bind done.</summary>
+    private async Task<OnDemandBinding> BoundAsync()
+    {
+        var binding = Binding();
+        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
+        binding.Acquire();
+        await binding.Settling;
+        return binding;
     }
 
     private OnDemandBinding Binding() =>
