@@ -13,7 +13,8 @@ case "${1:-}" in
   *) echo "usage: ./bench.sh [--quick]" >&2; exit 2 ;;
 esac
 
-# Quick (about 5 minutes): commit limit; idle check, create at 32 clients for 10 s, end to end, paced 400/s for 3 s,
+# Quick (about 5 minutes): commit limit; idle check, create at 32 clients for 10 s, end to end and paced 400/s for 3 s
+# (three rounds each, the median round reported: one round moves by ±15% between runs on this shared host),
 # all on one start of the system after a warm-up of at least 2,000 tasks, then rounds of 1,000 until two rounds take
 # the same time within 10% (at most 5,000): the services' tiered JIT keeps compiling for some thousands of tasks on
 # 2 cores, and a run measured after 1,000 came out at ~70 tasks/s against ~113 after 4,000 (Hangfire gets 500 warm-up
@@ -24,10 +25,10 @@ esac
 # per ServiceB concurrency (1, 8, 32) with the Local model at 500 ms per task, each start warmed the same way first.
 if [ "$run" = quick ]; then
   create_seconds=10; tasks=2000; jobs=2000; paced_seconds=3; warmup=2000; warmup_max=5000; hangfire_warmup=500
-  system_steps=idle,create,end-to-end,paced; create_clients=32
+  system_steps=idle,create,end-to-end,paced; create_clients=32; end_to_end_rounds=3; paced_rounds=3
 else
   create_seconds=20; tasks=20000; jobs=20000; paced_seconds=10; warmup=3000; warmup_max=8000; hangfire_warmup=2000
-  system_steps=idle,create,paced-create,end-to-end,paced,scale; create_clients=8,32,64
+  system_steps=idle,create,paced-create,end-to-end,paced,scale; create_clients=8,32,64; end_to_end_rounds=1; paced_rounds=3
 fi
 
 started=$SECONDS
@@ -52,7 +53,8 @@ scenario() { # scenario <name> [options...] [--part <file name>]
 scenario commit-limit --clients 32 --seconds 10
 scenario system --steps "$system_steps" --clients 32 --create-clients "$create_clients" --create-seconds "$create_seconds" \
   --tasks "$tasks" --paced-rate 400 --paced-seconds "$paced_seconds" --paced-create-rate 1000 --paced-create-seconds 10 \
-  --idle-tasks 50 --seed-tasks 1000000 --worker-concurrency 2 --warmup "$warmup" --warmup-max "$warmup_max"
+  --idle-tasks 50 --seed-tasks 1000000 --worker-concurrency 2 --warmup "$warmup" --warmup-max "$warmup_max" \
+  --end-to-end-rounds "$end_to_end_rounds" --paced-rounds "$paced_rounds"
 if [ "$run" = full ]; then
   scenario system --steps end-to-end --workers 2 --worker-concurrency 2 --clients 32 --tasks "$tasks" --warmup "$warmup" --warmup-max "$warmup_max" --suffix _2workers --part system-2workers
   scenario concurrency --levels 1,8,32 --latency-ms 500 --seconds 15 --warmup "$warmup" --warmup-max "$warmup_max"

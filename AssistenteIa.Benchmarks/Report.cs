@@ -129,7 +129,12 @@ internal static class Report
         static string P(double value) => double.IsFinite(value) ? $"{(value * 100).ToString("0.##", CultureInfo.InvariantCulture)}%" : "n/a";
         string G(string key) => goals[key].Show();
         string Create(string s) => $"{N(Get("createPerSec" + s), "/s")}; POST p50 {N(Get("createP50Ms" + s), " ms")}, p99 {N(Get("createP99Ms" + s), " ms")}; errors {N(Get("createErrors" + s))}";
-        string EndToEnd(string s) => $"{N(Get("endToEndPerSec" + s), " tasks/s")}; p50 {N(Get("endToEndP50Ms" + s), " ms")}, p95 {N(Get("endToEndP95Ms" + s), " ms")}, p99 {N(Get("endToEndP99Ms" + s), " ms")}; overhead p50 {N(Get("overheadP50Ms" + s), " ms")}";
+        // "median of 3 rounds, min–max" when the step ran several rounds.
+        string Spread(string figure, string rounds, string s, string unit) => Get(rounds + s) > 1
+            ? $"median of {N(Get(rounds + s))} rounds, {N(Get(figure + "Min" + s))}–{N(Get(figure + "Max" + s), unit)}"
+            : "";
+        string InParentheses(string text) => text.Length > 0 ? $" ({text})" : "";
+        string EndToEnd(string s) => $"{N(Get("endToEndPerSec" + s), " tasks/s")}{InParentheses(Spread("endToEndPerSec", "endToEndPerSecRounds", s, " tasks/s"))}; p50 {N(Get("endToEndP50Ms" + s), " ms")}, p95 {N(Get("endToEndP95Ms" + s), " ms")}, p99 {N(Get("endToEndP99Ms" + s), " ms")}; overhead p50 {N(Get("overheadP50Ms" + s), " ms")}";
 
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Run: {json["run"]}, {json["date"]}, commit {json["gitCommit"]}, {Environment.ProcessorCount} cores, ServiceB concurrency {N(Get("workerConcurrency"))}, warm-up {N(Get("warmupTasks"))} tasks");
@@ -154,9 +159,9 @@ internal static class Report
             sb.AppendLine(CultureInfo.InvariantCulture, $"| end to end, 2 ServiceB instances ({N(Get("endToEndTasks_2workers"))} tasks; {N(Get("endToEndWorkerIds_2workers"))} workers seen) | {EndToEnd("_2workers")}; {X(R("endToEnd2WorkersVs1"))} one instance | |");
         }
 
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| end to end, per task | machine CPU {N(Get("endToEndCpuMsPerTask"), " ms")} (every process); p50 of accept {N(Get("endToEndAcceptP50Ms"), " ms")}, queue to start {N(Get("endToEndDispatchP50Ms"), " ms")}, start to end {N(Get("endToEndFinishP50Ms"), " ms")} | |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| end to end, per task | machine CPU {N(Get("endToEndCpuMsPerTask"), " ms")} (every process{(Spread("endToEndCpuMsPerTask", "endToEndPerSecRounds", "", " ms") is { Length: > 0 } cpu ? "; " + cpu : "")}); p50 of accept {N(Get("endToEndAcceptP50Ms"), " ms")}, queue to start {N(Get("endToEndDispatchP50Ms"), " ms")}, start to end {N(Get("endToEndFinishP50Ms"), " ms")} | |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| platform overhead p50 (end to end − model time) | {N(Get("overheadP50Ms"), " ms")} | {G("overheadP50")} |");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| paced {N(Get("pacedRate"))}/s, POST → Succeeded | p50 {N(Get("pacedP50Ms"), " ms")}, p99 {N(Get("pacedP99Ms"), " ms")}; errors {N(Get("pacedErrors"))} | {G("pacedP99")} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| paced {N(Get("pacedRate"))}/s, POST → Succeeded | p50 {N(Get("pacedP50Ms"), " ms")}, p99 {N(Get("pacedP99Ms"), " ms")}{InParentheses(Spread("pacedP99Ms", "pacedP99MsRounds", "", " ms"))}; errors {N(Get("pacedErrors"))} | {G("pacedP99")} |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| idle, one task at a time ({N(Get("idleTasks"))}), POST → Succeeded | p50 {N(Get("idleP50Ms"), " ms")}, p99 {N(Get("idleP99Ms"), " ms")}; p50 of accept {N(Get("idleAcceptP50Ms"), " ms")}, queue to start {N(Get("idleDispatchP50Ms"), " ms")}, start to end {N(Get("idleFinishP50Ms"), " ms")} | {G("idleP50")} (p50) |");
         if (Has("seedTasks"))
         {

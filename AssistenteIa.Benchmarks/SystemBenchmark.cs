@@ -12,8 +12,10 @@ namespace AssistenteIa.Benchmarks;
 /// (ServiceB runs meanwhile, as in production); <c>--clients</c>' figures carry no suffix, the others _N;</item>
 /// <item>paced-create: POSTs at a fixed rate (open loop), POST latency only;</item>
 /// <item>end-to-end: a burst of tasks posted as fast as the API takes them, timed until all Succeeded, with each
-/// task's POST → Succeeded latency and the platform overhead (that latency minus the model's);</item>
-/// <item>paced: tasks posted at a fixed rate (open loop), POST → Succeeded latency;</item>
+/// task's POST → Succeeded latency and the platform overhead (that latency minus the model's); <c>--end-to-end-rounds</c>
+/// times (1), reporting the median round by rate;</item>
+/// <item>paced: tasks posted at a fixed rate (open loop), POST → Succeeded latency; <c>--paced-rounds</c> times (1),
+/// reporting the median round by p99;</item>
 /// <item>scale: <c>--seed-tasks</c> finished tasks added by SQL (<see cref="Seeder"/>), then create (<c>--clients</c>) and
 /// end-to-end again, figures suffixed _1M.</item>
 /// </list>
@@ -31,6 +33,8 @@ internal static class SystemBenchmark
         var workers = options.Int("workers", 1);
         var workerConcurrency = options.Int("worker-concurrency", 2);
         var suffix = options.Text("suffix") ?? "";
+        var endToEndRounds = options.Int("end-to-end-rounds", 1);
+        var pacedRounds = options.Int("paced-rounds", 1);
         var figures = new Dictionary<string, double>();
         void Set(string name, double value) => figures[name + suffix] = value;
         Set("workerConcurrency", workerConcurrency);
@@ -95,21 +99,24 @@ internal static class SystemBenchmark
                         break;
 
                     case "end-to-end":
-                        Step($"end to end: {tasks} tasks from {clients} clients");
-                        await EndToEndAsync(run, tasks, clients, Set, "");
+                        Step($"end to end: {tasks} tasks from {clients} clients, {endToEndRounds} round(s)");
+                        await MedianRoundAsync(endToEndRounds, "endToEndPerSec", ["endToEndPerSec", "endToEndCpuMsPerTask"], "", round => EndToEndAsync(run, tasks, clients, round, ""), Set);
                         break;
 
                     case "paced":
                         var pacedRate = options.Int("paced-rate", 400);
                         var pacedSeconds = options.Int("paced-seconds", 10);
-                        Step($"paced: {pacedRate} tasks/s for {pacedSeconds} s");
-                        var paced = await run.PacedAsync(pacedRate, TimeSpan.FromSeconds(pacedSeconds));
-                        Set("pacedErrors", paced.Errors);
-                        await Run.WaitForSucceededAsync(paced.Ids, TimeSpan.FromMinutes(10));
-                        var pacedLatencies = await run.LatenciesAsync(paced.Ids);
-                        Set("pacedRate", pacedRate);
-                        Set("pacedP50Ms", Bench.Percentile(pacedLatencies.Total, 50));
-                        Set("pacedP99Ms", Bench.Percentile(pacedLatencies.Total, 99));
+                        Step($"paced: {pacedRate} tasks/s for {pacedSeconds} s, {pacedRounds} round(s)");
+                        await MedianRoundAsync(pacedRounds, "pacedP99Ms", ["pacedP50Ms", "pacedP99Ms"], "", async round =>
+                        {
+                            var paced = await run.PacedAsync(pacedRate, TimeSpan.FromSeconds(pacedSeconds));
+                            round("pacedErrors", paced.Errors);
+                            await Run.WaitForSucceededAsync(paced.Ids, TimeSpan.FromMinutes(10));
+                            var pacedLatencies = await run.LatenciesAsync(paced.Ids);
+                            round("pacedRate", pacedRate);
+                            round("pacedP50Ms", Bench.Percentile(pacedLatencies.Total, 50));
+                            round("pacedP99Ms", Bench.Percentile(pacedLatencies.Total, 99));
+                        }, Set);
                         break;
 
                     case "scale":
@@ -134,8 +141,8 @@ internal static class SystemBenchmark
                         Step($"scale: create, {clients} clients for {createSeconds} s");
                         SetCreate(Set, await run.CreateForAsync(clients, TimeSpan.FromSeconds(createSeconds)), "_1M");
                         await SystemUnderTest.WaitForNoOpenTasksAsync(TimeSpan.FromMinutes(10));
-                        Step($"scale: end to end, {tasks} tasks from {clients} clients");
-                        await EndToEndAsync(run, tasks, clients, Set, "_1M");
+                        Step($"scale: end to end, {tasks} tasks from {clients} clients, {endToEndRounds} round(s)");
+                        await MedianRoundAsync(endToEndRounds, "endToEndPerSec", ["endToEndPerSec", "endToEndCpuMsPerTask"], "_1M", round => EndToEndAsync(run, tasks, clients, round, "_1M"), Set);
                         break;
 
                     default:
@@ -193,6 +200,50 @@ internal static class SystemBenchmark
         }
 
         return done;
+    }
+
+    /// <summary>
+    /// Runs a step <paramref name="rounds"/> times (waiting for the system to drain between them) and reports the round
+    /// whose <paramref name="key"/> is the median, all of its figures (so the percentiles reported belong together), with
+    /// the lowest and highest of each <paramref name="spread"/> figure over the rounds (<c>…Min</c>, <c>…Max</c>) and
+    /// the number of rounds (<c>…Rounds</c>, named after the key). One round on this shared 2-core host moves by ±15% from
+    /// one run to the next; the median of three is steadier, and the spread shows how far the host moved. An even
+    /// number of rounds reports the lower middle one.
+    /// </summary>
+    private static async Task MedianRoundAsync(
+        int rounds, string key, string[] spread, string stepSuffix, Func<Action<string, double>, Task> round, Action<string, double> set)
+    {
+        var results = new List<Dictionary<string, double>>(rounds);
+        for (var i = 0; i < Math.Max(1, rounds); i++)
+        {
+            if (i > 0)
+            {
+                await SystemUnderTest.WaitForNoOpenTasksAsync(TimeSpan.FromMinutes(10));
+            }
+
+            var figures = new Dictionary<string, double>();
+            await round((name, value) => figures[name] = value);
+            results.Add(figures);
+            if (rounds > 1)
+            {
+                Console.WriteLine($"  round {i + 1}: {key}{stepSuffix} {figures[key + stepSuffix]:0.#}");
+            }
+        }
+
+        var median = results.OrderBy(r => r[key + stepSuffix]).ElementAt((results.Count - 1) / 2);
+        foreach (var (name, value) in median)
+        {
+            set(name, value);
+        }
+
+        foreach (var figure in spread)
+        {
+            var values = results.Select(r => r.TryGetValue(figure + stepSuffix, out var v) ? v : double.NaN).ToList();
+            set(figure + "Min" + stepSuffix, values.Min());
+            set(figure + "Max" + stepSuffix, values.Max());
+        }
+
+        set(key + "Rounds" + stepSuffix, results.Count);
     }
 
     private static void SetCreate(Action<string, double> set, Posted created, string suffix)
