@@ -52,6 +52,12 @@ public sealed class WorkerOptions : IValidatableObject
 
     public ushort EffectivePrefetch => PrefetchCount ?? (ushort)Math.Min(1000, MaxConcurrency * 2);
 
+    /// <summary>
+    /// Deliveries handled at once: twice <see cref="MaxConcurrency"/>, at most the prefetch. Only MaxConcurrency of them
+    /// read, claim and run; the others write a finished attempt's outcome or wait for a slot.
+    /// </summary>
+    public ushort DeliveryConcurrency => (ushort)Math.Min(EffectivePrefetch, MaxConcurrency * 2);
+
     public TimeSpan EffectiveHeartbeatInterval => HeartbeatInterval ?? LeaseDuration / 3;
 
     /// <summary>

@@ -75,6 +75,7 @@ public static class ExecutionRegistration
         builder.Services.AddScoped<ExecuteTaskHandler>();
         builder.Services.AddScoped<RenewLeasesHandler>();
         builder.Services.AddSingleton<RunningAttempts>();
+        builder.Services.AddSingleton<ExecutionSlots>();
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
 
@@ -91,7 +92,7 @@ public static class ExecutionRegistration
             return Subscribe.Queue<TaskQueued>(Queues.TasksQueued) with
             {
                 Prefetch = worker.EffectivePrefetch,
-                Concurrency = (ushort)worker.MaxConcurrency,
+                Concurrency = worker.DeliveryConcurrency,
                 Parse = (body, context) => TaskQueuedHandler.Parse(Subscribe.Json<TaskQueued>(body)),
             };
         });

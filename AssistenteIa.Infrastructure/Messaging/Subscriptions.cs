@@ -219,7 +219,8 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
             outcome = DeliveryOutcome.Requeue;
         }
 
-        await SettleAsync(channel, delivery, outcome, pause: true);
+        // A stopping host gives a delivery back at once: another instance takes it.
+        await SettleAsync(channel, delivery, outcome, pause: !stoppingToken.IsCancellationRequested);
     }
 
     private async Task SettleAsync(IChannel channel, BasicDeliverEventArgs delivery, DeliveryOutcome outcome, bool pause)

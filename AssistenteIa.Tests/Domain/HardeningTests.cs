@@ -139,6 +139,19 @@ public sealed class HardeningTests
     }
 
     [Theory]
+    [InlineData(1, null, 2)]
+    [InlineData(4, null, 8)]
+    [InlineData(1, 1, 1)]
+    [InlineData(2, 3, 3)]
+    [InlineData(256, null, 512)]
+    public void A_worker_handles_twice_its_slots_in_deliveries_at_once_within_its_prefetch(int slots, int? prefetch, int deliveries)
+    {
+        var options = new WorkerOptions { MaxConcurrency = slots, PrefetchCount = (ushort?)prefetch };
+
+        Assert.Equal(deliveries, options.DeliveryConcurrency);
+    }
+
+    [Theory]
     [InlineData(6)]
     [InlineData(4)]
     public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused(int intervalSeconds)

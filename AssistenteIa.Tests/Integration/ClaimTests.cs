@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
@@ -16,6 +17,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -73,6 +75,69 @@ public sealed class ClaimTests(AppFixture fixture)
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
 
         await RetireAsync(task);
+    }
+
+    [Fact]
+    public async Task With_one_slot_a_second_delivery_waits_for_the_run_and_not_for_the_outcome_being_written()
+    {
+        var executor = new HeldExecutor();
+        using var worker = await BuildWorkerAsync(configure: builder => OneSlot(builder, executor));
+        var first = await InsertTaskAsync();
+        var second = await InsertTaskAsync();
+        await using var scopeA = worker.Services.CreateAsyncScope();
+        await using var scopeB = worker.Services.CreateAsyncScope();
+
+        var runFirst = HandleAsync(scopeA, first);
+        await executor.Started(first.Id).WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The first attempt runs: the second delivery neither reads nor claims its task until the run ends.
+        var runSecond = HandleAsync(scopeB, second);
+        await Assert.ThrowsAsync<TimeoutException>(() => executor.Started(second.Id).WaitAsync(TimeSpan.FromSeconds(1)));
+        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", second.Id));
+        Assert.Equal(0, worker.Services.GetRequiredService<ExecutionSlots>().Free);
+
+        // The first run ends while another session holds its task's row, so its outcome cannot be written yet: the
+        // slot is free all the same, and the second task is claimed, run and recorded meanwhile.
+        await using (var holder = await HoldTaskRowAsync(first.Id))
+        {
+            executor.Release(second.Id);
+            executor.Release(first.Id);
+            Assert.Equal(ExecutionOutcome.Recorded, await runSecond.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.False(runFirst.IsCompleted);
+            Assert.Equal("Running", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", first.Id));
+        }
+
+        Assert.Equal(ExecutionOutcome.Recorded, await runFirst.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", first.Id));
+        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", second.Id));
+        Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
+    }
+
+    [Fact]
+    public async Task A_delivery_still_waiting_for_a_slot_when_the_host_stops_is_given_back_untouched()
+    {
+        var executor = new HeldExecutor();
+        using var worker = await BuildWorkerAsync(configure: builder => OneSlot(builder, executor));
+        var running = await InsertTaskAsync();
+        var waiting = await InsertTaskAsync();
+        await using var scopeA = worker.Services.CreateAsyncScope();
+        await using var scopeB = worker.Services.CreateAsyncScope();
+        var runFirst = HandleAsync(scopeA, running);
+        await executor.Started(running.Id).WaitAsync(TimeSpan.FromSeconds(30));
+
+        using var stopping = new CancellationTokenSource();
+        var runWaiting = scopeB.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
+            .HandleAsync(new TaskQueued(waiting.Id, waiting.Type.ToString(), 1, waiting.CorrelationId), stopping.Token);
+        await stopping.CancelAsync();
+
+        Assert.Equal(ExecutionOutcome.NotStarted, await runWaiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", waiting.Id));
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", waiting.Id));
+        Assert.False(executor.Started(waiting.Id).IsCompleted);
+
+        executor.Release(running.Id);
+        Assert.Equal(ExecutionOutcome.Recorded, await runFirst.WaitAsync(TimeSpan.FromSeconds(30)));
+        await RetireAsync(waiting);
     }
 
     [Fact]
@@ -435,6 +500,46 @@ public sealed class ClaimTests(AppFixture fixture)
         status => status == "Succeeded",
         TimeSpan.FromSeconds(60),
         "the running executor to succeed with the next attempt");
+
+    /// <summary>One execution slot, and every attempt run by <paramref name="executor"/>.</summary>
+    private static void OneSlot(HostApplicationBuilder builder, HeldExecutor executor)
+    {
+        builder.Configuration["Worker:MaxConcurrency"] = "1";
+        builder.Services.AddSingleton<ITaskExecutor>(executor);
+    }
+
+    /// <summary>Another session's lock on the task's row, held until the connection is disposed (its transaction rolled back).</summary>
+    private async Task<NpgsqlConnection> HoldTaskRowAsync(Guid taskId)
+    {
+        var connection = new NpgsqlConnection(fixture.DatabaseConnectionString);
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await using var command = new NpgsqlCommand("""SELECT 1 FROM "Tasks" WHERE "Id" = @p0 FOR UPDATE""", connection, transaction);
+        command.Parameters.AddWithValue("p0", taskId);
+        await command.ExecuteScalarAsync();
+        return connection;
+    }
+
+    /// <summary>A skill whose runs start at once and end only when the test releases them; a released run answers "done".</summary>
+    private sealed class HeldExecutor : ITaskExecutor
+    {
+        private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _started = new();
+        private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _released = new();
+
+        public Task Started(Guid taskId) => Signal(_started, taskId).Task;
+
+        public void Release(Guid taskId) => Signal(_released, taskId).TrySetResult();
+
+        public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
+        {
+            Signal(_started, request.TaskId).TrySetResult();
+            await Signal(_released, request.TaskId).Task.WaitAsync(cancellationToken);
+            return new ExecutionResult("done", ExecutionUsage.Empty);
+        }
+
+        private static TaskCompletionSource Signal(ConcurrentDictionary<Guid, TaskCompletionSource> signals, Guid taskId) =>
+            signals.GetOrAdd(taskId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+    }
 
     /// <summary>A lease of <paramref name="seconds"/> renewed every <paramref name="heartbeatSeconds"/>, and these interceptors on the worker's context.</summary>
     private static void ShortLease(HostApplicationBuilder builder, double seconds, double heartbeatSeconds, params SlowCommand[] interceptors)

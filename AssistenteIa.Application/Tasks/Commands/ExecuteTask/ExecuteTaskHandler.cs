@@ -18,13 +18,17 @@ public enum ExecutionOutcome
 
     /// <summary>Duplicate or stale message (task unknown, already claimed, finished or cancelled), or an attempt taken over: nothing more to do.</summary>
     Ignored,
+
+    /// <summary>The host stopped while the delivery waited for a slot: nothing was read or written; the delivery goes back to the queue.</summary>
+    NotStarted,
 }
 
 /// <summary>
 /// Runs one <see cref="TaskQueued"/> delivery: claims the task with an optimistic-concurrency update
 /// (so two workers never run the same attempt), runs it, and records exactly one outcome for the attempt.
 /// The lease is renewed by <see cref="RenewLeasesHandler"/>, which stops the attempt when the lease is lost.
-/// The caller acks the message only after this returns.
+/// At most <see cref="WorkerOptions.MaxConcurrency"/> deliveries read, claim and run at once (<see cref="ExecutionSlots"/>);
+/// the outcome is written after the slot is given back. The caller acks the message only after this returns.
 /// </summary>
 public sealed class ExecuteTaskHandler(
     IAppDbContext db,
@@ -36,6 +40,7 @@ public sealed class ExecuteTaskHandler(
     WorkerIdentity worker,
     TaskMetrics metrics,
     RunningAttempts running,
+    ExecutionSlots slots,
     TimeProvider clock,
     ILogger<ExecuteTaskHandler> logger)
 {
@@ -44,6 +49,17 @@ public sealed class ExecuteTaskHandler(
     public async Task<ExecutionOutcome> HandleAsync(TaskQueued message, CancellationToken stoppingToken)
     {
         var options = workerOptions.Value;
+        ExecutionSlots.Slot slot;
+        try
+        {
+            slot = await slots.EnterAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return ExecutionOutcome.NotStarted;
+        }
+
+        using var heldSlot = slot;
         var leaseRead = ClockReading.Of(clock);
         var candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
         if (candidate is not { Task.Status: AiTaskStatus.Queued })
@@ -149,7 +165,9 @@ public sealed class ExecuteTaskHandler(
             result = AttemptResult.Failure(new TaskExecutionException(ErrorKind.Transient, "UnexpectedError", "The worker failed unexpectedly; the operator's logs have the detail.", inner: ex));
         }
 
-        // The outcome is written even while the host stops: the message is acked only after it is stored.
+        // The run is over: the next delivery may claim while this outcome is written. The outcome is written even while
+        // the host stops: the message is acked only after it is stored.
+        slot.Dispose();
         return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), CancellationToken.None);
     }
 

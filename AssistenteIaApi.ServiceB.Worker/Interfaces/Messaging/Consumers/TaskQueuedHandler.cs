@@ -6,7 +6,8 @@ namespace AssistenteIaApi.ServiceB.Worker.Interfaces.Messaging.Consumers;
 
 /// <summary>
 /// <c>tasks-queued</c>: runs the task and acks only after its outcome is stored; a failure to store requeues the
-/// message (the subscription's default), an unreadable one goes to the dead-letter queue.
+/// message (the subscription's default), as does a stop before the delivery had a slot; an unreadable one goes to
+/// the dead-letter queue.
 /// </summary>
 public sealed class TaskQueuedHandler(ExecuteTaskHandler execute, ILogger<TaskQueuedHandler> logger) : IMessageHandler<TaskQueued>
 {
@@ -18,7 +19,6 @@ public sealed class TaskQueuedHandler(ExecuteTaskHandler execute, ILogger<TaskQu
         // From the body, not the headers: a message re-driven by hand may carry none.
         System.Diagnostics.Activity.Current?.SetTag("assistenteia.task.id", message.TaskId.ToString());
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["TaskId"] = message.TaskId, ["CorrelationId"] = message.CorrelationId });
-        await execute.HandleAsync(message, cancellationToken);
-        return DeliveryOutcome.Ack;
+        return await execute.HandleAsync(message, cancellationToken) == ExecutionOutcome.NotStarted ? DeliveryOutcome.Requeue : DeliveryOutcome.Ack;
     }
 }
