@@ -31,8 +31,8 @@ public sealed class WorkerOptions : IValidatableObject
 
     /// <summary>
     /// Deliveries the broker may hand this worker ahead of time. Null: twice <see cref="MaxConcurrency"/>.
-    /// A delivery waiting in the prefetch buffer counts against the broker's consumer ack timeout, so the
-    /// value is refused when the last prefetched delivery could wait longer than <see cref="BrokerAckTimeout"/>.
+    /// A delivery waiting in the prefetch buffer or for an execution slot counts against the broker's consumer ack
+    /// timeout, so the value is refused when the last prefetched delivery could wait longer than <see cref="BrokerAckTimeout"/>.
     /// </summary>
     [Range(1, 1000)]
     public ushort? PrefetchCount { get; set; }
@@ -53,10 +53,12 @@ public sealed class WorkerOptions : IValidatableObject
     public ushort EffectivePrefetch => PrefetchCount ?? (ushort)Math.Min(1000, MaxConcurrency * 2);
 
     /// <summary>
-    /// Deliveries handled at once: twice <see cref="MaxConcurrency"/>, at most the prefetch. Only MaxConcurrency of them
-    /// read, claim and run; the others write a finished attempt's outcome or wait for a slot.
+    /// Deliveries handled at once: <see cref="MaxConcurrency"/> plus as many again, at most 32 more and at most the
+    /// prefetch. Only MaxConcurrency of them read, claim and run; the others write a finished attempt's outcome or wait
+    /// for a slot. Each of them may hold a database connection at once, so the pool needs this many plus a few for the
+    /// heartbeat and the outbox (Npgsql's default pool of 100 covers MaxConcurrency up to 64).
     /// </summary>
-    public ushort DeliveryConcurrency => (ushort)Math.Min(EffectivePrefetch, MaxConcurrency * 2);
+    public ushort DeliveryConcurrency => (ushort)Math.Min(EffectivePrefetch, MaxConcurrency + Math.Min(MaxConcurrency, 32));
 
     public TimeSpan EffectiveHeartbeatInterval => HeartbeatInterval ?? LeaseDuration / 3;
 

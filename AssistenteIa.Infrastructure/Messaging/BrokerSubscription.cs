@@ -146,8 +146,9 @@ public abstract class BrokerSubscription(IServiceProvider services, Subscription
 
     /// <summary>
     /// Waits for deliveries in progress. On a graceful stop they see the stopping token, record their outcome and ack on
-    /// the still-open channel; after a lost channel they record their outcome and the broker redelivers their message,
-    /// which the claim then ignores.
+    /// the still-open channel (a handler that had not started, such as a task delivery still waiting for an execution
+    /// slot, gives its delivery back instead); after a lost channel they record their outcome and the broker redelivers
+    /// their message, which the claim then ignores.
     /// </summary>
     private async Task DrainAsync()
     {

@@ -15,7 +15,7 @@ public enum DeliveryOutcome
 {
     Ack,
 
-    /// <summary>Give it back to the queue for another try (after a short pause).</summary>
+    /// <summary>Give it back to the queue for another try (after a short pause, none while the host stops).</summary>
     Requeue,
 
     /// <summary>It can never be handled: to the queue's dead-letter exchange, if it has one.</summary>

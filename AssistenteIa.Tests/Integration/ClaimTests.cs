@@ -125,12 +125,14 @@ public sealed class ClaimTests(AppFixture fixture)
         var runFirst = HandleAsync(scopeA, running);
         await executor.Started(running.Id).WaitAsync(TimeSpan.FromSeconds(30));
 
+        // Through the subscription's own handler: the delivery is given back (nacked with requeue), not acked.
         using var stopping = new CancellationTokenSource();
-        var runWaiting = scopeB.ServiceProvider.GetRequiredService<ExecuteTaskHandler>()
-            .HandleAsync(new TaskQueued(waiting.Id, waiting.Type.ToString(), 1, waiting.CorrelationId), stopping.Token);
+        var context = new MessageContext(Guid.NewGuid().ToString(), Queues.TaskQueuedType, waiting.CorrelationId, waiting.TenantId, waiting.Id.ToString(), false, "");
+        var runWaiting = scopeB.ServiceProvider.GetRequiredService<IMessageHandler<TaskQueued>>()
+            .HandleAsync(new TaskQueued(waiting.Id, waiting.Type.ToString(), 1, waiting.CorrelationId), context, stopping.Token);
         await stopping.CancelAsync();
 
-        Assert.Equal(ExecutionOutcome.NotStarted, await runWaiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(DeliveryOutcome.Requeue, await runWaiting.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", waiting.Id));
         Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", waiting.Id));
         Assert.False(executor.Started(waiting.Id).IsCompleted);
