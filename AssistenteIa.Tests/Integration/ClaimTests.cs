@@ -143,6 +143,32 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_stop_during_the_claim_read_gives_the_delivery_back_without_an_error()
+    {
+        var read = new SlowCommand(IsClaimRead);
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(read)));
+        var task = await InsertTaskAsync();
+        using var stopping = new CancellationTokenSource();
+        read.Arm(async cancellationToken =>
+        {
+            // The host stops while the task is being read: the read is cancelled with it.
+            await stopping.CancelAsync();
+            cancellationToken.ThrowIfCancellationRequested();
+        });
+
+        await using var scope = worker.Services.CreateAsyncScope();
+        var context = new MessageContext(Guid.NewGuid().ToString(), Queues.TaskQueuedType, task.CorrelationId, task.TenantId, task.Id.ToString(), false, "");
+        var outcome = await scope.ServiceProvider.GetRequiredService<IMessageHandler<TaskQueued>>()
+            .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), context, stopping.Token);
+
+        Assert.Equal(DeliveryOutcome.Requeue, outcome);
+        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
+        await RetireAsync(task);
+    }
+
+    [Fact]
     public async Task A_message_for_a_finished_task_is_ignored()
     {
         using var worker = await BuildWorkerAsync();

@@ -19,7 +19,10 @@ public enum ExecutionOutcome
     /// <summary>Duplicate or stale message (task unknown, already claimed, finished or cancelled), or an attempt taken over: nothing more to do.</summary>
     Ignored,
 
-    /// <summary>The host stopped while the delivery waited for a slot: nothing was read or written; the delivery goes back to the queue.</summary>
+    /// <summary>
+    /// The host stopped before the delivery claimed its task (while it waited for a slot, or during the read): nothing
+    /// was written; the delivery goes back to the queue.
+    /// </summary>
     NotStarted,
 }
 
@@ -61,7 +64,17 @@ public sealed class ExecuteTaskHandler(
 
         using var heldSlot = slot;
         var leaseRead = ClockReading.Of(clock);
-        var candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
+        ClaimCandidate? candidate;
+        try
+        {
+            candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // A deploy, not a failure: the delivery goes back without an error in the log.
+            return ExecutionOutcome.NotStarted;
+        }
+
         if (candidate is not { Task.Status: AiTaskStatus.Queued })
         {
             logger.LogInformation("Ignoring TaskQueued for task {TaskId} attempt {Attempt}: task is {Status}", message.TaskId, message.Attempt, candidate?.Task.Status.ToString() ?? "unknown");
@@ -87,7 +100,11 @@ public sealed class ExecuteTaskHandler(
         // commit's answer off would leave a claim made and its delivery requeued, the task waiting for its lease. A stop
         // arriving during the save lets it finish (within the command timeout); the run then ends at once as
         // interrupted and the task goes back to the queue without spending an attempt.
-        stoppingToken.ThrowIfCancellationRequested();
+        if (stoppingToken.IsCancellationRequested)
+        {
+            return ExecutionOutcome.NotStarted;
+        }
+
         try
         {
             await db.SaveChangesAsync(CancellationToken.None);
