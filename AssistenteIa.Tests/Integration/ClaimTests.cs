@@ -42,7 +42,7 @@ public sealed class ClaimTests(AppFixture fixture)
         Assert.Single(outcomes, o => o == ExecutionOutcome.Recorded);
         Assert.Single(outcomes, o => o == ExecutionOutcome.Ignored);
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
-        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class ClaimTests(AppFixture fixture)
             .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
 
         Assert.Equal(ExecutionOutcome.Ignored, outcome);
-        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal("Queued", await StatusAsync(task.Id));
         // Only the rows its creation wrote (created, queued, the work message): no reserved or started event.
         Assert.Equal(3L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0""", task.Id));
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
@@ -93,7 +93,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // The first attempt runs: the second delivery neither reads nor claims its task until the run ends.
         var runSecond = HandleAsync(scopeB, second);
         await Assert.ThrowsAsync<TimeoutException>(() => executor.Started(second.Id).WaitAsync(TimeSpan.FromSeconds(1)));
-        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", second.Id));
+        Assert.Equal("Queued", await StatusAsync(second.Id));
         Assert.Equal(0, worker.Services.GetRequiredService<ExecutionSlots>().Free);
 
         // The first run ends while another session holds its task's row, so its outcome cannot be written yet: the
@@ -104,12 +104,12 @@ public sealed class ClaimTests(AppFixture fixture)
             executor.Release(first.Id);
             Assert.Equal(ExecutionOutcome.Recorded, await runSecond.WaitAsync(TimeSpan.FromSeconds(30)));
             Assert.False(runFirst.IsCompleted);
-            Assert.Equal("Running", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", first.Id));
+            Assert.Equal("Running", await StatusAsync(first.Id));
         }
 
         Assert.Equal(ExecutionOutcome.Recorded, await runFirst.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", first.Id));
-        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", second.Id));
+        Assert.Equal("Succeeded", await StatusAsync(first.Id));
+        Assert.Equal("Succeeded", await StatusAsync(second.Id));
         Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
     }
 
@@ -127,13 +127,11 @@ public sealed class ClaimTests(AppFixture fixture)
 
         // Through the subscription's own handler: the delivery is given back (nacked with requeue), not acked.
         using var stopping = new CancellationTokenSource();
-        var context = new MessageContext(Guid.NewGuid().ToString(), Queues.TaskQueuedType, waiting.CorrelationId, waiting.TenantId, waiting.Id.ToString(), false, "");
-        var runWaiting = scopeB.ServiceProvider.GetRequiredService<IMessageHandler<TaskQueued>>()
-            .HandleAsync(new TaskQueued(waiting.Id, waiting.Type.ToString(), 1, waiting.CorrelationId), context, stopping.Token);
+        var runWaiting = DeliverAsync(scopeB, waiting, stopping.Token);
         await stopping.CancelAsync();
 
         Assert.Equal(DeliveryOutcome.Requeue, await runWaiting.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", waiting.Id));
+        Assert.Equal("Queued", await StatusAsync(waiting.Id));
         Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", waiting.Id));
         Assert.False(executor.Started(waiting.Id).IsCompleted);
 
@@ -157,12 +155,10 @@ public sealed class ClaimTests(AppFixture fixture)
         });
 
         await using var scope = worker.Services.CreateAsyncScope();
-        var context = new MessageContext(Guid.NewGuid().ToString(), Queues.TaskQueuedType, task.CorrelationId, task.TenantId, task.Id.ToString(), false, "");
-        var outcome = await scope.ServiceProvider.GetRequiredService<IMessageHandler<TaskQueued>>()
-            .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), context, stopping.Token);
+        var outcome = await DeliverAsync(scope, task, stopping.Token);
 
         Assert.Equal(DeliveryOutcome.Requeue, outcome);
-        Assert.Equal("Queued", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal("Queued", await StatusAsync(task.Id));
         Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
         Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
         await RetireAsync(task);
@@ -243,7 +239,7 @@ public sealed class ClaimTests(AppFixture fixture)
         }
 
         Assert.Equal(ExecutionOutcome.Recorded, await handling);
-        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
     }
 
     [Fact]
@@ -279,7 +275,7 @@ public sealed class ClaimTests(AppFixture fixture)
             var outcome = await HandleAsync(scope, task);
 
             Assert.Equal(ExecutionOutcome.Recorded, outcome);
-            Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+            Assert.Equal("Succeeded", await StatusAsync(task.Id));
             Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
         });
     }
@@ -413,7 +409,7 @@ public sealed class ClaimTests(AppFixture fixture)
 
         Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task));
 
-        Assert.Equal("Cancelled", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        Assert.Equal("Cancelled", await StatusAsync(task.Id));
         Assert.Equal("Cancelled", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
         Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT "TokensIn" FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
     }
@@ -489,7 +485,7 @@ public sealed class ClaimTests(AppFixture fixture)
 
             Assert.Equal(ExecutionOutcome.Recorded, await handling);
             Assert.Equal("none", await fixture.ScalarAsync<string>("""SELECT coalesce("ErrorCode", 'none') FROM "TaskAttempts" WHERE "TaskId" = @p0 AND "AttemptNo" = 1""", task.Id));
-            Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+            Assert.Equal("Succeeded", await StatusAsync(task.Id));
         });
     }
 
@@ -516,6 +512,16 @@ public sealed class ClaimTests(AppFixture fixture)
     private static Task<ExecutionOutcome> HandleAsync(AsyncServiceScope scope, AiTask task) =>
         scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), CancellationToken.None);
 
+    /// <summary>The task's delivery through the subscription's own handler, as the broker would hand it over.</summary>
+    private static Task<DeliveryOutcome> DeliverAsync(AsyncServiceScope scope, AiTask task, CancellationToken stoppingToken)
+    {
+        var context = new MessageContext(Guid.NewGuid().ToString(), Queues.TaskQueuedType, task.CorrelationId, task.TenantId, task.Id.ToString(), false, "");
+        return scope.ServiceProvider.GetRequiredService<IMessageHandler<TaskQueued>>()
+            .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), context, stoppingToken);
+    }
+
+    private Task<string> StatusAsync(Guid taskId) => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", taskId);
+
     /// <summary>Until the worker's attempt is registered: claimed, past any renewal of a slow claim, about to run.</summary>
     private static Task WaitUntilRunningAsync(IHost worker) => Eventually.UntilAsync(
         () => Task.FromResult(worker.Services.GetRequiredService<RunningAttempts>().All.Count),
@@ -524,7 +530,7 @@ public sealed class ClaimTests(AppFixture fixture)
         "the attempt to run");
 
     private Task WaitForSucceededAsync(AiTask task) => Eventually.UntilAsync(
-        () => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id),
+        () => StatusAsync(task.Id),
         status => status == "Succeeded",
         TimeSpan.FromSeconds(60),
         "the running executor to succeed with the next attempt");
