@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
@@ -9,10 +10,27 @@ namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 /// there are slots (<see cref="WorkerOptions.DeliveryConcurrency"/>); those wait here. Measured with the Local model
 /// at two slots: a slot spent ~40% of its time on the outcome's save, and end to end went from 426–483 to 491–521
 /// tasks/s in three alternating pairs.
+/// An operator sees them on the meter <c>AssistenteIa.Tasks</c>: <c>assistenteia.worker.slots.busy</c> (how many are taken)
+/// and <c>assistenteia.worker.slot_wait</c> (how long a delivery waited for one): a worker whose slots stay busy and whose
+/// deliveries wait is saturated, and more instances or a higher <see cref="WorkerOptions.MaxConcurrency"/> would help.
 /// </summary>
-public sealed class ExecutionSlots(IOptions<WorkerOptions> options) : IDisposable
+public sealed class ExecutionSlots : IDisposable
 {
-    private readonly SemaphoreSlim _free = new(options.Value.MaxConcurrency, options.Value.MaxConcurrency);
+    private readonly SemaphoreSlim _free;
+    private readonly int _count;
+    private readonly TimeProvider _clock;
+    private readonly Histogram<double> _wait;
+
+    public ExecutionSlots(IOptions<WorkerOptions> options, IMeterFactory meterFactory, TimeProvider clock)
+    {
+        _count = options.Value.MaxConcurrency;
+        _free = new SemaphoreSlim(_count, _count);
+        _clock = clock;
+        // The factory owns the meter (one per name) and disposes it with the container.
+        var meter = meterFactory.Create(TaskMetrics.MeterName);
+        _wait = meter.CreateHistogram<double>("assistenteia.worker.slot_wait", "s", "Time a delivery waited for a free execution slot before reading its task.");
+        meter.CreateObservableUpDownCounter("assistenteia.worker.slots.busy", () => _count - _free.CurrentCount, "{slot}", "Execution slots taken (Worker:MaxConcurrency in all).");
+    }
 
     /// <summary>Slots not taken at this moment.</summary>
     public int Free => _free.CurrentCount;
@@ -20,7 +38,9 @@ public sealed class ExecutionSlots(IOptions<WorkerOptions> options) : IDisposabl
     /// <summary>Waits for a free slot; the slot is given back when the returned handle is disposed (once).</summary>
     public async Task<Slot> EnterAsync(CancellationToken cancellationToken)
     {
+        var waitStarted = _clock.GetTimestamp();
         await _free.WaitAsync(cancellationToken);
+        _wait.Record(_clock.GetElapsedTime(waitStarted).TotalSeconds);
         return new Slot(_free);
     }
 
