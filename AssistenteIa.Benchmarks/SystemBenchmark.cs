@@ -116,6 +116,10 @@ internal static class SystemBenchmark
                             round("pacedRate", pacedRate);
                             round("pacedP50Ms", Bench.Percentile(pacedLatencies.Total, 50));
                             round("pacedP99Ms", Bench.Percentile(pacedLatencies.Total, 99));
+                            // Where a slow round spent its time: the API's answer, or the way to the worker.
+                            round("pacedAcceptP99Ms", Bench.Percentile(pacedLatencies.Accept, 99));
+                            round("pacedDispatchP99Ms", Bench.Percentile(pacedLatencies.Dispatch, 99));
+                            Console.WriteLine($"    p99 of accept {Bench.Percentile(pacedLatencies.Accept, 99):0.#} ms, queue to start {Bench.Percentile(pacedLatencies.Dispatch, 99):0.#} ms");
                         }, Set);
                         break;
 
