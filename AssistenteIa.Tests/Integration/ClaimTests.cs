@@ -165,6 +165,39 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_database_restart_during_the_claim_read_gives_the_slot_back_and_the_next_delivery_runs()
+    {
+        var read = new SlowCommand(IsClaimRead);
+        var executor = new HeldExecutor();
+        using var worker = await BuildWorkerAsync(configure: builder =>
+        {
+            OneSlot(builder, executor);
+            builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(read));
+        });
+        var task = await InsertTaskAsync();
+        // The connection the read is about to use is open; Postgres restarts under it before the query is sent.
+        read.Arm(_ => Processes.RunAsync("service", "postgresql restart"));
+
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => HandleAsync(scope, task).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        // The failed delivery wrote nothing and holds no slot: the broker's redelivery is claimed and run.
+        NpgsqlConnection.ClearAllPools();
+        Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
+        Assert.Equal("Queued", await StatusAsync(task.Id));
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            executor.Release(task.Id);
+            Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+        Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
+    }
+
+    [Fact]
     public async Task A_message_for_a_finished_task_is_ignored()
     {
         using var worker = await BuildWorkerAsync();
