@@ -107,7 +107,7 @@ internal static class SystemBenchmark
                         var pacedRate = options.Int("paced-rate", 400);
                         var pacedSeconds = options.Int("paced-seconds", 10);
                         Step($"paced: {pacedRate} tasks/s for {pacedSeconds} s, {pacedRounds} round(s)");
-                        await MedianRoundAsync(pacedRounds, "pacedP99Ms", ["pacedP50Ms", "pacedP99Ms"], "", async round =>
+                        await MedianRoundAsync(pacedRounds, "pacedP99Ms", ["pacedP50Ms", "pacedP99Ms", "pacedAcceptP99Ms", "pacedDispatchP99Ms"], "", async round =>
                         {
                             var paced = await run.PacedAsync(pacedRate, TimeSpan.FromSeconds(pacedSeconds));
                             round("pacedErrors", paced.Errors);

@@ -9,6 +9,16 @@ public sealed class TaskMetrics : IDisposable
 {
     public const string MeterName = "AssistenteIa.Tasks";
 
+    /// <summary>
+    /// Buckets for the histograms in seconds: without them the exporter's defaults (0, 5, 10, 25 … 10,000, meant for
+    /// milliseconds) would put nearly every wait and run in one bucket. The runtime's own second-based buckets, and on
+    /// to 5 minutes for model calls and queues.
+    /// </summary>
+    public static readonly InstrumentAdvice<double> SecondsBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120, 300],
+    };
+
     private readonly Meter _meter;
     private readonly Counter<long> _created;
     private readonly Counter<long> _finished;
@@ -25,8 +35,8 @@ public sealed class TaskMetrics : IDisposable
         _created = _meter.CreateCounter<long>("assistenteia.tasks.created", "{task}", "Tasks accepted by the API.");
         _finished = _meter.CreateCounter<long>("assistenteia.tasks.finished", "{task}", "Tasks that reached Succeeded, Cancelled or DeadLetter, by status.");
         _attemptsFailed = _meter.CreateCounter<long>("assistenteia.attempts.failed", "{attempt}", "Failed attempts, by error code.");
-        _queueWait = _meter.CreateHistogram<double>("assistenteia.tasks.queue_wait", "s", "Time from queued to the start of the attempt.");
-        _execution = _meter.CreateHistogram<double>("assistenteia.attempts.duration", "s", "Duration of an attempt, by outcome.");
+        _queueWait = _meter.CreateHistogram("assistenteia.tasks.queue_wait", "s", "Time from queued to the start of the attempt.", advice: SecondsBuckets);
+        _execution = _meter.CreateHistogram("assistenteia.attempts.duration", "s", "Duration of an attempt, by outcome.", advice: SecondsBuckets);
         _tokens = _meter.CreateCounter<long>("assistenteia.tokens", "{token}", "Tokens consumed, by model and direction.");
         _cost = _meter.CreateCounter<double>("assistenteia.cost", "{currency}", "Cost of the attempts, by model.");
         _priceMissing = _meter.CreateCounter<long>("assistenteia.prices.missing", "{attempt}", "Attempts that consumed tokens of a model with no configured price, by model.");

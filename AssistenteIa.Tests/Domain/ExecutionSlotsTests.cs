@@ -14,15 +14,19 @@ public sealed class ExecutionSlotsTests
     public async Task The_busy_slots_and_the_wait_for_one_are_measured()
     {
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
         var clock = new FakeTimeProvider();
-        using var slots = new ExecutionSlots(Options.Create(new WorkerOptions { MaxConcurrency = 2 }), services.GetRequiredService<IMeterFactory>(), clock);
+        using var slots = new ExecutionSlots(Options.Create(new WorkerOptions { MaxConcurrency = 2 }), meterFactory, clock);
         var waits = new List<double>();
         var busy = new List<long>();
+        Instrument? waitInstrument = null;
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == TaskMetrics.MeterName)
+            // This container's meter only: another live container in the process publishes the same names.
+            if (instrument.Meter.Scope == meterFactory)
             {
+                waitInstrument = instrument.Name == "assistenteia.worker.slot_wait" ? instrument : waitInstrument;
                 l.EnableMeasurementEvents(instrument);
             }
         };
@@ -54,6 +58,7 @@ public sealed class ExecutionSlotsTests
         listener.RecordObservableInstruments();
 
         Assert.Equal([0, 0, 0.25], waits);
+        Assert.Same(TaskMetrics.SecondsBuckets, Assert.IsType<Histogram<double>>(waitInstrument).Advice);
         Assert.Equal([2, 2], busy);
         Assert.Equal(0, slots.Free);
     }

@@ -14,11 +14,17 @@ public sealed class TaskMetricsTests
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         using var metrics = new TaskMetrics(services.GetRequiredService<IMeterFactory>());
         var measured = new Dictionary<string, double>();
+        var histograms = new Dictionary<string, Histogram<double>>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == TaskMetrics.MeterName)
+            if (instrument.Meter.Scope == services.GetRequiredService<IMeterFactory>())
             {
+                if (instrument is Histogram<double> histogram)
+                {
+                    histograms[instrument.Name] = histogram;
+                }
+
                 l.EnableMeasurementEvents(instrument);
             }
         };
@@ -36,5 +42,8 @@ public sealed class TaskMetricsTests
         Assert.Equal(1500, measured["assistenteia.tokens"]);
         Assert.Equal(0.002, measured["assistenteia.cost"], precision: 9);
         Assert.Equal(2, measured["assistenteia.attempts.duration"]);
+        // Seconds get buckets in seconds, not the exporter's millisecond defaults.
+        Assert.All(histograms.Values, h => Assert.Same(TaskMetrics.SecondsBuckets, h.Advice));
+        Assert.Equal(["assistenteia.attempts.duration", "assistenteia.tasks.queue_wait"], histograms.Keys.Order());
     }
 }

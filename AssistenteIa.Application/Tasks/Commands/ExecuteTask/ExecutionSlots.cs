@@ -12,7 +12,8 @@ namespace AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 /// tasks/s in three alternating pairs.
 /// An operator sees them on the meter <c>AssistenteIa.Tasks</c>: <c>assistenteia.worker.slots.busy</c> (how many are taken)
 /// and <c>assistenteia.worker.slot_wait</c> (how long a delivery waited for one): a worker whose slots stay busy and whose
-/// deliveries wait is saturated, and more instances or a higher <see cref="WorkerOptions.MaxConcurrency"/> would help.
+/// deliveries wait is saturated. More slots or instances help while the machine's CPU has room (the runs wait on a model);
+/// when the CPU is full they do not (measured with the Local model on 2 cores).
 /// </summary>
 public sealed class ExecutionSlots : IDisposable
 {
@@ -28,7 +29,7 @@ public sealed class ExecutionSlots : IDisposable
         _clock = clock;
         // The factory owns the meter (one per name) and disposes it with the container.
         var meter = meterFactory.Create(TaskMetrics.MeterName);
-        _wait = meter.CreateHistogram<double>("assistenteia.worker.slot_wait", "s", "Time a delivery waited for a free execution slot before reading its task.");
+        _wait = meter.CreateHistogram("assistenteia.worker.slot_wait", "s", "Time a delivery waited for a free execution slot before reading its task.", advice: TaskMetrics.SecondsBuckets);
         meter.CreateObservableUpDownCounter("assistenteia.worker.slots.busy", () => _count - _free.CurrentCount, "{slot}", "Execution slots taken (Worker:MaxConcurrency in all).");
     }
 
