@@ -34,7 +34,12 @@ internal sealed class AiTaskConfiguration : IEntityTypeConfiguration<AiTask>
         // Status included: the stats count a window's tasks by status from the index alone.
         b.HasIndex(t => new { t.TenantId, t.CreatedAt }).IsDescending(false, true).IncludeProperties(t => t.Status);
         b.HasIndex(t => new { t.TenantId, t.Status, t.CreatedAt }).IsDescending(false, false, true);
-        b.HasIndex(t => new { t.Status, t.ScheduledAt });
+        // Only the statuses the scheduler (Created, Failed) and the stale-queue requeuer (Queued) look for: a task gets an
+        // entry when it is created and none when it is claimed or finishes, so most of a task's life (and every finished
+        // task of a large table) costs this index nothing. A query on another status must not rely on it.
+        b.HasIndex(t => new { t.Status, t.ScheduledAt })
+            .HasFilter("\"Status\" IN ('Created', 'Queued', 'Failed')")
+            .HasDatabaseName("IX_Tasks_Due");
 
         // Finished tasks by when they finished (a finished task is never changed again, so UpdatedAt is that time), for the stats' throughput.
         b.HasIndex(t => new { t.TenantId, t.UpdatedAt })

@@ -125,7 +125,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasDatabaseName("IX_Tasks_OpenCritical")
                         .HasFilter("\"Priority\" = 'Critical' AND \"Status\" IN ('Created', 'Queued', 'Reserved', 'Running', 'Failed')");
 
-                    b.HasIndex("Status", "ScheduledAt");
+                    b.HasIndex("Status", "ScheduledAt")
+                        .HasDatabaseName("IX_Tasks_Due")
+                        .HasFilter("\"Status\" IN ('Created', 'Queued', 'Failed')");
 
                     b.HasIndex("TenantId", "CreatedAt")
                         .IsDescending(false, true);
