@@ -153,6 +153,34 @@ public sealed class HardeningTests
     }
 
     [Theory]
+    [InlineData("0", true)]
+    [InlineData("-12.5", true)]
+    [InlineData("1e308", true)]
+    [InlineData("9.99E+308", true)]
+    [InlineData("1e309", false)]
+    [InlineData("10e308", false)]
+    [InlineData("0.001e311", true)]
+    [InlineData("1e-308", true)]
+    [InlineData("0.1e-308", false)]
+    [InlineData("-1e-309", false)]
+    [InlineData("0e308", true)]
+    [InlineData("0.0e-309", false)]
+    [InlineData("1e99999", false)]
+    [InlineData("1e-99999999999999999999", false)]
+    [InlineData("DIGITS 1000", true)]
+    [InlineData("DIGITS 1001", false)]
+    public void A_payload_number_must_fit_a_double_s_range_and_a_thousand_digits(string number, bool storable)
+    {
+        if (number.StartsWith("DIGITS ", StringComparison.Ordinal))
+        {
+            var digits = int.Parse(number["DIGITS ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            number = "0." + new string('7', digits - 1);
+        }
+
+        Assert.Equal(storable, CreateTaskValidator.IsStorableNumber(number));
+    }
+
+    [Theory]
     [InlineData(6)]
     [InlineData(4)]
     public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused(int intervalSeconds)

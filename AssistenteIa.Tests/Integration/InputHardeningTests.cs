@@ -38,6 +38,47 @@ public sealed class InputHardeningTests(AppFixture fixture)
     }
 
     [Theory]
+    [InlineData("payload.parameters.t", """{"prompt":"p","parameters":{"t":1e1000000}}""")]
+    [InlineData("payload.parameters.t[1]", """{"prompt":"p","parameters":{"t":[1,-1e-16400]}}""")]
+    [InlineData("payload.parameters.t", """{"prompt":"p","parameters":{"t":0e-1000000}}""")]
+    [InlineData("payload.parameters.t", """{"prompt":"p","parameters":{"t":1e309}}""")]
+    [InlineData("payload.parameters.t", "LONG INTEGER")]
+    [InlineData("payload.parameters.t", "LONG FRACTION")]
+    public async Task A_number_the_database_cannot_store_is_400_problem_naming_the_field(string field, string payload)
+    {
+        // PostgreSQL's jsonb keeps numbers as numeric: beyond 131,072 digits before the point or 16,383 after it the
+        // insert fails (it used to answer 500), and below that a few bytes ("1e100000") are stored as 100,000 digits.
+        payload = payload switch
+        {
+            "LONG INTEGER" => """{"prompt":"p","parameters":{"t":""" + new string('9', 140_000) + "}}",
+            "LONG FRACTION" => """{"prompt":"p","parameters":{"t":0.""" + new string('1', 20_000) + "}}",
+            _ => payload,
+        };
+        using var client = fixture.CreateApiClient();
+        var before = await CountTasksAsync();
+
+        using var response = await TaskApi.PostRawAsync(client, $$"""{"type":{{Type}},"payload":{{payload}}}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await TaskApi.ProblemAsync(response);
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
+        Assert.Equal(before, await CountTasksAsync());
+    }
+
+    [Fact]
+    public async Task Numbers_a_double_can_hold_are_accepted_and_stored()
+    {
+        using var client = fixture.CreateApiClient();
+        const string numbers = "[1.7e308,-2.5e-300,123456789012345678901234567890,0e300,0.000001]";
+
+        var task = await TaskApi.CreateAsync(client, new { type = JsonDocument.Parse(Type).RootElement, payload = new { prompt = "p", parameters = new { t = JsonDocument.Parse(numbers).RootElement } } });
+
+        var stored = JsonDocument.Parse(await fixture.ScalarAsync<string>("""SELECT "PayloadJson"::text FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        var values = stored.RootElement.GetProperty("parameters").GetProperty("t").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.Equal([1.7e308, -2.5e-300, 123456789012345678901234567890d, 0, 0.000001], values);
+    }
+
+    [Theory]
     [InlineData("gpt-99")]
     [InlineData("LONG")]
     public async Task A_model_that_is_not_configured_is_400_problem_listing_the_allowed_ones(string model)

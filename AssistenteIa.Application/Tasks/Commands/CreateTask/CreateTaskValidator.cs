@@ -79,10 +79,9 @@ public static class CreateTaskValidator
             errors["payload"] = ["The payload contains text that is not valid Unicode."];
         }
 
-        if (json is not null && FindUnstorableText(json) is { } path)
+        if (json is not null && FindUnstorable(json) is { } unstorable)
         {
-            // PostgreSQL's jsonb refuses the NUL character anywhere in a document.
-            errors[path] = ["Text in the payload must not contain the NUL character (\\u0000)."];
+            errors[unstorable.Path] = [unstorable.Error];
         }
 
         if (errors.Count > 0)
@@ -99,10 +98,26 @@ public static class CreateTaskValidator
         return json!;
     }
 
-    /// <summary>The path of the first string or property name holding a NUL character, or null.</summary>
-    private static string? FindUnstorableText(string json)
+    /// <summary>Mantissa digits a payload number may have at most (a double keeps 17).</summary>
+    public const int MaxNumberDigits = 1_000;
+
+    /// <summary>The largest power of ten a payload number may reach, either way: a double's range.</summary>
+    public const int MaxNumberMagnitude = 308;
+
+    private const string NulError = "Text in the payload must not contain the NUL character (\\u0000).";
+
+    private static readonly string NumberError =
+        $"Numbers in the payload must have at most {MaxNumberDigits:N0} digits and a magnitude between 1e-{MaxNumberMagnitude} and 1e{MaxNumberMagnitude + 1} (a double's range).";
+
+    /// <summary>
+    /// The first part of the payload PostgreSQL's jsonb would refuse, or store blown up, with its path; null when there
+    /// is none. It refuses the NUL character in text; it keeps numbers as <c>numeric</c>, which fails beyond 131,072
+    /// digits before the point or 16,383 after it and writes out every digit an exponent stands for ("1e100000" is
+    /// stored as 100,001 characters), so numbers are held to a double's range and <see cref="MaxNumberDigits"/>.
+    /// </summary>
+    private static (string Path, string Error)? FindUnstorable(string json)
     {
-        if (!json.Contains("\\u0000", StringComparison.Ordinal))
+        if (!json.Contains("\\u0000", StringComparison.Ordinal) && AllNumbersStorable(json))
         {
             return null;
         }
@@ -110,18 +125,20 @@ public static class CreateTaskValidator
         using var document = JsonDocument.Parse(json);
         return Find(document.RootElement, "payload");
 
-        static string? Find(JsonElement element, string path)
+        static (string Path, string Error)? Find(JsonElement element, string path)
         {
             switch (element.ValueKind)
             {
                 case JsonValueKind.String:
-                    return element.GetString()!.Contains('\0', StringComparison.Ordinal) ? path : null;
+                    return element.GetString()!.Contains('\0', StringComparison.Ordinal) ? (path, NulError) : null;
+                case JsonValueKind.Number:
+                    return IsStorableNumber(element.GetRawText()) ? null : (path, NumberError);
                 case JsonValueKind.Object:
                     foreach (var property in element.EnumerateObject())
                     {
                         if (property.Name.Contains('\0', StringComparison.Ordinal))
                         {
-                            return path;
+                            return (path, NulError);
                         }
 
                         if (Find(property.Value, $"{path}.{property.Name}") is { } found)
@@ -146,5 +163,70 @@ public static class CreateTaskValidator
                     return null;
             }
         }
+    }
+
+    /// <summary>The cheap pass every payload gets: one read of its tokens, no document built.</summary>
+    private static bool AllNumbersStorable(string json)
+    {
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(json));
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.Number && !IsStorableNumber(System.Text.Encoding.UTF8.GetString(reader.ValueSpan)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// A JSON number (already valid JSON) with at most <see cref="MaxNumberDigits"/> mantissa digits, an exponent of at
+    /// most <see cref="MaxNumberMagnitude"/> + <see cref="MaxNumberDigits"/> either way, and its leading digit at a power
+    /// of ten within ±<see cref="MaxNumberMagnitude"/> (a zero: its exponent).
+    /// </summary>
+    public static bool IsStorableNumber(ReadOnlySpan<char> number)
+    {
+        var exponentAt = number.IndexOfAny('e', 'E');
+        var mantissa = exponentAt < 0 ? number : number[..exponentAt];
+        var exponent = 0;
+        if (exponentAt >= 0)
+        {
+            // The bound below is far under int's range, so a longer exponent is refused before it could overflow.
+            var text = number[(exponentAt + 1)..].TrimStart('+');
+            if (text.TrimStart('-').Length > 5 || !int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out exponent)
+                || Math.Abs(exponent) > MaxNumberMagnitude + MaxNumberDigits)
+            {
+                return false;
+            }
+        }
+
+        mantissa = mantissa.TrimStart('-');
+        var point = mantissa.IndexOf('.');
+        var integer = point < 0 ? mantissa : mantissa[..point];
+        var fraction = point < 0 ? [] : mantissa[(point + 1)..];
+        if (integer.Length + fraction.Length > MaxNumberDigits)
+        {
+            return false;
+        }
+
+        // The power of ten of the leading non-zero digit: 123 → 2, 0.05 → -2, then moved by the exponent.
+        var significantInteger = integer.TrimStart('0');
+        int leading;
+        if (significantInteger.Length > 0)
+        {
+            leading = significantInteger.Length - 1;
+        }
+        else if (fraction.IndexOfAnyExcept('0') is var firstDigit and >= 0)
+        {
+            leading = -(firstDigit + 1);
+        }
+        else
+        {
+            // Zero: numeric keeps the scale an exponent gives it ("0e-1000" is stored with 1,000 zeros).
+            return Math.Abs(exponent) <= MaxNumberMagnitude;
+        }
+
+        return Math.Abs(leading + exponent) <= MaxNumberMagnitude;
     }
 }
