@@ -204,6 +204,52 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_connection_lost_while_the_outcome_is_written_is_waited_out_and_the_run_is_recorded_once()
+    {
+        // A task with one attempt: a run thrown away used to come back as a rescued lease, charged as the only attempt,
+        // and the task that had succeeded ended dead-lettered.
+        var outcome = new SlowCommand(IsOutcomeSave);
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(outcome)));
+        var task = await InsertTaskAsync(latencyMs: 0, maxAttempts: 1);
+        // The outcome's connection is open; its server process is ended before the batch is sent (57P01, as a restart
+        // or failover ends it), so nothing of the outcome reaches the database.
+        outcome.Arm(async _ =>
+        {
+            var backend = ((NpgsqlConnection)outcome.Held!.Connection!).ProcessID;
+            Assert.True(await fixture.ScalarAsync<bool>("SELECT pg_terminate_backend(@p0)", backend));
+        });
+
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT string_agg("Status", ',') FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "MessageType" = 'task.succeeded'""", task.Id));
+        Assert.Equal(1, worker.Services.GetRequiredService<ExecutionSlots>().Free);
+    }
+
+    [Fact]
+    public async Task An_outcome_committed_before_its_answer_was_lost_is_recognised_and_not_written_again()
+    {
+        var committed = new LostCommitAnswer(IsOutcomeSave);
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(committed)));
+        var task = await InsertTaskAsync(latencyMs: 0, maxAttempts: 1);
+
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.True(committed.Lost);
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT string_agg("Status", ',') FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "MessageType" = 'task.succeeded'""", task.Id));
+        Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", task.Id));
+    }
+
+    [Fact]
     public async Task A_message_for_a_finished_task_is_ignored()
     {
         using var worker = await BuildWorkerAsync();
@@ -546,6 +592,9 @@ public sealed class ClaimTests(AppFixture fixture)
 
     private static bool IsClaimRead(string sql) => sql.StartsWith("SELECT", StringComparison.Ordinal) && sql.Contains("now()", StringComparison.Ordinal);
 
+    /// <summary>The outcome's batch: the only save that updates an attempt.</summary>
+    private static bool IsOutcomeSave(string sql) => sql.Contains("UPDATE \"TaskAttempts\"", StringComparison.Ordinal);
+
     private static bool IsRenewal(string sql) => sql.StartsWith("UPDATE \"Tasks\" AS t SET \"LockedUntil\"", StringComparison.Ordinal);
 
     private static Task<ExecutionOutcome> HandleAsync(AsyncServiceScope scope, AiTask task) =>
@@ -653,6 +702,40 @@ public sealed class ClaimTests(AppFixture fixture)
         }
     }
 
+    /// <summary>
+    /// The first transaction that ran a matching command commits, and then its caller is told the connection broke, as
+    /// when a connection dies between the server's commit and its answer.
+    /// </summary>
+    private sealed class LostCommitAnswer(Func<string, bool> matches) : DbCommandInterceptor, IDbTransactionInterceptor
+    {
+        private int _armed;
+        private int _lost;
+
+        public bool Lost => Volatile.Read(ref _lost) == 1;
+
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            if (matches(command.CommandText))
+            {
+                Interlocked.CompareExchange(ref _armed, 1, 0);
+            }
+
+            return ValueTask.FromResult(result);
+        }
+
+        public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.CompareExchange(ref _armed, 2, 1) == 1)
+            {
+                Volatile.Write(ref _lost, 1);
+                throw new NpgsqlException("The connection broke after the commit was sent.", new IOException("Connection reset by peer"));
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
     /// <summary>The system's wall clock moved by an amount a test may change (a step); timers and timestamps run in real time.</summary>
     private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
     {
@@ -682,7 +765,7 @@ public sealed class ClaimTests(AppFixture fixture)
     /// process's first queries can take longer than that on a busy machine (CI saw it), so the claim lost to it. Its
     /// creation time stays true: other tests of the collection count tasks created since they started.
     /// </summary>
-    private async Task<AiTask> InsertTaskAsync(int latencyMs = 200, bool queued = true)
+    private async Task<AiTask> InsertTaskAsync(int latencyMs = 200, bool queued = true, int maxAttempts = 3)
     {
         var now = DateTimeOffset.UtcNow;
         var task = AiTask.Create(
@@ -691,7 +774,7 @@ public sealed class ClaimTests(AppFixture fixture)
             new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
             Priority.Normal,
             $$$"""{"prompt":"race","simulation":{"latencyMs":{{{latencyMs}}}}}""",
-            3,
+            maxAttempts,
             null,
             null,
             Guid.NewGuid().ToString("N"),

@@ -185,7 +185,7 @@ public sealed class ExecuteTaskHandler(
         // The run is over: the next delivery may claim while this outcome is written. The outcome is written even while
         // the host stops: the message is acked only after it is stored.
         slot.Dispose();
-        return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), CancellationToken.None);
+        return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), stoppingToken);
     }
 
     /// <summary>
@@ -250,41 +250,137 @@ public sealed class ExecuteTaskHandler(
     /// Writes the outcome on the entities tracked since the claim; the row version makes that update conditional.
     /// When something else changed the task meanwhile (cancel request, rescuer), reads it again and decides on
     /// fresh state. A save that fails for another reason (a value the database refuses) ends the attempt as a
-    /// recorded permanent error instead of a delivery requeued forever.
+    /// recorded permanent error instead of a delivery requeued forever. A lost connection (a restart, a failover) is
+    /// waited out, the attempt still registered so its lease is renewed once the database is back, for as long as the
+    /// lease lasts (then the dispatcher's rescue decides, as before): giving up at once threw a finished run away, and
+    /// the rescue that followed charged the task an attempt (a succeeded one-attempt task ended dead-lettered).
+    /// The writes are not cancelled by <paramref name="stoppingToken"/>; a stopping host only stops the waiting.
     /// </summary>
-    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string? requestedModel, AttemptResult result, TimeSpan elapsed, CancellationToken cancellationToken)
+    private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string? requestedModel, AttemptResult result, TimeSpan elapsed, CancellationToken stoppingToken)
     {
         var usage = Price(requestedModel, result.Usage) with { Elapsed = elapsed };
+        var waitingSince = clock.GetTimestamp();
+        var delay = FirstOutageDelay;
+        var reload = false;
+        (AttemptStatus Status, DateTimeOffset EndedAt)? unanswered = null;
         for (var retry = 0; ; retry++)
         {
+            if (reload)
+            {
+                try
+                {
+                    (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, CancellationToken.None);
+                    reload = false;
+                }
+                catch (Exception ex) when (IsConnectionFailure(ex) && MayWaitOut(waitingSince, delay, stoppingToken))
+                {
+                    if (!await WaitOutOutageAsync(task, attempt, ex, delay, stoppingToken))
+                    {
+                        throw;
+                    }
+
+                    delay = Next(delay);
+                    continue;
+                }
+            }
+
+            // A save whose commit may have gone through before its answer was lost: the attempt as this save wrote it
+            // (its end time is this worker's clock reading) means it did.
+            if (unanswered is { } written && attempt.Status == written.Status && attempt.EndedAt is { } ended && (ended - written.EndedAt).Duration() < TimeSpan.FromMicroseconds(1))
+            {
+                logger.LogInformation("The outcome of task {TaskId} attempt {AttemptNo} was stored before its connection failed", task.Id, attempt.AttemptNo);
+                metrics.AttemptEnded(task, attempt);
+                return ExecutionOutcome.Recorded;
+            }
+
             if (task.Status != AiTaskStatus.Running || task.LockedBy != worker.Id || task.AttemptCount != attempt.AttemptNo || attempt.Status != AttemptStatus.Running)
             {
-                return await DiscardTakenOverAsync(task, attempt, usage, cancellationToken);
+                return await DiscardTakenOverAsync(task, attempt, usage, CancellationToken.None);
             }
 
             Apply(task, attempt, usage, result);
             try
             {
-                await SaveOutcomeAsync(result, cancellationToken);
+                await SaveOutcomeAsync(result, CancellationToken.None);
                 metrics.AttemptEnded(task, attempt);
                 logger.LogInformation(
                     "Task {TaskId} attempt {AttemptNo} ended {AttemptStatus}; task is {Status} (tokens {TokensIn}/{TokensOut}, cost {Cost})",
                     task.Id, attempt.AttemptNo, attempt.Status, task.Status, attempt.TokensIn, attempt.TokensOut, attempt.Cost);
-                await outbox.PublishSavedAsync(cancellationToken);
+                await outbox.PublishSavedAsync(CancellationToken.None);
                 return ExecutionOutcome.Recorded;
             }
             catch (DbUpdateConcurrencyException) when (retry < MaxSaveRetries)
             {
-                (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
+                reload = true;
             }
             catch (DbUpdateException ex) when (RefusedValue(ex) && result.Error?.Code != StorageErrorCode)
             {
                 logger.LogError(ex, "The outcome of task {TaskId} attempt {AttemptNo} could not be stored; recording it as a permanent error", task.Id, attempt.AttemptNo);
                 result = AttemptResult.Failure(new TaskExecutionException(
                     ErrorKind.Permanent, StorageErrorCode, "The outcome of the attempt could not be stored; the operator's logs have the detail.", result.Usage));
-                (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, cancellationToken);
+                reload = true;
+            }
+            catch (Exception ex) when (IsConnectionFailure(ex) && MayWaitOut(waitingSince, delay, stoppingToken))
+            {
+                unanswered = (attempt.Status, attempt.EndedAt!.Value);
+                if (!await WaitOutOutageAsync(task, attempt, ex, delay, stoppingToken))
+                {
+                    throw;
+                }
+
+                delay = Next(delay);
+                reload = true;
             }
         }
+
+        static TimeSpan Next(TimeSpan delay) => delay * 2 < MaxOutageDelay ? delay * 2 : MaxOutageDelay;
+    }
+
+    /// <summary>The first wait after a lost connection; each next one doubles, up to <see cref="MaxOutageDelay"/>.</summary>
+    internal static readonly TimeSpan FirstOutageDelay = TimeSpan.FromMilliseconds(200);
+
+    internal static readonly TimeSpan MaxOutageDelay = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Whether a lost connection is waited out once more: not when the lease has had its full length since the outage
+    /// began (the dispatcher may take the task back from then on), nor while the host stops. Otherwise the exception
+    /// goes to the caller: the delivery is requeued, the lease lapses and the rescue decides.
+    /// </summary>
+    private bool MayWaitOut(long waitingSince, TimeSpan delay, CancellationToken stoppingToken) =>
+        !stoppingToken.IsCancellationRequested && clock.GetElapsedTime(waitingSince) + delay <= workerOptions.Value.LeaseDuration;
+
+    /// <summary>Waits before the next try; false when the host began to stop meanwhile.</summary>
+    private async Task<bool> WaitOutOutageAsync(AiTask task, TaskAttempt attempt, Exception ex, TimeSpan delay, CancellationToken stoppingToken)
+    {
+        logger.LogWarning(ex, "Could not reach the database to record task {TaskId} attempt {AttemptNo}; trying again in {Delay}", task.Id, attempt.AttemptNo, delay);
+        try
+        {
+            await Task.Delay(delay, clock, stoppingToken);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The connection failed (broken, ended by a restart or failover, timed out), not the data: trying again can succeed.</summary>
+    private static bool IsConnectionFailure(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is DbUpdateConcurrencyException)
+            {
+                return false;
+            }
+
+            if (e is System.Data.Common.DbException { IsTransient: true } or TimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private const string StorageErrorCode = "StorageError";
