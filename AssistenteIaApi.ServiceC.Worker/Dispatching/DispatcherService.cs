@@ -21,6 +21,12 @@ public sealed class DispatcherOptions
     /// <summary>Sent outbox rows are deleted after this long.</summary>
     public TimeSpan OutboxRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// How long one tick keeps going while a step still finds a full batch (a backlog after a broker outage, a burst of
+    /// tasks scheduled for the same moment, many leases lost with a worker); the next tick goes on from there.
+    /// </summary>
+    public TimeSpan MaxDrainTime { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How often the slower housekeeping steps (requeue of stale tasks, outbox purge) run.</summary>
     public TimeSpan HousekeepingInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
@@ -35,9 +41,18 @@ public sealed class DispatcherService(IServiceScopeFactory scopes, IOptions<Disp
         var nextHousekeeping = clock.GetUtcNow();
         do
         {
-            await RunStepAsync("outbox relay", (sp, ct) => sp.GetRequiredService<OutboxRelay>().RelayAsync(settings.BatchSize, ct), stoppingToken);
-            await RunStepAsync("scheduler", (sp, ct) => sp.GetRequiredService<ScheduleDueTasksHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken);
-            await RunStepAsync("lease rescuer", (sp, ct) => sp.GetRequiredService<RescueExpiredLeasesHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken);
+            // Round after round while any step found a full batch, within MaxDrainTime: one batch a tick drained a backlog
+            // at BatchSize rows a second. The steps take turns, so none waits for another's backlog to end.
+            var draining = clock.GetTimestamp();
+            bool full;
+            do
+            {
+                full = await RunStepAsync("outbox relay", (sp, ct) => sp.GetRequiredService<OutboxRelay>().RelayAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
+                full |= await RunStepAsync("scheduler", (sp, ct) => sp.GetRequiredService<ScheduleDueTasksHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
+                full |= await RunStepAsync("lease rescuer", (sp, ct) => sp.GetRequiredService<RescueExpiredLeasesHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
+            }
+            while (full && !stoppingToken.IsCancellationRequested && clock.GetElapsedTime(draining) < settings.MaxDrainTime);
+
             if (clock.GetUtcNow() >= nextHousekeeping)
             {
                 nextHousekeeping = clock.GetUtcNow() + settings.HousekeepingInterval;
@@ -48,19 +63,22 @@ public sealed class DispatcherService(IServiceScopeFactory scopes, IOptions<Disp
         while (await timer.WaitForNextTickAsync(stoppingToken).AsTask().ContinueWith(t => t.IsCompletedSuccessfully && t.Result, TaskScheduler.Default));
     }
 
-    private async Task RunStepAsync(string name, Func<IServiceProvider, CancellationToken, Task<int>> step, CancellationToken stoppingToken)
+    /// <summary>Runs one step in a scope of its own; returns how many rows it handled (none when it failed).</summary>
+    private async Task<int> RunStepAsync(string name, Func<IServiceProvider, CancellationToken, Task<int>> step, CancellationToken stoppingToken)
     {
         try
         {
             await using var scope = scopes.CreateAsyncScope();
-            await step(scope.ServiceProvider, stoppingToken);
+            return await step(scope.ServiceProvider, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+            return 0;
         }
         catch (Exception ex)
         {
             logger.LogWarning(ex, "Dispatcher step {Step} failed; retrying on the next tick", name);
+            return 0;
         }
     }
 }
