@@ -16,8 +16,19 @@ public sealed class IdempotencyKeyReusedException(string key)
         "Idempotency-Key reused",
         $"The Idempotency-Key '{key}' was already used with a different request body. Use a new key for a new request.");
 
-public sealed class PayloadTooLargeException(int size, int limit)
-    : ApplicationProblemException("Payload too large", $"The payload is {size} bytes; the limit is {limit} bytes.");
+public sealed class PayloadTooLargeException : ApplicationProblemException
+{
+    public PayloadTooLargeException(int size, int limit)
+        : base("Payload too large", $"The payload is {size} bytes; the limit is {limit} bytes.")
+    {
+    }
+
+    /// <summary>A body cut off at its limit: how large it would have been is not known.</summary>
+    public PayloadTooLargeException(long limit)
+        : base("Payload too large", $"The request body is larger than its limit of {limit} bytes.")
+    {
+    }
+}
 
 /// <summary>The content is of a type the platform does not take (415).</summary>
 public sealed class UnsupportedMediaTypeException(string detail) : ApplicationProblemException("Unsupported media type", detail);

@@ -53,13 +53,19 @@ public static class TaskApi
     /// <summary>A 1×1 PNG.</summary>
     public static readonly byte[] TinyPng = Convert.FromBase64String("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==");
 
-    public static async Task<HttpResponseMessage> UploadAsync(HttpClient client, byte[] content, string name = "image.png", string claimedType = "image/png")
+    /// <param name="expectContinue">
+    /// Ask before sending the body (<c>Expect: 100-continue</c>): a server refusing a body too large answers before it
+    /// comes, where otherwise it may answer and close while the body is still being sent, and the client sees a reset.
+    /// </param>
+    public static async Task<HttpResponseMessage> UploadAsync(HttpClient client, byte[] content, string name = "image.png", string claimedType = "image/png", bool expectContinue = false)
     {
         using var form = new MultipartFormDataContent();
         var file = new ByteArrayContent(content);
         file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(claimedType);
         form.Add(file, "file", name);
-        return await client.PostAsync("/api/v1/files", form);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/files") { Content = form };
+        request.Headers.ExpectContinue = expectContinue;
+        return await client.SendAsync(request);
     }
 
     public static async Task<FileDto> UploadFileAsync(HttpClient client, byte[] content, string name = "image.png")

@@ -72,27 +72,49 @@ public sealed class FilesController(FilesHandler handler) : ControllerBase
         handler.GetAsync(User.TenantId(), RequestValues.Id(id, "File"), cancellationToken);
 
     /// <summary>
-    /// Raises the request size limit for uploads to <c>Files:MaxFileBytes</c> plus the multipart envelope, before the
-    /// form is read (other endpoints keep the task payload's limit): a larger body is cut off at that size, a 413.
+    /// Raises the request size limit for uploads to <c>Files:MaxFileBytes</c> plus the multipart envelope (other
+    /// endpoints keep the task payload's limit) and reads the form before model binding does: a body over the limit is
+    /// cut off at it and answered 413, where binding turned the failed read into a missing file part (400); a body that
+    /// is not a readable form is a 400 that says so.
     /// </summary>
     [AttributeUsage(AttributeTargets.Method)]
-    private sealed class UploadSizeLimitAttribute : Attribute, IResourceFilter, IOrderedFilter
+    private sealed class UploadSizeLimitAttribute : Attribute, IAsyncResourceFilter, IOrderedFilter
     {
         public int Order => int.MinValue;
 
-        public void OnResourceExecuting(ResourceExecutingContext context)
+        public async Task OnResourceExecutionAsync(ResourceExecutingContext context, ResourceExecutionDelegate next)
         {
-            var limit = context.HttpContext.RequestServices.GetRequiredService<FilesHandler>().MaxFileBytes + 64L * 1024;
-            if (context.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            var http = context.HttpContext;
+            var limit = http.RequestServices.GetRequiredService<FilesHandler>().MaxFileBytes + 64L * 1024;
+            if (http.Request.ContentLength > limit)
+            {
+                throw new AssistenteIa.Application.PayloadTooLargeException(limit);
+            }
+
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             {
                 size.MaxRequestBodySize = limit;
             }
 
-            context.HttpContext.Features.Set<IFormFeature>(new FormFeature(context.HttpContext.Request, new FormOptions { MultipartBodyLengthLimit = limit }));
-        }
+            // The body's own limit above is what a too-large upload meets; no part of it can be longer than the body.
+            http.Features.Set<IFormFeature>(new FormFeature(http.Request, new FormOptions { MultipartBodyLengthLimit = limit + 1 }));
+            if (http.Request.HasFormContentType)
+            {
+                try
+                {
+                    await http.Request.ReadFormAsync(http.RequestAborted);
+                }
+                catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+                {
+                    throw new AssistenteIa.Application.PayloadTooLargeException(limit);
+                }
+                catch (Exception ex) when (ex is InvalidDataException or BadHttpRequestException)
+                {
+                    throw AssistenteIa.Application.RequestValidationException.For("file", $"The multipart body could not be read: {ex.Message}");
+                }
+            }
 
-        public void OnResourceExecuted(ResourceExecutedContext context)
-        {
+            await next();
         }
     }
 }
