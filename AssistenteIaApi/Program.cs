@@ -54,6 +54,7 @@ builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
 builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
+builder.Services.AddTenantRateLimits(builder.Configuration);
 builder.Services.AddSwaggerDocumentation(builder.Environment);
 
 var app = builder.Build();
@@ -73,6 +74,7 @@ app.UseStatusCodePages();
 app.UseSwaggerDocumentation();
 app.UseWebApp();
 app.UseAuthentication();
+app.UseRateLimiter();
 app.UseAuthorization();
 app.MapControllers();
 app.MapDefaultEndpoints();

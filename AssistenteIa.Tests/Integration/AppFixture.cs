@@ -28,6 +28,11 @@ public class AppFixture : IAsyncLifetime
 
     /// <summary>A secret ServiceB holds for integration calls to 127.0.0.1 (<c>Integrations:Secrets:partnerToken</c>); tasks name it, never give it.</summary>
     public const string IntegrationSecretName = "partnerToken";
+
+    /// <summary>A tenant the API limits to <see cref="ThrottledRate"/> requests a second in bursts of <see cref="ThrottledBurst"/> (<c>RateLimits:Tenants</c>).</summary>
+    public const string ThrottledTenant = "throttled-tenant";
+    public const int ThrottledRate = 2;
+    public const int ThrottledBurst = 5;
     public const string IntegrationSecretValue = "it-secret-7f3a9c-partner";
     public const int IntegrationMaxResponseBytes = 64 * 1024;
     public static readonly TimeSpan IntegrationTimeout = TimeSpan.FromSeconds(2);
@@ -100,6 +105,10 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Integrations__Timeout", IntegrationTimeout.ToString())
                 .WithEnvironment("Integrations__MaxResponseBytes", IntegrationMaxResponseBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
+
+        builder.CreateResourceBuilder<ProjectResource>("api")
+            .WithEnvironment($"RateLimits__Tenants__{ThrottledTenant}__RequestsPerSecond", ThrottledRate.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .WithEnvironment($"RateLimits__Tenants__{ThrottledTenant}__Burst", ThrottledBurst.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         Configure(builder);
 
