@@ -231,6 +231,39 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_change_to_the_task_after_a_long_outage_is_still_read_again_not_thrown()
+    {
+        // Five lost connections in a row (6.2 s of waiting), then a change by someone else (a cancel request bumps the
+        // row version) lands before the save: the conflict is handled like any other, not counted against the waits.
+        var outcome = new SlowCommand(IsOutcomeSave);
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(outcome)));
+        var task = await InsertTaskAsync(latencyMs: 0, maxAttempts: 1);
+        var saves = 0;
+        outcome.Arm(
+            async _ =>
+            {
+                if (++saves <= 5)
+                {
+                    Assert.True(await fixture.ScalarAsync<bool>("SELECT pg_terminate_backend(@p0)", ((NpgsqlConnection)outcome.Held!.Connection!).ProcessID));
+                }
+                else
+                {
+                    await fixture.ExecuteAsync($"""UPDATE "Tasks" SET "Version" = "Version" + 1 WHERE "Id" = '{task.Id}'""");
+                }
+            },
+            times: 6);
+
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.Equal(6, saves);
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+        Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT string_agg("Status", ',') FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+    }
+
+    [Fact]
     public async Task An_outcome_committed_before_its_answer_was_lost_is_recognised_and_not_written_again()
     {
         var committed = new LostCommitAnswer(IsOutcomeSave);

@@ -259,11 +259,12 @@ public sealed class ExecuteTaskHandler(
     private async Task<ExecutionOutcome> RecordAsync(AiTask task, TaskAttempt attempt, string? requestedModel, AttemptResult result, TimeSpan elapsed, CancellationToken stoppingToken)
     {
         var usage = Price(requestedModel, result.Usage) with { Elapsed = elapsed };
-        var waitingSince = clock.GetTimestamp();
+        long? outageSince = null;
+        var conflicts = 0;
         var delay = FirstOutageDelay;
         var reload = false;
         (AttemptStatus Status, DateTimeOffset EndedAt)? unanswered = null;
-        for (var retry = 0; ; retry++)
+        while (true)
         {
             if (reload)
             {
@@ -272,7 +273,7 @@ public sealed class ExecuteTaskHandler(
                     (task, attempt) = await ReloadAsync(task.Id, attempt.AttemptNo, CancellationToken.None);
                     reload = false;
                 }
-                catch (Exception ex) when (IsConnectionFailure(ex) && MayWaitOut(waitingSince, delay, stoppingToken))
+                catch (Exception ex) when (IsConnectionFailure(ex) && MayWaitOut(outageSince ??= clock.GetTimestamp(), delay, stoppingToken))
                 {
                     if (!await WaitOutOutageAsync(task, attempt, ex, delay, stoppingToken))
                     {
@@ -309,7 +310,7 @@ public sealed class ExecuteTaskHandler(
                 await outbox.PublishSavedAsync(CancellationToken.None);
                 return ExecutionOutcome.Recorded;
             }
-            catch (DbUpdateConcurrencyException) when (retry < MaxSaveRetries)
+            catch (DbUpdateConcurrencyException) when (conflicts++ < MaxSaveRetries)
             {
                 reload = true;
             }
@@ -320,7 +321,7 @@ public sealed class ExecuteTaskHandler(
                     ErrorKind.Permanent, StorageErrorCode, "The outcome of the attempt could not be stored; the operator's logs have the detail.", result.Usage));
                 reload = true;
             }
-            catch (Exception ex) when (IsConnectionFailure(ex) && MayWaitOut(waitingSince, delay, stoppingToken))
+            catch (Exception ex) when (IsConnectionFailure(ex) && MayWaitOut(outageSince ??= clock.GetTimestamp(), delay, stoppingToken))
             {
                 unanswered = (attempt.Status, attempt.EndedAt!.Value);
                 if (!await WaitOutOutageAsync(task, attempt, ex, delay, stoppingToken))
@@ -342,17 +343,19 @@ public sealed class ExecuteTaskHandler(
     internal static readonly TimeSpan MaxOutageDelay = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Whether a lost connection is waited out once more: not when the lease has had its full length since the outage
-    /// began (the dispatcher may take the task back from then on), nor while the host stops. Otherwise the exception
-    /// goes to the caller: the delivery is requeued, the lease lapses and the rescue decides.
+    /// Whether a lost connection is waited out once more: not once a lease's length has passed since the first failure
+    /// (by then the lease, last renewed before the outage, has lapsed and the dispatcher may have taken the task
+    /// back; the row version keeps a late write from counting, this bound keeps the worker from trying forever), nor
+    /// while the host stops. Otherwise the exception goes to the caller: the delivery is requeued, the lease lapses
+    /// and the rescue decides.
     /// </summary>
-    private bool MayWaitOut(long waitingSince, TimeSpan delay, CancellationToken stoppingToken) =>
-        !stoppingToken.IsCancellationRequested && clock.GetElapsedTime(waitingSince) + delay <= workerOptions.Value.LeaseDuration;
+    private bool MayWaitOut(long outageSince, TimeSpan delay, CancellationToken stoppingToken) =>
+        !stoppingToken.IsCancellationRequested && clock.GetElapsedTime(outageSince) + delay <= workerOptions.Value.LeaseDuration;
 
     /// <summary>Waits before the next try; false when the host began to stop meanwhile.</summary>
     private async Task<bool> WaitOutOutageAsync(AiTask task, TaskAttempt attempt, Exception ex, TimeSpan delay, CancellationToken stoppingToken)
     {
-        logger.LogWarning(ex, "Could not reach the database to record task {TaskId} attempt {AttemptNo}; trying again in {Delay}", task.Id, attempt.AttemptNo, delay);
+        logger.LogWarning(ex, "Could not record task {TaskId} attempt {AttemptNo} (the database connection failed or the database refused for now); trying again in {Delay}", task.Id, attempt.AttemptNo, delay);
         try
         {
             await Task.Delay(delay, clock, stoppingToken);
