@@ -167,6 +167,9 @@ public sealed class HardeningTests
     [InlineData("0.0e-309", false)]
     [InlineData("1e99999", false)]
     [InlineData("1e-99999999999999999999", false)]
+    [InlineData("1e000308", true)]
+    [InlineData("1E-000007", true)]
+    [InlineData("1e0000000000000000001", true)]
     [InlineData("DIGITS 1000", true)]
     [InlineData("DIGITS 1001", false)]
     public void A_payload_number_must_fit_a_double_s_range_and_a_thousand_digits(string number, bool storable)
@@ -178,6 +181,22 @@ public sealed class HardeningTests
         }
 
         Assert.Equal(storable, CreateTaskValidator.IsStorableNumber(number));
+    }
+
+    [Theory]
+    [InlineData("0", 1)]
+    [InlineData("-1.5", 4)]
+    [InlineData("1e3", 4)]
+    [InlineData("1.25e1", 4)]
+    [InlineData("1e-3", 5)]
+    [InlineData("-2.5e-2", 6)]
+    [InlineData("0e-2", 4)]
+    [InlineData("1e308", 309)]
+    [InlineData("123.4567e2", 8)]
+    public void A_payload_number_is_counted_at_the_length_the_database_prints_it(string number, int stored)
+    {
+        // numeric never writes an exponent: 1e3 is 1000, 1e-3 is 0.001, 0e-2 is 0.00.
+        Assert.Equal(stored, CreateTaskValidator.StoredLength(number));
     }
 
     [Theory]

@@ -66,6 +66,21 @@ public sealed class InputHardeningTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task Numbers_are_counted_against_the_payload_limit_as_the_database_stores_them()
+    {
+        // 2,000 × "1e308" is 12 KB sent and 618 KB stored (numeric writes all 309 digits), over the 256 KiB limit.
+        using var client = fixture.CreateApiClient();
+        var before = await CountTasksAsync();
+        var numbers = string.Join(',', Enumerable.Repeat("1e308", 2_000));
+
+        using var response = await TaskApi.PostRawAsync(client, "{\"type\":" + Type + ",\"payload\":{\"prompt\":\"p\",\"parameters\":{\"t\":[" + numbers + "]}}}");
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        await TaskApi.ProblemAsync(response);
+        Assert.Equal(before, await CountTasksAsync());
+    }
+
+    [Fact]
     public async Task Numbers_a_double_can_hold_are_accepted_and_stored()
     {
         using var client = fixture.CreateApiClient();

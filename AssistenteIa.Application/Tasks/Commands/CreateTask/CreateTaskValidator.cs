@@ -69,9 +69,11 @@ public static class CreateTaskValidator
         }
 
         string? json = null;
+        byte[]? utf8 = null;
         try
         {
-            json = JsonSerializer.Serialize(payload, JsonDefaults.Options);
+            utf8 = JsonSerializer.SerializeToUtf8Bytes(payload, JsonDefaults.Options);
+            json = System.Text.Encoding.UTF8.GetString(utf8);
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or JsonException)
         {
@@ -79,7 +81,8 @@ public static class CreateTaskValidator
             errors["payload"] = ["The payload contains text that is not valid Unicode."];
         }
 
-        if (json is not null && FindUnstorable(json) is { } unstorable)
+        var numbersGrowth = 0L;
+        if (json is not null && FindUnstorable(json, utf8!, out numbersGrowth) is { } unstorable)
         {
             errors[unstorable.Path] = [unstorable.Error];
         }
@@ -89,7 +92,8 @@ public static class CreateTaskValidator
             throw new RequestValidationException(errors);
         }
 
-        var size = System.Text.Encoding.UTF8.GetByteCount(json!);
+        // As stored: numeric prints every digit an exponent stands for ("1e300" takes 301 characters).
+        var size = (int)Math.Min(int.MaxValue, utf8!.Length + numbersGrowth);
         if (size > options.MaxPayloadBytes)
         {
             throw new PayloadTooLargeException(size, options.MaxPayloadBytes);
@@ -101,26 +105,29 @@ public static class CreateTaskValidator
     /// <summary>Mantissa digits a payload number may have at most (a double keeps 17).</summary>
     public const int MaxNumberDigits = 1_000;
 
-    /// <summary>The largest power of ten a payload number may reach, either way: a double's range.</summary>
+    /// <summary>The largest power of ten a payload number's leading digit may reach, either way: about a double's range.</summary>
     public const int MaxNumberMagnitude = 308;
 
     private const string NulError = "Text in the payload must not contain the NUL character (\\u0000).";
 
     private static readonly string NumberError =
-        $"Numbers in the payload must have at most {MaxNumberDigits:N0} digits and a magnitude between 1e-{MaxNumberMagnitude} and 1e{MaxNumberMagnitude + 1} (a double's range).";
+        $"Numbers in the payload must have at most {MaxNumberDigits:N0} digits and, unless zero, a magnitude from 1e-{MaxNumberMagnitude} up to (not including) 1e{MaxNumberMagnitude + 1}.";
 
     /// <summary>
     /// The first part of the payload PostgreSQL's jsonb would refuse, or store blown up, with its path; null when there
     /// is none. It refuses the NUL character in text; it keeps numbers as <c>numeric</c>, which fails beyond 131,072
     /// digits before the point or 16,383 after it and writes out every digit an exponent stands for ("1e100000" is
-    /// stored as 100,001 characters), so numbers are held to a double's range and <see cref="MaxNumberDigits"/>.
+    /// stored as 100,001 characters), so numbers are held to about a double's range and <see cref="MaxNumberDigits"/>, and
+    /// the payload's size limit counts them as stored.
     /// </summary>
-    private static (string Path, string Error)? FindUnstorable(string json)
+    private static (string Path, string Error)? FindUnstorable(string json, byte[] utf8, out long numbersGrowth)
     {
-        if (!json.Contains("\\u0000", StringComparison.Ordinal) && AllNumbersStorable(json))
+        if (!json.Contains("\\u0000", StringComparison.Ordinal) && AllNumbersStorable(utf8, out numbersGrowth))
         {
             return null;
         }
+
+        numbersGrowth = 0;
 
         using var document = JsonDocument.Parse(json);
         return Find(document.RootElement, "payload");
@@ -165,50 +172,86 @@ public static class CreateTaskValidator
         }
     }
 
-    /// <summary>The cheap pass every payload gets: one read of its tokens, no document built.</summary>
-    private static bool AllNumbersStorable(string json)
+    /// <summary>
+    /// The cheap pass every payload gets: one read of its tokens, no document built. Also how many more bytes than
+    /// sent its numbers take as stored.
+    /// </summary>
+    private static bool AllNumbersStorable(byte[] utf8, out long growth)
     {
-        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(json));
+        growth = 0;
+        Span<char> text = stackalloc char[64];
+        var reader = new Utf8JsonReader(utf8);
         while (reader.Read())
         {
-            if (reader.TokenType == JsonTokenType.Number && !IsStorableNumber(System.Text.Encoding.UTF8.GetString(reader.ValueSpan)))
+            if (reader.TokenType != JsonTokenType.Number)
+            {
+                continue;
+            }
+
+            var raw = reader.ValueSpan;
+            var chars = raw.Length <= text.Length ? text[..raw.Length] : new char[raw.Length];
+            System.Text.Encoding.ASCII.GetChars(raw, chars);
+            if (StoredLength(chars) is not { } stored)
             {
                 return false;
             }
+
+            growth += Math.Max(0, stored - raw.Length);
         }
 
         return true;
     }
 
     /// <summary>
-    /// A JSON number (already valid JSON) with at most <see cref="MaxNumberDigits"/> mantissa digits, an exponent of at
-    /// most <see cref="MaxNumberMagnitude"/> + <see cref="MaxNumberDigits"/> either way, and its leading digit at a power
-    /// of ten within ±<see cref="MaxNumberMagnitude"/> (a zero: its exponent).
+    /// Whether PostgreSQL stores the JSON number (already valid JSON) within the rule: at most
+    /// <see cref="MaxNumberDigits"/> mantissa digits and its leading digit at a power of ten within
+    /// ±<see cref="MaxNumberMagnitude"/> (a zero: its exponent).
     /// </summary>
-    public static bool IsStorableNumber(ReadOnlySpan<char> number)
+    public static bool IsStorableNumber(ReadOnlySpan<char> number) => StoredLength(number) is not null;
+
+    /// <summary>
+    /// How many characters the number takes as stored (numeric never writes an exponent: "1e3" is "1000", "1e-3"
+    /// "0.001"), or null when it breaks the rule of <see cref="IsStorableNumber"/>.
+    /// </summary>
+    public static int? StoredLength(ReadOnlySpan<char> number)
     {
         var exponentAt = number.IndexOfAny('e', 'E');
         var mantissa = exponentAt < 0 ? number : number[..exponentAt];
         var exponent = 0;
         if (exponentAt >= 0)
         {
-            // The bound below is far under int's range, so a longer exponent is refused before it could overflow.
-            var text = number[(exponentAt + 1)..].TrimStart('+');
-            if (text.TrimStart('-').Length > 5 || !int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out exponent)
-                || Math.Abs(exponent) > MaxNumberMagnitude + MaxNumberDigits)
+            var text = number[(exponentAt + 1)..];
+            var sign = 1;
+            if (text.Length > 0 && text[0] is '+' or '-')
             {
-                return false;
+                sign = text[0] == '-' ? -1 : 1;
+                text = text[1..];
             }
+
+            // Leading zeros are valid JSON ("1e007"); past five digits no exponent can pass the bounds below, and
+            // refusing it here keeps the parse from overflowing.
+            text = text.TrimStart('0');
+            if (text.Length > 5)
+            {
+                return null;
+            }
+
+            exponent = text.Length == 0 ? 0 : sign * int.Parse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        mantissa = mantissa.TrimStart('-');
+        var negative = mantissa.StartsWith('-');
+        mantissa = negative ? mantissa[1..] : mantissa;
         var point = mantissa.IndexOf('.');
         var integer = point < 0 ? mantissa : mantissa[..point];
         var fraction = point < 0 ? [] : mantissa[(point + 1)..];
         if (integer.Length + fraction.Length > MaxNumberDigits)
         {
-            return false;
+            return null;
         }
+
+        // Digits after the point as stored: the fraction's, moved by the exponent.
+        var scale = Math.Max(0, fraction.Length - exponent);
+        var scaleText = scale > 0 ? 1 + scale : 0;
 
         // The power of ten of the leading non-zero digit: 123 → 2, 0.05 → -2, then moved by the exponent.
         var significantInteger = integer.TrimStart('0');
@@ -224,9 +267,15 @@ public static class CreateTaskValidator
         else
         {
             // Zero: numeric keeps the scale an exponent gives it ("0e-1000" is stored with 1,000 zeros).
-            return Math.Abs(exponent) <= MaxNumberMagnitude;
+            return Math.Abs(exponent) <= MaxNumberMagnitude ? 1 + scaleText : null;
         }
 
-        return Math.Abs(leading + exponent) <= MaxNumberMagnitude;
+        var magnitude = leading + exponent;
+        if (Math.Abs(magnitude) > MaxNumberMagnitude)
+        {
+            return null;
+        }
+
+        return (negative ? 1 : 0) + Math.Max(1, magnitude + 1) + scaleText;
     }
 }
