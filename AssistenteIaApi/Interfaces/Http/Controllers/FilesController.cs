@@ -98,7 +98,8 @@ public sealed class FilesController(FilesHandler handler) : ControllerBase
 
             // The body's own limit above is what a too-large upload meets; no part of it can be longer than the body.
             http.Features.Set<IFormFeature>(new FormFeature(http.Request, new FormOptions { MultipartBodyLengthLimit = limit + 1 }));
-            if (http.Request.HasFormContentType)
+            // Only what the action consumes ([Consumes] answers 415 for other types before any filter runs).
+            if (http.Request.ContentType is { } type && type.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             {
                 try
                 {
@@ -108,8 +109,9 @@ public sealed class FilesController(FilesHandler handler) : ControllerBase
                 {
                     throw new AssistenteIa.Application.PayloadTooLargeException(limit);
                 }
-                catch (Exception ex) when (ex is InvalidDataException or BadHttpRequestException)
+                catch (InvalidDataException ex)
                 {
+                    // A malformed multipart body; other request failures (a client too slow, 408) keep their own status.
                     throw AssistenteIa.Application.RequestValidationException.For("file", $"The multipart body could not be read: {ex.Message}");
                 }
             }
