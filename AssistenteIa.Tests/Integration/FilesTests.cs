@@ -50,8 +50,8 @@ public sealed class FilesTests(AppFixture fixture)
     [InlineData(2 * 1024 * 1024)]
     public async Task A_file_over_the_size_limit_is_413_and_nothing_is_stored(int bytesOver)
     {
-        // One byte over fits in the request's allowance for the multipart envelope; megabytes over are cut off while
-        // the form is read.
+        // One byte over fits in the request's allowance for the multipart envelope and meets the action's own check;
+        // megabytes over are refused by the declared length before the body is read.
         using var client = fixture.CreateApiClient();
         var before = await CountFilesAsync();
         var big = new byte[(10 * 1024 * 1024) + bytesOver];
