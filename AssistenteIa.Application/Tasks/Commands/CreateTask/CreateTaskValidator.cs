@@ -122,12 +122,11 @@ public static class CreateTaskValidator
     /// </summary>
     private static (string Path, string Error)? FindUnstorable(string json, byte[] utf8, out long numbersGrowth)
     {
-        if (!json.Contains("\\u0000", StringComparison.Ordinal) && AllNumbersStorable(utf8, out numbersGrowth))
+        // The numbers' pass runs first and always: the size limit needs their growth even when the text check has more to do.
+        if (AllNumbersStorable(utf8, out numbersGrowth) && !json.Contains("\\u0000", StringComparison.Ordinal))
         {
             return null;
         }
-
-        numbersGrowth = 0;
 
         using var document = JsonDocument.Parse(json);
         return Find(document.RootElement, "payload");
