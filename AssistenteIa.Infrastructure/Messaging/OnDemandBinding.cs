@@ -12,10 +12,13 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// Every bind, unbind and channel change happens under one lock, so a decision is never made on a channel or a demand
 /// that changed meanwhile. After each bind <paramref name="onBound"/> runs: what was published before the bind never
 /// reached the queue. A bind or unbind that fails on a channel still open is tried again every
-/// <see cref="RetryDelay"/>; one on a channel that closed is left to the next subscribe.
+/// <see cref="RetryDelay"/>; one on a channel that closed is left to the next subscribe. With a <paramref name="listener"/>,
+/// it is registered before each bind and removed after the unbind (what is bound to is published only while someone
+/// listens), and <see cref="RenewListenerAsync"/> keeps it registered while bound.
 /// </summary>
 public sealed class OnDemandBinding(
-    string exchange, IReadOnlyList<string> routingKeys, TimeSpan linger, Action onBound, TimeProvider clock, ILogger<OnDemandBinding> logger)
+    string exchange, IReadOnlyList<string> routingKeys, TimeSpan linger, Action onBound, TimeProvider clock, ILogger<OnDemandBinding> logger,
+    IBindingListener? listener = null)
     : ILiveEventFeed, IDisposable
 {
     public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
@@ -69,6 +72,32 @@ public sealed class OnDemandBinding(
             _queue = queue;
             Volatile.Write(ref _bound, false);
             await ApplyAsync(wanted: Volatile.Read(ref _demand) > 0, force: true, cancellationToken);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Renews the listener's registration while bound; when it had lapsed (a database outage longer than its lease),
+    /// registers it again and runs <c>onBound</c>: what was written meanwhile was not published, the streams read it.
+    /// </summary>
+    public async Task RenewListenerAsync(CancellationToken cancellationToken)
+    {
+        if (listener is null)
+        {
+            return;
+        }
+
+        await _lock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_bound && await listener.EnsureAsync(cancellationToken))
+            {
+                logger.LogWarning("The event listener of queue {Queue} had lapsed; registered again, the streams catch up from the database", _queue);
+                onBound();
+            }
         }
         finally
         {
@@ -142,6 +171,11 @@ public sealed class OnDemandBinding(
             return;
         }
 
+        if (wanted && listener is not null)
+        {
+            await listener.EnsureAsync(cancellationToken);
+        }
+
         foreach (var key in routingKeys)
         {
             if (wanted)
@@ -156,6 +190,12 @@ public sealed class OnDemandBinding(
 
         Volatile.Write(ref _bound, wanted);
         logger.LogInformation("Queue {Queue} {State} {Exchange}", queue, wanted ? "bound to" : "unbound from", exchange);
+        if (!wanted && listener is not null)
+        {
+            // Failing here leaves the row to lapse with its lease: events published for nothing meanwhile, none lost.
+            await listener.RemoveAsync(cancellationToken);
+        }
+
         if (wanted)
         {
             onBound();

@@ -20,11 +20,16 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// </list>
 /// ServiceC's read and unbind and the API's bind run under one transaction-scoped advisory lock, so an unbind decided
 /// on a read that missed a committed endpoint always comes before that endpoint's bind, never after it.
+/// The binding goes with the listener <see cref="ListenerName"/> (<see cref="TaskEventDemand"/>): registered before every
+/// bind, removed with the unbind, in the same transaction. Without it task events are not published at all.
 /// </summary>
 public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider services) : IWebhookEventRouting
 {
     /// <summary>The advisory lock key ("WEBHOOKS" in ASCII).</summary>
     public const long LockKey = 0x5745_4248_4F4F_4B53;
+
+    /// <summary>The row of <c>EventListeners</c> that keeps task events published while an endpoint is enabled (no lease: removed with the binding).</summary>
+    public const string ListenerName = "webhooks";
 
     public Task OpenAsync(CancellationToken cancellationToken) =>
         // The API's context retries transient failures, which requires its own transactions to run in the strategy.
@@ -32,6 +37,7 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
         {
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             await LockAsync(cancellationToken);
+            await TaskEventDemand.EnsureAsync(db, ListenerName, lease: null, cancellationToken);
             await BindAsync(bound: true, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         });
@@ -48,6 +54,7 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
 
             if (any)
             {
+                await TaskEventDemand.EnsureAsync(db, ListenerName, lease: null, cancellationToken);
                 await BindAsync(bound: true, cancellationToken);
                 return true;
             }
@@ -57,6 +64,15 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
 
             // Read again under the lock: every endpoint committed before an API bind that waits on this lock is seen.
             any = await AnyEnabledAsync(cancellationToken);
+            if (any)
+            {
+                await TaskEventDemand.EnsureAsync(db, ListenerName, lease: null, cancellationToken);
+            }
+            else
+            {
+                await TaskEventDemand.RemoveAsync(db, ListenerName, cancellationToken);
+            }
+
             await BindAsync(any, cancellationToken);
             try
             {

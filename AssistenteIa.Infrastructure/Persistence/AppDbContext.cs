@@ -17,6 +17,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     public DbSet<TaskAttempt> TaskAttempts => Set<TaskAttempt>();
     public DbSet<TaskArtifact> TaskArtifacts => Set<TaskArtifact>();
     public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+    public DbSet<EventListener> EventListeners => Set<EventListener>();
     public DbSet<Tenant> Tenants => Set<Tenant>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
@@ -62,9 +63,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     {
         // Rows of a save that failed are still Added: they go out with the save that finally stores them. Rows this
         // context no longer tracks (a transaction rolled back, the pooled context was reset) are dropped.
+        // A task event the database wrote already sent (nobody listens: TaskEventDemand) is not published.
         var saved = _eventMessages.FindAll(m => Entry(m).State == EntityState.Unchanged);
         _eventMessages.RemoveAll(m => Entry(m).State is EntityState.Unchanged or EntityState.Detached);
-        return saved;
+        var unsent = saved.FindAll(m => m.SentAt is null);
+        if (unsent.Count < saved.Count)
+        {
+            Forget(saved.Where(m => m.SentAt is not null));
+        }
+
+        return unsent;
     }
 
     public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken)

@@ -89,6 +89,7 @@ public class AppFixture : IAsyncLifetime
                 .WithEnvironment("Dispatcher__RequeueQueuedAfter", "00:00:03")
                 .WithEnvironment("TaskEvents__HeartbeatInterval", "00:00:01")
                 .WithEnvironment("TaskEvents__FeedLinger", "00:00:01")
+                .WithEnvironment("TaskEvents__ListenerLease", "00:00:04")
                 .WithEnvironment("Outbound__AllowLoopback", "true")
                 .WithEnvironment("Ai__Prices__local-hashed-ngrams-v1__PerUnit", "0.001")
                 .WithEnvironment("Webhooks__RetryBaseDelay", "00:00:01")
@@ -161,6 +162,30 @@ public class AppFixture : IAsyncLifetime
     }
 
     public Task ExecuteAsync(string sql) => Sql.ExecuteAsync(DatabaseConnectionString, sql);
+
+    /// <summary>
+    /// Registers a listener of task events (they are published only while one is live, see <c>TaskEventDemand</c>) for
+    /// a test that reads them from the broker itself; removed when disposed.
+    /// </summary>
+    public async Task<IAsyncDisposable> ListenToTaskEventsAsync()
+    {
+        var name = $"test.{Guid.NewGuid():N}";
+        await using (var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(DatabaseConnectionString).Options))
+        {
+            await TaskEventDemand.RegisterAsync(db, name, TimeSpan.FromMinutes(10), CancellationToken.None);
+        }
+
+        return new Listener(this, name);
+    }
+
+    private sealed class Listener(AppFixture fixture, string name) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
+            await TaskEventDemand.RemoveAsync(db, name, CancellationToken.None);
+        }
+    }
 
     /// <summary>Waits for a resource that was stopped or killed to exit, starts it again and waits until it is healthy.</summary>
     public async Task RestartAsync(string resource, TimeSpan deadline)

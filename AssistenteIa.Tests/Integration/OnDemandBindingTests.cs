@@ -1,6 +1,8 @@
 using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 using AssistenteIa.Infrastructure.Messaging;
+using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.Interfaces.Messaging;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -131,6 +133,7 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddDbContext<AppDbContext>(o => o.UseNpgsql(isolated.ConnectionString));
         builder.AddTaskEventStreams();
         await using var services = builder.Services.BuildServiceProvider();
         var binding = services.GetRequiredService<OnDemandBinding>();
@@ -144,6 +147,57 @@ public sealed class OnDemandBindingTests(IsolatedDatabase isolated) : IClassFixt
 
         Assert.True(binding.IsBound);
         Assert.True(stream.TakeGap(), "the stream is told to catch up after the bind");
+
+        // The instance listens: task events are published while its feed is on.
+        var listener = services.GetRequiredService<TaskEventListenerLease>();
+        Assert.True(await Sql.ScalarAsync<bool>(isolated.ConnectionString, """SELECT EXISTS (SELECT 1 FROM "EventListeners" WHERE "Name" = @p0 AND "Until" > now())""", listener.Name));
+    }
+
+    [Fact]
+    public async Task The_listener_is_registered_before_the_bind_removed_after_the_unbind_and_registered_again_when_it_lapsed()
+    {
+        var listener = new RecordingListener(this);
+        var binding = new OnDemandBinding(_exchange, ["task.#"], Linger, () => Interlocked.Increment(ref _bound), _clock, NullLogger<OnDemandBinding>.Instance, listener);
+        await binding.AttachAsync(_channel, _queue, CancellationToken.None);
+        Assert.Equal(["remove (routed: False)"], listener.Calls);
+        listener.Calls.Clear();
+        await binding.RenewListenerAsync(CancellationToken.None);
+        Assert.Empty(listener.Calls);
+
+        binding.Acquire();
+        await binding.Settling;
+        Assert.Equal(["ensure (routed: False)"], listener.Calls);
+        Assert.Equal(1, _bound);
+
+        // A live registration is renewed; a lapsed one is registered again and the streams catch up.
+        await binding.RenewListenerAsync(CancellationToken.None);
+        Assert.Equal(1, _bound);
+        listener.Lapsed = true;
+        await binding.RenewListenerAsync(CancellationToken.None);
+        Assert.Equal(2, _bound);
+
+        binding.Release();
+        _clock.Advance(Linger);
+        await binding.Settling;
+        Assert.Equal("remove (routed: False)", listener.Calls[^1]);
+    }
+
+    /// <summary>Records each call with whether the queue was bound at that moment.</summary>
+    private sealed class RecordingListener(OnDemandBindingTests test) : IBindingListener
+    {
+        public List<string> Calls { get; } = [];
+
+        public bool Lapsed { get; set; }
+
+        public async Task<bool> EnsureAsync(CancellationToken cancellationToken)
+        {
+            Calls.Add($"ensure (routed: {await test.RoutedAsync()})");
+            var lapsed = Lapsed;
+            Lapsed = false;
+            return lapsed;
+        }
+
+        public async Task RemoveAsync(CancellationToken cancellationToken) => Calls.Add($"remove (routed: {await test.RoutedAsync()})");
     }
 
     /// <summary>A binding attached to the test's queue, with one stream wanting it and the bind done.</summary>

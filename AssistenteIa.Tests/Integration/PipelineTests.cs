@@ -47,6 +47,8 @@ public sealed class PipelineTests(AppFixture fixture)
     [Fact]
     public async Task The_writers_mark_their_published_rows_before_the_relay_would_take_them()
     {
+        // Task events are published while someone listens (TaskEventDemand).
+        await using var listening = await fixture.ListenToTaskEventsAsync();
         using var client = fixture.CreateApiClient();
         var task = await TaskApi.CreateAsync(client, TaskApi.Body());
         Assert.Equal(AiTaskStatus.Succeeded, (await TaskApi.WaitForTerminalAsync(client, task.Id)).Status);

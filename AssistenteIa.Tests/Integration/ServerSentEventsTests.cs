@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
@@ -157,10 +158,45 @@ public sealed class ServerSentEventsTests(AppFixture fixture)
             var seen = await stream.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == task.Id), Deadline, "the task to succeed");
             Assert.Equal(["task.created", "task.queued", "task.reserved", "task.started", "task.succeeded"], seen.Where(e => TaskIdOf(e) == task.Id).Select(e => e.Type));
             Assert.Equal(1, await ApiFeedBindingsAsync());
+            Assert.Equal(1, await ApiListenersAsync());
         }
 
         await Eventually.UntilAsync(ApiFeedBindingsAsync, count => count == 0, Deadline, "the API's feed to go off a linger after the last stream closed");
+        await Eventually.UntilAsync(ApiListenersAsync, count => count == 0, Deadline, "the API to stop listening to task events with its feed off");
     }
+
+    /// <summary>
+    /// Task events are published only while a listener is registered. An API instance whose registration lapsed (a
+    /// database outage longer than its lease; here its row is expired by hand) registers again at its next renewal and
+    /// its streams read what was stored unpublished meanwhile from the outbox.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_misses_nothing_when_its_instance_stopped_listening_for_a_while()
+    {
+        using var client = await fixture.CreateTenantClientAsync("lapse");
+        await using var stream = await SseClient.OpenAsync(client, "/api/v1/tasks/events");
+        await Eventually.UntilAsync(ApiListenersAsync, count => count == 1, Deadline, "the API to listen to task events");
+
+        // Until a task's first event is stored unpublished: a renewal may register again between the expiry and the POST.
+        TaskDto? task = null;
+        for (var tries = 0; task is null; tries++)
+        {
+            Assert.True(tries < 5, "a task event stored while the API's registration had lapsed");
+            await fixture.ExecuteAsync("""UPDATE "EventListeners" SET "Until" = now() - interval '1 second' WHERE "Name" LIKE 'task-events.api.%'""");
+            var created = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "while nobody listened"));
+            var unpublished = await fixture.ScalarAsync<bool>(
+                """SELECT "SentAt" = "CreatedAt" AND "PublishAttempts" = 0 FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "EventSequence" = 1""", created.Id);
+            task = unpublished ? created : null;
+        }
+
+        var seen = await stream.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == task.Id), Deadline, "the task to succeed");
+        Assert.Equal(["task.created", "task.queued", "task.reserved", "task.started", "task.succeeded"], seen.Where(e => TaskIdOf(e) == task.Id).Select(e => e.Type));
+        Assert.Equal(1, await ApiListenersAsync());
+    }
+
+    /// <summary>Live registrations of API instances as listeners of task events.</summary>
+    private Task<long> ApiListenersAsync() =>
+        fixture.ScalarAsync<long>("""SELECT count(*) FROM "EventListeners" WHERE "Name" LIKE 'task-events.api.%' AND "Until" > now()""");
 
     /// <summary>Bindings from <c>task-events</c> to the API instances' live-stream queues (the management API).</summary>
     private async Task<int> ApiFeedBindingsAsync()

@@ -4,7 +4,7 @@ using RabbitMQ.Client;
 
 namespace AssistenteIa.Tests.Integration;
 
-/// <summary>The lifecycle as a stream: every change of a task reaches the task-events topic exchange.</summary>
+/// <summary>The lifecycle as a stream: while a listener is registered, every change of a task reaches the task-events topic exchange.</summary>
 [Collection(AppCollection.Name)]
 public sealed class TaskEventStreamTests(AppFixture fixture)
 {
@@ -13,6 +13,7 @@ public sealed class TaskEventStreamTests(AppFixture fixture)
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
+        await using var listening = await fixture.ListenToTaskEventsAsync();
         var queue = await SubscribeAsync(channel, "task.#");
         using var client = fixture.CreateApiClient();
 
@@ -38,6 +39,7 @@ public sealed class TaskEventStreamTests(AppFixture fixture)
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(fixture.BrokerUri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
+        await using var listening = await fixture.ListenToTaskEventsAsync();
         var queue = await SubscribeAsync(channel, "task.cancel_requested", "task.cancelled");
         using var client = fixture.CreateApiClient();
         var task = await TaskApi.CreateAsync(client, TaskApi.Body(simulation: new { latencyMs = 30000 }));

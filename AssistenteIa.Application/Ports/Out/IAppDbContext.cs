@@ -25,7 +25,10 @@ public interface IAppDbContext
     /// </summary>
     Task<int> SaveChangesAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>The outbox rows written from task events by the saves since the last call, for publishing right after commit.</summary>
+    /// <summary>
+    /// The outbox rows written from task events by the saves since the last call, for publishing right after commit;
+    /// a task event the database stored already sent (no listener registered, see <c>TaskEventDemand</c>) is not among them.
+    /// </summary>
     IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages();
 
     /// <summary>

@@ -162,6 +162,9 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         b.Property(m => m.LastError).HasMaxLength(2000);
         b.Property(m => m.TenantId).HasMaxLength(64);
 
+        // A task event nobody listens to is written already sent by the database (TaskEventDemand): read back.
+        b.Property(m => m.SentAt).ValueGeneratedOnAdd();
+
         // The relay reads only unsent rows, oldest first; the purge only sent ones.
         b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
         b.HasIndex(m => m.SentAt).HasFilter("\"SentAt\" IS NOT NULL").HasDatabaseName("IX_OutboxMessages_Sent");
@@ -169,6 +172,16 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         // The event streams replay a tenant's (or one task's) recent events in order.
         b.HasIndex(m => new { m.TenantId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TenantEvents");
         b.HasIndex(m => new { m.TaskId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TaskEvents");
+    }
+}
+
+internal sealed class EventListenerConfiguration : IEntityTypeConfiguration<EventListener>
+{
+    public void Configure(EntityTypeBuilder<EventListener> b)
+    {
+        b.ToTable("EventListeners");
+        b.HasKey(l => l.Name);
+        b.Property(l => l.Name).HasMaxLength(200);
     }
 }
 

@@ -43,4 +43,12 @@ public sealed class TaskEventStreamOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan FeedLinger { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// While its feed is on, this instance is a row of <c>EventListeners</c> (task events are published only while one
+    /// is live) with this lease, renewed every quarter of it: an instance that dies keeps events published for at most
+    /// this long; one that could not renew in time (a database outage) registers again and its streams catch up.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:02", "01:00:00")]
+    public TimeSpan ListenerLease { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -1,0 +1,164 @@
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>
+/// Task events are published only while a listener is registered (<see cref="TaskEventDemand"/>): the database decides
+/// as it inserts each event's outbox row, and a registration waits for every transaction that decided without it.
+/// </summary>
+public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    public ValueTask InitializeAsync() => new(ClearListenersAsync());
+
+    public ValueTask DisposeAsync() => new(ClearListenersAsync());
+
+    [Fact]
+    public async Task With_no_listener_a_task_event_is_stored_already_sent_and_not_handed_out_for_publishing()
+    {
+        await using var db = isolated.CreateDbContext();
+        var task = NewTask();
+        db.Tasks.Add(task);
+        await db.SaveChangesAsync();
+
+        // Only the work message is left to publish; the events stay as the history the streams replay.
+        var toPublish = db.TakeSavedOutboxMessages();
+        Assert.Equal(["tasks-queued"], toPublish.Select(m => m.Destination));
+        var events = await EventsOfAsync(task.Id);
+        Assert.Equal(["task.created", "task.queued"], events.Select(e => e.MessageType));
+        Assert.All(events, e => Assert.Equal(e.CreatedAt, e.SentAt));
+        Assert.All(events, e => Assert.Equal(0, e.PublishAttempts));
+    }
+
+    [Fact]
+    public async Task With_a_live_listener_task_events_are_left_to_publish_and_a_lapsed_one_counts_for_nothing()
+    {
+        await using var db = isolated.CreateDbContext();
+        await TaskEventDemand.RegisterAsync(db, "live", TimeSpan.FromMinutes(1), CancellationToken.None);
+        var heard = NewTask();
+        db.Tasks.Add(heard);
+        await db.SaveChangesAsync();
+        Assert.Equal(["task-events", "task-events", "tasks-queued"], db.TakeSavedOutboxMessages().Select(m => m.Destination).Order());
+        Assert.All(await EventsOfAsync(heard.Id), e => Assert.Null(e.SentAt));
+
+        await db.Database.ExecuteSqlAsync($"""UPDATE "EventListeners" SET "Until" = now() - interval '1 second'""");
+        var unheard = NewTask();
+        db.Tasks.Add(unheard);
+        await db.SaveChangesAsync();
+        Assert.Equal(["tasks-queued"], db.TakeSavedOutboxMessages().Select(m => m.Destination));
+
+        // A lapsed lease is not renewed: the listener registers again (and catches up on what it missed).
+        Assert.False(await TaskEventDemand.RenewAsync(db, "live", TimeSpan.FromMinutes(1), CancellationToken.None));
+        Assert.True(await TaskEventDemand.EnsureAsync(db, "live", TimeSpan.FromMinutes(1), CancellationToken.None));
+        Assert.False(await TaskEventDemand.EnsureAsync(db, "live", TimeSpan.FromMinutes(1), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_registration_waits_for_the_writers_that_decided_without_it()
+    {
+        // A writer's transaction has stored an event while nobody listened, and has not committed.
+        await using var writer = await OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        var unheard = await InsertEventAsync(writer, transaction);
+
+        await using var db = isolated.CreateDbContext();
+        var registering = TaskEventDemand.RegisterAsync(db, "late", lease: null, CancellationToken.None);
+        await Eventually.UntilAsync(() => WaitingOnLockAsync("pg_advisory_xact_lock"), waiting => waiting, Deadline, "the registration to wait for the writer");
+        Assert.False(registering.IsCompleted);
+
+        await transaction.CommitAsync();
+        await registering.WaitAsync(Deadline);
+        Assert.Equal(await SentAtOfAsync(unheard), await CreatedAtOfAsync(unheard));
+
+        // Registered: what is written from now on is published.
+        await using var next = await writer.BeginTransactionAsync();
+        var heard = await InsertEventAsync(writer, next);
+        await next.CommitAsync();
+        Assert.Null(await SentAtOfAsync(heard));
+    }
+
+    [Fact]
+    public async Task A_writer_that_waited_behind_a_registration_sees_it()
+    {
+        // A registration is in a transaction that has not committed: a writer's event waits for it, then reads it.
+        await using var db = isolated.CreateDbContext();
+        await using var registration = await db.Database.BeginTransactionAsync();
+        await TaskEventDemand.RegisterAsync(db, "pending", lease: null, CancellationToken.None);
+
+        await using var writer = await OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        var inserting = InsertEventAsync(writer, transaction);
+        await Eventually.UntilAsync(() => WaitingOnLockAsync("INSERT INTO \"OutboxMessages\""), waiting => waiting, Deadline, "the writer to wait for the registration");
+        Assert.False(inserting.IsCompleted);
+
+        await registration.CommitAsync();
+        var id = await inserting.WaitAsync(Deadline);
+        await transaction.CommitAsync();
+        Assert.Null(await SentAtOfAsync(id));
+    }
+
+    private async Task<List<OutboxMessage>> EventsOfAsync(Guid taskId)
+    {
+        await using var db = isolated.CreateDbContext();
+        return await db.OutboxMessages.AsNoTracking().Where(m => m.TaskId == taskId && m.Destination == "task-events").OrderBy(m => m.EventSequence).ToListAsync();
+    }
+
+    /// <summary>Created and queued, as the API's create saves it: two events and the work message.</summary>
+    private static AiTask NewTask()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var task = AiTask.Create(
+            Guid.CreateVersion7(), "tenant-demand", new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
+            Priority.Normal, """{"prompt":"demand"}""", 3, null, null, Guid.NewGuid().ToString("N"), null, now);
+        task.Enqueue(now);
+        return task;
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync()
+    {
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(isolated.ConnectionString) { Pooling = false, ApplicationName = "demand-test-writer" }.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    /// <summary>One task-event row as any writer inserts it (the trigger decides its SentAt).</summary>
+    private static async Task<Guid> InsertEventAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        var id = Guid.CreateVersion7();
+        await using var command = new NpgsqlCommand(
+            """
+            INSERT INTO "OutboxMessages" ("Id", "Destination", "MessageType", "PayloadJson", "Priority", "CreatedAt", "PublishAttempts")
+            VALUES (@id, 'task-events', 'task.created', '{}', 0, now(), 0)
+            """,
+            connection,
+            transaction);
+        command.Parameters.AddWithValue("id", id);
+        await command.ExecuteNonQueryAsync();
+        return id;
+    }
+
+    private async Task<bool> WaitingOnLockAsync(string query) =>
+        await Sql.ScalarAsync<long>(
+            isolated.ConnectionString,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND position(@p0 in query) > 0",
+            query) == 1;
+
+    private Task<DateTimeOffset?> SentAtOfAsync(Guid id) => ColumnAsync(id, "SentAt");
+
+    private Task<DateTimeOffset?> CreatedAtOfAsync(Guid id) => ColumnAsync(id, "CreatedAt");
+
+    private async Task<DateTimeOffset?> ColumnAsync(Guid id, string column)
+    {
+        await using var connection = await OpenAsync();
+        await using var command = new NpgsqlCommand($"""SELECT "{column}" FROM "OutboxMessages" WHERE "Id" = @id""", connection);
+        command.Parameters.AddWithValue("id", id);
+        return await command.ExecuteScalarAsync() is DateTime value ? new DateTimeOffset(value, TimeSpan.Zero) : null;
+    }
+
+    private Task ClearListenersAsync() => Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "EventListeners" """);
+}
