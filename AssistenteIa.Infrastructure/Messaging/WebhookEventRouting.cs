@@ -37,9 +37,12 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
         {
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             await LockAsync(cancellationToken);
-            await TaskEventDemand.EnsureAsync(db, ListenerName, lease: null, cancellationToken);
+            await TaskEventDemand.RegisterAsync(db, ListenerName, lease: null, cancellationToken);
             await BindAsync(bound: true, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+
+            // Before the answer: an event decided without the listener has committed by then.
+            await TaskEventDemand.WaitForUndecidedAsync(db, cancellationToken);
         });
 
     public Task<bool> ReconcileAsync(bool? known, CancellationToken cancellationToken) =>
@@ -66,7 +69,7 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
             any = await AnyEnabledAsync(cancellationToken);
             if (any)
             {
-                await TaskEventDemand.EnsureAsync(db, ListenerName, lease: null, cancellationToken);
+                await TaskEventDemand.RegisterAsync(db, ListenerName, lease: null, cancellationToken);
             }
             else
             {

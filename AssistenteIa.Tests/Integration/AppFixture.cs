@@ -172,7 +172,7 @@ public class AppFixture : IAsyncLifetime
         var name = $"test.{Guid.NewGuid():N}";
         await using (var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(DatabaseConnectionString).Options))
         {
-            await TaskEventDemand.RegisterAsync(db, name, TimeSpan.FromMinutes(10), CancellationToken.None);
+            await TaskEventDemand.EnsureAsync(db, name, TimeSpan.FromMinutes(10), CancellationToken.None);
         }
 
         return new Listener(this, name);

@@ -175,7 +175,11 @@ public sealed class ServerSentEventsTests(AppFixture fixture)
     {
         using var client = await fixture.CreateTenantClientAsync("lapse");
         await using var stream = await SseClient.OpenAsync(client, "/api/v1/tasks/events");
-        await Eventually.UntilAsync(ApiListenersAsync, count => count == 1, Deadline, "the API to listen to task events");
+
+        // The feed on and the stream live: a task's events arrive.
+        var first = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "before"));
+        await stream.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == first.Id), Deadline, "the first task to succeed");
+        Assert.Equal(1, await ApiListenersAsync());
 
         // Until a task's first event is stored unpublished: a renewal may register again between the expiry and the POST.
         TaskDto? task = null;
@@ -191,7 +195,7 @@ public sealed class ServerSentEventsTests(AppFixture fixture)
 
         var seen = await stream.CollectUntilAsync(e => e.Any(x => x.Type == "task.succeeded" && TaskIdOf(x) == task.Id), Deadline, "the task to succeed");
         Assert.Equal(["task.created", "task.queued", "task.reserved", "task.started", "task.succeeded"], seen.Where(e => TaskIdOf(e) == task.Id).Select(e => e.Type));
-        Assert.Equal(1, await ApiListenersAsync());
+        await Eventually.UntilAsync(ApiListenersAsync, count => count == 1, Deadline, "the API to listen again");
     }
 
     /// <summary>Live registrations of API instances as listeners of task events.</summary>

@@ -29,10 +29,17 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         Assert.True(await ReconcileAsync());
         Assert.Equal(1u, await CopiesOfOneEventAsync());
 
+        // The binding goes with a listener of task events: without one they are not published at all.
+        Assert.True(await WebhooksListenAsync());
+
         await Sql.ExecuteAsync(isolated.ConnectionString, """UPDATE "WebhookEndpoints" SET "Enabled" = false""");
         Assert.False(await ReconcileAsync());
         Assert.Equal(0u, await CopiesOfOneEventAsync());
+        Assert.False(await WebhooksListenAsync());
     }
+
+    private Task<bool> WebhooksListenAsync() => Sql.ScalarAsync<bool>(
+        isolated.ConnectionString, """SELECT EXISTS (SELECT 1 FROM "EventListeners" WHERE "Name" = @p0 AND "Until" > now())""", WebhookEventRouting.ListenerName);
 
     [Fact]
     public async Task An_endpoint_committed_while_ServiceC_decides_to_stop_the_copies_gets_them_once_the_API_has_opened_them()
@@ -61,6 +68,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         await opening.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(1u, await CopiesOfOneEventAsync());
+        Assert.True(await WebhooksListenAsync());
     }
 
     /// <summary>
@@ -90,6 +98,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         await opening.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(1u, await CopiesOfOneEventAsync());
+        Assert.True(await WebhooksListenAsync());
     }
 
     /// <summary>Until the API's call has finished, or waits on the advisory lock ServiceC holds.</summary>
