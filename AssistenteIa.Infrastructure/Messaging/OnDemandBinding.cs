@@ -192,8 +192,15 @@ public sealed class OnDemandBinding(
         logger.LogInformation("Queue {Queue} {State} {Exchange}", queue, wanted ? "bound to" : "unbound from", exchange);
         if (!wanted && listener is not null)
         {
-            // Failing here leaves the row to lapse with its lease: events published for nothing meanwhile, none lost.
-            await listener.RemoveAsync(cancellationToken);
+            try
+            {
+                await listener.RemoveAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The row lapses with its lease: events are published for nothing meanwhile, none is lost.
+                logger.LogWarning(ex, "Could not remove the event listener of queue {Queue}; it lapses with its lease", queue);
+            }
         }
 
         if (wanted)

@@ -21,7 +21,8 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// ServiceC's read and unbind and the API's bind run under one transaction-scoped advisory lock, so an unbind decided
 /// on a read that missed a committed endpoint always comes before that endpoint's bind, never after it.
 /// The binding goes with the listener <see cref="ListenerName"/> (<see cref="TaskEventDemand"/>): registered before every
-/// bind, removed with the unbind, in the same transaction. Without it task events are not published at all.
+/// bind (the API's under the lock, committed before its bind), removed with ServiceC's unbind, in its transaction.
+/// Without it task events are not published at all.
 /// </summary>
 public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider services) : IWebhookEventRouting
 {
@@ -35,11 +36,17 @@ public sealed class WebhookEventRouting(AppDbContext db, IServiceProvider servic
         // The API's context retries transient failures, which requires its own transactions to run in the strategy.
         db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
         {
-            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-            await LockAsync(cancellationToken);
-            await TaskEventDemand.RegisterAsync(db, ListenerName, lease: null, cancellationToken);
+            // The listener is registered under the lock and committed on its own: a broker call that fails below does
+            // not take it back (events are then published and wait for the relay). The bind comes after any unbind
+            // ServiceC decided under the lock before this took it.
+            await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+            {
+                await LockAsync(cancellationToken);
+                await TaskEventDemand.RegisterAsync(db, ListenerName, lease: null, cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+
             await BindAsync(bound: true, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
 
             // Before the answer: an event decided without the listener has committed by then.
             await TaskEventDemand.WaitForUndecidedAsync(db, cancellationToken);

@@ -66,6 +66,10 @@ public static class TaskEventDemand
     /// </summary>
     public static async Task<bool> WaitForUndecidedAsync(AppDbContext db, CancellationToken cancellationToken)
     {
+        // A snapshot leaves out every id above the newest finished one: a writer that got its id after the registration
+        // did and is still running would be missing from it. A transaction of its own, given an id and ended here, is
+        // newer than every such writer, so the snapshot taken after it lists them all.
+        await db.Database.SqlQuery<string>($"""SELECT pg_current_xact_id()::text AS "Value" """).SingleAsync(cancellationToken);
         var snapshot = await db.Database.SqlQuery<string>($"""SELECT pg_current_snapshot()::text AS "Value" """).SingleAsync(cancellationToken);
         var deadline = DateTime.UtcNow + UndecidedWait;
         while (await db.Database.SqlQuery<bool>($"""
@@ -88,9 +92,14 @@ public static class TaskEventDemand
     /// gone unpublished since, so register again and catch up. A live row needs no wait: writers have seen it since
     /// it was registered.
     /// </summary>
+    /// <remarks>
+    /// A lease is renewed only while a quarter of it is left: a writer that started after the old end would read the
+    /// old row until the renewal commits and store its event unpublished, with nothing to tell the listener.
+    /// </remarks>
     public static async Task<bool> RenewAsync(AppDbContext db, string name, TimeSpan? lease, CancellationToken cancellationToken) =>
         await db.Database.ExecuteSqlAsync($"""
-            UPDATE "EventListeners" SET "Until" = COALESCE(now() + {lease}::interval, 'infinity') WHERE "Name" = {name} AND "Until" > now()
+            UPDATE "EventListeners" SET "Until" = COALESCE(now() + {lease}::interval, 'infinity')
+            WHERE "Name" = {name} AND "Until" > now() + COALESCE({lease}::interval / 4, interval '0')
             """, cancellationToken) == 1;
 
     /// <summary>

@@ -1,7 +1,9 @@
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace AssistenteIa.Tests.Integration;
@@ -66,19 +68,10 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
         await using var transaction = await writer.BeginTransactionAsync();
         var unheard = await InsertEventAsync(writer, transaction);
 
-        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>()
-            .UseNpgsql(new NpgsqlConnectionStringBuilder(isolated.ConnectionString) { ApplicationName = "demand-test-registration" }.ConnectionString).Options);
+        await using var db = RegistrationContext();
         await TaskEventDemand.RegisterAsync(db, "late", lease: null, CancellationToken.None);
         var waiting = TaskEventDemand.WaitForUndecidedAsync(db, CancellationToken.None);
-
-        // It has asked at least once whether the writer ended, and goes on asking while the writer runs.
-        await Eventually.UntilAsync(
-            () => Sql.ScalarAsync<long>(
-                isolated.ConnectionString,
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'demand-test-registration' AND position('pg_snapshot_xip' in query) > 0"),
-            polls => polls == 1,
-            Deadline,
-            "the registration to wait for the writer");
+        await UntilPolledAsync();
         Assert.False(waiting.IsCompleted);
 
         await transaction.CommitAsync();
@@ -90,6 +83,65 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
         var heard = await InsertEventAsync(writer, next);
         await next.CommitAsync();
         Assert.Null(await SentAtOfAsync(heard));
+    }
+
+    /// <summary>
+    /// The writer got its id after the registration's and read before the registration committed: a snapshot taken right
+    /// after that commit would leave the writer out (its id is above every finished one), and the wait would not wait.
+    /// </summary>
+    [Fact]
+    public async Task A_registration_waits_for_a_writer_whose_id_is_newer_than_its_own()
+    {
+        await using var registration = await OpenAsync();
+        await using var registering = await registration.BeginTransactionAsync();
+        await using (var insert = new NpgsqlCommand("""INSERT INTO "EventListeners" VALUES ('newer', 'infinity', now())""", registration, registering))
+        {
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        await using var writer = await OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        var unheard = await InsertEventAsync(writer, transaction);
+        await registering.CommitAsync();
+
+        await using var db = RegistrationContext();
+        var waiting = TaskEventDemand.WaitForUndecidedAsync(db, CancellationToken.None);
+        await UntilPolledAsync();
+        Assert.False(waiting.IsCompleted);
+
+        await transaction.CommitAsync();
+        Assert.True(await waiting.WaitAsync(Deadline));
+        Assert.Equal(await SentAtOfAsync(unheard), await CreatedAtOfAsync(unheard));
+    }
+
+    [Fact]
+    public async Task An_instance_whose_wait_failed_waits_and_catches_up_again_at_its_next_renewal()
+    {
+        await using var services = new ServiceCollection().AddDbContext<AppDbContext>(o => o.UseNpgsql(RegistrationConnectionString)).BuildServiceProvider();
+        var lease = new TaskEventListenerLease(services.GetRequiredService<IServiceScopeFactory>(), "instance", TimeSpan.FromMinutes(1));
+
+        await using var writer = await OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        await InsertEventAsync(writer, transaction);
+        using var stop = new CancellationTokenSource();
+        var ensuring = lease.EnsureAsync(stop.Token);
+        await UntilPolledAsync();
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ensuring);
+
+        // Registered, not settled: the row is live, yet the next call waits again and asks for a catch-up.
+        await transaction.CommitAsync();
+        Assert.True(await lease.EnsureAsync(CancellationToken.None));
+        Assert.False(await lease.EnsureAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_lease_with_less_than_a_quarter_left_is_not_renewed_but_registered_again()
+    {
+        await using var db = isolated.CreateDbContext();
+        await TaskEventDemand.RegisterAsync(db, "ending", TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.False(await TaskEventDemand.RenewAsync(db, "ending", TimeSpan.FromMinutes(1), CancellationToken.None));
+        Assert.True(await TaskEventDemand.RenewAsync(db, "ending", TimeSpan.FromSeconds(10), CancellationToken.None));
     }
 
     [Fact]
@@ -142,6 +194,20 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
         await command.ExecuteNonQueryAsync();
         return id;
     }
+
+    private string RegistrationConnectionString =>
+        new NpgsqlConnectionStringBuilder(isolated.ConnectionString) { ApplicationName = "demand-test-registration" }.ConnectionString;
+
+    private AppDbContext RegistrationContext() => new(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(RegistrationConnectionString).Options);
+
+    /// <summary>Until the registering side has asked at least once whether the writers it waits for ended (it goes on asking while they run).</summary>
+    private Task UntilPolledAsync() => Eventually.UntilAsync(
+        () => Sql.ScalarAsync<long>(
+            isolated.ConnectionString,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'demand-test-registration' AND position('pg_snapshot_xip' in query) > 0"),
+        polls => polls == 1,
+        Deadline,
+        "the registration to wait for the writer");
 
     private Task<DateTimeOffset?> SentAtOfAsync(Guid id) => ColumnAsync(id, "SentAt");
 
