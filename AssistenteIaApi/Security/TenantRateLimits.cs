@@ -45,7 +45,8 @@ public static class TenantRateLimits
     public static IServiceCollection AddTenantRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.Section)).ValidateDataAnnotations()
-            .Validate(o => o.Tenants.Values.All(t => t.RequestsPerSecond is >= 0 and <= 1_000_000 && t.Burst is >= 1 and <= 10_000_000), "RateLimits:Tenants:<id>: RequestsPerSecond must be 0 to 1,000,000 and Burst 1 to 10,000,000.")
+            // Data annotations do not reach into the dictionary's values: each is checked against its own attributes.
+            .Validate(o => o.Tenants.Values.All(t => Validator.TryValidateObject(t, new ValidationContext(t), null, validateAllProperties: true)), "RateLimits:Tenants:<id>: RequestsPerSecond must be 0 to 1,000,000 and Burst 1 to 10,000,000.")
             .ValidateOnStart();
         services.AddRateLimiter(limiter =>
         {
