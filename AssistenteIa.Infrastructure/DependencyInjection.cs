@@ -33,7 +33,11 @@ public static class DependencyInjection
     /// for a host whose explicit transactions all run inside the execution strategy (the API's one does:
     /// <c>WebhookEventRouting</c>): EF's retrying strategy forbids them otherwise.
     /// </param>
-    public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder, bool retryTransientFailures = false)
+    /// <param name="maxPoolSize">
+    /// This host's share of the database's connections when its connection string names none (see
+    /// <see cref="TuneConnectionString"/>).
+    /// </param>
+    public static IHostApplicationBuilder AddApplicationCore(this IHostApplicationBuilder builder, bool retryTransientFailures = false, int maxPoolSize = DefaultMaxPoolSize)
     {
         builder.Services.AddOptions<TaskOptions>().Bind(builder.Configuration.GetSection(TaskOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
@@ -46,7 +50,7 @@ public static class DependencyInjection
             settings =>
             {
                 settings.DisableRetry = true;
-                settings.ConnectionString = TuneConnectionString(settings.ConnectionString);
+                settings.ConnectionString = TuneConnectionString(settings.ConnectionString, builder.Environment.ApplicationName, maxPoolSize);
             },
             options =>
             {
@@ -64,15 +68,25 @@ public static class DependencyInjection
     }
 
     /// <summary>
+    /// What a host's pool may hold when its connection string does not say: Npgsql's own default (100) in each of the
+    /// three services is three times what a default PostgreSQL accepts (<c>max_connections</c> 100), and an API flooded
+    /// with requests took all of them, leaving the workers "too many clients". The defaults of the three hosts
+    /// (API 30, ServiceB 20, ServiceC 20) leave room for a second ServiceB and for the operator's own sessions.
+    /// </summary>
+    public const int DefaultMaxPoolSize = 20;
+
+    /// <summary>
     /// The hot path runs the same few statements thousands of times a second: they are prepared once per pooled
     /// connection (<c>Max Auto Prepare</c>), and a connection going back to the pool is not reset with a
     /// <c>DISCARD ALL</c> (no code here leaves session state behind: no <c>SET</c>, temp tables or advisory locks
     /// outside a transaction). A setting the connection string names itself is kept: behind PgBouncer in
     /// transaction mode older than 1.21, set <c>Max Auto Prepare=0</c>. After a migration changes a table that a
     /// prepared <c>SELECT *</c> reads, each pooled connection fails that statement once ("cached plan must not
-    /// change result type") and prepares it again.
+    /// change result type") and prepares it again. The pool holds at most <paramref name="maxPoolSize"/> connections
+    /// and names its sessions after the host (<c>application_name</c> in <c>pg_stat_activity</c>), unless the
+    /// connection string says otherwise.
     /// </summary>
-    public static string? TuneConnectionString(string? connectionString)
+    public static string? TuneConnectionString(string? connectionString, string? applicationName = null, int maxPoolSize = DefaultMaxPoolSize)
     {
         if (string.IsNullOrEmpty(connectionString))
         {
@@ -90,6 +104,16 @@ public static class DependencyInjection
         if (!written.ContainsKey("Max Auto Prepare") && !written.ContainsKey("MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = 64;
+        }
+
+        if (!written.ContainsKey("Maximum Pool Size") && !written.ContainsKey("MaxPoolSize"))
+        {
+            builder.MaxPoolSize = maxPoolSize;
+        }
+
+        if (applicationName is { Length: > 0 } && !written.ContainsKey("Application Name") && !written.ContainsKey("ApplicationName"))
+        {
+            builder.ApplicationName = applicationName;
         }
 
         return builder.ConnectionString;

@@ -21,7 +21,8 @@ using Microsoft.AspNetCore.Authentication;
 var builder = Extensions.CreateServiceBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddApplicationCore(retryTransientFailures: true);
+// The API's share of the database's connections (ServiceB and ServiceC take 20 each); LoadShedding keeps the queue for them short.
+builder.AddApplicationCore(retryTransientFailures: true, maxPoolSize: 30);
 builder.AddMessaging();
 builder.AddAiOptions();
 builder.AddCapabilityContracts();
@@ -55,6 +56,7 @@ builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
     .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddAuthorization();
 builder.Services.AddTenantRateLimits(builder.Configuration);
+builder.Services.AddLoadShedding(builder.Configuration);
 builder.Services.AddSwaggerDocumentation(builder.Environment);
 
 var app = builder.Build();

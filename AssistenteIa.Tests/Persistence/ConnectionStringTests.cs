@@ -20,4 +20,23 @@ public sealed class ConnectionStringTests
         Assert.Equal(0, kept.MaxAutoPrepare);
         Assert.Null(DependencyInjection.TuneConnectionString(null));
     }
+
+    [Fact]
+    public void Each_service_names_its_sessions_and_keeps_to_its_share_of_connections_unless_the_connection_string_says_otherwise()
+    {
+        var tuned = new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString("Host=db;Database=app", "AssistenteIaApi", 30));
+        Assert.Equal(30, tuned.MaxPoolSize);
+        Assert.Equal("AssistenteIaApi", tuned.ApplicationName);
+        Assert.Equal(DependencyInjection.DefaultMaxPoolSize, new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString("Host=db")).MaxPoolSize);
+
+        foreach (var written in (string[])["Maximum Pool Size=7", "MaxPoolSize=7", "maximum pool size=7"])
+        {
+            Assert.Equal(7, new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString($"Host=db;{written}", "x", 30)).MaxPoolSize);
+        }
+
+        foreach (var written in (string[])["Application Name=ops", "ApplicationName=ops"])
+        {
+            Assert.Equal("ops", new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString($"Host=db;{written}", "x", 30)).ApplicationName);
+        }
+    }
 }

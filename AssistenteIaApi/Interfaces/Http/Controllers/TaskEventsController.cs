@@ -32,6 +32,7 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
     /// <summary>Every event of the caller's tenant from now on (or since Last-Event-ID), as text/event-stream.</summary>
     /// <param name="lastEventId">The id of the last event received, to resume after a disconnect.</param>
     [HttpGet("events", Name = "streamTenantTaskEvents")]
+    [LongLivedRequest]
     [ProducesResponseType<string>(StatusCodes.Status200OK, "text/event-stream")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status429TooManyRequests, "application/problem+json")]
@@ -44,6 +45,7 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
     /// <param name="tasks">The task lookup.</param>
     /// <param name="cancellationToken">Ends the stream.</param>
     [HttpGet("{id}/events", Name = "streamTaskEvents")]
+    [LongLivedRequest]
     [ProducesResponseType<string>(StatusCodes.Status200OK, "text/event-stream")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status401Unauthorized, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]

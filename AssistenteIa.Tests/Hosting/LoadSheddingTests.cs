@@ -1,0 +1,246 @@
+using System.Net;
+using System.Text.Json;
+using AssistenteIaApi.Security;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.ApplicationParts;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AssistenteIa.Tests.Hosting;
+
+/// <summary>
+/// An instance at capacity refuses at once (503, Retry-After, problem+json) instead of letting requests wait for a
+/// database connection; a request that waited its turn runs; event streams and the requests' bodies hold no place.
+/// The filter runs in a host of its own (real Kestrel, real HTTP), with one place and one waiting room.
+/// </summary>
+public sealed class LoadSheddingTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+    private WebApplication _app = null!;
+    private HttpClient _client = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Configuration["LoadShedding:MaxConcurrentRequests"] = "1";
+        builder.Configuration["LoadShedding:QueueLimit"] = "1";
+        builder.Services.AddSingleton<Gates>();
+        builder.Services.AddControllers().ConfigureApplicationPartManager(parts =>
+        {
+            parts.ApplicationParts.Clear();
+            parts.ApplicationParts.Add(new AssemblyPart(typeof(GatedController).Assembly));
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.AddLoadShedding(builder.Configuration);
+        _app = builder.Build();
+        var gates = _app.Services.GetRequiredService<Gates>();
+        _app.Use((context, next) =>
+        {
+            gates.Arrive(context.Request.Path);
+            return next(context);
+        });
+        _app.MapControllers();
+        await _app.StartAsync();
+        _client = new HttpClient { BaseAddress = new Uri(_app.Urls.First()), Timeout = Deadline };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        _app.Services.GetRequiredService<Gates>().OpenAll();
+        await _app.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Past_the_waiting_room_a_request_is_refused_at_once_and_the_waiting_one_runs_when_a_place_frees()
+    {
+        var gates = _app.Services.GetRequiredService<Gates>();
+        var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("a", Deadline);
+        var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
+        await WaitQueuedAsync(1);
+
+        using var refused = await _client.GetAsync("/test/gated/c", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("1", Assert.Single(refused.Headers.GetValues("Retry-After")));
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal(503, problem.GetProperty("status").GetInt32());
+        Assert.Contains("at capacity", problem.GetProperty("detail").GetString());
+        Assert.False(gates.Entered("c"), "a refused request must not run");
+        Assert.False(gates.Entered("b"), "the waiting request must not run while the place is held");
+
+        gates.Open("a");
+        using (var first = await holding)
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        await gates.WaitEnteredAsync("b", Deadline);
+        gates.Open("b");
+        using var second = await waiting;
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_event_stream_holds_no_place_and_a_full_instance_still_opens_one()
+    {
+        var gates = _app.Services.GetRequiredService<Gates>();
+        var stream = _client.GetAsync("/test/stream/s", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("s", Deadline);
+
+        // With the stream open the one place is still free; with it and the room taken, another stream still opens.
+        var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("a", Deadline);
+        var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
+        await WaitQueuedAsync(1);
+        using (var refused = await _client.GetAsync("/test/gated/c", TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        }
+
+        var second = _client.GetAsync("/test/stream/t", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("t", Deadline);
+
+        gates.OpenAll();
+        foreach (var response in await Task.WhenAll(stream, holding, waiting, second))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_client_sending_its_body_slowly_holds_no_place()
+    {
+        var gates = _app.Services.GetRequiredService<Gates>();
+
+        // A body that never finishes: model binding waits for it before the action filter asks for a place.
+        var body = new TaskCompletionSource();
+        using var slowContent = new StalledContent(body.Task);
+        slowContent.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var slow = _client.PostAsync("/test/body/x", slowContent, TestContext.Current.CancellationToken);
+        await gates.WaitArrivedAsync("/test/body/x", Deadline);
+
+        // The one place is still free for a request that runs, and the room for one that waits.
+        var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("a", Deadline);
+        var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
+        await WaitQueuedAsync(1);
+        gates.OpenAll();
+        using (var first = await holding)
+        using (var second = await waiting)
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        }
+
+        Assert.False(slow.IsCompleted);
+        body.SetResult();
+        using var finished = await slow;
+        Assert.Equal(HttpStatusCode.OK, finished.StatusCode);
+    }
+
+    /// <summary>Until <paramref name="count"/> requests wait in the limiter's room (a send reaches it a moment later).</summary>
+    private async Task WaitQueuedAsync(long count)
+    {
+        var admission = _app.Services.GetRequiredService<LoadShedding.Admission>();
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (admission.GetStatistics()?.CurrentQueuedCount != count)
+        {
+            await Task.Delay(10, deadline.Token);
+        }
+    }
+
+    /// <summary>A JSON body of "{}" whose first byte is sent at once and whose last waits for <paramref name="release"/>.</summary>
+    private sealed class StalledContent(Task release) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync("{"u8.ToArray());
+            await stream.FlushAsync();
+            await release;
+            await stream.WriteAsync("}"u8.ToArray());
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}
+
+/// <summary>Where each test request says it runs and waits to be let go.</summary>
+public sealed class Gates
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (TaskCompletionSource Entered, TaskCompletionSource Open)> _gates = new();
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _arrivals = new();
+    private volatile bool _allOpen;
+
+    public bool Entered(string name) => Gate(name).Entered.Task.IsCompleted;
+
+    /// <summary>A request's headers reached the host (before routing, binding and filters).</summary>
+    public void Arrive(string path) => Arrival(path).TrySetResult();
+
+    public Task WaitArrivedAsync(string path, TimeSpan deadline) => Arrival(path).Task.WaitAsync(deadline);
+
+    public Task WaitEnteredAsync(string name, TimeSpan deadline) => Gate(name).Entered.Task.WaitAsync(deadline);
+
+    public void Open(string name) => Gate(name).Open.TrySetResult();
+
+    /// <summary>Opens every gate, also those of requests that have not reached theirs yet.</summary>
+    public void OpenAll()
+    {
+        _allOpen = true;
+        foreach (var gate in _gates.Values)
+        {
+            gate.Open.TrySetResult();
+        }
+    }
+
+    public async Task PassAsync(string name, CancellationToken cancellationToken)
+    {
+        var gate = Gate(name);
+        gate.Entered.TrySetResult();
+        if (!_allOpen)
+        {
+            await gate.Open.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    private TaskCompletionSource Arrival(string path) => _arrivals.GetOrAdd(path, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    private (TaskCompletionSource Entered, TaskCompletionSource Open) Gate(string name) =>
+        _gates.GetOrAdd(name, _ => (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously)));
+}
+
+[ApiController]
+[Route("test")]
+public sealed class GatedController(Gates gates) : ControllerBase
+{
+    [HttpGet("gated/{name}")]
+    public async Task<IActionResult> Gated(string name, CancellationToken cancellationToken)
+    {
+        await gates.PassAsync(name, cancellationToken);
+        return Ok();
+    }
+
+    [HttpGet("stream/{name}")]
+    [LongLivedRequest]
+    public async Task<IActionResult> Stream(string name, CancellationToken cancellationToken)
+    {
+        await gates.PassAsync(name, cancellationToken);
+        return Ok();
+    }
+
+    [HttpPost("body/{name}")]
+    public IActionResult Body(string name, [FromBody] JsonElement body) => Ok();
+}
