@@ -51,6 +51,47 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return base.DisposeAsync();
     }
 
+    /// <summary>
+    /// Added entities up to which <see cref="SaveNewRowsAsync"/> skips the explicit transaction: with the outbox rows
+    /// their events add (a few each) far below the provider's batch size (1,000 statements), so the save stays one
+    /// batch, one implicit transaction.
+    /// </summary>
+    public const int MaxRowsWithoutTransaction = 8;
+
+    public async Task<int> SaveNewRowsAsync(CancellationToken cancellationToken)
+    {
+        ChangeTracker.DetectChanges();
+        var pending = 0;
+        var onlyAdded = true;
+        foreach (var entry in ChangeTracker.Entries())
+        {
+            if (entry.State == EntityState.Added)
+            {
+                pending++;
+            }
+            else if (entry.State != EntityState.Unchanged)
+            {
+                onlyAdded = false;
+            }
+        }
+
+        if (!onlyAdded || pending == 0 || pending > MaxRowsWithoutTransaction || Database.CurrentTransaction is not null)
+        {
+            return await SaveChangesAsync(cancellationToken);
+        }
+
+        var behavior = Database.AutoTransactionBehavior;
+        Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
+        try
+        {
+            return await SaveChangesAsync(cancellationToken);
+        }
+        finally
+        {
+            Database.AutoTransactionBehavior = behavior;
+        }
+    }
+
     public void Forget(IEnumerable<OutboxMessage> messages)
     {
         foreach (var message in messages)

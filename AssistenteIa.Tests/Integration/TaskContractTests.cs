@@ -148,6 +148,7 @@ public sealed class TaskContractTests(AppFixture fixture)
         using var client = fixture.CreateApiClient();
         var key = Guid.NewGuid().ToString();
         var body = TaskApi.Body(prompt: "race");
+        var start = await fixture.ScalarAsync<DateTime>("SELECT now()");
 
         var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => TaskApi.PostAsync(client, body, key)));
 
@@ -160,6 +161,10 @@ public sealed class TaskContractTests(AppFixture fixture)
 
         Assert.Single(ids);
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "Tasks" WHERE "IdempotencyKey" = @p0""", key));
+
+        // A losing insert is one batch with its outbox rows (no BEGIN/COMMIT around it): they went with it.
+        Assert.Equal(0L, await fixture.ScalarAsync<long>(
+            """SELECT count(*) FROM "OutboxMessages" o WHERE o."CreatedAt" >= @p0 AND o."TaskId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "Tasks" t WHERE t."Id" = o."TaskId")""", start));
         foreach (var response in responses)
         {
             response.Dispose();

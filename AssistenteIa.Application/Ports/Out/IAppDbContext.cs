@@ -26,6 +26,15 @@ public interface IAppDbContext
     Task<int> SaveChangesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// <see cref="SaveChangesAsync"/> for changes that only add a few rows (a new task and its outbox rows): they go to
+    /// the database as one batch without <c>BEGIN</c> and <c>COMMIT</c> around it, one round trip instead of two.
+    /// PostgreSQL runs a batch as one implicit transaction (a statement that fails rolls back the others), so the rows
+    /// are stored together or not at all, as with the ordinary save, which this falls back to when anything else is
+    /// pending or a transaction is open.
+    /// </summary>
+    Task<int> SaveNewRowsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
     /// The outbox rows written from task events by the saves since the last call, for publishing right after commit;
     /// a task event the database stored already sent (no listener registered, see <c>TaskEventDemand</c>) is not among them.
     /// </summary>

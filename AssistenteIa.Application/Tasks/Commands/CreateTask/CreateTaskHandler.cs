@@ -70,7 +70,8 @@ public sealed class CreateTaskHandler(
         db.Tasks.Add(task);
         try
         {
-            await db.SaveChangesAsync(cancellationToken);
+            // Only inserts (the task, its work message and event rows): one round trip, stored together or not at all.
+            await db.SaveNewRowsAsync(cancellationToken);
         }
         catch (DbUpdateException ex) when (command.IdempotencyKey is { } raced && IsUniqueViolation(ex))
         {
