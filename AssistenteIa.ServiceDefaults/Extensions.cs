@@ -21,7 +21,7 @@ public static class Extensions
     public const string AlivenessEndpointPath = "/alive";
 
     /// <summary>Activity sources and meters of our own code, exported with the framework's.</summary>
-    public static readonly string[] TelemetrySources = ["AssistenteIa.Messaging", "AssistenteIa.Ai", "AssistenteIa.Tasks", "RabbitMQ.Client.*"];
+    public static readonly string[] TelemetrySources = ["AssistenteIa.Messaging", "AssistenteIa.Ai", "AssistenteIa.Tasks", "AssistenteIa.Api", "RabbitMQ.Client.*"];
 
     /// <summary>
     /// A service's builder: <see cref="WebApplication.CreateBuilder(string[])"/>, except that the appsettings files are

@@ -61,12 +61,16 @@ public sealed class LoadSheddingTests : IAsyncLifetime
     public async Task Past_the_waiting_room_a_request_is_refused_at_once_and_the_waiting_one_runs_when_a_place_frees()
     {
         var gates = _app.Services.GetRequiredService<Gates>();
+        using var metrics = new ShedMetrics(_app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
         await gates.WaitEnteredAsync("a", Deadline);
         var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
         await WaitQueuedAsync(1);
+        Assert.Equal(1, metrics.Waiting());
+        Assert.Equal(0, metrics.Shed);
 
         using var refused = await _client.GetAsync("/test/gated/c", TestContext.Current.CancellationToken);
+        Assert.Equal(1, metrics.Shed);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         Assert.Equal("1", Assert.Single(refused.Headers.GetValues("Retry-After")));
         Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
@@ -156,6 +160,47 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         {
             await Task.Delay(10, deadline.Token);
         }
+    }
+
+    /// <summary>The two instruments of this host's limiter (its own meter factory, so other tests' hosts do not count).</summary>
+    private sealed class ShedMetrics : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private long _shed;
+        private long _waiting;
+
+        public ShedMetrics(System.Diagnostics.Metrics.IMeterFactory scope)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Scope == scope && instrument.Meter.Name == LoadShedding.Admission.MeterName)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+            {
+                if (instrument.Name == "assistenteia.api.requests.shed")
+                {
+                    Interlocked.Add(ref _shed, value);
+                }
+                else if (instrument.Name == "assistenteia.api.requests.waiting")
+                {
+                    Interlocked.Exchange(ref _waiting, value);
+                }
+            });
+            _listener.Start();
+        }
+
+        public long Shed => Interlocked.Read(ref _shed);
+
+        public long Waiting()
+        {
+            _listener.RecordObservableInstruments();
+            return Interlocked.Read(ref _waiting);
+        }
+
+        public void Dispose() => _listener.Dispose();
     }
 
     /// <summary>A JSON body of "{}" whose first byte is sent at once and whose last waits for <paramref name="release"/>.</summary>

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Filters;
@@ -51,9 +52,13 @@ public static class LoadShedding
     /// </summary>
     public sealed class Admission : IAsyncActionFilter, IDisposable
     {
-        private readonly ConcurrencyLimiter? _limiter;
+        public const string MeterName = "AssistenteIa.Api";
 
-        public Admission(IOptions<LoadSheddingOptions> options)
+        private readonly ConcurrencyLimiter? _limiter;
+        private readonly Meter _meter;
+        private readonly Counter<long> _shed;
+
+        public Admission(IOptions<LoadSheddingOptions> options, IMeterFactory meterFactory)
         {
             var settings = options.Value;
             _limiter = settings.MaxConcurrentRequests == 0 ? null : new ConcurrencyLimiter(new ConcurrencyLimiterOptions
@@ -62,6 +67,11 @@ public static class LoadShedding
                 QueueLimit = settings.QueueLimit,
                 QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             });
+
+            // What an operator watches: requests refused (the instance needs company) and the room filling up before.
+            _meter = meterFactory.Create(MeterName);
+            _shed = _meter.CreateCounter<long>("assistenteia.api.requests.shed", "{request}", "API requests refused at once (503) because the instance was at capacity (LoadShedding).");
+            _meter.CreateObservableGauge("assistenteia.api.requests.waiting", () => GetStatistics()?.CurrentQueuedCount ?? 0, "{request}", "API requests waiting for a place (LoadShedding:QueueLimit at most).");
         }
 
         public async Task OnActionExecutionAsync(ActionExecutingContext context, ActionExecutionDelegate next)
@@ -80,6 +90,7 @@ public static class LoadShedding
                 return;
             }
 
+            _shed.Add(1);
             http.Response.Headers.RetryAfter = "1";
             var factory = http.RequestServices.GetRequiredService<Microsoft.AspNetCore.Mvc.Infrastructure.ProblemDetailsFactory>();
             context.Result = new ObjectResult(factory.CreateProblemDetails(
@@ -96,6 +107,10 @@ public static class LoadShedding
         /// <summary>Places free and requests waiting now; null when shedding is off.</summary>
         public RateLimiterStatistics? GetStatistics() => _limiter?.GetStatistics();
 
-        public void Dispose() => _limiter?.Dispose();
+        public void Dispose()
+        {
+            _limiter?.Dispose();
+            _meter.Dispose();
+        }
     }
 }
