@@ -55,8 +55,8 @@ public sealed class WorkerOptions : IValidatableObject
     /// <summary>
     /// Deliveries handled at once: <see cref="MaxConcurrency"/> plus as many again, at most 32 more and at most the
     /// prefetch. Only MaxConcurrency of them read, claim and run; the others write a finished attempt's outcome or wait
-    /// for a slot. Each of them may hold a database connection at once, so the pool needs this many plus a few for the
-    /// heartbeat and the outbox (Npgsql's default pool of 100 covers MaxConcurrency up to 64).
+    /// for a slot. Each of them may hold a database connection at once, so ServiceB's pool holds this many plus 8 for the
+    /// heartbeat and the outbox (at least 20), unless its connection string names <c>Maximum Pool Size</c>.
     /// </summary>
     public ushort DeliveryConcurrency => (ushort)Math.Min(EffectivePrefetch, MaxConcurrency + Math.Min(MaxConcurrency, 32));
 

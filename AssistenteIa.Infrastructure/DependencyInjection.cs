@@ -71,7 +71,8 @@ public static class DependencyInjection
     /// What a host's pool may hold when its connection string does not say: Npgsql's own default (100) in each of the
     /// three services is three times what a default PostgreSQL accepts (<c>max_connections</c> 100), and an API flooded
     /// with requests took all of them, leaving the workers "too many clients". The defaults of the three hosts
-    /// (API 30, ServiceB 20, ServiceC 20) leave room for a second ServiceB and for the operator's own sessions.
+    /// (API 32, ServiceB 20 or its deliveries plus 8, ServiceC 20) leave room for a second ServiceB and for the operator's
+    /// own sessions.
     /// </summary>
     public const int DefaultMaxPoolSize = 20;
 

@@ -5,7 +5,9 @@ using AssistenteIaApi.ServiceB.Worker;
 var builder = Extensions.CreateServiceBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddApplicationCore();
+// Its share of the database's connections: every delivery handled at once may hold one (see WorkerOptions).
+var worker = builder.Configuration.GetSection(AssistenteIa.Application.WorkerOptions.Section).Get<AssistenteIa.Application.WorkerOptions>() ?? new();
+builder.AddApplicationCore(maxPoolSize: Math.Max(DependencyInjection.DefaultMaxPoolSize, worker.DeliveryConcurrency + 8));
 builder.AddMessaging();
 builder.AddTaskExecution();
 

@@ -21,8 +21,9 @@ using Microsoft.AspNetCore.Authentication;
 var builder = Extensions.CreateServiceBuilder(args);
 
 builder.AddServiceDefaults();
-// The API's share of the database's connections (ServiceB and ServiceC take 20 each); LoadShedding keeps the queue for them short.
-builder.AddApplicationCore(retryTransientFailures: true, maxPoolSize: 30);
+// The API's share of the database's connections (ServiceB and ServiceC take 20 each): LoadShedding's 24 places, and
+// room for the event streams' catch-ups, health checks and background work.
+builder.AddApplicationCore(retryTransientFailures: true, maxPoolSize: 32);
 builder.AddMessaging();
 builder.AddAiOptions();
 builder.AddCapabilityContracts();

@@ -52,9 +52,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     }
 
     /// <summary>
-    /// Added entities up to which <see cref="SaveNewRowsAsync"/> skips the explicit transaction: with the outbox rows
-    /// their events add (a few each) far below the provider's batch size (1,000 statements), so the save stays one
-    /// batch, one implicit transaction.
+    /// New tasks and outbox rows up to which <see cref="SaveNewRowsAsync"/> skips the explicit transaction: with the
+    /// outbox rows their events add (a few each) far below the provider's batch size (1,000 statements), so the save
+    /// stays one batch, one implicit transaction. Any other pending change takes the ordinary save.
     /// </summary>
     public const int MaxRowsWithoutTransaction = 8;
 
@@ -65,7 +65,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         var onlyAdded = true;
         foreach (var entry in ChangeTracker.Entries())
         {
-            if (entry.State == EntityState.Added)
+            // Only rows whose keys the application makes: a row whose key the database generates would split the save
+            // into batches (its dependants wait for the key), each then committed on its own.
+            if (entry.State == EntityState.Added && entry.Entity is AiTask or OutboxMessage)
             {
                 pending++;
             }

@@ -11,8 +11,18 @@ namespace AssistenteIa.Infrastructure.Webhooks;
 /// inside (loopback, private, link-local and cloud metadata, carrier-grade NAT, multicast, reserved) unless configured.
 /// Checked when a URL is registered and again at each connection (<see cref="ConnectAsync"/>), since DNS can change.
 /// </summary>
-public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutboundUrlPolicy
+/// <param name="options">What may be reached.</param>
+/// <param name="resolve">The host's addresses (DNS); tests give a resolver of their own.</param>
+public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null) : IOutboundUrlPolicy
 {
+    /// <summary>
+    /// How long a check waits for a host's addresses. A tenant's URL may name a host whose name server never answers;
+    /// the request checking it (a task's create, a webhook's registration) holds an API place meanwhile.
+    /// </summary>
+    public static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? ((host, cancellationToken) => Dns.GetHostAddressesAsync(host, cancellationToken));
+
     private static readonly IPNetwork[] ThisHost = [IPNetwork.Parse("0.0.0.0/8"), IPNetwork.Parse("::/128")];
 
     private static readonly IPNetwork[] Internal =
@@ -48,13 +58,19 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutb
         }
 
         IPAddress[] addresses;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(ResolveTimeout);
         try
         {
-            addresses = await ResolveAsync(url.IdnHost, cancellationToken);
+            addresses = await ResolveAsync(url.IdnHost, timeout.Token);
         }
         catch (Exception ex) when (ex is SocketException or ArgumentException)
         {
             return $"The host '{url.Host}' does not resolve.";
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"The host '{url.Host}' did not resolve within {ResolveTimeout.TotalSeconds:0} s.";
         }
 
         return addresses.Length == 0 ? $"The host '{url.Host}' does not resolve."
@@ -124,6 +140,6 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options) : IOutb
         return http;
     }
 
-    private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
-        IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+    private async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await _resolve(host, cancellationToken).WaitAsync(cancellationToken);
 }

@@ -99,6 +99,16 @@ public sealed class WebhookPolicyTests
         Assert.NotNull(await Policy().CheckAsync(new Uri(url), CancellationToken.None));
 
     [Fact]
+    public async Task A_host_whose_name_server_never_answers_is_refused_after_the_resolve_timeout()
+    {
+        var hanging = new TaskCompletionSource<System.Net.IPAddress[]>();
+        var policy = new OutboundUrlPolicy(Options.Create(new OutboundOptions()), (_, _) => hanging.Task);
+        var problem = await policy.CheckAsync(new Uri("https://never-answers.example/hook"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Contains("did not resolve within", problem);
+    }
+
+    [Fact]
     public void An_outbox_id_tells_when_it_was_written()
     {
         var id = Guid.CreateVersion7(Now);

@@ -28,8 +28,9 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         var builder = WebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Configuration["LoadShedding:MaxConcurrentRequests"] = "1";
-        builder.Configuration["LoadShedding:QueueLimit"] = "1";
+        builder.Configuration["LoadShedding:MaxConcurrentRequests"] = "2";
+        builder.Configuration["LoadShedding:MaxConcurrentRequestsPerTenant"] = "1";
+        builder.Configuration["LoadShedding:QueueLimit"] = "2";
         builder.Services.AddSingleton<Gates>();
         builder.Services.AddControllers().ConfigureApplicationPartManager(parts =>
         {
@@ -43,6 +44,13 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         _app.Use((context, next) =>
         {
             gates.Arrive(context.Request.Path);
+
+            // Stands in for the API key: the tenant the request is from, as the API's authentication names it.
+            if (context.Request.Headers["X-Tenant"].ToString() is { Length: > 0 } tenant)
+            {
+                context.User = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim(ApiKeyAuthenticationHandler.TenantClaim, tenant)], "test"));
+            }
+
             return next(context);
         });
         _app.MapControllers();
@@ -58,38 +66,78 @@ public sealed class LoadSheddingTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Past_the_waiting_room_a_request_is_refused_at_once_and_the_waiting_one_runs_when_a_place_frees()
+    public async Task Past_the_waiting_room_a_request_is_refused_at_once_and_the_waiting_ones_run_when_places_free()
     {
         var gates = _app.Services.GetRequiredService<Gates>();
         using var metrics = new ShedMetrics(_app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-        var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
+
+        // Five tenants, one request each: two run, two wait in the room, the fifth is refused.
+        var a = Get("a", "t1");
+        var b = Get("b", "t2");
         await gates.WaitEnteredAsync("a", Deadline);
-        var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("b", Deadline);
+        var c = Get("c", "t3");
         await WaitQueuedAsync(1);
-        Assert.Equal(1, metrics.Waiting());
+        var d = Get("d", "t4");
+        await WaitQueuedAsync(2);
+        Assert.Equal(2, metrics.Waiting());
         Assert.Equal(0, metrics.Shed);
 
-        using var refused = await _client.GetAsync("/test/gated/c", TestContext.Current.CancellationToken);
-        Assert.Equal(1, metrics.Shed);
+        using var refused = await Get("e", "t5");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         Assert.Equal("1", Assert.Single(refused.Headers.GetValues("Retry-After")));
         Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
         var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
         Assert.Equal(503, problem.GetProperty("status").GetInt32());
         Assert.Contains("at capacity", problem.GetProperty("detail").GetString());
-        Assert.False(gates.Entered("c"), "a refused request must not run");
-        Assert.False(gates.Entered("b"), "the waiting request must not run while the place is held");
+        Assert.Equal(1, metrics.Shed);
+        Assert.False(gates.Entered("e"), "a refused request must not run");
+        Assert.False(gates.Entered("c") || gates.Entered("d"), "the waiting requests must not run while the places are held");
 
         gates.Open("a");
-        using (var first = await holding)
+        await gates.WaitEnteredAsync("c", Deadline);
+        gates.OpenAll();
+        foreach (var response in await Task.WhenAll(a, b, c, d))
         {
-            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_tenant_holds_at_most_its_share_and_waits_in_a_room_of_its_own_while_another_tenant_is_served()
+    {
+        var gates = _app.Services.GetRequiredService<Gates>();
+        var admission = _app.Services.GetRequiredService<LoadShedding.Admission>();
+
+        // t1's share is one place: its next requests wait in t1's own room, not in the instance's.
+        var first = Get("a", "t1");
+        await gates.WaitEnteredAsync("a", Deadline);
+        var second = Get("b", "t1");
+        await WaitAsync(() => admission.GetStatistics("t1")?.CurrentQueuedCount == 1);
+        var third = Get("c", "t1");
+        await WaitAsync(() => admission.GetStatistics("t1")?.CurrentQueuedCount == 2);
+        Assert.Equal(0, admission.GetStatistics()?.CurrentQueuedCount);
+
+        // Its room (as large as the instance's, two) is full: the next is refused as the tenant's own excess.
+        using (var refused = await Get("d", "t1"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.Equal("1", Assert.Single(refused.Headers.GetValues("Retry-After")));
+            Assert.Contains("This tenant", JsonDocument.Parse(await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.GetProperty("detail").GetString());
         }
 
-        await gates.WaitEnteredAsync("b", Deadline);
-        gates.Open("b");
-        using var second = await waiting;
-        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        // The instance's other place is still there for another tenant.
+        var other = Get("x", "t2");
+        await gates.WaitEnteredAsync("x", Deadline);
+        Assert.False(gates.Entered("b"));
+
+        gates.OpenAll();
+        foreach (var response in await Task.WhenAll(first, second, third, other))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
     }
 
     [Fact]
@@ -99,12 +147,15 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         var stream = _client.GetAsync("/test/stream/s", TestContext.Current.CancellationToken);
         await gates.WaitEnteredAsync("s", Deadline);
 
-        // With the stream open the one place is still free; with it and the room taken, another stream still opens.
-        var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
+        // With the stream open both places are still free; with them and the room taken, another stream still opens.
+        var a = Get("a", "t1");
+        var b = Get("b", "t2");
         await gates.WaitEnteredAsync("a", Deadline);
-        var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
-        await WaitQueuedAsync(1);
-        using (var refused = await _client.GetAsync("/test/gated/c", TestContext.Current.CancellationToken))
+        await gates.WaitEnteredAsync("b", Deadline);
+        var c = Get("c", "t3");
+        var d = Get("d", "t4");
+        await WaitQueuedAsync(2);
+        using (var refused = await Get("e", "t5"))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         }
@@ -113,7 +164,7 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         await gates.WaitEnteredAsync("t", Deadline);
 
         gates.OpenAll();
-        foreach (var response in await Task.WhenAll(stream, holding, waiting, second))
+        foreach (var response in await Task.WhenAll(stream, a, b, c, d, second))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             response.Dispose();
@@ -132,17 +183,18 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         var slow = _client.PostAsync("/test/body/x", slowContent, TestContext.Current.CancellationToken);
         await gates.WaitArrivedAsync("/test/body/x", Deadline);
 
-        // The one place is still free for a request that runs, and the room for one that waits.
-        var holding = _client.GetAsync("/test/gated/a", TestContext.Current.CancellationToken);
+        // Both places are still free for requests that run, and the room for one that waits.
+        var a = Get("a", "t1");
+        var b = Get("b", "t2");
         await gates.WaitEnteredAsync("a", Deadline);
-        var waiting = _client.GetAsync("/test/gated/b", TestContext.Current.CancellationToken);
+        await gates.WaitEnteredAsync("b", Deadline);
+        var c = Get("c", "t3");
         await WaitQueuedAsync(1);
         gates.OpenAll();
-        using (var first = await holding)
-        using (var second = await waiting)
+        foreach (var response in await Task.WhenAll(a, b, c))
         {
-            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
         }
 
         Assert.False(slow.IsCompleted);
@@ -151,15 +203,27 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, finished.StatusCode);
     }
 
-    /// <summary>Until <paramref name="count"/> requests wait in the limiter's room (a send reaches it a moment later).</summary>
-    private async Task WaitQueuedAsync(long count)
+    private Task<HttpResponseMessage> Get(string gate, string tenant)
     {
-        var admission = _app.Services.GetRequiredService<LoadShedding.Admission>();
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/test/gated/{gate}");
+        request.Headers.Add("X-Tenant", tenant);
+        return _client.SendAsync(request, TestContext.Current.CancellationToken);
+    }
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
         using var deadline = new CancellationTokenSource(Deadline);
-        while (admission.GetStatistics()?.CurrentQueuedCount != count)
+        while (!condition())
         {
             await Task.Delay(10, deadline.Token);
         }
+    }
+
+    /// <summary>Until <paramref name="count"/> requests wait in the limiter's room (a send reaches it a moment later).</summary>
+    private Task WaitQueuedAsync(long count)
+    {
+        var admission = _app.Services.GetRequiredService<LoadShedding.Admission>();
+        return WaitAsync(() => admission.GetStatistics()?.CurrentQueuedCount == count);
     }
 
     /// <summary>The two instruments of this host's limiter (its own meter factory, so other tests' hosts do not count).</summary>

@@ -29,6 +29,9 @@ public class AppFixture : IAsyncLifetime
     /// <summary>A secret ServiceB holds for integration calls to 127.0.0.1 (<c>Integrations:Secrets:partnerToken</c>); tasks name it, never give it.</summary>
     public const string IntegrationSecretName = "partnerToken";
 
+    /// <summary>How many requests of one tenant the API runs at once (<c>LoadShedding</c>); twice as many more wait, the rest are 429.</summary>
+    public const int TenantShare = 4;
+
     /// <summary>A tenant the API limits to <see cref="ThrottledRate"/> requests a second in bursts of <see cref="ThrottledBurst"/> (<c>RateLimits:Tenants</c>).</summary>
     public const string ThrottledTenant = "throttled-tenant";
     public const int ThrottledRate = 2;
@@ -109,7 +112,12 @@ public class AppFixture : IAsyncLifetime
 
         builder.CreateResourceBuilder<ProjectResource>("api")
             .WithEnvironment($"RateLimits__Tenants__{ThrottledTenant}__RequestsPerSecond", ThrottledRate.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            .WithEnvironment($"RateLimits__Tenants__{ThrottledTenant}__Burst", ThrottledBurst.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            .WithEnvironment($"RateLimits__Tenants__{ThrottledTenant}__Burst", ThrottledBurst.ToString(System.Globalization.CultureInfo.InvariantCulture))
+
+            // Small places, so a test's burst meets them; the tests themselves send a few requests at a time.
+            .WithEnvironment("LoadShedding__MaxConcurrentRequests", "8")
+            .WithEnvironment("LoadShedding__MaxConcurrentRequestsPerTenant", TenantShare.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .WithEnvironment("LoadShedding__QueueLimit", (2 * TenantShare).ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         Configure(builder);
 
