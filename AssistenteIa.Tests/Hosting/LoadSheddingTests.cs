@@ -72,10 +72,7 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         using var metrics = new ShedMetrics(_app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
         // Five tenants, one request each: two run, two wait in the room, the fifth is refused.
-        var a = Get("a", "t1");
-        var b = Get("b", "t2");
-        await gates.WaitEnteredAsync("a", Deadline);
-        await gates.WaitEnteredAsync("b", Deadline);
+        var (a, b) = await TakeBothPlacesAsync();
         var c = Get("c", "t3");
         await WaitQueuedAsync(1);
         var d = Get("d", "t4");
@@ -96,12 +93,7 @@ public sealed class LoadSheddingTests : IAsyncLifetime
 
         gates.Open("a");
         await gates.WaitEnteredAsync("c", Deadline);
-        gates.OpenAll();
-        foreach (var response in await Task.WhenAll(a, b, c, d))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
-        }
+        await OpenAllAndExpectOkAsync(a, b, c, d);
     }
 
     [Fact]
@@ -132,12 +124,7 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         await gates.WaitEnteredAsync("x", Deadline);
         Assert.False(gates.Entered("b"));
 
-        gates.OpenAll();
-        foreach (var response in await Task.WhenAll(first, second, third, other))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
-        }
+        await OpenAllAndExpectOkAsync(first, second, third, other);
     }
 
     [Fact]
@@ -148,10 +135,7 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         await gates.WaitEnteredAsync("s", Deadline);
 
         // With the stream open both places are still free; with them and the room taken, another stream still opens.
-        var a = Get("a", "t1");
-        var b = Get("b", "t2");
-        await gates.WaitEnteredAsync("a", Deadline);
-        await gates.WaitEnteredAsync("b", Deadline);
+        var (a, b) = await TakeBothPlacesAsync();
         var c = Get("c", "t3");
         var d = Get("d", "t4");
         await WaitQueuedAsync(2);
@@ -163,12 +147,7 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         var second = _client.GetAsync("/test/stream/t", TestContext.Current.CancellationToken);
         await gates.WaitEnteredAsync("t", Deadline);
 
-        gates.OpenAll();
-        foreach (var response in await Task.WhenAll(stream, a, b, c, d, second))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
-        }
+        await OpenAllAndExpectOkAsync(stream, a, b, c, d, second);
     }
 
     [Fact]
@@ -184,23 +163,37 @@ public sealed class LoadSheddingTests : IAsyncLifetime
         await gates.WaitArrivedAsync("/test/body/x", Deadline);
 
         // Both places are still free for requests that run, and the room for one that waits.
-        var a = Get("a", "t1");
-        var b = Get("b", "t2");
-        await gates.WaitEnteredAsync("a", Deadline);
-        await gates.WaitEnteredAsync("b", Deadline);
+        var (a, b) = await TakeBothPlacesAsync();
         var c = Get("c", "t3");
         await WaitQueuedAsync(1);
-        gates.OpenAll();
-        foreach (var response in await Task.WhenAll(a, b, c))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            response.Dispose();
-        }
+        await OpenAllAndExpectOkAsync(a, b, c);
 
         Assert.False(slow.IsCompleted);
         body.SetResult();
         using var finished = await slow;
         Assert.Equal(HttpStatusCode.OK, finished.StatusCode);
+    }
+
+    /// <summary>Two requests of two tenants that run and hold the instance's two places until their gates open.</summary>
+    private async Task<(Task<HttpResponseMessage> A, Task<HttpResponseMessage> B)> TakeBothPlacesAsync()
+    {
+        var gates = _app.Services.GetRequiredService<Gates>();
+        var a = Get("a", "t1");
+        var b = Get("b", "t2");
+        await gates.WaitEnteredAsync("a", Deadline);
+        await gates.WaitEnteredAsync("b", Deadline);
+        return (a, b);
+    }
+
+    /// <summary>Lets every gated request go and expects each of <paramref name="requests"/> to be answered 200.</summary>
+    private async Task OpenAllAndExpectOkAsync(params Task<HttpResponseMessage>[] requests)
+    {
+        _app.Services.GetRequiredService<Gates>().OpenAll();
+        foreach (var response in await Task.WhenAll(requests))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
     }
 
     private Task<HttpResponseMessage> Get(string gate, string tenant)
