@@ -31,6 +31,14 @@ public sealed class TaskEventStreamOptions
     public int ReplayLimit { get; set; } = 1000;
 
     /// <summary>
+    /// Streams of one instance reading the database at once (a resume's position, a catch-up); the others wait their
+    /// turn without a connection. Streams are not counted by <c>LoadShedding</c>: after an instance restarts, hundreds
+    /// of pages reconnect at once, and their reads would otherwise take the pool the API's actions need.
+    /// </summary>
+    [Range(1, 1_000)]
+    public int MaxConcurrentCatchUps { get; set; } = 4;
+
+    /// <summary>
     /// A catch-up reads from this long before the last event sent: events are written by several processes, and one
     /// written a moment earlier may commit later. Events already sent are skipped; order one task's events by <c>sequence</c>.
     /// </summary>
