@@ -70,13 +70,7 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
 
         await using var db = RegistrationContext();
         await TaskEventDemand.RegisterAsync(db, "late", lease: null, CancellationToken.None);
-        var waiting = TaskEventDemand.WaitForUndecidedAsync(db, CancellationToken.None);
-        await UntilPolledAsync();
-        Assert.False(waiting.IsCompleted);
-
-        await transaction.CommitAsync();
-        Assert.True(await waiting.WaitAsync(Deadline));
-        Assert.Equal(await SentAtOfAsync(unheard), await CreatedAtOfAsync(unheard));
+        await WaitsUntilCommittedAsync(db, transaction, unheard);
 
         // Registered: what is written from now on is published.
         await using var next = await writer.BeginTransactionAsync();
@@ -105,11 +99,20 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
         await registering.CommitAsync();
 
         await using var db = RegistrationContext();
+        await WaitsUntilCommittedAsync(db, transaction, unheard);
+    }
+
+    /// <summary>
+    /// The registration's wait lasts while the writer's transaction runs and ends with its commit; the writer's event,
+    /// decided before the registration counted, was stored already sent.
+    /// </summary>
+    private async Task WaitsUntilCommittedAsync(AppDbContext db, NpgsqlTransaction writer, Guid unheard)
+    {
         var waiting = TaskEventDemand.WaitForUndecidedAsync(db, CancellationToken.None);
         await UntilPolledAsync();
         Assert.False(waiting.IsCompleted);
 
-        await transaction.CommitAsync();
+        await writer.CommitAsync();
         Assert.True(await waiting.WaitAsync(Deadline));
         Assert.Equal(await SentAtOfAsync(unheard), await CreatedAtOfAsync(unheard));
     }
