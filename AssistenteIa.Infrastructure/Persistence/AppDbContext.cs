@@ -52,32 +52,41 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     }
 
     /// <summary>
-    /// New tasks and outbox rows up to which <see cref="SaveNewRowsAsync"/> skips the explicit transaction: with the
-    /// outbox rows their events add (a few each) far below the provider's batch size (1,000 statements), so the save
-    /// stays one batch, one implicit transaction. Any other pending change takes the ordinary save.
+    /// Rows up to which <see cref="SaveInOneRoundTripAsync"/> skips the explicit transaction: a claim writes 4 (the task,
+    /// its attempt, two events), an outcome about 5, a create 3 or 4; far below the provider's batch size (1,000
+    /// statements), so the save stays one batch, one implicit transaction. A larger save takes the ordinary one.
     /// </summary>
-    public const int MaxRowsWithoutTransaction = 8;
+    public const int MaxRowsWithoutTransaction = 12;
 
-    public async Task<int> SaveNewRowsAsync(CancellationToken cancellationToken)
+    /// <summary>The unique index of a task's event rows by sequence number: what refuses a save made from a stale read.</summary>
+    public const string TaskEventSequenceIndex = "IX_OutboxMessages_TaskEventSequence";
+
+    public async Task<int> SaveInOneRoundTripAsync(CancellationToken cancellationToken)
     {
         ChangeTracker.DetectChanges();
         var pending = 0;
-        var onlyAdded = true;
+        var oneBatch = true;
         foreach (var entry in ChangeTracker.Entries())
         {
-            // Only rows whose keys the application makes: a row whose key the database generates would split the save
-            // into batches (its dependants wait for the key), each then committed on its own.
-            if (entry.State == EntityState.Added && entry.Entity is AiTask or OutboxMessage)
+            switch (entry.State, entry.Entity)
             {
-                pending++;
-            }
-            else if (entry.State != EntityState.Unchanged)
-            {
-                onlyAdded = false;
+                case (EntityState.Unchanged, _):
+                    break;
+
+                // Keys the application makes, so nothing waits for a key from the database (that would split the save
+                // into batches, each committed on its own). The only conditional write among them, the task's version
+                // check, is backed by the unique sequence of the task's events, which the database checks itself.
+                case (EntityState.Added, AiTask or OutboxMessage or TaskAttempt or TaskArtifact):
+                case (EntityState.Modified, AiTask or TaskAttempt):
+                    pending++;
+                    break;
+                default:
+                    oneBatch = false;
+                    break;
             }
         }
 
-        if (!onlyAdded || pending == 0 || pending > MaxRowsWithoutTransaction || Database.CurrentTransaction is not null)
+        if (!oneBatch || pending == 0 || pending > MaxRowsWithoutTransaction || Database.CurrentTransaction is not null)
         {
             return await SaveChangesAsync(cancellationToken);
         }
@@ -203,18 +212,26 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 """)
             .ToListAsync(cancellationToken);
 
-    public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
+    public override async Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
         foreach (var entry in ChangeTracker.Entries<AiTask>().ToList())
         {
+            // The one step that turns recorded events into outbox rows, in the transaction of the change itself.
+            var events = entry.Entity.TakeEvents();
             if (entry.State == EntityState.Modified)
             {
+                // Every change of a task records an event, whose sequence number the unique index makes the task's
+                // real version: a change without one would leave a concurrent save from an older read unrefused.
+                if (events.Count == 0)
+                {
+                    throw new InvalidOperationException($"Task {entry.Entity.Id} was changed without recording an event.");
+                }
+
                 var version = entry.Property<int>(VersionProperty);
                 version.CurrentValue = version.OriginalValue + 1;
             }
 
-            // The one step that turns recorded events into outbox rows, in the transaction of the change itself.
-            foreach (var taskEvent in entry.Entity.TakeEvents())
+            foreach (var taskEvent in events)
             {
                 foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent))
                 {
@@ -224,8 +241,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             }
         }
 
-        return base.SaveChangesAsync(cancellationToken);
+        try
+        {
+            return await base.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException ex) when (ex is not DbUpdateConcurrencyException && IsEventSequenceTaken(ex))
+        {
+            // Someone else changed the task since it was read (their event took the number): a conflict, as a failed
+            // version check is. Which of the two the database reports first depends on the order of the batch.
+            throw new DbUpdateConcurrencyException("The task was changed since it was read: its next event is already stored.", ex);
+        }
     }
+
+    private static bool IsEventSequenceTaken(DbUpdateException ex) =>
+        ex.InnerException is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: TaskEventSequenceIndex };
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(AppDbContext).Assembly);

@@ -52,7 +52,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // while its own batch waited on it, so its insert fails on the attempt's unique key before its update runs.
         using var worker = await BuildWorkerAsync();
         var task = await InsertTaskAsync();
-        await using (var other = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options))
+        await using (var other = NewContext())
         {
             // The other worker's attempt alone: its claim's update of the task is not written, or the status check
             // would ignore the delivery before the claim.
@@ -233,8 +233,9 @@ public sealed class ClaimTests(AppFixture fixture)
     [Fact]
     public async Task A_change_to_the_task_after_a_long_outage_is_still_read_again_not_thrown()
     {
-        // Five lost connections in a row (6.2 s of waiting), then a change by someone else (a cancel request bumps the
-        // row version) lands before the save: the conflict is handled like any other, not counted against the waits.
+        // Five lost connections in a row (6.2 s of waiting), then a change by someone else (a client's cancel request,
+        // saved as the API saves it) lands before the save: the conflict is handled like any other, not counted against
+        // the waits.
         var outcome = new SlowCommand(IsOutcomeSave);
         using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(outcome)));
         var task = await InsertTaskAsync(latencyMs: 0, maxAttempts: 1);
@@ -248,7 +249,9 @@ public sealed class ClaimTests(AppFixture fixture)
                 }
                 else
                 {
-                    await fixture.ExecuteAsync($"""UPDATE "Tasks" SET "Version" = "Version" + 1 WHERE "Id" = '{task.Id}'""");
+                    await using var api = NewContext();
+                    (await api.Tasks.SingleAsync(t => t.Id == task.Id, CancellationToken.None)).RequestCancel(DateTimeOffset.UtcNow);
+                    await api.SaveChangesAsync(CancellationToken.None);
                 }
             },
             times: 6);
@@ -366,7 +369,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // Not the worker's clock, not even when it agrees with the database's: inside a transaction now() stands still,
         // so only a value the query itself read from the database equals it to the microsecond.
         var task = await InsertTaskAsync(queued: false);
-        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
+        await using var db = NewContext();
         await using var transaction = await db.Database.BeginTransactionAsync();
         var transactionNow = await db.Database.SqlQuery<DateTimeOffset>($"""SELECT now() AS "Value" """).SingleAsync();
 
@@ -736,8 +739,8 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     /// <summary>
-    /// The first transaction that ran a matching command commits, and then its caller is told the connection broke, as
-    /// when a connection dies between the server's commit and its answer.
+    /// The first save that ran a matching command commits (its batch without a transaction, or its <c>COMMIT</c>), and
+    /// then its caller is told the connection broke, as when a connection dies between the server's commit and its answer.
     /// </summary>
     private sealed class LostCommitAnswer(Func<string, bool> matches) : DbCommandInterceptor, IDbTransactionInterceptor
     {
@@ -757,15 +760,26 @@ public sealed class ClaimTests(AppFixture fixture)
             return ValueTask.FromResult(result);
         }
 
-        public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+        /// <summary>A save without a transaction: its batch is its commit. The reader is closed first, so the commit is done.</summary>
+        public override async ValueTask<DbDataReader> ReaderExecutedAsync(
+            DbCommand command, CommandExecutedEventData eventData, DbDataReader result, CancellationToken cancellationToken = default)
         {
-            if (Interlocked.CompareExchange(ref _armed, 2, 1) == 1)
+            if (command.Transaction is null && Interlocked.CompareExchange(ref _armed, 2, 1) == 1)
             {
-                Volatile.Write(ref _lost, 1);
-                throw new NpgsqlException("The connection broke after the commit was sent.", new IOException("Connection reset by peer"));
+                await result.DisposeAsync();
+                throw Lose();
             }
 
-            return Task.CompletedTask;
+            return result;
+        }
+
+        public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default) =>
+            Interlocked.CompareExchange(ref _armed, 2, 1) == 1 ? Task.FromException(Lose()) : Task.CompletedTask;
+
+        private NpgsqlException Lose()
+        {
+            Volatile.Write(ref _lost, 1);
+            return new NpgsqlException("The connection broke after the commit was sent.", new IOException("Connection reset by peer"));
         }
     }
 
@@ -789,6 +803,8 @@ public sealed class ClaimTests(AppFixture fixture)
     /// Takes a test's task out of the running system's way: queued beside an attempt of its own number, it would be
     /// claimed and ignored again and again.
     /// </summary>
+    private AppDbContext NewContext() => new(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
+
     private Task RetireAsync(AiTask task) =>
         Sql.ExecuteAsync(fixture.DatabaseConnectionString, $"""UPDATE "Tasks" SET "Status" = 'Cancelled' WHERE "Id" = '{task.Id}'""");
 
@@ -818,7 +834,7 @@ public sealed class ClaimTests(AppFixture fixture)
             task.Enqueue(now.AddMinutes(1));
         }
 
-        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(fixture.DatabaseConnectionString).Options);
+        await using var db = NewContext();
         db.Tasks.Add(task);
         await db.SaveChangesAsync();
         return task;

@@ -18,7 +18,13 @@ public sealed class DispatcherOptions
     /// <summary>A task Queued longer than this gets its message again (it may have been lost from the broker).</summary>
     public TimeSpan RequeueQueuedAfter { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Sent outbox rows are deleted after this long.</summary>
+    /// <summary>
+    /// Sent outbox rows are deleted after this long; at least a day. A task's event rows also refuse a save made from a
+    /// stale read of the task (by their unique sequence numbers: <c>IAppDbContext.SaveInOneRoundTripAsync</c>), as long
+    /// as they are kept: no save here waits that long between its read and its write (an attempt runs for at most
+    /// <c>Worker:AttemptTimeout</c>, which the broker's delivery timeout bounds).
+    /// </summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00", ErrorMessage = "Dispatcher:OutboxRetention must be between 1 day and 3650 days.")]
     public TimeSpan OutboxRetention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>

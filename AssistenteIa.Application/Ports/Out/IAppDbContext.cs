@@ -26,13 +26,15 @@ public interface IAppDbContext
     Task<int> SaveChangesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// <see cref="SaveChangesAsync"/> for changes that only add a few rows (a new task and its outbox rows): they go to
-    /// the database as one batch without <c>BEGIN</c> and <c>COMMIT</c> around it, one round trip instead of two.
-    /// PostgreSQL runs a batch as one implicit transaction (a statement that fails rolls back the others), so the rows
-    /// are stored together or not at all, as with the ordinary save, which this falls back to when anything else is
-    /// pending or a transaction is open.
+    /// <see cref="SaveChangesAsync"/> in one round trip: a few new or changed tasks, attempts, artifacts and outbox rows
+    /// (a create, a claim, an outcome) go to the database as one batch without <c>BEGIN</c> and <c>COMMIT</c> around
+    /// it. PostgreSQL runs a batch as one implicit transaction (a statement that fails rolls back the others), so the
+    /// rows are stored together or not at all. The task's version check is the one condition a failed statement would
+    /// not report (an update of no row is no error): a save made from a stale read is refused instead by the unique
+    /// sequence number of the task's events, which the change it missed recorded first. Falls back to the ordinary save
+    /// when anything else is pending, the save is larger, or a transaction is open.
     /// </summary>
-    Task<int> SaveNewRowsAsync(CancellationToken cancellationToken);
+    Task<int> SaveInOneRoundTripAsync(CancellationToken cancellationToken);
 
     /// <summary>
     /// The outbox rows written from task events by the saves since the last call, for publishing right after commit;

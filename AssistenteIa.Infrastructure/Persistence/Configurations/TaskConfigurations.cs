@@ -169,9 +169,15 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
         b.HasIndex(m => m.SentAt).HasFilter("\"SentAt\" IS NOT NULL").HasDatabaseName("IX_OutboxMessages_Sent");
 
-        // The event streams replay a tenant's (or one task's) recent events in order.
+        // The event streams replay a tenant's recent events in order.
         b.HasIndex(m => new { m.TenantId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TenantEvents");
-        b.HasIndex(m => new { m.TaskId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TaskEvents");
+
+        // One row per event of a task (a task has a few): a task's stream reads its events here. Unique, because a save
+        // made from a stale read of a task records its next event under a sequence number that the change it missed
+        // already took, so the database refuses that save whole, with a transaction or without one
+        // (AppDbContext.SaveInOneRoundTripAsync).
+        b.HasIndex(m => new { m.TaskId, m.EventSequence }).IsUnique()
+            .HasFilter("\"Destination\" = 'task-events'").HasDatabaseName(AppDbContext.TaskEventSequenceIndex);
     }
 }
 

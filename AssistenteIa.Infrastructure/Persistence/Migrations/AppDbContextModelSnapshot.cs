@@ -309,8 +309,9 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasDatabaseName("IX_OutboxMessages_Sent")
                         .HasFilter("\"SentAt\" IS NOT NULL");
 
-                    b.HasIndex("TaskId", "CreatedAt")
-                        .HasDatabaseName("IX_OutboxMessages_TaskEvents")
+                    b.HasIndex("TaskId", "EventSequence")
+                        .IsUnique()
+                        .HasDatabaseName("IX_OutboxMessages_TaskEventSequence")
                         .HasFilter("\"Destination\" = 'task-events'");
 
                     b.HasIndex("TenantId", "CreatedAt")

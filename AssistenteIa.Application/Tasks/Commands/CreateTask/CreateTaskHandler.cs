@@ -71,7 +71,7 @@ public sealed class CreateTaskHandler(
         try
         {
             // Only inserts (the task, its work message and event rows): one round trip, stored together or not at all.
-            await db.SaveNewRowsAsync(cancellationToken);
+            await db.SaveInOneRoundTripAsync(cancellationToken);
         }
         catch (DbUpdateException ex) when (command.IdempotencyKey is { } raced && IsUniqueViolation(ex))
         {

@@ -95,8 +95,10 @@ public sealed class ExecuteTaskHandler(
         var attempt = task.Start(now);
         db.TaskAttempts.Add(attempt);
 
-        // The claim is one save: the update (conditional on the row version), the attempt and the events' outbox rows
-        // commit together, one commit (one disk flush) per claim. Once sent it is not cancelled: a stop that cut the
+        // The claim is one save in one round trip: the update (conditional on the row version), the attempt and the
+        // events' outbox rows commit together or not at all, one commit (one disk flush) per claim; a claim made from a
+        // read that something else outdated is refused by the database (the task's next event number is taken, or
+        // the attempt's). Once sent it is not cancelled: a stop that cut the
         // commit's answer off would leave a claim made and its delivery requeued, the task waiting for its lease. A stop
         // arriving during the save lets it finish (within the command timeout); the run then ends at once as
         // interrupted and the task goes back to the queue without spending an attempt.
@@ -107,7 +109,7 @@ public sealed class ExecuteTaskHandler(
 
         try
         {
-            await db.SaveChangesAsync(CancellationToken.None);
+            await db.SaveInOneRoundTripAsync(CancellationToken.None);
         }
         catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
         {
@@ -388,12 +390,12 @@ public sealed class ExecuteTaskHandler(
 
     private const string StorageErrorCode = "StorageError";
 
-    /// <summary>The outcome, and with a success the skill's own writes in the same transaction.</summary>
+    /// <summary>The outcome (in one round trip when it is a few rows), and with a success the skill's own writes in the same transaction.</summary>
     private async Task SaveOutcomeAsync(AttemptResult result, CancellationToken cancellationToken)
     {
         if (result.Output?.CommitWithOutcome is not { } commit)
         {
-            await db.SaveChangesAsync(cancellationToken);
+            await db.SaveInOneRoundTripAsync(cancellationToken);
             return;
         }
 

@@ -1,0 +1,31 @@
+using AssistenteIaApi.ServiceC.Worker.Dispatching;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace AssistenteIa.Tests.Hosting;
+
+/// <summary>The outbox's retention keeps the event rows that refuse stale saves for longer than any save waits.</summary>
+public sealed class DispatcherOptionsTests
+{
+    [Theory]
+    [InlineData("00:10:00")]
+    [InlineData("23:59:59")]
+    public void A_retention_shorter_than_a_day_is_refused(string retention)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => Options(retention).Value);
+        Assert.Contains("Dispatcher:OutboxRetention", error.Message);
+    }
+
+    [Fact]
+    public void A_retention_of_a_day_or_more_is_taken() => Assert.Equal(TimeSpan.FromDays(1), Options("1.00:00:00").Value.OutboxRetention);
+
+    private static IOptions<DispatcherOptions> Options(string retention)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Dispatcher:OutboxRetention"] = retention });
+        builder.AddDispatcher();
+        return builder.Services.BuildServiceProvider().GetRequiredService<IOptions<DispatcherOptions>>();
+    }
+}

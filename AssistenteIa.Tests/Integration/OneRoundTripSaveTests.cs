@@ -1,0 +1,189 @@
+using System.Data.Common;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>
+/// The worker's claim and outcome, saved in one round trip without <c>BEGIN</c>/<c>COMMIT</c>: stored whole, and a save
+/// made from a read that another change outdated is refused whole by the database, which has no transaction to roll
+/// back by hand. On a database nothing else touches.
+/// </summary>
+public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>
+{
+    private const string Worker = "worker-one-trip";
+
+    [Fact]
+    public async Task A_claim_and_its_outcome_are_one_statement_batch_each_without_a_transaction()
+    {
+        var id = await InsertQueuedAsync();
+        var counter = new RoundTrips();
+        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(isolated.ConnectionString).AddInterceptors(counter).Options);
+        var task = await db.Tasks.SingleAsync(t => t.Id == id);
+
+        counter.Reset();
+        var attempt = Claim(db, task);
+        await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        Assert.Equal((1, 0), (counter.Batches, counter.Transactions));
+
+        counter.Reset();
+        var now = DateTimeOffset.UtcNow;
+        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
+        db.TaskArtifacts.Add(TaskArtifact.Text(id, attempt.AttemptNo, "answer", now));
+        task.Succeed(now);
+        await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        Assert.Equal((1, 0), (counter.Batches, counter.Transactions));
+
+        Assert.Equal("Succeeded", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal("Succeeded", await ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(1L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, await EventSequencesAsync(id));
+    }
+
+    [Fact]
+    public async Task A_claim_made_from_a_read_that_a_cancel_outdated_stores_nothing()
+    {
+        var id = await InsertQueuedAsync();
+        await using var worker = isolated.CreateDbContext();
+        var read = await worker.Tasks.SingleAsync(t => t.Id == id);
+
+        // The client cancels the queued task between the worker's read and its claim.
+        await ChangeElsewhereAsync(id, task => task.RequestCancel(DateTimeOffset.UtcNow));
+
+        Claim(worker, read);
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
+
+        // Without the database refusing it, the attempt and the reserved and started events would be stored beside a
+        // cancelled task (the version check alone fails without an error, and there is no transaction to roll back).
+        Assert.Equal("Cancelled", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(new long[] { 1, 2, 3 }, await EventSequencesAsync(id));
+    }
+
+    [Fact]
+    public async Task An_outcome_made_from_a_read_that_a_cancel_request_outdated_stores_nothing()
+    {
+        var id = await InsertQueuedAsync();
+        await using var worker = isolated.CreateDbContext();
+        var task = await worker.Tasks.SingleAsync(t => t.Id == id);
+        var attempt = Claim(worker, task);
+        await worker.SaveInOneRoundTripAsync(CancellationToken.None);
+
+        // The client asks for a cancel while the attempt runs; the worker, unaware, records a success.
+        await ChangeElsewhereAsync(id, running => running.RequestCancel(DateTimeOffset.UtcNow));
+        var now = DateTimeOffset.UtcNow;
+        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
+        worker.TaskArtifacts.Add(TaskArtifact.Text(id, attempt.AttemptNo, "answer", now));
+        task.Succeed(now);
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
+
+        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, await EventSequencesAsync(id));
+        Assert.Equal("task.cancel_requested", await ScalarAsync<string>(
+            """SELECT "MessageType" FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "Destination" = 'task-events' AND "EventSequence" = 5""", id));
+    }
+
+    [Fact]
+    public async Task A_stale_save_inside_a_transaction_is_a_conflict_too()
+    {
+        // The API's cancel and the dispatcher's steps save in transactions: whichever statement of the batch meets the
+        // other change first (the version check or the event's number), the caller sees the conflict it handles.
+        var id = await InsertQueuedAsync();
+        await using var api = isolated.CreateDbContext();
+        var read = await api.Tasks.SingleAsync(t => t.Id == id);
+        await ChangeElsewhereAsync(id, task => task.RequestCancel(DateTimeOffset.UtcNow));
+
+        read.RequestCancel(DateTimeOffset.UtcNow);
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => api.SaveChangesAsync());
+        Assert.Equal(new long[] { 1, 2, 3 }, await EventSequencesAsync(id));
+    }
+
+    [Fact]
+    public async Task A_change_of_a_task_that_records_no_event_is_refused_before_it_is_sent()
+    {
+        // The event's number is what refuses stale saves: a change without one would leave them unrefused.
+        var id = await InsertQueuedAsync();
+        await using var db = isolated.CreateDbContext();
+        var task = await db.Tasks.SingleAsync(t => t.Id == id);
+        db.Entry(task).Property(t => t.LastError).CurrentValue = "changed behind the aggregate's back";
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => db.SaveChangesAsync());
+        Assert.True(await ScalarAsync<bool>("""SELECT "LastError" IS NULL FROM "Tasks" WHERE "Id" = @p0""", id));
+    }
+
+    private static TaskAttempt Claim(AppDbContext db, AiTask task)
+    {
+        var now = DateTimeOffset.UtcNow;
+        task.Reserve(Worker, now.AddMinutes(1), now);
+        var attempt = task.Start(now);
+        db.TaskAttempts.Add(attempt);
+        return attempt;
+    }
+
+    private async Task ChangeElsewhereAsync(Guid id, Action<AiTask> change)
+    {
+        await using var db = isolated.CreateDbContext();
+        var task = await db.Tasks.SingleAsync(t => t.Id == id);
+        change(task);
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>A queued task as the API stores it: created and queued events, the work message.</summary>
+    private async Task<Guid> InsertQueuedAsync()
+    {
+        var task = Domain.Tasks.New();
+        task.Enqueue(DateTimeOffset.UtcNow);
+        await using var db = isolated.CreateDbContext();
+        db.Tasks.Add(task);
+        await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        return task.Id;
+    }
+
+    private async Task<long[]> EventSequencesAsync(Guid id)
+    {
+        await using var db = isolated.CreateDbContext();
+        return await db.OutboxMessages.AsNoTracking()
+            .Where(m => m.TaskId == id && m.Destination == "task-events")
+            .OrderBy(m => m.EventSequence)
+            .Select(m => m.EventSequence!.Value)
+            .ToArrayAsync();
+    }
+
+    private Task<T> ScalarAsync<T>(string sql, params object[] parameters) => Sql.ScalarAsync<T>(isolated.ConnectionString, sql, parameters);
+
+    /// <summary>Counts the statement batches a context sends and the transactions it begins.</summary>
+    private sealed class RoundTrips : IDbCommandInterceptor, IDbTransactionInterceptor
+    {
+        public int Batches { get; private set; }
+
+        public int Transactions { get; private set; }
+
+        public void Reset() => (Batches, Transactions) = (0, 0);
+
+        public ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            Batches++;
+            return ValueTask.FromResult(result);
+        }
+
+        public ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            Batches++;
+            return ValueTask.FromResult(result);
+        }
+
+        public ValueTask<InterceptionResult<DbTransaction>> TransactionStartingAsync(
+            DbConnection connection, TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result, CancellationToken cancellationToken = default)
+        {
+            Transactions++;
+            return ValueTask.FromResult(result);
+        }
+    }
+}
