@@ -286,6 +286,25 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_task_is_read_claimed_and_recorded_in_three_round_trips_without_a_transaction()
+    {
+        // The read, the claim's batch, the outcome's batch; each save is its own implicit transaction (stale saves are
+        // refused by the database: OneRoundTripSaveTests). A lease renewal after a slow claim is not counted.
+        var trips = new RoundTrips(sql => !IsRenewal(sql));
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(trips)));
+        var task = await InsertTaskAsync(latencyMs: 0);
+        trips.Reset();
+
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(ExecutionOutcome.Recorded, await HandleAsync(scope, task));
+        }
+
+        Assert.Equal((3, 0), (trips.Batches, trips.Transactions));
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+    }
+
+    [Fact]
     public async Task A_message_for_a_finished_task_is_ignored()
     {
         using var worker = await BuildWorkerAsync();

@@ -1,9 +1,7 @@
-using System.Data.Common;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -155,35 +153,4 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     }
 
     private Task<T> ScalarAsync<T>(string sql, params object[] parameters) => Sql.ScalarAsync<T>(isolated.ConnectionString, sql, parameters);
-
-    /// <summary>Counts the statement batches a context sends and the transactions it begins.</summary>
-    private sealed class RoundTrips : IDbCommandInterceptor, IDbTransactionInterceptor
-    {
-        public int Batches { get; private set; }
-
-        public int Transactions { get; private set; }
-
-        public void Reset() => (Batches, Transactions) = (0, 0);
-
-        public ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
-            DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
-        {
-            Batches++;
-            return ValueTask.FromResult(result);
-        }
-
-        public ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
-            DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
-        {
-            Batches++;
-            return ValueTask.FromResult(result);
-        }
-
-        public ValueTask<InterceptionResult<DbTransaction>> TransactionStartingAsync(
-            DbConnection connection, TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result, CancellationToken cancellationToken = default)
-        {
-            Transactions++;
-            return ValueTask.FromResult(result);
-        }
-    }
 }
