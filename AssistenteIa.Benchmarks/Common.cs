@@ -25,7 +25,11 @@ internal sealed class Options(Dictionary<string, string> values)
 /// <summary>The local Postgres of scripts/infra.sh, scratch databases and percentiles.</summary>
 internal static class Bench
 {
-    public const string Server = "Host=localhost;Port=5432;Username=postgres;Password=007182";
+    /// <summary>
+    /// Without TLS, as the services reach a database on their own machine by default (<c>TuneConnectionString</c>):
+    /// Hangfire and the lean loop connect the same way, so the peers pay for what the system pays for.
+    /// </summary>
+    public const string Server = "Host=localhost;Port=5432;Username=postgres;Password=007182;SSL Mode=Disable";
 
     /// <summary>CPU time the machine spent busy (user, nice, system, irq, softirq over all cores, from /proc/stat); null elsewhere.</summary>
     public static TimeSpan? MachineCpuTime()

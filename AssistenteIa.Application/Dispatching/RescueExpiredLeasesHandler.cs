@@ -76,9 +76,11 @@ public sealed class RescueExpiredLeasesHandler(
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
-        catch (DbUpdateConcurrencyException)
+        catch (DbUpdateConcurrencyException ex)
         {
-            // Another writer changed one of them first: the next round decides on fresh state.
+            // Another writer changed one of them first: the next round decides on fresh state. The rows are locked, so
+            // this is rare; said every round, it names a task the database refuses to move (see the inner error).
+            logger.LogWarning(ex, "Rescuing {Count} tasks conflicted with another change; the next round tries again", expired.Count);
             db.ClearTracking();
             return 0;
         }

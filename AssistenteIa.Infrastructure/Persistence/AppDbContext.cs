@@ -4,6 +4,7 @@ using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 
 namespace AssistenteIa.Infrastructure.Persistence;
@@ -53,17 +54,21 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     /// <summary>
     /// Rows up to which <see cref="SaveInOneRoundTripAsync"/> skips the explicit transaction: a claim writes 4 (the task,
-    /// its attempt, two events), an outcome about 5, a create 3 or 4; far below the provider's batch size (1,000
-    /// statements), so the save stays one batch, one implicit transaction. A larger save takes the ordinary one.
+    /// its attempt, two events), an outcome about 4, a create 3 or 4; below the provider's batch size (1,000 statements
+    /// unless configured lower, which also bounds it), so the save stays one batch, one implicit transaction. A larger
+    /// save takes the ordinary one.
     /// </summary>
     public const int MaxRowsWithoutTransaction = 12;
+
+    private int? _maxRowsInOneBatch;
 
     /// <summary>The unique index of a task's event rows by sequence number: what refuses a save made from a stale read.</summary>
     public const string TaskEventSequenceIndex = "IX_OutboxMessages_TaskEventSequence";
 
     public async Task<int> SaveInOneRoundTripAsync(CancellationToken cancellationToken)
     {
-        ChangeTracker.DetectChanges();
+        // The events' outbox rows first, so they are counted with the rest.
+        StageTaskEvents();
         var pending = 0;
         var oneBatch = true;
         foreach (var entry in ChangeTracker.Entries())
@@ -86,7 +91,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             }
         }
 
-        if (!oneBatch || pending == 0 || pending > MaxRowsWithoutTransaction || Database.CurrentTransaction is not null)
+        _maxRowsInOneBatch ??= Math.Min(MaxRowsWithoutTransaction, RelationalOptionsExtension.Extract(this.GetService<IDbContextOptions>()).MaxBatchSize ?? int.MaxValue);
+        if (!oneBatch || pending == 0 || pending > _maxRowsInOneBatch || Database.CurrentTransaction is not null)
         {
             return await SaveChangesAsync(cancellationToken);
         }
@@ -214,11 +220,31 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public override async Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
+        StageTaskEvents();
+        try
+        {
+            return await base.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException ex) when (ex is not DbUpdateConcurrencyException && IsStaleTaskWrite(ex))
+        {
+            // Someone else changed the task since it was read: a conflict, as a failed version check is. Which the
+            // database reports depends on the order of the batch and on whether the change it missed recorded an event.
+            throw new DbUpdateConcurrencyException("The task was changed since it was read: its next event is taken, or the task was not advanced to it.", ex);
+        }
+    }
+
+    /// <summary>
+    /// Turns the events the tracked tasks recorded into outbox rows (they are saved with the change itself) and bumps the
+    /// version of each changed task; a later call finds nothing new.
+    /// </summary>
+    private void StageTaskEvents()
+    {
         foreach (var entry in ChangeTracker.Entries<AiTask>().ToList())
         {
             // The one step that turns recorded events into outbox rows, in the transaction of the change itself.
             var events = entry.Entity.TakeEvents();
-            if (entry.State == EntityState.Modified)
+            var version = entry.Property<int>(VersionProperty);
+            if (entry.State == EntityState.Modified && version.CurrentValue == version.OriginalValue)
             {
                 // Every change of a task records an event, whose sequence number the unique index makes the task's
                 // real version: a change without one would leave a concurrent save from an older read unrefused.
@@ -227,7 +253,6 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                     throw new InvalidOperationException($"Task {entry.Entity.Id} was changed without recording an event.");
                 }
 
-                var version = entry.Property<int>(VersionProperty);
                 version.CurrentValue = version.OriginalValue + 1;
             }
 
@@ -240,21 +265,13 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 }
             }
         }
-
-        try
-        {
-            return await base.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateException ex) when (ex is not DbUpdateConcurrencyException && IsEventSequenceTaken(ex))
-        {
-            // Someone else changed the task since it was read (their event took the number): a conflict, as a failed
-            // version check is. Which of the two the database reports first depends on the order of the batch.
-            throw new DbUpdateConcurrencyException("The task was changed since it was read: its next event is already stored.", ex);
-        }
     }
 
-    private static bool IsEventSequenceTaken(DbUpdateException ex) =>
-        ex.InnerException is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: TaskEventSequenceIndex };
+    /// <summary>The event's number taken by the change this save missed, or the task not advanced to the event at commit (<see cref="TaskEventGuard"/>).</summary>
+    private static bool IsStaleTaskWrite(DbUpdateException ex) => ex.InnerException is Npgsql.PostgresException
+    {
+        SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: TaskEventSequenceIndex,
+    } or Npgsql.PostgresException { ConstraintName: TaskEventGuard.ConstraintName };
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(AppDbContext).Assembly);

@@ -87,6 +87,30 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     }
 
     [Fact]
+    public async Task An_outcome_made_from_a_read_that_a_change_without_an_event_outdated_stores_nothing()
+    {
+        // An operator's UPDATE (or a restored row) changes the task and records no event: the save's event number is
+        // free, so the unique index cannot refuse it; the check at commit does, the task not advanced to that event.
+        var id = await InsertQueuedAsync();
+        await using var worker = isolated.CreateDbContext();
+        var task = await worker.Tasks.SingleAsync(t => t.Id == id);
+        var attempt = Claim(worker, task);
+        await worker.SaveInOneRoundTripAsync(CancellationToken.None);
+
+        await Sql.ExecuteAsync(isolated.ConnectionString, $"""UPDATE "Tasks" SET "Version" = "Version" + 1 WHERE "Id" = '{id}'""");
+        var now = DateTimeOffset.UtcNow;
+        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
+        worker.TaskArtifacts.Add(TaskArtifact.Text(id, attempt.AttemptNo, "answer", now));
+        task.Succeed(now);
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
+
+        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(new long[] { 1, 2, 3, 4 }, await EventSequencesAsync(id));
+    }
+
+    [Fact]
     public async Task A_stale_save_inside_a_transaction_is_a_conflict_too()
     {
         // The API's cancel and the dispatcher's steps save in transactions: whichever statement of the batch meets the

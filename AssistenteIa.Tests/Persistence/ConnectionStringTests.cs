@@ -39,4 +39,22 @@ public sealed class ConnectionStringTests
             Assert.Equal("ops", new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString($"Host=db;{written}", "x", 30)).ApplicationName);
         }
     }
+
+    [Theory]
+    [InlineData("Host=localhost", SslMode.Disable)]
+    [InlineData("Host=LOCALHOST:5433", SslMode.Disable)]
+    [InlineData("Host=127.0.0.1", SslMode.Disable)]
+    [InlineData("Host=127.1.2.3:5432", SslMode.Disable)]
+    [InlineData("Host=::1", SslMode.Disable)]
+    [InlineData("Host=[::1]:5432", SslMode.Disable)]
+    [InlineData("Host=localhost,127.0.0.1:5433", SslMode.Disable)]
+    [InlineData("Host=db.example.com", SslMode.Prefer)]
+    [InlineData("Host=10.0.0.5", SslMode.Prefer)]
+    [InlineData("Host=localhost,db.example.com", SslMode.Prefer)]
+    [InlineData("Host=localhost.example.com", SslMode.Prefer)]
+    [InlineData("Host=localhost;SSL Mode=Require", SslMode.Require)]
+    [InlineData("Host=127.0.0.1;SslMode=VerifyFull", SslMode.VerifyFull)]
+    [InlineData("Host=localhost;sslmode=prefer", SslMode.Prefer)]
+    public void A_database_on_this_machine_is_reached_without_TLS_unless_the_connection_string_says_otherwise(string written, SslMode expected) =>
+        Assert.Equal(expected, new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString(written)).SslMode);
 }

@@ -1,6 +1,8 @@
 using AssistenteIa.Application;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIaApi.ServiceB.Worker.Hosting;
@@ -17,8 +19,12 @@ public sealed class ClaimWarmUp(IServiceScopeFactory scopes, WorkerIdentity work
 {
     public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often a start waiting for the database's migrations asks again.</summary>
+    public static readonly TimeSpan SchemaPoll = TimeSpan.FromSeconds(2);
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await WaitForSchemaAsync(cancellationToken);
         try
         {
             await WarmUpAsync(cancellationToken).WaitAsync(StartLimit, cancellationToken);
@@ -30,6 +36,43 @@ public sealed class ClaimWarmUp(IServiceScopeFactory scopes, WorkerIdentity work
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// The API applies the migrations; a deploy that starts a new ServiceB first would run it against a database
+    /// without what its saves rely on (the unique event numbers and the check at commit that refuse a save made from a
+    /// stale read, without a transaction). So the executor does not subscribe while the database lacks a migration
+    /// this build has. A database that does not answer is not waited for here (see <see cref="StartLimit"/>).
+    /// </summary>
+    private async Task WaitForSchemaAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            List<string> pending;
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                if (scope.ServiceProvider.GetRequiredService<IAppDbContext>() is not AppDbContext db)
+                {
+                    return;
+                }
+
+                pending = [.. await db.Database.GetPendingMigrationsAsync(cancellationToken).WaitAsync(StartLimit, cancellationToken)];
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Could not read which migrations the database has; the executor starts without waiting for them");
+                return;
+            }
+
+            if (pending.Count == 0)
+            {
+                return;
+            }
+
+            logger.LogWarning("The database lacks {Count} migrations of this build (the last: {Migration}); waiting for the API to apply them before consuming", pending.Count, pending[^1]);
+            await Task.Delay(SchemaPoll, cancellationToken);
+        }
+    }
 
     private async Task WarmUpAsync(CancellationToken cancellationToken)
     {

@@ -238,9 +238,9 @@ public sealed class ExecuteTaskHandler(
     private sealed record ConfirmedLease(ClockReading ConfirmedAt, bool CancelRequested);
 
     /// <summary>
-    /// Two workers claiming the same task at the same moment (a duplicate delivery): the claim's batch inserts the
-    /// attempt before it updates the task, so the one that commits second fails on the attempt's unique key, not on the
-    /// row version. It lost the claim; nothing of it was stored.
+    /// Two workers claiming the same task at the same moment (a duplicate delivery): the claim's batch inserts its rows
+    /// before it updates the task, so the one that commits second fails on a unique key: the first event's number
+    /// (reported as a conflict) or the attempt's. It lost the claim; nothing of it was stored.
     /// </summary>
     private static bool IsAttemptTaken(DbUpdateException ex) =>
         ex.InnerException is System.Data.Common.DbException { SqlState: "23505" } inner

@@ -1,0 +1,37 @@
+namespace AssistenteIa.Infrastructure.Persistence;
+
+/// <summary>
+/// The database's own check that a task's event row is stored only with the change of the task it announces: at commit
+/// (a deferred constraint trigger, so the order of a batch's statements does not matter, and an implicit transaction
+/// is checked as an explicit one is), the task must have been advanced to that event (<c>Tasks.EventSequence</c>).
+/// A save whose version check found the task changed updates no row, which is no error; without a transaction the
+/// batch's other rows would commit (<see cref="AppDbContext.SaveInOneRoundTripAsync"/>). The unique event numbers refuse
+/// that save when the change it missed recorded an event; this refuses it when the change recorded none (an operator's
+/// <c>UPDATE</c>, a restored row): the task's sequence is then still below the save's first event.
+/// </summary>
+public static class TaskEventGuard
+{
+    /// <summary>Named in the error the check raises (SQLSTATE 23000), which the context reports as a conflict.</summary>
+    public const string ConstraintName = "OutboxMessages_TaskEventAdvancesTask";
+
+    public const string CreateSql = """
+        CREATE FUNCTION outbox_task_event_advances_task() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM "Tasks" WHERE "Id" = NEW."TaskId" AND "EventSequence" >= NEW."EventSequence") THEN
+                RAISE EXCEPTION 'The event % of task % is stored without the change of the task it announces.', NEW."EventSequence", NEW."TaskId"
+                    USING ERRCODE = 'integrity_constraint_violation', CONSTRAINT = 'OutboxMessages_TaskEventAdvancesTask';
+            END IF;
+            RETURN NULL;
+        END $$;
+
+        CREATE CONSTRAINT TRIGGER "OutboxMessages_TaskEventAdvancesTask" AFTER INSERT ON "OutboxMessages"
+        DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW WHEN (NEW."Destination" = 'task-events' AND NEW."TaskId" IS NOT NULL AND NEW."EventSequence" IS NOT NULL)
+        EXECUTE FUNCTION outbox_task_event_advances_task();
+        """;
+
+    public const string DropSql = """
+        DROP TRIGGER "OutboxMessages_TaskEventAdvancesTask" ON "OutboxMessages";
+        DROP FUNCTION outbox_task_event_advances_task();
+        """;
+}
