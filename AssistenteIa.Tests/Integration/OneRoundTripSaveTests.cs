@@ -28,10 +28,7 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
         Assert.Equal((1, 0), (counter.Batches, counter.Transactions));
 
         counter.Reset();
-        var now = DateTimeOffset.UtcNow;
-        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
-        db.TaskArtifacts.Add(TaskArtifact.Text(id, attempt.AttemptNo, "answer", now));
-        task.Succeed(now);
+        Succeed(db, task, attempt);
         await db.SaveInOneRoundTripAsync(CancellationToken.None);
         Assert.Equal((1, 0), (counter.Batches, counter.Transactions));
 
@@ -64,23 +61,9 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     [Fact]
     public async Task An_outcome_made_from_a_read_that_a_cancel_request_outdated_stores_nothing()
     {
-        var id = await InsertQueuedAsync();
-        await using var worker = isolated.CreateDbContext();
-        var task = await worker.Tasks.SingleAsync(t => t.Id == id);
-        var attempt = Claim(worker, task);
-        await worker.SaveInOneRoundTripAsync(CancellationToken.None);
-
         // The client asks for a cancel while the attempt runs; the worker, unaware, records a success.
-        await ChangeElsewhereAsync(id, running => running.RequestCancel(DateTimeOffset.UtcNow));
-        var now = DateTimeOffset.UtcNow;
-        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
-        worker.TaskArtifacts.Add(TaskArtifact.Text(id, attempt.AttemptNo, "answer", now));
-        task.Succeed(now);
-        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
+        var id = await StaleOutcomeIsRefusedAsync(taskId => ChangeElsewhereAsync(taskId, running => running.RequestCancel(DateTimeOffset.UtcNow)));
 
-        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
-        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
-        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", id));
         Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, await EventSequencesAsync(id));
         Assert.Equal("task.cancel_requested", await ScalarAsync<string>(
             """SELECT "MessageType" FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "Destination" = 'task-events' AND "EventSequence" = 5""", id));
@@ -91,22 +74,8 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     {
         // An operator's UPDATE (or a restored row) changes the task and records no event: the save's event number is
         // free, so the unique index cannot refuse it; the check at commit does, the task not advanced to that event.
-        var id = await InsertQueuedAsync();
-        await using var worker = isolated.CreateDbContext();
-        var task = await worker.Tasks.SingleAsync(t => t.Id == id);
-        var attempt = Claim(worker, task);
-        await worker.SaveInOneRoundTripAsync(CancellationToken.None);
+        var id = await StaleOutcomeIsRefusedAsync(taskId => Sql.ExecuteAsync(isolated.ConnectionString, $"""UPDATE "Tasks" SET "Version" = "Version" + 1 WHERE "Id" = '{taskId}'"""));
 
-        await Sql.ExecuteAsync(isolated.ConnectionString, $"""UPDATE "Tasks" SET "Version" = "Version" + 1 WHERE "Id" = '{id}'""");
-        var now = DateTimeOffset.UtcNow;
-        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
-        worker.TaskArtifacts.Add(TaskArtifact.Text(id, attempt.AttemptNo, "answer", now));
-        task.Succeed(now);
-        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
-
-        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
-        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
-        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", id));
         Assert.Equal(new long[] { 1, 2, 3, 4 }, await EventSequencesAsync(id));
     }
 
@@ -145,6 +114,36 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
         var attempt = task.Start(now);
         db.TaskAttempts.Add(attempt);
         return attempt;
+    }
+
+    private static void Succeed(AppDbContext db, AiTask task, TaskAttempt attempt)
+    {
+        var now = DateTimeOffset.UtcNow;
+        attempt.Close(AttemptStatus.Succeeded, AttemptUsage.None, now);
+        db.TaskArtifacts.Add(TaskArtifact.Text(task.Id, attempt.AttemptNo, "answer", now));
+        task.Succeed(now);
+    }
+
+    /// <summary>
+    /// Claims a task, lets <paramref name="changeElsewhere"/> change it, then records a success from the claim's read:
+    /// the save is refused and nothing of the outcome is stored (no artifact, the attempt and the task still running).
+    /// </summary>
+    private async Task<Guid> StaleOutcomeIsRefusedAsync(Func<Guid, Task> changeElsewhere)
+    {
+        var id = await InsertQueuedAsync();
+        await using var worker = isolated.CreateDbContext();
+        var task = await worker.Tasks.SingleAsync(t => t.Id == id);
+        var attempt = Claim(worker, task);
+        await worker.SaveInOneRoundTripAsync(CancellationToken.None);
+
+        await changeElsewhere(id);
+        Succeed(worker, task, attempt);
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
+
+        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal("Running", await ScalarAsync<string>("""SELECT "Status" FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskArtifacts" WHERE "TaskId" = @p0""", id));
+        return id;
     }
 
     private async Task ChangeElsewhereAsync(Guid id, Action<AiTask> change)
