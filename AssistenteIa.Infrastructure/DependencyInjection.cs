@@ -117,7 +117,9 @@ public static class DependencyInjection
             builder.ApplicationName = applicationName;
         }
 
-        if (!written.ContainsKey("SSL Mode") && !written.ContainsKey("SslMode") && IsLoopback(builder.Host))
+        // PGSSLMODE, which Npgsql reads when the connection string names no mode, is the operator's word too.
+        if (!written.ContainsKey("SSL Mode") && !written.ContainsKey("SslMode") && Environment.GetEnvironmentVariable("PGSSLMODE") is null
+            && IsLoopback(builder.Host))
         {
             builder.SslMode = SslMode.Disable;
         }
@@ -131,8 +133,8 @@ public static class DependencyInjection
     /// (<c>perf</c>). A tunnel or proxy listening on localhost (ssh, the cloud SQL proxies) encrypts on its own.
     /// </summary>
     private static bool IsLoopback(string? hosts) =>
-        !string.IsNullOrWhiteSpace(hosts)
-        && hosts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).All(entry =>
+        hosts?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) is { Length: > 0 } entries
+        && entries.All(entry =>
         {
             // "host", "host:port", "[::1]:port" or "::1".
             var host = entry.StartsWith('[') ? entry[1..Math.Max(1, entry.IndexOf(']', StringComparison.Ordinal))]

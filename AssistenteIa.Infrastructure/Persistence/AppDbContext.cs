@@ -231,6 +231,11 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             // database reports depends on the order of the batch and on whether the change it missed recorded an event.
             throw new DbUpdateConcurrencyException("The task was changed since it was read: its next event is taken, or the task was not advanced to it.", ex);
         }
+        catch (Npgsql.PostgresException ex) when (ex.ConstraintName == TaskEventGuard.ConstraintName)
+        {
+            // The check at commit, when EF's own transaction commits it (not wrapped as a failed statement is).
+            throw new DbUpdateConcurrencyException("The task was changed since it was read: the task was not advanced to its event.", ex);
+        }
     }
 
     /// <summary>

@@ -55,6 +55,22 @@ public sealed class ConnectionStringTests
     [InlineData("Host=localhost;SSL Mode=Require", SslMode.Require)]
     [InlineData("Host=127.0.0.1;SslMode=VerifyFull", SslMode.VerifyFull)]
     [InlineData("Host=localhost;sslmode=prefer", SslMode.Prefer)]
+    [InlineData("Host=,", SslMode.Prefer)]
+    [InlineData("Host=/var/run/postgresql", SslMode.Prefer)]
     public void A_database_on_this_machine_is_reached_without_TLS_unless_the_connection_string_says_otherwise(string written, SslMode expected) =>
         Assert.Equal(expected, new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString(written)).SslMode);
+
+    [Fact]
+    public void PGSSLMODE_set_in_the_environment_is_left_to_Npgsql()
+    {
+        Environment.SetEnvironmentVariable("PGSSLMODE", "require");
+        try
+        {
+            Assert.Equal(SslMode.Prefer, new NpgsqlConnectionStringBuilder(DependencyInjection.TuneConnectionString("Host=localhost")).SslMode);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PGSSLMODE", null);
+        }
+    }
 }

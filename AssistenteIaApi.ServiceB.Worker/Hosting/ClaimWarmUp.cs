@@ -63,6 +63,10 @@ public sealed class ClaimWarmUp(IServiceScopeFactory scopes, WorkerIdentity work
                 logger.LogWarning(ex, "Could not read which migrations the database has; the executor starts without waiting for them");
                 return;
             }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
 
             if (pending.Count == 0)
             {
@@ -70,7 +74,15 @@ public sealed class ClaimWarmUp(IServiceScopeFactory scopes, WorkerIdentity work
             }
 
             logger.LogWarning("The database lacks {Count} migrations of this build (the last: {Migration}); waiting for the API to apply them before consuming", pending.Count, pending[^1]);
-            await Task.Delay(SchemaPoll, cancellationToken);
+            try
+            {
+                await Task.Delay(SchemaPoll, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // A stop while waiting: the host stops without an error.
+                return;
+            }
         }
     }
 
