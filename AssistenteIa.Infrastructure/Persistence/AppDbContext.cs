@@ -94,14 +94,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         _maxRowsInOneBatch ??= Math.Min(MaxRowsWithoutTransaction, RelationalOptionsExtension.Extract(this.GetService<IDbContextOptions>()).MaxBatchSize ?? int.MaxValue);
         if (!oneBatch || pending == 0 || pending > _maxRowsInOneBatch || Database.CurrentTransaction is not null)
         {
-            return await SaveChangesAsync(cancellationToken);
+            return await SaveStagedAsync(cancellationToken);
         }
 
         var behavior = Database.AutoTransactionBehavior;
         Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
         try
         {
-            return await SaveChangesAsync(cancellationToken);
+            return await SaveStagedAsync(cancellationToken);
         }
         finally
         {
@@ -218,23 +218,25 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 """)
             .ToListAsync(cancellationToken);
 
-    public override async Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
+    public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
         StageTaskEvents();
+        return SaveStagedAsync(cancellationToken);
+    }
+
+    /// <summary>EF's save of what <see cref="StageTaskEvents"/> prepared.</summary>
+    private async Task<int> SaveStagedAsync(CancellationToken cancellationToken)
+    {
         try
         {
             return await base.SaveChangesAsync(cancellationToken);
         }
-        catch (DbUpdateException ex) when (ex is not DbUpdateConcurrencyException && IsStaleTaskWrite(ex))
+        catch (Exception ex) when (ex is not DbUpdateConcurrencyException && IsStaleTaskWrite(ex as Npgsql.PostgresException ?? ex.InnerException as Npgsql.PostgresException))
         {
             // Someone else changed the task since it was read: a conflict, as a failed version check is. Which the
-            // database reports depends on the order of the batch and on whether the change it missed recorded an event.
+            // database reports depends on the order of the batch and on whether the change it missed recorded an event;
+            // the check at commit comes unwrapped when EF's own transaction commits it.
             throw new DbUpdateConcurrencyException("The task was changed since it was read: its next event is taken, or the task was not advanced to it.", ex);
-        }
-        catch (Npgsql.PostgresException ex) when (ex.ConstraintName == TaskEventGuard.ConstraintName)
-        {
-            // The check at commit, when EF's own transaction commits it (not wrapped as a failed statement is).
-            throw new DbUpdateConcurrencyException("The task was changed since it was read: the task was not advanced to its event.", ex);
         }
     }
 
@@ -273,10 +275,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     }
 
     /// <summary>The event's number taken by the change this save missed, or the task not advanced to the event at commit (<see cref="TaskEventGuard"/>).</summary>
-    private static bool IsStaleTaskWrite(DbUpdateException ex) => ex.InnerException is Npgsql.PostgresException
-    {
-        SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: TaskEventSequenceIndex,
-    } or Npgsql.PostgresException { ConstraintName: TaskEventGuard.ConstraintName };
+    private static bool IsStaleTaskWrite(Npgsql.PostgresException? error) =>
+        error is { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation, ConstraintName: TaskEventSequenceIndex } or { ConstraintName: TaskEventGuard.ConstraintName };
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(AppDbContext).Assembly);
