@@ -28,7 +28,7 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
             // ServiceC's first check registers it.
             migrationBuilder.Sql("""
                 INSERT INTO "EventListeners" ("Name", "Until", "RegisteredAt")
-                SELECT 'webhooks', 'infinity', now() WHERE EXISTS (SELECT 1 FROM "WebhookEndpoints" WHERE "Enabled")
+                SELECT 'webhooks', 'infinity', now() WHERE EXISTS (SELECT 1 FROM "WebhookEndpoints" WHERE "Enabled");
                 """);
             migrationBuilder.Sql(TaskEventDemand.CreateTriggerSql);
         }
