@@ -37,6 +37,7 @@ builder.Services.AddScoped<AssistenteIa.Application.Collections.CollectionsHandl
 builder.Services.AddScoped<ApiKeyService>();
 builder.Services.AddOptions<TenancyOptions>().Bind(builder.Configuration.GetSection(TenancyOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<ApiKeyCache>();
+builder.Services.AddSingleton<KeyLookupGuard>();
 builder.AddTaskEventStreams();
 builder.AddWebhookCore();
 builder.Services.AddScoped<WebhooksHandler>();

@@ -22,6 +22,20 @@ public sealed class TenancyOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ApiKeyCacheDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Unknown or revoked keys one client address (an IPv6 client: its /64) may send in a minute; after that its keys
+    /// not in the cache are refused (429) without a query until the minute ends. 0: no limit.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int UnknownKeysPerAddress { get; set; } = 60;
+
+    /// <summary>
+    /// Lookups of keys not in the cache that one API instance runs at once (eight times as many wait; the next is
+    /// refused with 503): a flood of made-up keys holds this many of the API's connections, not all. 0: no limit.
+    /// </summary>
+    [Range(0, 1_000)]
+    public int MaxConcurrentKeyLookups { get; set; } = 8;
 }
 
 /// <summary>
@@ -57,10 +71,16 @@ public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock, ApiKeyCa
 {
     public static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
+    /// <summary>Whether a key may be one at all: a blank or overlong one is refused without a lookup.</summary>
+    public static bool IsWellFormed([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? key) => !string.IsNullOrWhiteSpace(key) && key.Length <= 200;
+
+    /// <summary>The tenant of a key found valid lately (<see cref="ApiKeyCache"/>), without a query; null when not cached.</summary>
+    public string? FindCachedTenant(string? key) => IsWellFormed(key) && cache.TryGet(Hash(key), out var tenantId) ? tenantId : null;
+
     /// <summary>Returns the tenant the key belongs to, or null for a missing, unknown or revoked key (revoked for longer than <see cref="TenancyOptions.ApiKeyCacheDuration"/>).</summary>
     public async Task<string?> FindTenantAsync(string? key, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(key) || key.Length > 200)
+        if (!IsWellFormed(key))
         {
             return null;
         }

@@ -13,6 +13,7 @@ public sealed class ApiKeyAuthenticationHandler(
     ILoggerFactory logger,
     UrlEncoder encoder,
     ApiKeyService keys,
+    KeyLookupGuard guard,
     IProblemDetailsService problems)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
@@ -27,10 +28,28 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        var tenant = await keys.FindTenantAsync(values.ToString(), Context.RequestAborted);
+        var key = values.ToString();
+        var tenant = keys.FindCachedTenant(key);
         if (tenant is null)
         {
-            return AuthenticateResult.Fail("Unknown API key.");
+            if (!ApiKeyService.IsWellFormed(key))
+            {
+                return AuthenticateResult.Fail("Unknown API key.");
+            }
+
+            using var lookup = await guard.EnterAsync(Context.Connection.RemoteIpAddress, Context.RequestAborted);
+            if (lookup.Refusal is { } refusal)
+            {
+                Context.Items[typeof(LookupRefusal)] = refusal;
+                return AuthenticateResult.Fail(refusal.Detail);
+            }
+
+            tenant = await keys.FindTenantAsync(key, Context.RequestAborted);
+            if (tenant is null)
+            {
+                lookup.Unknown();
+                return AuthenticateResult.Fail("Unknown API key.");
+            }
         }
 
         var identity = new ClaimsIdentity([new Claim(TenantClaim, tenant)], SchemeName);
@@ -39,6 +58,19 @@ public sealed class ApiKeyAuthenticationHandler(
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
+        if (Context.Items[typeof(LookupRefusal)] is LookupRefusal refusal)
+        {
+            // The key was not checked at all: saying "not valid" would send a client with a good key to look for another.
+            Response.StatusCode = refusal.Status;
+            Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(refusal.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await problems.WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = Context,
+                ProblemDetails = new ProblemDetails { Status = refusal.Status, Title = refusal.Title, Detail = refusal.Detail },
+            });
+            return;
+        }
+
         Response.StatusCode = StatusCodes.Status401Unauthorized;
         var missing = !Request.Headers.ContainsKey(HeaderName);
         await problems.WriteAsync(new ProblemDetailsContext
