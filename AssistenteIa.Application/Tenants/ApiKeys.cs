@@ -41,24 +41,42 @@ public sealed class TenancyOptions
 /// <summary>
 /// The keys found valid lately, by hash, per process. Only keys the database knows get in, so unknown keys cannot
 /// fill it, and it holds at most <see cref="MaxEntries"/> (a new key past that is simply looked up each time).
+/// Two memories: the tenant of a key, trusted for <see cref="TenancyOptions.ApiKeyCacheDuration"/> without a query;
+/// and, for <see cref="ValidLatelyDuration"/>, only that the key was valid: such a key is still looked up, but is
+/// not held to the limits on unknown keys (<c>KeyLookupGuard</c>), so a tenant sharing an address with a client that
+/// sends bad keys (a proxy, a NAT) keeps working.
 /// </summary>
 public sealed class ApiKeyCache(TimeProvider clock, IOptions<TenancyOptions> options) : IDisposable
 {
     public const int MaxEntries = 10_000;
 
+    public static readonly TimeSpan ValidLatelyDuration = TimeSpan.FromDays(1);
+
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = MaxEntries, Clock = new Clock(clock) });
+    private readonly MemoryCache _validLately = new(new MemoryCacheOptions { SizeLimit = MaxEntries, Clock = new Clock(clock) });
 
     public bool TryGet(string hash, out string? tenantId) => _cache.TryGetValue(hash, out tenantId);
 
+    /// <summary>Whether the key was found valid within <see cref="ValidLatelyDuration"/> (and not found invalid since).</summary>
+    public bool WasValidLately(string hash) => _validLately.TryGetValue(hash, out _);
+
     public void Add(string hash, string tenantId)
     {
+        _validLately.Set(hash, true, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = ValidLatelyDuration });
         if (options.Value.ApiKeyCacheDuration > TimeSpan.Zero)
         {
             _cache.Set(hash, tenantId, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = options.Value.ApiKeyCacheDuration });
         }
     }
 
-    public void Dispose() => _cache.Dispose();
+    /// <summary>The key was looked up and is unknown or revoked: from now on it is held to the limits on unknown keys.</summary>
+    public void Forget(string hash) => _validLately.Remove(hash);
+
+    public void Dispose()
+    {
+        _cache.Dispose();
+        _validLately.Dispose();
+    }
 
     private sealed class Clock(TimeProvider clock) : ISystemClock
     {
@@ -71,31 +89,31 @@ public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock, ApiKeyCa
 {
     public static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
-    /// <summary>Whether a key may be one at all: a blank or overlong one is refused without a lookup.</summary>
-    public static bool IsWellFormed([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? key) => !string.IsNullOrWhiteSpace(key) && key.Length <= 200;
+    /// <summary>The hash a key is stored by; null when it cannot be a key at all (blank, overlong): refused without a lookup.</summary>
+    public static string? HashOf(string? key) => string.IsNullOrWhiteSpace(key) || key.Length > 200 ? null : Hash(key);
 
     /// <summary>The tenant of a key found valid lately (<see cref="ApiKeyCache"/>), without a query; null when not cached.</summary>
-    public string? FindCachedTenant(string? key) => IsWellFormed(key) && cache.TryGet(Hash(key), out var tenantId) ? tenantId : null;
+    public string? FindCachedTenant(string hash) => cache.TryGet(hash, out var tenantId) ? tenantId : null;
+
+    /// <summary>Whether the key was found valid within a day: see <see cref="ApiKeyCache"/>.</summary>
+    public bool WasValidLately(string hash) => cache.WasValidLately(hash);
 
     /// <summary>Returns the tenant the key belongs to, or null for a missing, unknown or revoked key (revoked for longer than <see cref="TenancyOptions.ApiKeyCacheDuration"/>).</summary>
-    public async Task<string?> FindTenantAsync(string? key, CancellationToken cancellationToken)
+    public async Task<string?> FindTenantAsync(string? key, CancellationToken cancellationToken) =>
+        HashOf(key) is not { } hash ? null : FindCachedTenant(hash) ?? await LookUpAsync(hash, cancellationToken);
+
+    /// <summary>Asks the database for the tenant of a key by its hash (null: unknown or revoked), and remembers the answer.</summary>
+    public async Task<string?> LookUpAsync(string hash, CancellationToken cancellationToken)
     {
-        if (!IsWellFormed(key))
-        {
-            return null;
-        }
-
-        var hash = Hash(key);
-        if (cache.TryGet(hash, out var cached))
-        {
-            return cached;
-        }
-
         var tenantId = await db.ApiKeys.AsNoTracking()
             .Where(k => k.KeyHash == hash && k.RevokedAt == null)
             .Select(k => k.TenantId)
             .FirstOrDefaultAsync(cancellationToken);
-        if (tenantId is not null)
+        if (tenantId is null)
+        {
+            cache.Forget(hash);
+        }
+        else
         {
             cache.Add(hash, tenantId);
         }

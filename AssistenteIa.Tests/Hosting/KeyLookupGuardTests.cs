@@ -13,34 +13,41 @@ public sealed class KeyLookupGuardTests
     private static readonly IPAddress Client = IPAddress.Parse("203.0.113.7");
 
     [Fact]
-    public async Task An_address_that_sent_its_unknown_keys_is_refused_without_a_lookup_and_others_are_not()
+    public async Task An_address_looks_up_its_quota_of_keys_not_known_valid_then_is_refused_and_others_are_not()
     {
         using var guard = Guard(new TenancyOptions { UnknownKeysPerAddress = 3, MaxConcurrentKeyLookups = 0 });
 
-        // Known keys cost an address nothing: only the unknown ones count.
-        for (var i = 0; i < 5; i++)
-        {
-            using var known = await guard.EnterAsync(Client, CancellationToken.None);
-            Assert.Null(known.Refusal);
-        }
-
         for (var i = 0; i < 3; i++)
         {
-            using var lookup = await guard.EnterAsync(Client, CancellationToken.None);
+            using var lookup = await guard.EnterAsync(Client, validLately: false, CancellationToken.None);
             Assert.Null(lookup.Refusal);
-            lookup.Unknown();
         }
 
-        using var refused = await guard.EnterAsync(Client, CancellationToken.None);
+        using var refused = await guard.EnterAsync(Client, validLately: false, CancellationToken.None);
         var refusal = Assert.IsType<LookupRefusal>(refused.Refusal);
         Assert.Equal(StatusCodes.Status429TooManyRequests, refusal.Status);
         Assert.InRange(refusal.RetryAfter, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(1));
 
+        // A key found valid lately is looked up all the same: whoever shares the address keeps working.
+        using var validLately = await guard.EnterAsync(Client, validLately: true, CancellationToken.None);
+        Assert.Null(validLately.Refusal);
+
         // The same client by its IPv4-mapped IPv6 address is the same address; another client is not.
-        using var mapped = await guard.EnterAsync(Client.MapToIPv6(), CancellationToken.None);
+        using var mapped = await guard.EnterAsync(Client.MapToIPv6(), validLately: false, CancellationToken.None);
         Assert.NotNull(mapped.Refusal);
-        using var other = await guard.EnterAsync(IPAddress.Parse("203.0.113.8"), CancellationToken.None);
+        using var other = await guard.EnterAsync(IPAddress.Parse("203.0.113.8"), validLately: false, CancellationToken.None);
         Assert.Null(other.Refusal);
+    }
+
+    [Fact]
+    public async Task A_stopping_instance_refuses_a_lookup_instead_of_failing_the_request()
+    {
+        var guard = Guard(new TenancyOptions());
+        guard.Dispose();
+
+        using var lookup = await guard.EnterAsync(Client, validLately: false, CancellationToken.None);
+
+        Assert.Equal(StatusCodes.Status503ServiceUnavailable, Assert.IsType<LookupRefusal>(lookup.Refusal).Status);
     }
 
     [Fact]
@@ -49,13 +56,17 @@ public sealed class KeyLookupGuardTests
         using var guard = Guard(new TenancyOptions { UnknownKeysPerAddress = 0, MaxConcurrentKeyLookups = 1 });
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
-        var running = await guard.EnterAsync(Client, deadline.Token);
+        var running = await guard.EnterAsync(Client, validLately: false, deadline.Token);
         Assert.Null(running.Refusal);
-        var waiting = Enumerable.Range(0, KeyLookupGuard.LookupQueueFactor).Select(_ => guard.EnterAsync(Client, deadline.Token).AsTask()).ToList();
+        var waiting = Enumerable.Range(0, KeyLookupGuard.LookupQueueFactor).Select(_ => guard.EnterAsync(Client, validLately: false, deadline.Token).AsTask()).ToList();
         Assert.All(waiting, w => Assert.False(w.IsCompleted));
 
-        using var refused = await guard.EnterAsync(Client, deadline.Token);
+        using var refused = await guard.EnterAsync(Client, validLately: false, deadline.Token);
         Assert.Equal(StatusCodes.Status503ServiceUnavailable, Assert.IsType<LookupRefusal>(refused.Refusal).Status);
+
+        // A key found valid lately does not wait for a place.
+        using var validLately = await guard.EnterAsync(Client, validLately: true, deadline.Token);
+        Assert.Null(validLately.Refusal);
 
         // The place given back goes to the oldest waiting lookup.
         running.Dispose();

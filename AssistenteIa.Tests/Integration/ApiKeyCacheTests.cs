@@ -38,6 +38,27 @@ public sealed class ApiKeyCacheTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_key_found_valid_stays_known_as_valid_for_a_day_past_its_cache_until_a_lookup_finds_it_revoked()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var cache = new ApiKeyCache(clock, Options.Create(new TenancyOptions { ApiKeyCacheDuration = CacheDuration }));
+        await using var db = CreateDbContext();
+        var keys = new ApiKeyService(db, clock, cache);
+        var key = await keys.CreateKeyAsync($"valid-{Guid.NewGuid():N}"[..24], null, CancellationToken.None);
+        var hash = ApiKeyService.Hash(key);
+        Assert.False(keys.WasValidLately(hash));
+
+        Assert.NotNull(await keys.FindTenantAsync(key, CancellationToken.None));
+        clock.Advance(ApiKeyCache.ValidLatelyDuration - TimeSpan.FromMinutes(1));
+        Assert.Null(keys.FindCachedTenant(hash));
+        Assert.True(keys.WasValidLately(hash));
+
+        await RevokeAsync(key);
+        Assert.Null(await keys.LookUpAsync(hash, CancellationToken.None));
+        Assert.False(keys.WasValidLately(hash));
+    }
+
+    [Fact]
     public async Task Unknown_keys_are_not_remembered_and_a_zero_duration_turns_the_cache_off()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);

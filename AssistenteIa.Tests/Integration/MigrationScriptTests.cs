@@ -15,8 +15,8 @@ namespace AssistenteIa.Tests.Integration;
 /// </summary>
 public sealed class MigrationScriptTests
 {
-    private const string Migrated = "assistenteia_script_migrated";
-    private const string Scripted = "assistenteia_script_applied";
+    private static readonly string Migrated = "assistenteia_script_migrated" + AppFixture.InstanceSuffix;
+    private static readonly string Scripted = "assistenteia_script_applied" + AppFixture.InstanceSuffix;
 
     [Theory]
     [InlineData(false)]
@@ -26,16 +26,28 @@ public sealed class MigrationScriptTests
         using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await AppFixture.ResetDatabaseAsync(Migrated, deadline.Token);
         await AppFixture.ResetDatabaseAsync(Scripted, deadline.Token);
-        NpgsqlConnection.ClearAllPools();
-
         string script;
         await using (var migrated = CreateDbContext(Migrated))
         {
+            NpgsqlConnection.ClearPool((NpgsqlConnection)migrated.Database.GetDbConnection());
             await migrated.Database.MigrateAsync(deadline.Token);
             script = migrated.GetService<IMigrator>().GenerateScript(options: idempotent ? MigrationsSqlGenerationOptions.Idempotent : MigrationsSqlGenerationOptions.Default);
         }
 
-        await Sql.ExecuteAsync($"{AppFixture.PostgresServer};Database=postgres", $"CREATE DATABASE {Scripted}");
+        if (idempotent)
+        {
+            // An operator's usual case: a database some migrations behind (here, before the one whose SQL was broken).
+            await using var behind = CreateDbContext(Scripted);
+            NpgsqlConnection.ClearPool((NpgsqlConnection)behind.Database.GetDbConnection());
+            var migrations = behind.Database.GetMigrations().ToList();
+            var target = migrations[migrations.FindIndex(m => m.EndsWith("_TaskEventListeners", StringComparison.Ordinal)) - 1];
+            await behind.GetService<IMigrator>().MigrateAsync(target, deadline.Token);
+        }
+        else
+        {
+            await Sql.ExecuteAsync($"{AppFixture.PostgresServer};Database=postgres", $"CREATE DATABASE {Scripted}");
+        }
+
         var file = Path.Combine(Path.GetTempPath(), $"assistenteia-migrations-{Guid.NewGuid():N}.sql");
         await File.WriteAllTextAsync(file, script, deadline.Token);
         try
@@ -43,7 +55,7 @@ public sealed class MigrationScriptTests
             await RunPsqlAsync(file, deadline.Token);
             if (idempotent)
             {
-                // The point of an idempotent script: run again on a database it already brought up to date, it changes nothing.
+                // Run again on the database it brought up to date, it changes nothing.
                 await RunPsqlAsync(file, deadline.Token);
             }
         }
@@ -72,6 +84,7 @@ public sealed class MigrationScriptTests
         };
         start.Environment["PGPASSWORD"] = server.Password;
         using var process = Process.Start(start)!;
+        using var kill = cancellationToken.Register(() => process.Kill(entireProcessTree: true));
         var errors = process.StandardError.ReadToEndAsync(cancellationToken);
         await process.StandardOutput.ReadToEndAsync(cancellationToken);
         await process.WaitForExitAsync(cancellationToken);

@@ -28,26 +28,24 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        var key = values.ToString();
-        var tenant = keys.FindCachedTenant(key);
+        if (ApiKeyService.HashOf(values.ToString()) is not { } hash)
+        {
+            return AuthenticateResult.Fail("Unknown API key.");
+        }
+
+        var tenant = keys.FindCachedTenant(hash);
         if (tenant is null)
         {
-            if (!ApiKeyService.IsWellFormed(key))
-            {
-                return AuthenticateResult.Fail("Unknown API key.");
-            }
-
-            using var lookup = await guard.EnterAsync(Context.Connection.RemoteIpAddress, Context.RequestAborted);
+            using var lookup = await guard.EnterAsync(Context.Connection.RemoteIpAddress, keys.WasValidLately(hash), Context.RequestAborted);
             if (lookup.Refusal is { } refusal)
             {
                 Context.Items[typeof(LookupRefusal)] = refusal;
                 return AuthenticateResult.Fail(refusal.Detail);
             }
 
-            tenant = await keys.FindTenantAsync(key, Context.RequestAborted);
+            tenant = await keys.LookUpAsync(hash, Context.RequestAborted);
             if (tenant is null)
             {
-                lookup.Unknown();
                 return AuthenticateResult.Fail("Unknown API key.");
             }
         }

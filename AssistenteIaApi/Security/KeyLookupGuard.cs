@@ -12,12 +12,14 @@ namespace AssistenteIaApi.Security;
 /// Keeps API keys that are not in <see cref="ApiKeyCache"/> from costing the database without bound. Authentication
 /// runs before every other limit (the tenant's rate, <see cref="LoadShedding"/>): without this guard each request with
 /// an unknown key was a query, however many came, so a flood of made-up keys took the API's connections from every
-/// tenant. Two limits, both decided before the query:
+/// tenant. Two limits, both decided before the query, for keys not found valid within a day
+/// (<see cref="ApiKeyCache.WasValidLately"/>; those are looked up freely, so a tenant keeps working whoever shares its
+/// address):
 /// <list type="bullet">
-/// <item>a client address that sent <see cref="TenancyOptions.UnknownKeysPerAddress"/> unknown or revoked keys within a
-/// minute has no key of its looked up until the minute ends (429): a client retrying with a revoked key stops costing
-/// queries, and so does one guessing keys. Keys already in the cache still pass;</item>
-/// <item>at most <see cref="TenancyOptions.MaxConcurrentKeyLookups"/> lookups run at once on the instance and
+/// <item>a client address looks up at most <see cref="TenancyOptions.UnknownKeysPerAddress"/> such keys a minute; past
+/// them they are refused unchecked (429) for up to a minute: a client retrying with a revoked key stops costing
+/// queries, and so does one guessing keys;</item>
+/// <item>at most <see cref="TenancyOptions.MaxConcurrentKeyLookups"/> of them are looked up at once on the instance and
 /// <see cref="LookupQueueFactor"/> times as many wait; the next is refused at once (503): a flood from many addresses
 /// holds a few of the connections, not all of them.</item>
 /// </list>
@@ -29,9 +31,13 @@ public sealed class KeyLookupGuard : IDisposable
 
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
+    private static readonly LookupRefusal Stopping = new(
+        StatusCodes.Status503ServiceUnavailable, "Service unavailable", "This instance is stopping; nothing was done. Retry in a moment.", TimeSpan.FromSeconds(1));
+
     private readonly ConcurrencyLimiter? _lookups;
     private readonly PartitionedRateLimiter<string>? _addresses;
     private readonly Counter<long> _refused;
+    private volatile bool _disposed;
 
     public KeyLookupGuard(IOptions<TenancyOptions> options, IMeterFactory meterFactory)
     {
@@ -58,46 +64,59 @@ public sealed class KeyLookupGuard : IDisposable
 
         _refused = meterFactory.Create(LoadShedding.Admission.MeterName).CreateCounter<long>(
             "assistenteia.api.key_lookups.refused", "{request}",
-            "Requests whose API key was not looked up: their address sent too many unknown keys (429) or the instance had too many lookups running (503).");
+            "API keys not looked up: their address looked up too many keys not known to be valid (429), or the instance had too many such lookups running (503).");
     }
 
     /// <summary>
-    /// Waits for a lookup's place. The lookup may run when <see cref="Lookup.Refusal"/> is null; report an unknown key
-    /// with <see cref="Lookup.Unknown"/>, and dispose of the lookup once the database has answered.
+    /// Takes a lookup's place for a key of <paramref name="client"/>'s: at once for a key found valid lately, else
+    /// within the two limits. The lookup may run when <see cref="Lookup.Refusal"/> is null; dispose of it once the
+    /// database has answered.
     /// </summary>
-    public async ValueTask<Lookup> EnterAsync(IPAddress? client, CancellationToken cancellationToken)
+    public async ValueTask<Lookup> EnterAsync(IPAddress? client, bool validLately, CancellationToken cancellationToken)
     {
-        var address = PartitionOf(client);
-        if (_addresses is not null)
+        if (validLately)
         {
-            // Zero permits: asks whether the address has any left, taking none.
-            using var probe = _addresses.AttemptAcquire(address, 0);
-            if (!probe.IsAcquired)
+            return new Lookup(null, null);
+        }
+
+        try
+        {
+            if (_addresses is not null)
             {
-                var wait = probe.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : Window;
-                return Refuse(address, new LookupRefusal(
-                    StatusCodes.Status429TooManyRequests, "Too many requests",
-                    "This address sent too many unknown or revoked API keys; its keys are not checked until the wait in Retry-After is over.",
-                    wait));
+                // Taken before the lookup, whatever it finds: a new key's first use costs its address one of its
+                // lookups, and lookups still running count too.
+                using var permit = _addresses.AttemptAcquire(PartitionOf(client));
+                if (!permit.IsAcquired)
+                {
+                    return Refuse(new LookupRefusal(
+                        StatusCodes.Status429TooManyRequests, "Too many requests",
+                        "This address sent too many API keys that are not valid; its keys not checked lately are not checked for up to a minute (Retry-After).",
+                        permit.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : Window));
+                }
             }
-        }
 
-        if (_lookups is null)
+            if (_lookups is null)
+            {
+                return new Lookup(null, null);
+            }
+
+            var place = await _lookups.AcquireAsync(1, cancellationToken);
+            if (!place.IsAcquired)
+            {
+                place.Dispose();
+                return Refuse(new LookupRefusal(
+                    StatusCodes.Status503ServiceUnavailable, "Service unavailable",
+                    "This instance is checking too many API keys at once; nothing was done. Retry in a moment.",
+                    TimeSpan.FromSeconds(1)));
+            }
+
+            return new Lookup(place, null);
+        }
+        catch (ObjectDisposedException) when (_disposed)
         {
-            return new Lookup(this, address, null, null);
+            // The host is stopping and has let go of the limiters: the key is not checked, the request not run.
+            return Refuse(Stopping);
         }
-
-        var place = await _lookups.AcquireAsync(1, cancellationToken);
-        if (!place.IsAcquired)
-        {
-            place.Dispose();
-            return Refuse(address, new LookupRefusal(
-                StatusCodes.Status503ServiceUnavailable, "Service unavailable",
-                "This instance is checking too many API keys at once; nothing was done. Retry in a moment.",
-                TimeSpan.FromSeconds(1)));
-        }
-
-        return new Lookup(this, address, place, null);
     }
 
     /// <summary>
@@ -127,29 +146,21 @@ public sealed class KeyLookupGuard : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         _lookups?.Dispose();
         _addresses?.Dispose();
     }
 
-    private Lookup Refuse(string address, LookupRefusal refusal)
+    private Lookup Refuse(LookupRefusal refusal)
     {
         _refused.Add(1, new KeyValuePair<string, object?>("http.response.status_code", refusal.Status));
-        return new Lookup(this, address, null, refusal);
-    }
-
-    private void CountUnknown(string address)
-    {
-        // The window's count; past the limit the lease fails and nothing more is taken.
-        using var _ = _addresses?.AttemptAcquire(address, 1);
+        return new Lookup(null, refusal);
     }
 
     /// <summary>One lookup's place (or why there is none).</summary>
-    public sealed class Lookup(KeyLookupGuard guard, string address, RateLimitLease? place, LookupRefusal? refusal) : IDisposable
+    public sealed class Lookup(RateLimitLease? place, LookupRefusal? refusal) : IDisposable
     {
         public LookupRefusal? Refusal { get; } = refusal;
-
-        /// <summary>The key looked up was unknown or revoked: it counts against the address.</summary>
-        public void Unknown() => guard.CountUnknown(address);
 
         public void Dispose() => place?.Dispose();
     }
