@@ -25,14 +25,14 @@ public sealed class TenancyOptions
 
     /// <summary>
     /// Unknown or revoked keys one client address (an IPv6 client: its /64) may send in a minute; after that its keys
-    /// not in the cache are refused (429) without a query until the minute ends. 0: no limit.
+    /// not found valid lately are refused (429) without a query for up to a minute. 0: no limit.
     /// </summary>
     [Range(0, 1_000_000)]
     public int UnknownKeysPerAddress { get; set; } = 60;
 
     /// <summary>
-    /// Lookups of keys not in the cache that one API instance runs at once (eight times as many wait; the next is
-    /// refused with 503): a flood of made-up keys holds this many of the API's connections, not all. 0: no limit.
+    /// Lookups of keys not found valid lately that one API instance runs at once (<c>KeyLookupGuard.LookupQueueFactor</c>
+    /// times as many wait; the next is refused with 503): a flood of made-up keys holds this many of the API's connections, not all. 0: no limit.
     /// </summary>
     [Range(0, 1_000)]
     public int MaxConcurrentKeyLookups { get; set; } = 8;
@@ -54,6 +54,7 @@ public sealed class ApiKeyCache(TimeProvider clock, IOptions<TenancyOptions> opt
 
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = MaxEntries, Clock = new Clock(clock) });
     private readonly MemoryCache _validLately = new(new MemoryCacheOptions { SizeLimit = MaxEntries, Clock = new Clock(clock) });
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<string?>> _lookups = new();
 
     public bool TryGet(string hash, out string? tenantId) => _cache.TryGetValue(hash, out tenantId);
 
@@ -71,6 +72,38 @@ public sealed class ApiKeyCache(TimeProvider clock, IOptions<TenancyOptions> opt
 
     /// <summary>The key was looked up and is unknown or revoked: from now on it is held to the limits on unknown keys.</summary>
     public void Forget(string hash) => _validLately.Remove(hash);
+
+    /// <summary>
+    /// Runs <paramref name="query"/> for a key unless a query for it is running already, whose answer is then shared:
+    /// requests that miss the cache together (its entry just ran out, a burst from a client) cost one query, not one
+    /// each. The query runs to its end whoever stops waiting (it is short; its answer serves the others).
+    /// </summary>
+    public async Task<string?> LookUpOnceAsync(string hash, Func<Task<string?>> query, CancellationToken cancellationToken)
+    {
+        var mine = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = _lookups.GetOrAdd(hash, mine.Task);
+        if (running != mine.Task)
+        {
+            return await running.WaitAsync(cancellationToken);
+        }
+
+        try
+        {
+            var tenantId = await query();
+            mine.SetResult(tenantId);
+            return tenantId;
+        }
+        catch (Exception ex)
+        {
+            mine.SetException(ex);
+            _ = mine.Task.Exception; // observed here: the requests that shared it got it too
+            throw;
+        }
+        finally
+        {
+            _lookups.TryRemove(new KeyValuePair<string, Task<string?>>(hash, mine.Task));
+        }
+    }
 
     public void Dispose()
     {
@@ -102,24 +135,28 @@ public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock, ApiKeyCa
     public async Task<string?> FindTenantAsync(string? key, CancellationToken cancellationToken) =>
         HashOf(key) is not { } hash ? null : FindCachedTenant(hash) ?? await LookUpAsync(hash, cancellationToken);
 
-    /// <summary>Asks the database for the tenant of a key by its hash (null: unknown or revoked), and remembers the answer.</summary>
-    public async Task<string?> LookUpAsync(string hash, CancellationToken cancellationToken)
-    {
-        var tenantId = await db.ApiKeys.AsNoTracking()
-            .Where(k => k.KeyHash == hash && k.RevokedAt == null)
-            .Select(k => k.TenantId)
-            .FirstOrDefaultAsync(cancellationToken);
-        if (tenantId is null)
+    /// <summary>
+    /// Asks the database for the tenant of a key by its hash (null: unknown or revoked), once for all the requests
+    /// asking at the same moment (<see cref="ApiKeyCache.LookUpOnceAsync"/>), and remembers the answer.
+    /// </summary>
+    public Task<string?> LookUpAsync(string hash, CancellationToken cancellationToken) =>
+        cache.LookUpOnceAsync(hash, async () =>
         {
-            cache.Forget(hash);
-        }
-        else
-        {
-            cache.Add(hash, tenantId);
-        }
+            var tenantId = await db.ApiKeys.AsNoTracking()
+                .Where(k => k.KeyHash == hash && k.RevokedAt == null)
+                .Select(k => k.TenantId)
+                .FirstOrDefaultAsync(CancellationToken.None);
+            if (tenantId is null)
+            {
+                cache.Forget(hash);
+            }
+            else
+            {
+                cache.Add(hash, tenantId);
+            }
 
-        return tenantId;
-    }
+            return tenantId;
+        }, cancellationToken);
 
     /// <summary>Creates the tenant when new and a fresh key for it; the clear key is returned once and never stored.</summary>
     public async Task<string> CreateKeyAsync(string tenantId, string? tenantName, CancellationToken cancellationToken)

@@ -13,9 +13,17 @@ public sealed class KeyLookupGuardTests
     private static readonly IPAddress Client = IPAddress.Parse("203.0.113.7");
 
     [Fact]
-    public async Task An_address_looks_up_its_quota_of_keys_not_known_valid_then_is_refused_and_others_are_not()
+    public async Task An_address_whose_lookups_found_its_quota_of_unknown_keys_is_refused_and_others_are_not()
     {
         using var guard = Guard(new TenancyOptions { UnknownKeysPerAddress = 3, MaxConcurrentKeyLookups = 0 });
+
+        // Keys found valid cost the address nothing; unknown ones, and lookups that ended without an answer, count.
+        for (var i = 0; i < 5; i++)
+        {
+            using var valid = await guard.EnterAsync(Client, validLately: false, CancellationToken.None);
+            Assert.Null(valid.Refusal);
+            valid.Valid();
+        }
 
         for (var i = 0; i < 3; i++)
         {
@@ -78,6 +86,33 @@ public sealed class KeyLookupGuardTests
         {
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => w);
         }
+    }
+
+    [Fact]
+    public async Task Requests_missing_the_cache_together_share_one_query_of_their_key()
+    {
+        using var cache = new ApiKeyCache(TimeProvider.System, Options.Create(new TenancyOptions()));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var queries = 0;
+        var answer = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<string?> Query()
+        {
+            Interlocked.Increment(ref queries);
+            return answer.Task;
+        }
+
+        var first = cache.LookUpOnceAsync("hash", Query, deadline.Token);
+        var second = cache.LookUpOnceAsync("hash", Query, deadline.Token);
+        var other = cache.LookUpOnceAsync("other", () => Task.FromResult<string?>(null), deadline.Token);
+        answer.SetResult("tenant-a");
+
+        Assert.Equal("tenant-a", await first);
+        Assert.Equal("tenant-a", await second);
+        Assert.Null(await other);
+        Assert.Equal(1, queries);
+
+        // Once answered, the next miss asks again.
+        Assert.Equal("tenant-b", await cache.LookUpOnceAsync("hash", () => Task.FromResult<string?>("tenant-b"), deadline.Token));
     }
 
     [Theory]

@@ -48,6 +48,8 @@ public sealed class ApiKeyAuthenticationHandler(
             {
                 return AuthenticateResult.Fail("Unknown API key.");
             }
+
+            lookup.Valid();
         }
 
         var identity = new ClaimsIdentity([new Claim(TenantClaim, tenant)], SchemeName);

@@ -16,9 +16,9 @@ namespace AssistenteIaApi.Security;
 /// (<see cref="ApiKeyCache.WasValidLately"/>; those are looked up freely, so a tenant keeps working whoever shares its
 /// address):
 /// <list type="bullet">
-/// <item>a client address looks up at most <see cref="TenancyOptions.UnknownKeysPerAddress"/> such keys a minute; past
-/// them they are refused unchecked (429) for up to a minute: a client retrying with a revoked key stops costing
-/// queries, and so does one guessing keys;</item>
+/// <item>a client address whose lookups found <see cref="TenancyOptions.UnknownKeysPerAddress"/> keys unknown or revoked
+/// within a minute has such keys refused unchecked (429) for up to a minute: a client retrying with a revoked key stops
+/// costing queries, and so does one guessing keys; its valid keys cost it nothing;</item>
 /// <item>at most <see cref="TenancyOptions.MaxConcurrentKeyLookups"/> of them are looked up at once on the instance and
 /// <see cref="LookupQueueFactor"/> times as many wait; the next is refused at once (503): a flood from many addresses
 /// holds a few of the connections, not all of them.</item>
@@ -76,41 +76,42 @@ public sealed class KeyLookupGuard : IDisposable
     {
         if (validLately)
         {
-            return new Lookup(null, null);
+            return new Lookup(null, "", null, null);
         }
 
+        var address = PartitionOf(client);
         try
         {
             if (_addresses is not null)
             {
-                // Taken before the lookup, whatever it finds: a new key's first use costs its address one of its
-                // lookups, and lookups still running count too.
-                using var permit = _addresses.AttemptAcquire(PartitionOf(client));
-                if (!permit.IsAcquired)
+                // Zero permits: asks whether the address has any left, taking none. A key found unknown takes one when
+                // its lookup ends (whether it ended with an answer or not): a valid key costs its address nothing.
+                using var probe = _addresses.AttemptAcquire(address, 0);
+                if (!probe.IsAcquired)
                 {
                     return Refuse(new LookupRefusal(
                         StatusCodes.Status429TooManyRequests, "Too many requests",
                         "This address sent too many API keys that are not valid; its keys not checked lately are not checked for up to a minute (Retry-After).",
-                        permit.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : Window));
+                        probe.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : Window));
                 }
             }
 
             if (_lookups is null)
             {
-                return new Lookup(null, null);
+                return new Lookup(this, address, null, null);
             }
 
             var place = await _lookups.AcquireAsync(1, cancellationToken);
             if (!place.IsAcquired)
             {
                 place.Dispose();
-                return Refuse(new LookupRefusal(
+                return Refuse(_disposed ? Stopping : new LookupRefusal(
                     StatusCodes.Status503ServiceUnavailable, "Service unavailable",
                     "This instance is checking too many API keys at once; nothing was done. Retry in a moment.",
                     TimeSpan.FromSeconds(1)));
             }
 
-            return new Lookup(place, null);
+            return new Lookup(this, address, place, null);
         }
         catch (ObjectDisposedException) when (_disposed)
         {
@@ -154,15 +155,49 @@ public sealed class KeyLookupGuard : IDisposable
     private Lookup Refuse(LookupRefusal refusal)
     {
         _refused.Add(1, new KeyValuePair<string, object?>("http.response.status_code", refusal.Status));
-        return new Lookup(null, refusal);
+        return new Lookup(null, "", null, refusal);
     }
 
-    /// <summary>One lookup's place (or why there is none).</summary>
-    public sealed class Lookup(RateLimitLease? place, LookupRefusal? refusal) : IDisposable
+    private void CountUnknown(string address)
     {
+        try
+        {
+            // The window's count; past the limit the lease fails and nothing more is taken.
+            using var _ = _addresses?.AttemptAcquire(address, 1);
+        }
+        catch (ObjectDisposedException) when (_disposed)
+        {
+        }
+    }
+
+    /// <summary>
+    /// One lookup's place (or why there is none). Disposed without <see cref="Valid"/>, it counts against its address:
+    /// the key was unknown or revoked, or the lookup did not end with an answer (an abort, a failure).
+    /// </summary>
+    public sealed class Lookup(KeyLookupGuard? guard, string address, RateLimitLease? place, LookupRefusal? refusal) : IDisposable
+    {
+        private bool _valid;
+        private bool _disposed;
+
         public LookupRefusal? Refusal { get; } = refusal;
 
-        public void Dispose() => place?.Dispose();
+        /// <summary>The key was found valid: it costs its address nothing.</summary>
+        public void Valid() => _valid = true;
+
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            place?.Dispose();
+            if (!_valid)
+            {
+                guard?.CountUnknown(address);
+            }
+        }
     }
 }
 
