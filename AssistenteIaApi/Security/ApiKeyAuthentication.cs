@@ -61,13 +61,7 @@ public sealed class ApiKeyAuthenticationHandler(
         if (Context.Items[typeof(LookupRefusal)] is LookupRefusal refusal)
         {
             // The key was not checked at all: saying "not valid" would send a client with a good key to look for another.
-            Response.StatusCode = refusal.Status;
-            Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(refusal.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await problems.WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = Context,
-                ProblemDetails = new ProblemDetails { Status = refusal.Status, Title = refusal.Title, Detail = refusal.Detail },
-            });
+            await RefusalResponse.WriteAsync(Context, refusal.Status, refusal.Title, refusal.Detail, refusal.RetryAfter);
             return;
         }
 

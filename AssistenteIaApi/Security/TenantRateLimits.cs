@@ -83,19 +83,11 @@ public static class TenantRateLimits
     private static async ValueTask RejectAsync(OnRejectedContext rejected, CancellationToken cancellationToken)
     {
         var http = rejected.HttpContext;
-        var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
+        var wait = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
         var limit = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.For(http.User.TenantId());
-        http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-        http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-        await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests",
-                Detail = $"This tenant may make {limit.RequestsPerSecond} requests per second (bursts of {limit.Burst}); retry after {retryAfter} s.",
-            },
-        });
+        await RefusalResponse.WriteAsync(
+            http, StatusCodes.Status429TooManyRequests, "Too many requests",
+            $"This tenant may make {limit.RequestsPerSecond} requests per second (bursts of {limit.Burst}); retry after {RefusalResponse.Seconds(wait)} s.",
+            wait);
     }
 }
