@@ -6,34 +6,56 @@ namespace AssistenteIa.Application.Dispatching;
 
 /// <summary>
 /// Announces again tasks Queued for longer than <c>olderThan</c>: their message may be gone (queue purged or
-/// deleted, broker node lost). A duplicate is harmless: the claim lets only one delivery run the attempt.
+/// deleted, broker node lost). A duplicate is harmless: the claim lets only one delivery run the attempt. A task that
+/// cannot be moved holds back no other (<see cref="RefusedTasks"/>).
 /// </summary>
-public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher outbox, TimeProvider clock, ILogger<RequeueStaleTasksHandler> logger)
+public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher outbox, TimeProvider clock, RefusedTasks refusedTasks, ILogger<RequeueStaleTasksHandler> logger)
 {
+    public const string Step = "stale queued tasks";
+
     public async Task<int> HandleAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken)
+    {
+        var count = await refusedTasks.RunAsync(Step, batchSize, (size, leftOut) => RequeueAsync(olderThan, size, leftOut, cancellationToken), logger);
+        if (count > 0)
+        {
+            logger.LogWarning("Queued {Count} tasks again that waited longer than {Age} for their message", count, olderThan);
+        }
+
+        return count;
+    }
+
+    private async Task<int> RequeueAsync(TimeSpan olderThan, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         int count;
         await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
         {
-            var stale = await db.LockStaleQueuedAsync(now - olderThan, batchSize, cancellationToken);
+            var stale = await db.LockStaleQueuedAsync(now - olderThan, batchSize, leftOut, cancellationToken);
             if (stale.Count == 0)
             {
                 return 0;
             }
 
-            foreach (var task in stale)
+            try
             {
-                task.Requeue(now);
+                foreach (var task in stale)
+                {
+                    task.Requeue(now);
+                }
+
+                await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
+            {
+                db.ClearTracking();
+                throw new RefusedBatchException([.. stale.Select(t => t.Id)], ex);
             }
 
-            await db.SaveChangesAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
             count = stale.Count;
         }
 
         await outbox.PublishSavedAsync(cancellationToken);
-        logger.LogWarning("Queued {Count} tasks again that waited longer than {Age} for their message", count, olderThan);
         return count;
     }
 }

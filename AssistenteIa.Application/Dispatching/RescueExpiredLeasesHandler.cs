@@ -14,7 +14,8 @@ namespace AssistenteIa.Application.Dispatching;
 /// Takes back tasks whose worker stopped renewing its lease (it died, or is paused): a reservation goes back to
 /// the queue; a running attempt is closed as failed (<c>LeaseExpired</c>) and the task is retried or dead-lettered.
 /// Leases are judged by the database's clock, and the rows stay locked until the rescue commits, so a worker
-/// that comes back finds its lease gone on its next heartbeat and stops its attempt.
+/// that comes back finds its lease gone on its next heartbeat and stops its attempt. A task that cannot be moved
+/// holds back no other (<see cref="RefusedTasks"/>).
 /// </summary>
 public sealed class RescueExpiredLeasesHandler(
     IAppDbContext db,
@@ -22,23 +23,57 @@ public sealed class RescueExpiredLeasesHandler(
     IOptions<TaskOptions> taskOptions,
     TimeProvider clock,
     TaskMetrics metrics,
+    RefusedTasks refusedTasks,
     ILogger<RescueExpiredLeasesHandler> logger)
 {
-    public async Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken)
+    public const string Step = "lease rescuer";
+
+    public Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken) =>
+        refusedTasks.RunAsync(Step, batchSize, (size, leftOut) => RescueAsync(size, leftOut, cancellationToken), logger);
+
+    private async Task<int> RescueAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {
-        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
-        var expired = await db.LockExpiredLeasesAsync(batchSize, cancellationToken);
-        if (expired.Count == 0)
+        List<AiTask> expired;
+        var rescued = new List<(AiTask, TaskAttempt)>();
+        await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
         {
-            return 0;
+            expired = await db.LockExpiredLeasesAsync(batchSize, leftOut, cancellationToken);
+            if (expired.Count == 0)
+            {
+                return 0;
+            }
+
+            try
+            {
+                await TakeBackAsync(expired, rescued, cancellationToken);
+                await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
+            {
+                // Another writer changed one of them first (the rows are locked, so this is rare), or one of them cannot
+                // be moved: the batch is tried again one task at a time on fresh state.
+                db.ClearTracking();
+                throw new RefusedBatchException([.. expired.Select(t => t.Id)], ex);
+            }
         }
 
+        foreach (var (task, attempt) in rescued)
+        {
+            metrics.AttemptEnded(task, attempt);
+        }
+
+        await outbox.PublishSavedAsync(cancellationToken);
+        return expired.Count;
+    }
+
+    private async Task TakeBackAsync(List<AiTask> expired, List<(AiTask, TaskAttempt)> rescued, CancellationToken cancellationToken)
+    {
         var ids = expired.Select(t => t.Id).ToList();
         var openAttempts = (await db.TaskAttempts.Where(a => ids.Contains(a.TaskId) && a.Status == AttemptStatus.Running).ToListAsync(cancellationToken))
             .ToDictionary(a => (a.TaskId, a.AttemptNo));
 
         var now = clock.GetUtcNow();
-        var rescued = new List<(AiTask, TaskAttempt)>();
         var policy = new RetryPolicy(taskOptions.Value.RetryBaseDelay, taskOptions.Value.RetryMaxDelay);
         foreach (var task in expired)
         {
@@ -70,27 +105,5 @@ public sealed class RescueExpiredLeasesHandler(
 
             rescued.Add((task, attempt));
         }
-
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException ex)
-        {
-            // Another writer changed one of them first: the next round decides on fresh state. The rows are locked, so
-            // this is rare; said every round, it names a task the database refuses to move (see the inner error).
-            logger.LogWarning(ex, "Rescuing {Count} tasks conflicted with another change; the next round tries again", expired.Count);
-            db.ClearTracking();
-            return 0;
-        }
-
-        foreach (var (task, attempt) in rescued)
-        {
-            metrics.AttemptEnded(task, attempt);
-        }
-
-        await outbox.PublishSavedAsync(cancellationToken);
-        return expired.Count;
     }
 }

@@ -198,20 +198,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 """, cancellationToken);
     }
 
-    public Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, CancellationToken cancellationToken) =>
+    public Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""
                 SELECT * FROM "Tasks"
-                WHERE "Status" IN ('Reserved', 'Running') AND "LockedUntil" <= now()
+                WHERE "Status" IN ('Reserved', 'Running') AND "LockedUntil" <= now() AND "Id" <> ALL ({leftOut.ToArray()})
                 ORDER BY "LockedUntil"
                 LIMIT {batchSize}
                 FOR UPDATE SKIP LOCKED
                 """)
             .ToListAsync(cancellationToken);
 
-    public Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, CancellationToken cancellationToken) =>
+    public Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""
                 SELECT * FROM "Tasks"
-                WHERE "Status" = 'Queued' AND "UpdatedAt" <= {staleBefore}
+                WHERE "Status" = 'Queued' AND "UpdatedAt" <= {staleBefore} AND "Id" <> ALL ({leftOut.ToArray()})
                 ORDER BY "UpdatedAt"
                 LIMIT {batchSize}
                 FOR UPDATE SKIP LOCKED

@@ -45,7 +45,8 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
         await using (var db = RecordingContext(plans))
         {
             var scheduler = new ScheduleDueTasksHandler(
-                db, new OutboxPublisher(db, isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance), TimeProvider.System, NullLogger<ScheduleDueTasksHandler>.Instance);
+                db, new OutboxPublisher(db, isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance), TimeProvider.System, new RefusedTasks(TimeProvider.System),
+                NullLogger<ScheduleDueTasksHandler>.Instance);
             await scheduler.HandleAsync(1_000, CancellationToken.None);
         }
 
@@ -73,7 +74,7 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
         var plans = new PlanRecorder();
         await using var recording = RecordingContext(plans);
         await using var transaction = await recording.Database.BeginTransactionAsync();
-        var locked = await recording.LockStaleQueuedAsync(now.AddMinutes(-5), 1_000, CancellationToken.None);
+        var locked = await recording.LockStaleQueuedAsync(now.AddMinutes(-5), 1_000, [], CancellationToken.None);
 
         Assert.Contains(locked, t => t.Id == stale.Id);
         var plan = Assert.Single(plans.Plans);

@@ -36,6 +36,7 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
                 Options.Create(new TaskOptions()),
                 TimeProvider.System,
                 new TaskMetrics(isolated.Services.GetRequiredService<IMeterFactory>()),
+                new RefusedTasks(TimeProvider.System),
                 NullLogger<RescueExpiredLeasesHandler>.Instance);
 
             // Both connections are open before the gate opens, so the two statements really overlap.

@@ -54,15 +54,15 @@ public sealed class DispatcherService(IServiceScopeFactory scopes, IOptions<Disp
             do
             {
                 full = await RunStepAsync("outbox relay", (sp, ct) => sp.GetRequiredService<OutboxRelay>().RelayAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
-                full |= await RunStepAsync("scheduler", (sp, ct) => sp.GetRequiredService<ScheduleDueTasksHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
-                full |= await RunStepAsync("lease rescuer", (sp, ct) => sp.GetRequiredService<RescueExpiredLeasesHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
+                full |= await RunStepAsync(ScheduleDueTasksHandler.Step, (sp, ct) => sp.GetRequiredService<ScheduleDueTasksHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
+                full |= await RunStepAsync(RescueExpiredLeasesHandler.Step, (sp, ct) => sp.GetRequiredService<RescueExpiredLeasesHandler>().HandleAsync(settings.BatchSize, ct), stoppingToken) >= settings.BatchSize;
             }
             while (full && !stoppingToken.IsCancellationRequested && clock.GetElapsedTime(draining) < settings.MaxDrainTime);
 
             if (clock.GetUtcNow() >= nextHousekeeping)
             {
                 nextHousekeeping = clock.GetUtcNow() + settings.HousekeepingInterval;
-                await RunStepAsync("stale queued tasks", (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(settings.RequeueQueuedAfter, settings.BatchSize, ct), stoppingToken);
+                await RunStepAsync(RequeueStaleTasksHandler.Step, (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(settings.RequeueQueuedAfter, settings.BatchSize, ct), stoppingToken);
                 await RunStepAsync("outbox purge", (sp, ct) => sp.GetRequiredService<PurgeSentOutboxHandler>().HandleAsync(settings.OutboxRetention, ct), stoppingToken);
             }
         }
@@ -95,6 +95,7 @@ public static class DispatcherRegistration
     {
         builder.Services.AddOptions<DispatcherOptions>().Bind(builder.Configuration.GetSection(DispatcherOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddScoped<OutboxRelay>();
+        builder.Services.AddSingleton<RefusedTasks>();
         builder.Services.AddScoped<ScheduleDueTasksHandler>();
         builder.Services.AddScoped<RescueExpiredLeasesHandler>();
         builder.Services.AddScoped<RequeueStaleTasksHandler>();

@@ -71,15 +71,16 @@ public interface IAppDbContext
     /// <summary>
     /// Reserved or running tasks whose lease ended by the database's clock, oldest first, locked
     /// (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's transaction ends: a heartbeat racing the rescue waits,
-    /// then finds the lease gone.
+    /// then finds the lease gone. The tasks in <paramref name="leftOut"/> are not taken.
     /// </summary>
-    Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, CancellationToken cancellationToken);
+    Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 
     /// <summary>
     /// Tasks Queued since before <paramref name="staleBefore"/>, oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>)
-    /// until the caller's transaction ends, so a worker claiming one meanwhile waits instead of failing the batch.
+    /// until the caller's transaction ends, so a worker claiming one meanwhile waits instead of failing the batch. The
+    /// tasks in <paramref name="leftOut"/> are not taken.
     /// </summary>
-    Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, CancellationToken cancellationToken);
+    Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 
     /// <summary>A transaction a failed save ends: the caller disposes it (rolling back) and never saves in it again.</summary>
     Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);

@@ -1,0 +1,172 @@
+using System.Diagnostics.Metrics;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Dispatching;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Tasks;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>
+/// A task the database refuses to move whatever is read (here: its next event number is already stored, as a save made
+/// from a read older than the outbox's retention would find) is the oldest of its batch in each dispatcher step. It used
+/// to fail the whole batch every round, so no task behind it was ever rescued, queued or announced again.
+/// </summary>
+public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>
+{
+    private const string Worker = "worker-x:1:abcdef";
+
+    private readonly FakeTimeProvider _refusalClock = new(DateTimeOffset.UtcNow);
+
+    [Fact]
+    public async Task The_lease_rescuer_moves_the_tasks_behind_one_it_cannot_move_and_tries_that_one_again_later()
+    {
+        var tenant = NewTenant();
+        var now = DateTimeOffset.UtcNow;
+        var running = Enumerable.Range(0, 3).Select(i => Running(tenant, leaseEnded: now.AddMinutes(-10 + i), now)).ToList();
+        var tasks = running.Select(r => r.Task).ToList();
+        await SaveAsync(tasks, running.Select(r => r.Attempt));
+        var poisoned = tasks[0];
+        await StoreEventAheadOfAsync(poisoned);
+
+        var refused = new RefusedTasks(_refusalClock);
+        Assert.Equal(2, await RescueAsync(refused));
+        Assert.Equal([AiTaskStatus.Running, AiTaskStatus.Failed, AiTaskStatus.Failed], await StatusesAsync(tasks));
+
+        // Left out of the next rounds: they neither fail nor try it.
+        Assert.Equal(0, await RescueAsync(refused));
+        Assert.Equal([poisoned.Id], refused.LeftOut(RescueExpiredLeasesHandler.Step));
+
+        // An operator repairs it; once its hold-off is over, the rescuer takes it back.
+        await DeleteEventAheadOfAsync(poisoned);
+        _refusalClock.Advance(RefusedTasks.HoldOff);
+        Assert.Equal(1, await RescueAsync(refused));
+        Assert.Equal([AiTaskStatus.Failed, AiTaskStatus.Failed, AiTaskStatus.Failed], await StatusesAsync(tasks));
+    }
+
+    [Fact]
+    public async Task The_scheduler_queues_the_due_tasks_behind_one_it_cannot_move()
+    {
+        var tenant = NewTenant();
+        var now = DateTimeOffset.UtcNow;
+        var tasks = Enumerable.Range(0, 3).Select(i => Created(tenant, now, scheduledAt: now.AddMinutes(-10 + i))).ToList();
+        await SaveAsync(tasks, []);
+        await StoreEventAheadOfAsync(tasks[0]);
+
+        await using var db = isolated.CreateDbContext();
+        var scheduler = new ScheduleDueTasksHandler(db, Outbox(db), TimeProvider.System, new RefusedTasks(_refusalClock), NullLogger<ScheduleDueTasksHandler>.Instance);
+        await scheduler.HandleAsync(100, CancellationToken.None);
+
+        Assert.Equal([AiTaskStatus.Created, AiTaskStatus.Queued, AiTaskStatus.Queued], await StatusesAsync(tasks));
+    }
+
+    [Fact]
+    public async Task The_stale_queue_requeuer_announces_the_tasks_behind_one_it_cannot_move()
+    {
+        var tenant = NewTenant();
+        var now = DateTimeOffset.UtcNow;
+        var tasks = Enumerable.Range(0, 3).Select(i => Queued(tenant, at: now.AddMinutes(-30 + i))).ToList();
+        await SaveAsync(tasks, []);
+        await StoreEventAheadOfAsync(tasks[0]);
+
+        await using var db = isolated.CreateDbContext();
+        var requeuer = new RequeueStaleTasksHandler(db, Outbox(db), TimeProvider.System, new RefusedTasks(_refusalClock), NullLogger<RequeueStaleTasksHandler>.Instance);
+        Assert.Equal(2, await requeuer.HandleAsync(TimeSpan.FromMinutes(5), 100, CancellationToken.None));
+
+        // A requeue leaves the task Queued with a new event: the poisoned one has none beyond its stored one.
+        Assert.Equal([2L, 3L, 3L], await EventSequencesAsync(tasks));
+    }
+
+    private async Task<int> RescueAsync(RefusedTasks refused)
+    {
+        await using var db = isolated.CreateDbContext();
+        var rescuer = new RescueExpiredLeasesHandler(
+            db,
+            Outbox(db),
+            Options.Create(new TaskOptions()),
+            TimeProvider.System,
+            new TaskMetrics(isolated.Services.GetRequiredService<IMeterFactory>()),
+            refused,
+            NullLogger<RescueExpiredLeasesHandler>.Instance);
+        return await rescuer.HandleAsync(100, CancellationToken.None);
+    }
+
+    private OutboxPublisher Outbox(AppDbContext db) => new(db, isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance);
+
+    private static string NewTenant() => $"refused-{Guid.NewGuid():N}"[..30];
+
+    private static AiTask Created(string tenant, DateTimeOffset now, DateTimeOffset? scheduledAt) =>
+        AiTask.Create(
+            Guid.CreateVersion7(), tenant, new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
+            Priority.Normal, """{"prompt":"refused"}""", 3, null, null, Guid.NewGuid().ToString("N"), scheduledAt, now);
+
+    private static AiTask Queued(string tenant, DateTimeOffset at)
+    {
+        var task = Created(tenant, at, scheduledAt: null);
+        task.Enqueue(at);
+        return task;
+    }
+
+    private static (AiTask Task, TaskAttempt Attempt) Running(string tenant, DateTimeOffset leaseEnded, DateTimeOffset now)
+    {
+        var task = Queued(tenant, now);
+        task.Reserve(Worker, leaseEnded, now);
+        return (task, task.Start(now));
+    }
+
+    private async Task SaveAsync(IEnumerable<AiTask> tasks, IEnumerable<TaskAttempt> attempts)
+    {
+        await using var db = isolated.CreateDbContext();
+        db.Tasks.AddRange(tasks);
+        db.TaskAttempts.AddRange(attempts);
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>
+    /// Stores the task's next event as if an earlier save had written it and the task row had not kept it (the checks that
+    /// refuse such a save are triggers, switched off for this session only).
+    /// </summary>
+    private async Task StoreEventAheadOfAsync(AiTask task) => await ExecuteAsync(
+        """
+        SET session_replication_role = replica;
+        INSERT INTO "OutboxMessages" ("Id", "Destination", "MessageType", "PayloadJson", "Priority", "CreatedAt", "SentAt", "PublishAttempts", "TenantId", "TaskId", "EventSequence")
+        SELECT gen_random_uuid(), 'task-events', 'task.stale', '{}', 0, now(), now(), 0, "TenantId", "Id", "EventSequence" + 1 FROM "Tasks" WHERE "Id" = @id;
+        """,
+        task.Id);
+
+    private async Task DeleteEventAheadOfAsync(AiTask task) =>
+        await ExecuteAsync("""DELETE FROM "OutboxMessages" WHERE "TaskId" = @id AND "MessageType" = 'task.stale'""", task.Id);
+
+    private async Task ExecuteAsync(string sql, Guid id)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(isolated.ConnectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("id", id);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
+    private async Task<List<AiTaskStatus>> StatusesAsync(IEnumerable<AiTask> tasks)
+    {
+        var ids = tasks.Select(t => t.Id).ToList();
+        await using var db = isolated.CreateDbContext();
+        var statuses = await db.Tasks.AsNoTracking().Where(t => ids.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.Status);
+        return [.. ids.Select(id => statuses[id])];
+    }
+
+    private async Task<List<long>> EventSequencesAsync(IEnumerable<AiTask> tasks)
+    {
+        var ids = tasks.Select(t => t.Id).ToList();
+        await using var db = isolated.CreateDbContext();
+        var sequences = await db.Tasks.AsNoTracking().Where(t => ids.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.EventSequence);
+        return [.. ids.Select(id => sequences[id])];
+    }
+}
