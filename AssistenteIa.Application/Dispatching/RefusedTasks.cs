@@ -10,9 +10,9 @@ namespace AssistenteIa.Application.Dispatching;
 /// The dispatcher's steps move tasks in batches, oldest first, one transaction a batch. A task the database refuses
 /// to move whatever state is read (its next event number is already stored, a value a constraint refuses) or that
 /// the domain refuses to move (a transition its stored state forbids) would fail its batch every round and hold back
-/// every task behind it. So when a batch is refused, its step goes on one task at a time; a task refused alone is
-/// logged with its id and left out of that step's batches for <see cref="HoldOff"/>, then tried again (an operator may
-/// have repaired it). A lost connection, a deadlock or a timeout is not a refusal: the step fails and its next round
+/// every task behind it. So when a batch is refused, its step goes on one task at a time; a task refused alone twice
+/// (read afresh each time) is logged with its id and left out of that step's batches for <see cref="HoldOff"/>, then
+/// tried again (an operator may have repaired it). A lost connection, a deadlock or a timeout is not a refusal: the step fails and its next round
 /// tries the batch again.
 /// </summary>
 public sealed class RefusedTasks(TimeProvider clock)
@@ -47,8 +47,9 @@ public sealed class RefusedTasks(TimeProvider clock)
 
     /// <summary>
     /// Runs <paramref name="batch"/> (given its size and the tasks to leave out) for up to <paramref name="batchSize"/>
-    /// tasks; when it is refused (<see cref="RefusedBatchException"/>), runs it again for one task at a time, as many
-    /// times as the refused batch held. Returns how many tasks were moved.
+    /// tasks; when it is refused (<see cref="RefusedBatchException"/>), runs it again for one task at a time, for as
+    /// many tasks as the refused batch held. A task refused alone is read and tried once more (another writer may have
+    /// moved it meanwhile, which a fresh read sees) before it is left out. Returns how many tasks were moved.
     /// </summary>
     public async Task<int> RunAsync(string step, int batchSize, Func<int, IReadOnlyCollection<Guid>, Task<int>> batch, ILogger logger)
     {
@@ -62,16 +63,11 @@ public sealed class RefusedTasks(TimeProvider clock)
             refused = ex;
         }
 
-        if (refused.TaskIds.Count == 1)
-        {
-            LeaveOut(step, refused, logger);
-            return 0;
-        }
-
-        logger.LogWarning(refused.InnerException, "The {Step} step's batch of {Count} tasks was refused; moving them one at a time", step, refused.TaskIds.Count);
+        logger.LogInformation(refused.InnerException, "The {Step} step's batch of {Count} tasks was refused; moving them one at a time", step, refused.TaskIds.Count);
         var moved = 0;
+        var suspects = new HashSet<Guid>();
         var refusedNow = new List<Guid>();
-        for (var i = 0; i < refused.TaskIds.Count; i++)
+        for (var tries = 2 * refused.TaskIds.Count; tries > 0; tries--)
         {
             try
             {
@@ -85,8 +81,14 @@ public sealed class RefusedTasks(TimeProvider clock)
             }
             catch (RefusedBatchException single)
             {
-                refusedNow.Add(single.TaskIds[0]);
-                LeaveOut(step, single, logger);
+                var taskId = single.TaskIds[0];
+                if (suspects.Add(taskId))
+                {
+                    continue;
+                }
+
+                refusedNow.Add(taskId);
+                LeaveOut(step, taskId, single.InnerException, logger);
             }
         }
 
@@ -99,9 +101,8 @@ public sealed class RefusedTasks(TimeProvider clock)
         || (ex is DbUpdateException && ex.InnerException is not (DbException { IsTransient: true } or TimeoutException))
         || ex is DbException { IsTransient: false };
 
-    private void LeaveOut(string step, RefusedBatchException refused, ILogger logger)
+    private void LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
     {
-        var taskId = refused.TaskIds[0];
         var kept = _leftOutUntil.Count < Capacity;
         if (kept)
         {
@@ -109,7 +110,7 @@ public sealed class RefusedTasks(TimeProvider clock)
         }
 
         logger.LogError(
-            refused.InnerException, "The {Step} step could not move task {TaskId}; {Decision}",
+            refusal, "The {Step} step could not move task {TaskId}; {Decision}",
             step, taskId, kept ? $"the step leaves it out for {HoldOff} and moves the others" : "too many tasks are left out already, so it stays in the batch");
     }
 }

@@ -50,6 +50,17 @@ public sealed class RefusedTasksTests
     }
 
     [Fact]
+    public async Task A_task_refused_once_and_moved_when_read_again_is_not_left_out()
+    {
+        // Another writer changed it between the batch's read and its save: the fresh read moves it.
+        var queue = new FakeQueue(count: 3, refused: [0], refusalsEach: 2);
+        var refusedTasks = new RefusedTasks(_clock);
+
+        Assert.Equal(3, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        Assert.Empty(refusedTasks.LeftOut(Step));
+    }
+
+    [Fact]
     public async Task Past_its_capacity_a_refused_task_is_not_left_out_yet_the_round_still_moves_the_others()
     {
         var refusedTasks = new RefusedTasks(_clock);
@@ -70,24 +81,29 @@ public sealed class RefusedTasksTests
         Assert.Empty(refusedTasks.LeftOut(Step));
     }
 
-    /// <summary>Tasks moved oldest first, a batch all or nothing: a batch holding a refused task moves none.</summary>
-    private sealed class FakeQueue(int count, int[] refused)
+    /// <summary>
+    /// Tasks moved oldest first, a batch all or nothing: a batch holding a refused task moves none. A refused task is
+    /// refused <paramref name="refusalsEach"/> times (a batch and a first read alone: twice), then moved.
+    /// </summary>
+    private sealed class FakeQueue(int count, int[] refused, int refusalsEach = int.MaxValue)
     {
-        private readonly HashSet<Guid> _refused = [.. refused.Select(i => IdOf(i))];
+        private readonly Dictionary<Guid, int> _refusalsLeft = refused.ToDictionary(i => IdOf(i), _ => refusalsEach);
         private readonly List<Guid> _waiting = [.. Enumerable.Range(0, count).Select(IdOf)];
 
         public IReadOnlyList<Guid> Ids { get; } = [.. Enumerable.Range(0, count).Select(IdOf)];
 
         public int Tries { get; private set; }
 
-        public void Repair() => _refused.Clear();
+        public void Repair() => _refusalsLeft.Clear();
 
         public Task<int> MoveAsync(int size, IReadOnlyCollection<Guid> leftOut)
         {
             Tries++;
             var batch = _waiting.Where(id => !leftOut.Contains(id)).Take(size).ToList();
-            if (batch.Any(_refused.Contains))
+            var refusedHere = batch.Where(id => _refusalsLeft.GetValueOrDefault(id) > 0).ToList();
+            if (refusedHere.Count > 0)
             {
+                refusedHere.ForEach(id => _refusalsLeft[id]--);
                 throw new RefusedBatchException(batch, new DbUpdateConcurrencyException("its next event is taken"));
             }
 
