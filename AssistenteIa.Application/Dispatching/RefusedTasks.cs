@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Diagnostics.Metrics;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Exceptions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -10,35 +12,53 @@ namespace AssistenteIa.Application.Dispatching;
 /// The dispatcher's steps move tasks in batches, oldest first, one transaction a batch. A task the database refuses
 /// to move whatever state is read (its next event number is already stored, a value a constraint refuses) or that
 /// the domain refuses to move (a transition its stored state forbids) would fail its batch every round and hold back
-/// every task behind it. So when a batch is refused, its step goes on one task at a time; a task refused alone twice
-/// (read afresh each time) is logged with its id and left out of that step's batches for <see cref="HoldOff"/>, then
-/// tried again (an operator may have repaired it). A lost connection, a deadlock or a timeout is not a refusal: the step fails and its next round
-/// tries the batch again.
+/// every task behind it. So when a batch is refused, its step goes on one task at a time until it finds the task
+/// refused: refused alone twice (read afresh each time: a task another writer moved meanwhile is not refused again),
+/// it is logged with its id and left out of that step's batches for <see cref="HoldOff"/>, then tried again (an
+/// operator may have repaired it); the next round's batch goes on without it. Only a refusal of the data counts
+/// (<see cref="IsRefusal"/>): a lost connection, a deadlock, a timeout or a schema the process does not match fails the
+/// step as before, for its next round. Metric: <c>assistenteia.dispatcher.tasks.left_out</c>, by step.
 /// </summary>
-public sealed class RefusedTasks(TimeProvider clock)
+public sealed class RefusedTasks
 {
     /// <summary>How long a task refused alone stays out of its step's batches.</summary>
     public static readonly TimeSpan HoldOff = TimeSpan.FromMinutes(1);
 
-    /// <summary>At most this many tasks are left out at once (the batch query carries their ids); past it a refused task is only logged.</summary>
+    /// <summary>At most this many tasks are left out of a step at once (its batch query carries their ids); past it a refused task is only skipped for the round.</summary>
     public const int Capacity = 1_000;
 
-    private readonly ConcurrentDictionary<(string Step, Guid TaskId), DateTimeOffset> _leftOutUntil = new();
+    private readonly TimeProvider _clock;
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Guid, DateTimeOffset>> _leftOutUntil = new(StringComparer.Ordinal);
+
+    public RefusedTasks(TimeProvider clock, IMeterFactory? meterFactory = null)
+    {
+        _clock = clock;
+        meterFactory?.Create(TaskMetrics.MeterName).CreateObservableGauge(
+            "assistenteia.dispatcher.tasks.left_out",
+            () => _leftOutUntil.Keys.Select(step => new Measurement<int>(LeftOut(step).Count, new KeyValuePair<string, object?>("step", step))),
+            "{task}",
+            "Tasks a dispatcher step leaves out of its batches for now: the database or the domain refused to move them (the step's error log names each).");
+    }
 
     /// <summary>The tasks <paramref name="step"/> leaves out of its batches now.</summary>
     public IReadOnlyCollection<Guid> LeftOut(string step)
     {
-        var now = clock.GetUtcNow();
+        if (!_leftOutUntil.TryGetValue(step, out var tasks))
+        {
+            return [];
+        }
+
+        var now = _clock.GetUtcNow();
         var ids = new List<Guid>();
-        foreach (var (key, until) in _leftOutUntil)
+        foreach (var (taskId, until) in tasks)
         {
             if (until <= now)
             {
-                _leftOutUntil.TryRemove(KeyValuePair.Create(key, until));
+                tasks.TryRemove(KeyValuePair.Create(taskId, until));
             }
-            else if (key.Step == step)
+            else
             {
-                ids.Add(key.TaskId);
+                ids.Add(taskId);
             }
         }
 
@@ -47,9 +67,9 @@ public sealed class RefusedTasks(TimeProvider clock)
 
     /// <summary>
     /// Runs <paramref name="batch"/> (given its size and the tasks to leave out) for up to <paramref name="batchSize"/>
-    /// tasks; when it is refused (<see cref="RefusedBatchException"/>), runs it again for one task at a time, for as
-    /// many tasks as the refused batch held. A task refused alone is read and tried once more (another writer may have
-    /// moved it meanwhile, which a fresh read sees) before it is left out. Returns how many tasks were moved.
+    /// tasks. When it is refused (<see cref="RefusedBatchException"/>), runs it for one task at a time until a task is
+    /// refused twice alone (then left out), nothing is left to move, or as many tries as the refused batch held plus
+    /// one. Returns how many tasks were moved.
     /// </summary>
     public async Task<int> RunAsync(string step, int batchSize, Func<int, IReadOnlyCollection<Guid>, Task<int>> batch, ILogger logger)
     {
@@ -66,12 +86,12 @@ public sealed class RefusedTasks(TimeProvider clock)
         logger.LogInformation(refused.InnerException, "The {Step} step's batch of {Count} tasks was refused; moving them one at a time", step, refused.TaskIds.Count);
         var moved = 0;
         var suspects = new HashSet<Guid>();
-        var refusedNow = new List<Guid>();
-        for (var tries = 2 * refused.TaskIds.Count; tries > 0; tries--)
+        var skipped = new List<Guid>();
+        for (var tries = refused.TaskIds.Count + 1; tries > 0; tries--)
         {
             try
             {
-                var one = await batch(1, [.. LeftOut(step), .. refusedNow]);
+                var one = await batch(1, [.. LeftOut(step), .. skipped]);
                 if (one == 0)
                 {
                     break;
@@ -87,31 +107,49 @@ public sealed class RefusedTasks(TimeProvider clock)
                     continue;
                 }
 
-                refusedNow.Add(taskId);
-                LeaveOut(step, taskId, single.InnerException, logger);
+                if (LeaveOut(step, taskId, single.InnerException, logger))
+                {
+                    break;
+                }
+
+                skipped.Add(taskId);
             }
         }
 
         return moved;
     }
 
-    /// <summary>Whether a failed batch was refused for what its rows hold, rather than for the connection, a deadlock or a timeout.</summary>
-    public static bool IsRefusal(Exception ex) =>
-        ex is DomainException
-        || (ex is DbUpdateException && ex.InnerException is not (DbException { IsTransient: true } or TimeoutException))
-        || ex is DbException { IsTransient: false };
-
-    private void LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
+    /// <summary>
+    /// Whether a failed batch was refused for what its rows hold: a conflict with the row version or the task's event
+    /// numbers, a constraint (SQLSTATE class 23, the event guard's check at commit included), a value a column refuses
+    /// (class 22), or a transition the domain forbids. Not a lost connection, a deadlock, a timeout, a cancelled
+    /// statement, or a schema or permission the process does not match: those would refuse every task alike.
+    /// </summary>
+    public static bool IsRefusal(Exception ex) => ex switch
     {
-        var kept = _leftOutUntil.Count < Capacity;
+        DomainException or DbUpdateConcurrencyException => true,
+        DbUpdateException { InnerException: DbException inner } => RefusesData(inner),
+        DbException bare => RefusesData(bare),
+        _ => false,
+    };
+
+    private static bool RefusesData(DbException error) =>
+        error.SqlState is { } state && (state.StartsWith("23", StringComparison.Ordinal) || state.StartsWith("22", StringComparison.Ordinal));
+
+    /// <summary>Leaves the task out of the step's batches; false when the step already leaves out <see cref="Capacity"/> tasks.</summary>
+    private bool LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
+    {
+        var tasks = _leftOutUntil.GetOrAdd(step, _ => new ConcurrentDictionary<Guid, DateTimeOffset>());
+        var kept = tasks.Count < Capacity;
         if (kept)
         {
-            _leftOutUntil[(step, taskId)] = clock.GetUtcNow() + HoldOff;
+            tasks[taskId] = _clock.GetUtcNow() + HoldOff;
         }
 
         logger.LogError(
             refusal, "The {Step} step could not move task {TaskId}; {Decision}",
-            step, taskId, kept ? $"the step leaves it out for {HoldOff} and moves the others" : "too many tasks are left out already, so it stays in the batch");
+            step, taskId, kept ? $"the step leaves it out for {HoldOff} and moves the others" : $"the step already leaves out {Capacity} tasks, so it skips this one for this round only");
+        return kept;
     }
 }
 

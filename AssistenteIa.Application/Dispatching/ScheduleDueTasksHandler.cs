@@ -1,15 +1,14 @@
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.ValueObjects;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 
 namespace AssistenteIa.Application.Dispatching;
 
 /// <summary>
 /// Queues what is due: tasks created for later whose time came, and failed tasks whose backoff is over.
-/// Each change and its <c>TaskQueued</c> row commit together; optimistic concurrency lets several dispatchers run. A
-/// task that cannot be moved holds back no other (<see cref="RefusedTasks"/>).
+/// Each change and its <c>TaskQueued</c> row commit together; the due tasks are locked while they are queued, so several
+/// dispatchers take different ones. A task that cannot be moved holds back no other (<see cref="RefusedTasks"/>).
 /// </summary>
 public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher outbox, TimeProvider clock, RefusedTasks refusedTasks, ILogger<ScheduleDueTasksHandler> logger)
 {
@@ -29,34 +28,37 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
     private async Task<int> QueueAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var due = await db.Tasks
-            .Where(t => (t.Status == AiTaskStatus.Failed || t.Status == AiTaskStatus.Created) && (t.ScheduledAt == null || t.ScheduledAt <= now) && !leftOut.Contains(t.Id))
-            .OrderBy(t => t.ScheduledAt)
-            .Take(batchSize)
-            .ToListAsync(cancellationToken);
-        if (due.Count == 0)
+        int count;
+        await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
         {
-            return 0;
-        }
-
-        try
-        {
-            foreach (var task in due)
+            var due = await db.LockDueTasksAsync(now, batchSize, leftOut, cancellationToken);
+            if (due.Count == 0)
             {
-                task.Enqueue(now);
+                return 0;
             }
 
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
-        {
-            // Another dispatcher (or a cancel) changed one of them first, or one of them cannot be moved: the batch is
-            // tried again one task at a time on fresh state.
-            db.ClearTracking();
-            throw new RefusedBatchException([.. due.Select(t => t.Id)], ex);
+            try
+            {
+                foreach (var task in due)
+                {
+                    task.Enqueue(now);
+                }
+
+                await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
+            {
+                // The rows are locked, so another writer rarely changed one first; or one of them cannot be moved: the
+                // batch is tried again one task at a time on fresh state.
+                db.ClearTracking();
+                throw new RefusedBatchException([.. due.Select(t => t.Id)], ex);
+            }
+
+            count = due.Count;
         }
 
         await outbox.PublishSavedAsync(cancellationToken);
-        return due.Count;
+        return count;
     }
 }

@@ -208,6 +208,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 """)
             .ToListAsync(cancellationToken);
 
+    public Task<List<AiTask>> LockDueTasksAsync(DateTimeOffset now, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
+        Tasks.FromSql($"""
+                SELECT * FROM "Tasks"
+                WHERE "Status" IN ('Created', 'Failed') AND ("ScheduledAt" IS NULL OR "ScheduledAt" <= {now}) AND "Id" <> ALL ({leftOut.ToArray()})
+                ORDER BY "ScheduledAt"
+                LIMIT {batchSize}
+                FOR UPDATE SKIP LOCKED
+                """)
+            .ToListAsync(cancellationToken);
+
     public Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""
                 SELECT * FROM "Tasks"

@@ -9,6 +9,7 @@ using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
@@ -20,7 +21,7 @@ namespace AssistenteIa.Tests.Integration;
 /// from a read older than the outbox's retention would find) is the oldest of its batch in each dispatcher step. It used
 /// to fail the whole batch every round, so no task behind it was ever rescued, queued or announced again.
 /// </summary>
-public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>
+public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
 {
     private const string Worker = "worker-x:1:abcdef";
 
@@ -37,13 +38,13 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         var poisoned = tasks[0];
         await StoreEventAheadOfAsync(poisoned);
 
+        // The round finds the task it cannot move; the next goes on without it, and the one after finds nothing.
         var refused = new RefusedTasks(_refusalClock);
-        Assert.Equal(2, await RescueAsync(refused));
-        Assert.Equal([AiTaskStatus.Running, AiTaskStatus.Failed, AiTaskStatus.Failed], await StatusesAsync(tasks));
-
-        // Left out of the next rounds: they neither fail nor try it.
         Assert.Equal(0, await RescueAsync(refused));
         Assert.Equal([poisoned.Id], refused.LeftOut(RescueExpiredLeasesHandler.Step));
+        Assert.Equal(2, await RescueAsync(refused));
+        Assert.Equal([AiTaskStatus.Running, AiTaskStatus.Failed, AiTaskStatus.Failed], await StatusesAsync(tasks));
+        Assert.Equal(0, await RescueAsync(refused));
 
         // An operator repairs it; once its hold-off is over, the rescuer takes it back.
         await DeleteEventAheadOfAsync(poisoned);
@@ -61,11 +62,17 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         await SaveAsync(tasks, []);
         await StoreEventAheadOfAsync(tasks[0]);
 
-        await using var db = isolated.CreateDbContext();
-        var scheduler = new ScheduleDueTasksHandler(db, Outbox(db), TimeProvider.System, new RefusedTasks(_refusalClock), NullLogger<ScheduleDueTasksHandler>.Instance);
-        await scheduler.HandleAsync(100, CancellationToken.None);
+        // Two rounds of the dispatcher: the first finds the task it cannot move, the second goes on without it.
+        var refused = new RefusedTasks(_refusalClock);
+        for (var round = 0; round < 2; round++)
+        {
+            await using var db = isolated.CreateDbContext();
+            var scheduler = new ScheduleDueTasksHandler(db, Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance);
+            await scheduler.HandleAsync(100, CancellationToken.None);
+        }
 
         Assert.Equal([AiTaskStatus.Created, AiTaskStatus.Queued, AiTaskStatus.Queued], await StatusesAsync(tasks));
+        Assert.Equal([tasks[0].Id], refused.LeftOut(ScheduleDueTasksHandler.Step));
     }
 
     [Fact]
@@ -77,13 +84,64 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         await SaveAsync(tasks, []);
         await StoreEventAheadOfAsync(tasks[0]);
 
-        await using var db = isolated.CreateDbContext();
-        var requeuer = new RequeueStaleTasksHandler(db, Outbox(db), TimeProvider.System, new RefusedTasks(_refusalClock), NullLogger<RequeueStaleTasksHandler>.Instance);
-        Assert.Equal(2, await requeuer.HandleAsync(TimeSpan.FromMinutes(5), 100, CancellationToken.None));
+        var refused = new RefusedTasks(_refusalClock);
+        var requeued = 0;
+        for (var round = 0; round < 2; round++)
+        {
+            await using var db = isolated.CreateDbContext();
+            var requeuer = new RequeueStaleTasksHandler(db, Outbox(db), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
+            requeued += await requeuer.HandleAsync(TimeSpan.FromMinutes(5), 100, CancellationToken.None);
+        }
+
+        Assert.Equal(2, requeued);
+        Assert.Equal([tasks[0].Id], refused.LeftOut(RequeueStaleTasksHandler.Step));
 
         // A requeue leaves the task Queued with a new event: the poisoned one has none beyond its stored one.
         Assert.Equal([2L, 3L, 3L], await EventSequencesAsync(tasks));
     }
+
+    [Fact]
+    public async Task Two_schedulers_at_once_queue_different_due_tasks_without_a_conflict()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            var tenant = NewTenant();
+            var now = DateTimeOffset.UtcNow;
+            var tasks = Enumerable.Range(0, 200).Select(i => Created(tenant, now, scheduledAt: now.AddMinutes(-1).AddMilliseconds(i))).ToList();
+            await SaveAsync(tasks, []);
+
+            await using var first = isolated.CreateDbContext();
+            await using var second = isolated.CreateDbContext();
+            var firstLog = new FakeLogger<ScheduleDueTasksHandler>();
+            var secondLog = new FakeLogger<ScheduleDueTasksHandler>();
+            var schedulers = new[]
+            {
+                new ScheduleDueTasksHandler(first, Outbox(first), TimeProvider.System, new RefusedTasks(_refusalClock), firstLog),
+                new ScheduleDueTasksHandler(second, Outbox(second), TimeProvider.System, new RefusedTasks(_refusalClock), secondLog),
+            };
+
+            // Both connections are open before the gate opens, so the two reads really overlap.
+            await first.Database.OpenConnectionAsync();
+            await second.Database.OpenConnectionAsync();
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var queued = schedulers.Select(s => Task.Run(async () => { await gate.Task; return await s.HandleAsync(100, CancellationToken.None); })).ToList();
+            gate.SetResult();
+
+            var counts = await Task.WhenAll(queued);
+            Assert.Equal([100, 100], counts);
+            Assert.DoesNotContain(firstLog.Collector.GetSnapshot(), r => r.Message.Contains("refused", StringComparison.Ordinal));
+            Assert.DoesNotContain(secondLog.Collector.GetSnapshot(), r => r.Message.Contains("refused", StringComparison.Ordinal));
+            Assert.All(await EventSequencesAsync(tasks), sequence => Assert.Equal(2L, sequence));
+            await ClearAsync();
+        }
+    }
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>Each test starts from no task: the steps take whatever is due in the database, a poisoned task of another test included.</summary>
+    public async ValueTask DisposeAsync() => await ClearAsync();
+
+    private Task ClearAsync() => Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "OutboxMessages"; DELETE FROM "Tasks";""");
 
     private async Task<int> RescueAsync(RefusedTasks refused)
     {

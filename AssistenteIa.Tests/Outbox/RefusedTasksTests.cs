@@ -1,7 +1,9 @@
 using System.Data.Common;
+using System.Diagnostics.Metrics;
 using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Domain.Exceptions;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -18,13 +20,21 @@ public sealed class RefusedTasksTests
     public void Only_what_the_rows_hold_is_a_refusal_not_the_connection_or_a_timeout()
     {
         Assert.True(RefusedTasks.IsRefusal(new DbUpdateConcurrencyException("conflict")));
-        Assert.True(RefusedTasks.IsRefusal(new DbUpdateException("refused", new StubDbException(transient: false))));
-        Assert.True(RefusedTasks.IsRefusal(new StubDbException(transient: false)));
+        Assert.True(RefusedTasks.IsRefusal(new DbUpdateException("unique key", new StubDbException("23505"))));
+        Assert.True(RefusedTasks.IsRefusal(new DbUpdateException("value too long", new StubDbException("22001"))));
+        Assert.True(RefusedTasks.IsRefusal(new StubDbException("23000")));
         Assert.True(RefusedTasks.IsRefusal(new DomainException("no such transition")));
 
-        Assert.False(RefusedTasks.IsRefusal(new DbUpdateException("lost", new StubDbException(transient: true))));
+        // A deadlock, a lost connection, a statement cancelled or timed out by the server, a column or a permission the
+        // process does not match, an internal error: every task would fail alike.
+        foreach (var state in (string[])["40P01", "08006", "57014", "57P01", "42703", "42501", "XX000"])
+        {
+            Assert.False(RefusedTasks.IsRefusal(new DbUpdateException(state, new StubDbException(state))), state);
+            Assert.False(RefusedTasks.IsRefusal(new StubDbException(state)), state);
+        }
+
         Assert.False(RefusedTasks.IsRefusal(new DbUpdateException("slow", new TimeoutException())));
-        Assert.False(RefusedTasks.IsRefusal(new StubDbException(transient: true)));
+        Assert.False(RefusedTasks.IsRefusal(new DbUpdateException("no inner error")));
         Assert.False(RefusedTasks.IsRefusal(new OperationCanceledException()));
     }
 
@@ -34,14 +44,16 @@ public sealed class RefusedTasksTests
         var queue = new FakeQueue(count: 5, refused: [2]);
         var refusedTasks = new RefusedTasks(_clock);
 
-        Assert.Equal(4, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        // The batch, then one at a time up to the refused task, tried twice; the round ends there.
+        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        Assert.Equal(5, queue.Tries);
         Assert.Equal([queue.Ids[2]], refusedTasks.LeftOut(Step));
         Assert.Empty(refusedTasks.LeftOut("another step"));
 
-        // Left out: the next round does not try it.
-        var tries = queue.Tries;
+        // Left out: the next round's batch goes on without it, then finds nothing more.
+        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
-        Assert.Equal(tries + 1, queue.Tries);
+        Assert.Equal(7, queue.Tries);
 
         _clock.Advance(RefusedTasks.HoldOff);
         Assert.Empty(refusedTasks.LeftOut(Step));
@@ -61,16 +73,66 @@ public sealed class RefusedTasksTests
     }
 
     [Fact]
-    public async Task Past_its_capacity_a_refused_task_is_not_left_out_yet_the_round_still_moves_the_others()
+    public async Task A_round_tries_at_most_one_more_time_than_its_batch_held()
+    {
+        // Every task refused: the batch, one task twice, and the round ends.
+        var queue = new FakeQueue(count: 50, refused: [.. Enumerable.Range(0, 50)]);
+        var refusedTasks = new RefusedTasks(_clock);
+        Assert.Equal(0, await refusedTasks.RunAsync(Step, 50, queue.MoveAsync, NullLogger.Instance));
+        Assert.Equal(3, queue.Tries);
+
+        // Every task refused once (each read again is moved): at most the batch's size plus one, after the batch.
+        var racing = new FakeQueue(count: 50, refused: [.. Enumerable.Range(0, 50)], refusalsEach: 2);
+        await new RefusedTasks(_clock).RunAsync(Step, 50, racing.MoveAsync, NullLogger.Instance);
+        Assert.Equal(1 + 50 + 1, racing.Tries);
+    }
+
+    [Fact]
+    public async Task Past_its_capacity_a_step_skips_a_refused_task_for_the_round_and_still_moves_the_others()
     {
         var refusedTasks = new RefusedTasks(_clock);
-        var full = new FakeQueue(count: RefusedTasks.Capacity, refused: [.. Enumerable.Range(0, RefusedTasks.Capacity)]);
-        Assert.Equal(0, await refusedTasks.RunAsync(Step, RefusedTasks.Capacity, full.MoveAsync, NullLogger.Instance));
-        Assert.Equal(RefusedTasks.Capacity, refusedTasks.LeftOut(Step).Count);
+        var queue = new FakeQueue(count: RefusedTasks.Capacity + 3, refused: [.. Enumerable.Range(0, RefusedTasks.Capacity + 1)]);
+        for (var round = 0; round < RefusedTasks.Capacity; round++)
+        {
+            Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        }
 
-        var queue = new FakeQueue(count: 3, refused: [0]);
-        Assert.Equal(2, await refusedTasks.RunAsync("other", 10, queue.MoveAsync, NullLogger.Instance));
-        Assert.Empty(refusedTasks.LeftOut("other"));
+        Assert.Equal(RefusedTasks.Capacity, refusedTasks.LeftOut(Step).Count);
+        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        Assert.Equal(RefusedTasks.Capacity, refusedTasks.LeftOut(Step).Count);
+        Assert.DoesNotContain(queue.Ids[RefusedTasks.Capacity], refusedTasks.LeftOut(Step));
+
+        // Another step has room of its own.
+        var other = new FakeQueue(count: 2, refused: [0]);
+        Assert.Equal(0, await refusedTasks.RunAsync("other", 10, other.MoveAsync, NullLogger.Instance));
+        Assert.Single(refusedTasks.LeftOut("other"));
+    }
+
+    [Fact]
+    public async Task The_tasks_left_out_are_measured_by_step()
+    {
+        using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var refusedTasks = new RefusedTasks(_clock, meters.GetRequiredService<IMeterFactory>());
+        await refusedTasks.RunAsync(Step, 10, new FakeQueue(count: 3, refused: [0, 1]).MoveAsync, NullLogger.Instance);
+        await refusedTasks.RunAsync(Step, 10, new FakeQueue(count: 3, refused: [1]).MoveAsync, NullLogger.Instance);
+
+        var measured = new Dictionary<string, int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "assistenteia.dispatcher.tasks.left_out")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) => measured[(string)tags[0].Value!] = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.Equal(new Dictionary<string, int> { [Step] = 2 }, measured);
+
+        _clock.Advance(RefusedTasks.HoldOff);
+        listener.RecordObservableInstruments();
+        Assert.Equal(new Dictionary<string, int> { [Step] = 0 }, measured);
     }
 
     [Fact]
@@ -99,7 +161,8 @@ public sealed class RefusedTasksTests
         public Task<int> MoveAsync(int size, IReadOnlyCollection<Guid> leftOut)
         {
             Tries++;
-            var batch = _waiting.Where(id => !leftOut.Contains(id)).Take(size).ToList();
+            var skipped = leftOut.ToHashSet();
+            var batch = _waiting.Where(id => !skipped.Contains(id)).Take(size).ToList();
             var refusedHere = batch.Where(id => _refusalsLeft.GetValueOrDefault(id) > 0).ToList();
             if (refusedHere.Count > 0)
             {
@@ -114,8 +177,8 @@ public sealed class RefusedTasksTests
         private static Guid IdOf(int i) => new(i, 0, 0, new byte[8]);
     }
 
-    private sealed class StubDbException(bool transient) : DbException("stub")
+    private sealed class StubDbException(string sqlState) : DbException("stub")
     {
-        public override bool IsTransient => transient;
+        public override string SqlState => sqlState;
     }
 }

@@ -76,6 +76,14 @@ public interface IAppDbContext
     Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Created or Failed tasks due by <paramref name="now"/> (not scheduled, or scheduled by then), soonest first,
+    /// locked (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's transaction ends: a second dispatcher takes the next
+    /// ones instead of the same, and a cancel waits for the commit, then decides on the task as queued. The tasks in
+    /// <paramref name="leftOut"/> are not taken.
+    /// </summary>
+    Task<List<AiTask>> LockDueTasksAsync(DateTimeOffset now, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Tasks Queued since before <paramref name="staleBefore"/>, oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>)
     /// until the caller's transaction ends, so a worker claiming one meanwhile waits instead of failing the batch. The
     /// tasks in <paramref name="leftOut"/> are not taken.
