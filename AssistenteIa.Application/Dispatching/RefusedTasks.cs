@@ -24,18 +24,19 @@ public sealed class RefusedTasks
     /// <summary>How long a task refused alone stays out of its step's batches.</summary>
     public static readonly TimeSpan HoldOff = TimeSpan.FromMinutes(1);
 
-    /// <summary>At most this many tasks are left out of a step at once (its batch query carries their ids); past it a refused task is only skipped for the round.</summary>
+    /// <summary>At most this many tasks are left out of a step at once (its batch query carries their ids); past it a refused task is only logged, and holds back its batch.</summary>
     public const int Capacity = 1_000;
 
     private readonly TimeProvider _clock;
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Guid, DateTimeOffset>> _leftOutUntil = new(StringComparer.Ordinal);
+    /// <summary>By step, each task left out and when (<see cref="TimeProvider.GetTimestamp"/>: a wall clock stepped back does not keep it out longer).</summary>
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Guid, long>> _leftOutSince = new(StringComparer.Ordinal);
 
     public RefusedTasks(TimeProvider clock, IMeterFactory? meterFactory = null)
     {
         _clock = clock;
         meterFactory?.Create(TaskMetrics.MeterName).CreateObservableGauge(
             "assistenteia.dispatcher.tasks.left_out",
-            () => _leftOutUntil.Keys.Select(step => new Measurement<int>(LeftOut(step).Count, new KeyValuePair<string, object?>("step", step))),
+            () => _leftOutSince.Keys.Select(step => new Measurement<int>(LeftOut(step).Count, new KeyValuePair<string, object?>("step", step))),
             "{task}",
             "Tasks a dispatcher step leaves out of its batches for now: the database or the domain refused to move them (the step's error log names each).");
     }
@@ -43,18 +44,17 @@ public sealed class RefusedTasks
     /// <summary>The tasks <paramref name="step"/> leaves out of its batches now.</summary>
     public IReadOnlyCollection<Guid> LeftOut(string step)
     {
-        if (!_leftOutUntil.TryGetValue(step, out var tasks))
+        if (!_leftOutSince.TryGetValue(step, out var tasks))
         {
             return [];
         }
 
-        var now = _clock.GetUtcNow();
         var ids = new List<Guid>();
-        foreach (var (taskId, until) in tasks)
+        foreach (var (taskId, since) in tasks)
         {
-            if (until <= now)
+            if (_clock.GetElapsedTime(since) >= HoldOff)
             {
-                tasks.TryRemove(KeyValuePair.Create(taskId, until));
+                tasks.TryRemove(KeyValuePair.Create(taskId, since));
             }
             else
             {
@@ -68,8 +68,8 @@ public sealed class RefusedTasks
     /// <summary>
     /// Runs <paramref name="batch"/> (given its size and the tasks to leave out) for up to <paramref name="batchSize"/>
     /// tasks. When it is refused (<see cref="RefusedBatchException"/>), runs it for one task at a time until a task is
-    /// refused twice alone (then left out), nothing is left to move, or as many tries as the refused batch held plus
-    /// one. Returns how many tasks were moved.
+    /// refused twice alone (then left out; past <see cref="Capacity"/> only said), nothing is left to move, or as many
+    /// tries as the refused batch held plus one. Returns how many tasks were moved.
     /// </summary>
     public async Task<int> RunAsync(string step, int batchSize, Func<int, IReadOnlyCollection<Guid>, Task<int>> batch, ILogger logger)
     {
@@ -86,12 +86,11 @@ public sealed class RefusedTasks
         logger.LogInformation(refused.InnerException, "The {Step} step's batch of {Count} tasks was refused; moving them one at a time", step, refused.TaskIds.Count);
         var moved = 0;
         var suspects = new HashSet<Guid>();
-        var skipped = new List<Guid>();
         for (var tries = refused.TaskIds.Count + 1; tries > 0; tries--)
         {
             try
             {
-                var one = await batch(1, [.. LeftOut(step), .. skipped]);
+                var one = await batch(1, LeftOut(step));
                 if (one == 0)
                 {
                     break;
@@ -107,12 +106,8 @@ public sealed class RefusedTasks
                     continue;
                 }
 
-                if (LeaveOut(step, taskId, single.InnerException, logger))
-                {
-                    break;
-                }
-
-                skipped.Add(taskId);
+                LeaveOut(step, taskId, single.InnerException, logger);
+                break;
             }
         }
 
@@ -136,20 +131,19 @@ public sealed class RefusedTasks
     private static bool RefusesData(DbException error) =>
         error.SqlState is { } state && (state.StartsWith("23", StringComparison.Ordinal) || state.StartsWith("22", StringComparison.Ordinal));
 
-    /// <summary>Leaves the task out of the step's batches; false when the step already leaves out <see cref="Capacity"/> tasks.</summary>
-    private bool LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
+    /// <summary>Leaves the task out of the step's batches, unless the step already leaves out <see cref="Capacity"/> tasks.</summary>
+    private void LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
     {
-        var tasks = _leftOutUntil.GetOrAdd(step, _ => new ConcurrentDictionary<Guid, DateTimeOffset>());
+        var tasks = _leftOutSince.GetOrAdd(step, _ => new ConcurrentDictionary<Guid, long>());
         var kept = tasks.Count < Capacity;
         if (kept)
         {
-            tasks[taskId] = _clock.GetUtcNow() + HoldOff;
+            tasks[taskId] = _clock.GetTimestamp();
         }
 
         logger.LogError(
             refusal, "The {Step} step could not move task {TaskId}; {Decision}",
-            step, taskId, kept ? $"the step leaves it out for {HoldOff} and moves the others" : $"the step already leaves out {Capacity} tasks, so it skips this one for this round only");
-        return kept;
+            step, taskId, kept ? $"the step leaves it out for {HoldOff} and moves the others" : $"the step already leaves out {Capacity} tasks, so this one still holds back the tasks behind it");
     }
 }
 

@@ -7,8 +7,9 @@ namespace AssistenteIa.Application.Dispatching;
 
 /// <summary>
 /// Queues what is due: tasks created for later whose time came, and failed tasks whose backoff is over.
-/// Each change and its <c>TaskQueued</c> row commit together; the due tasks are locked while they are queued, so several
-/// dispatchers take different ones. A task that cannot be moved holds back no other (<see cref="RefusedTasks"/>).
+/// Each change and its <c>TaskQueued</c> row commit together, checked by the row version and the task's event numbers (a
+/// cancel racing it refuses the save or is refused, and tries again); one dispatcher instance schedules at a time (the
+/// step's advisory lock). A task that cannot be moved holds back no other (<see cref="RefusedTasks"/>).
 /// </summary>
 public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher outbox, TimeProvider clock, RefusedTasks refusedTasks, ILogger<ScheduleDueTasksHandler> logger)
 {
@@ -31,7 +32,13 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
         int count;
         await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
         {
-            var due = await db.LockDueTasksAsync(now, batchSize, leftOut, cancellationToken);
+            // One dispatcher instance schedules at a time: two reading the same due tasks would refuse each other's saves.
+            if (!await db.TryLockStepAsync(Step, cancellationToken))
+            {
+                return 0;
+            }
+
+            var due = await db.FindDueTasksAsync(now, batchSize, leftOut, cancellationToken);
             if (due.Count == 0)
             {
                 return 0;
@@ -49,8 +56,8 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
             }
             catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
             {
-                // The rows are locked, so another writer rarely changed one first; or one of them cannot be moved: the
-                // batch is tried again one task at a time on fresh state.
+                // A cancel changed one of them first, or one of them cannot be moved: the batch is tried again one task
+                // at a time on fresh state.
                 db.ClearTracking();
                 throw new RefusedBatchException([.. due.Select(t => t.Id)], ex);
             }

@@ -208,15 +208,25 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 """)
             .ToListAsync(cancellationToken);
 
-    public Task<List<AiTask>> LockDueTasksAsync(DateTimeOffset now, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
+    public Task<List<AiTask>> FindDueTasksAsync(DateTimeOffset now, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""
                 SELECT * FROM "Tasks"
                 WHERE "Status" IN ('Created', 'Failed') AND ("ScheduledAt" IS NULL OR "ScheduledAt" <= {now}) AND "Id" <> ALL ({leftOut.ToArray()})
                 ORDER BY "ScheduledAt"
                 LIMIT {batchSize}
-                FOR UPDATE SKIP LOCKED
                 """)
             .ToListAsync(cancellationToken);
+
+    public async Task<bool> TryLockStepAsync(string step, CancellationToken cancellationToken)
+    {
+        if (Database.CurrentTransaction is null)
+        {
+            throw new InvalidOperationException("A step's lock lasts for a transaction: begin one first.");
+        }
+
+        return await Database.SqlQuery<bool>($"""SELECT pg_try_advisory_xact_lock(hashtextextended({"dispatcher step: " + step}, 0)) AS "Value" """)
+            .SingleAsync(cancellationToken);
+    }
 
     public Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""

@@ -88,7 +88,7 @@ public sealed class RefusedTasksTests
     }
 
     [Fact]
-    public async Task Past_its_capacity_a_step_skips_a_refused_task_for_the_round_and_still_moves_the_others()
+    public async Task Past_its_capacity_a_step_stops_at_a_refused_task_as_it_did_before_it_left_any_out()
     {
         var refusedTasks = new RefusedTasks(_clock);
         var queue = new FakeQueue(count: RefusedTasks.Capacity + 3, refused: [.. Enumerable.Range(0, RefusedTasks.Capacity + 1)]);
@@ -97,9 +97,11 @@ public sealed class RefusedTasksTests
             Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         }
 
+        // Each round costs the batch and two tries alone, no more: nothing is moved until a hold-off ends.
         Assert.Equal(RefusedTasks.Capacity, refusedTasks.LeftOut(Step).Count);
-        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
-        Assert.Equal(RefusedTasks.Capacity, refusedTasks.LeftOut(Step).Count);
+        var tries = queue.Tries;
+        Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        Assert.Equal(tries + 3, queue.Tries);
         Assert.DoesNotContain(queue.Ids[RefusedTasks.Capacity], refusedTasks.LeftOut(Step));
 
         // Another step has room of its own.
@@ -118,9 +120,10 @@ public sealed class RefusedTasksTests
 
         var measured = new Dictionary<string, int>();
         using var listener = new MeterListener();
+        var factory = meters.GetRequiredService<IMeterFactory>();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "assistenteia.dispatcher.tasks.left_out")
+            if (instrument.Name == "assistenteia.dispatcher.tasks.left_out" && instrument.Meter.Scope == factory)
             {
                 l.EnableMeasurementEvents(instrument);
             }

@@ -76,12 +76,17 @@ public interface IAppDbContext
     Task<List<AiTask>> LockExpiredLeasesAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Created or Failed tasks due by <paramref name="now"/> (not scheduled, or scheduled by then), soonest first,
-    /// locked (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's transaction ends: a second dispatcher takes the next
-    /// ones instead of the same, and a cancel waits for the commit, then decides on the task as queued. The tasks in
-    /// <paramref name="leftOut"/> are not taken.
+    /// Created or Failed tasks due by <paramref name="now"/> (not scheduled, or scheduled by then), soonest first, tracked
+    /// and not locked: a save of them is checked by their row version and event numbers, so a cancel racing it is
+    /// refused or refuses it, and neither waits for the other's lock. The tasks in <paramref name="leftOut"/> are not read.
     /// </summary>
-    Task<List<AiTask>> LockDueTasksAsync(DateTimeOffset now, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
+    Task<List<AiTask>> FindDueTasksAsync(DateTimeOffset now, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes <paramref name="step"/>'s lock for the caller's transaction (an advisory lock: every dispatcher instance
+    /// asks for the same one); false when another instance holds it. Inside a transaction only.
+    /// </summary>
+    Task<bool> TryLockStepAsync(string step, CancellationToken cancellationToken);
 
     /// <summary>
     /// Tasks Queued since before <paramref name="staleBefore"/>, oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>)
