@@ -32,16 +32,26 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     private readonly List<OutboxMessage> _eventMessages = [];
 
+    /// <summary>
+    /// Rows saved inside a transaction begun by <see cref="BeginTransactionAsync"/> that has not committed yet: EF
+    /// calls them Unchanged once the save returns, but a rollback would leave them never stored, so they are not handed
+    /// out until the commit (and dropped with a rollback).
+    /// </summary>
+    private readonly HashSet<OutboxMessage> _awaitingCommit = new(ReferenceEqualityComparer.Instance);
+
     public void ClearTracking()
     {
         ChangeTracker.Clear();
         _eventMessages.Clear();
+        _awaitingCommit.Clear();
     }
 
     /// <summary>A pooled context is reset, not thrown away: rows listed by a save that never committed go with it.</summary>
     public override void Dispose()
     {
         _eventMessages.Clear();
+        _awaitingCommit.Clear();
+        _open = null;
         base.Dispose();
     }
 
@@ -49,6 +59,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     public override ValueTask DisposeAsync()
     {
         _eventMessages.Clear();
+        _awaitingCommit.Clear();
+        _open = null;
         return base.DisposeAsync();
     }
 
@@ -119,11 +131,12 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages()
     {
-        // Rows of a save that failed are still Added: they go out with the save that finally stores them. Rows this
-        // context no longer tracks (a transaction rolled back, the pooled context was reset) are dropped.
+        // Rows of a save that failed are still Added: they go out with the save that finally stores them. Rows saved in
+        // a transaction still open wait for its commit. Rows this context no longer tracks (a transaction rolled back,
+        // the pooled context was reset) are dropped.
         // A task event the database wrote already sent (nobody listens: TaskEventDemand) is not published.
-        var saved = _eventMessages.FindAll(m => Entry(m).State == EntityState.Unchanged);
-        _eventMessages.RemoveAll(m => Entry(m).State is EntityState.Unchanged or EntityState.Detached);
+        var saved = _eventMessages.FindAll(m => Entry(m).State == EntityState.Unchanged && !_awaitingCommit.Contains(m));
+        _eventMessages.RemoveAll(m => Entry(m).State is EntityState.Detached || (Entry(m).State == EntityState.Unchanged && !_awaitingCommit.Contains(m)));
         var unsent = saved.FindAll(m => m.SentAt is null);
         if (unsent.Count < saved.Count)
         {
@@ -133,12 +146,103 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return unsent;
     }
 
-    public Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken)
+    public async Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken)
     {
         // Every caller gives up the whole transaction when a save in it fails (it is rolled back on dispose) and never
         // saves again inside it: EF's savepoint around each save would be two more round trips for nothing.
         Database.AutoSavepointsEnabled = false;
-        return Database.BeginTransactionAsync(cancellationToken);
+        _open = new OutboxAwareTransaction(this, await Database.BeginTransactionAsync(cancellationToken));
+        return _open;
+    }
+
+    /// <summary>The transaction <see cref="BeginTransactionAsync"/> began and that has not ended.</summary>
+    private OutboxAwareTransaction? _open;
+
+    /// <summary>The rows saved in the transaction are stored: they may be handed out.</summary>
+    private void Committed()
+    {
+        _open = null;
+        _awaitingCommit.Clear();
+    }
+
+    /// <summary>The transaction ended without a commit: the rows saved in it were never stored, and are forgotten.</summary>
+    private void RolledBack()
+    {
+        _open = null;
+        foreach (var message in _awaitingCommit)
+        {
+            _eventMessages.Remove(message);
+            Entry(message).State = EntityState.Detached;
+        }
+
+        _awaitingCommit.Clear();
+    }
+
+    /// <summary>
+    /// EF's transaction, telling the context how it ended (<see cref="_awaitingCommit"/>): a commit that threw, a
+    /// rollback, or a dispose without a commit all leave the rows unstored.
+    /// </summary>
+    private sealed class OutboxAwareTransaction(AppDbContext context, IDbContextTransaction inner) : IDbContextTransaction
+    {
+        private bool _ended;
+
+        public IDbContextTransaction Inner => inner;
+
+        public Guid TransactionId => inner.TransactionId;
+
+        public void Commit()
+        {
+            inner.Commit();
+            End(committed: true);
+        }
+
+        public async Task CommitAsync(CancellationToken cancellationToken = default)
+        {
+            await inner.CommitAsync(cancellationToken);
+            End(committed: true);
+        }
+
+        public void Rollback()
+        {
+            End(committed: false);
+            inner.Rollback();
+        }
+
+        public Task RollbackAsync(CancellationToken cancellationToken = default)
+        {
+            End(committed: false);
+            return inner.RollbackAsync(cancellationToken);
+        }
+
+        public void Dispose()
+        {
+            End(committed: false);
+            inner.Dispose();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            End(committed: false);
+            return inner.DisposeAsync();
+        }
+
+        private void End(bool committed)
+        {
+            if (_ended)
+            {
+                return;
+            }
+
+            _ended = true;
+            if (committed)
+            {
+                context.Committed();
+            }
+            else
+            {
+                context.RolledBack();
+            }
+        }
     }
 
     public async Task<ClaimCandidate?> FindTaskWithDatabaseClockAsync(Guid taskId, CancellationToken cancellationToken)
@@ -249,7 +353,13 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     {
         try
         {
-            return await base.SaveChangesAsync(cancellationToken);
+            // Inside a transaction of BeginTransactionAsync the rows wait for its commit; EF's own transaction of this save
+            // has committed when the save returns. (A transaction begun on Database directly is not watched: its rows are
+            // handed out as saved, as before.)
+            var adding = _open is not null && Database.CurrentTransaction == _open.Inner ? _eventMessages.FindAll(m => Entry(m).State == EntityState.Added) : [];
+            var saved = await base.SaveChangesAsync(cancellationToken);
+            _awaitingCommit.UnionWith(adding);
+            return saved;
         }
         catch (Exception ex) when (ex is not DbUpdateConcurrencyException && IsStaleTaskWrite(ex as Npgsql.PostgresException ?? ex.InnerException as Npgsql.PostgresException))
         {

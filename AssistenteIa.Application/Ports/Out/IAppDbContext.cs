@@ -38,7 +38,8 @@ public interface IAppDbContext
 
     /// <summary>
     /// The outbox rows written from task events by the saves since the last call, for publishing right after commit;
-    /// a task event the database stored already sent (no listener registered, see <c>TaskEventDemand</c>) is not among them.
+    /// a task event the database stored already sent (no listener registered, see <c>TaskEventDemand</c>) is not among them,
+    /// nor a row saved in a transaction of <see cref="BeginTransactionAsync"/> before it commits (one rolled back drops them).
     /// </summary>
     IReadOnlyList<OutboxMessage> TakeSavedOutboxMessages();
 
