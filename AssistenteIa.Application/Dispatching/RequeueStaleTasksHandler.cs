@@ -24,38 +24,22 @@ public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher o
         return count;
     }
 
-    private async Task<int> RequeueAsync(TimeSpan olderThan, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
+    private Task<int> RequeueAsync(TimeSpan olderThan, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        int count;
-        await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
-        {
-            var stale = await db.LockStaleQueuedAsync(now - olderThan, batchSize, leftOut, cancellationToken);
-            if (stale.Count == 0)
-            {
-                return 0;
-            }
-
-            try
+        return TaskBatch.MoveAsync(
+            db,
+            outbox,
+            () => db.LockStaleQueuedAsync(now - olderThan, batchSize, leftOut, cancellationToken),
+            stale =>
             {
                 foreach (var task in stale)
                 {
                     task.Requeue(now);
                 }
 
-                await db.SaveChangesAsync(cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-            }
-            catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
-            {
-                db.ClearTracking();
-                throw new RefusedBatchException([.. stale.Select(t => t.Id)], ex);
-            }
-
-            count = stale.Count;
-        }
-
-        await outbox.PublishSavedAsync(cancellationToken);
-        return count;
+                return Task.CompletedTask;
+            },
+            cancellationToken);
     }
 }

@@ -33,38 +33,19 @@ public sealed class RescueExpiredLeasesHandler(
 
     private async Task<int> RescueAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {
-        List<AiTask> expired;
         var rescued = new List<(AiTask, TaskAttempt)>();
-        await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
-        {
-            expired = await db.LockExpiredLeasesAsync(batchSize, leftOut, cancellationToken);
-            if (expired.Count == 0)
-            {
-                return 0;
-            }
-
-            try
-            {
-                await TakeBackAsync(expired, rescued, cancellationToken);
-                await db.SaveChangesAsync(cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-            }
-            catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
-            {
-                // Another writer changed one of them first (the rows are locked, so this is rare), or one of them cannot
-                // be moved: the batch is tried again one task at a time on fresh state.
-                db.ClearTracking();
-                throw new RefusedBatchException([.. expired.Select(t => t.Id)], ex);
-            }
-        }
-
+        var count = await TaskBatch.MoveAsync(
+            db,
+            outbox,
+            () => db.LockExpiredLeasesAsync(batchSize, leftOut, cancellationToken),
+            expired => TakeBackAsync(expired, rescued, cancellationToken),
+            cancellationToken);
         foreach (var (task, attempt) in rescued)
         {
             metrics.AttemptEnded(task, attempt);
         }
 
-        await outbox.PublishSavedAsync(cancellationToken);
-        return expired.Count;
+        return count;
     }
 
     private async Task TakeBackAsync(List<AiTask> expired, List<(AiTask, TaskAttempt)> rescued, CancellationToken cancellationToken)

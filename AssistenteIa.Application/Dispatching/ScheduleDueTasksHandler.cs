@@ -26,46 +26,24 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
         return count;
     }
 
-    private async Task<int> QueueAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
+    private Task<int> QueueAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        int count;
-        await using (var transaction = await db.BeginTransactionAsync(cancellationToken))
-        {
-            // One dispatcher instance schedules at a time: two reading the same due tasks would refuse each other's saves.
-            if (!await db.TryLockStepAsync(Step, cancellationToken))
-            {
-                return 0;
-            }
-
-            var due = await db.FindDueTasksAsync(now, batchSize, leftOut, cancellationToken);
-            if (due.Count == 0)
-            {
-                return 0;
-            }
-
-            try
+        return TaskBatch.MoveAsync(
+            db,
+            outbox,
+            async () =>
+                // One dispatcher instance schedules at a time: two reading the same due tasks would refuse each other's saves.
+                await db.TryLockStepAsync(Step, cancellationToken) ? await db.FindDueTasksAsync(now, batchSize, leftOut, cancellationToken) : [],
+            due =>
             {
                 foreach (var task in due)
                 {
                     task.Enqueue(now);
                 }
 
-                await db.SaveChangesAsync(cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-            }
-            catch (Exception ex) when (RefusedTasks.IsRefusal(ex))
-            {
-                // A cancel changed one of them first, or one of them cannot be moved: the batch is tried again one task
-                // at a time on fresh state.
-                db.ClearTracking();
-                throw new RefusedBatchException([.. due.Select(t => t.Id)], ex);
-            }
-
-            count = due.Count;
-        }
-
-        await outbox.PublishSavedAsync(cancellationToken);
-        return count;
+                return Task.CompletedTask;
+            },
+            cancellationToken);
     }
 }
