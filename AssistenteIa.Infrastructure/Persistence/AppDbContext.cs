@@ -202,28 +202,54 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             End(committed: true);
         }
 
+        // Whatever forgetting the rows does, the transaction itself always ends: one left open on a pooled connection
+        // would hold its locks, and its statements would commit or roll back with whoever uses the connection next.
         public void Rollback()
         {
-            End(committed: false);
-            inner.Rollback();
+            try
+            {
+                End(committed: false);
+            }
+            finally
+            {
+                inner.Rollback();
+            }
         }
 
-        public Task RollbackAsync(CancellationToken cancellationToken = default)
+        public async Task RollbackAsync(CancellationToken cancellationToken = default)
         {
-            End(committed: false);
-            return inner.RollbackAsync(cancellationToken);
+            try
+            {
+                End(committed: false);
+            }
+            finally
+            {
+                await inner.RollbackAsync(cancellationToken);
+            }
         }
 
         public void Dispose()
         {
-            End(committed: false);
-            inner.Dispose();
+            try
+            {
+                End(committed: false);
+            }
+            finally
+            {
+                inner.Dispose();
+            }
         }
 
-        public ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync()
         {
-            End(committed: false);
-            return inner.DisposeAsync();
+            try
+            {
+                End(committed: false);
+            }
+            finally
+            {
+                await inner.DisposeAsync();
+            }
         }
 
         private void End(bool committed)
