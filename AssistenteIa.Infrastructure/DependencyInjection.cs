@@ -181,6 +181,7 @@ public static class DependencyInjection
         });
         builder.Services.AddSingleton<RabbitMqPublisher>();
         builder.Services.AddSingleton<IMessagePublisher>(sp => sp.GetRequiredService<RabbitMqPublisher>());
+        builder.Services.AddSingleton<IWorkQueue, RabbitMqWorkQueue>();
 
         // After the marks writer: stopped before it, so the marks of its last publishes are written.
         builder.Services.AddSingleton<OutboxDispatcher>();

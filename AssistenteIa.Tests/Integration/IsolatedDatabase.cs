@@ -1,3 +1,4 @@
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
@@ -45,6 +46,24 @@ public sealed class IsolatedDatabase : IAsyncLifetime
         services.AddSingleton<RabbitMqPublisher>();
         services.AddSingleton<IMessagePublisher>(sp => sp.GetRequiredService<RabbitMqPublisher>());
         _services = services.BuildServiceProvider();
+    }
+
+    /// <summary>
+    /// Empties <c>tasks-queued</c> on the isolated virtual host, declaring it first: the steps' work messages pile up
+    /// there, since no worker consumes them.
+    /// </summary>
+    public async Task PurgeWorkQueueAsync()
+    {
+        await using var channel = await _connection!.CreateChannelAsync();
+        await RabbitMqTopology.DeclareAsync(channel, CancellationToken.None);
+        await channel.QueuePurgeAsync(Queues.TasksQueued);
+    }
+
+    /// <summary>Deletes <c>tasks-queued</c> on the isolated virtual host, as an operator or a lost broker node would.</summary>
+    public async Task DeleteWorkQueueAsync()
+    {
+        await using var channel = await _connection!.CreateChannelAsync();
+        await channel.QueueDeleteAsync(Queues.TasksQueued);
     }
 
     public AppDbContext CreateDbContext() => new(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(ConnectionString).Options);

@@ -5,6 +5,7 @@ using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,18 +24,16 @@ namespace AssistenteIa.Tests.Integration;
 /// </summary>
 public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
 {
-    private const string Worker = "worker-x:1:abcdef";
-
     private readonly FakeTimeProvider _refusalClock = new(DateTimeOffset.UtcNow);
 
     [Fact]
     public async Task The_lease_rescuer_moves_the_tasks_behind_one_it_cannot_move_and_tries_that_one_again_later()
     {
-        var tenant = NewTenant();
+        var tenant = SeededTasks.NewTenant("refused");
         var now = DateTimeOffset.UtcNow;
-        var running = Enumerable.Range(0, 3).Select(i => Running(tenant, leaseEnded: now.AddMinutes(-10 + i), now)).ToList();
+        var running = Enumerable.Range(0, 3).Select(i => SeededTasks.Running(tenant, leaseEnded: now.AddMinutes(-10 + i), now)).ToList();
         var tasks = running.Select(r => r.Task).ToList();
-        await SaveAsync(tasks, running.Select(r => r.Attempt));
+        await isolated.SaveAsync(tasks, running.Select(r => r.Attempt));
         var poisoned = tasks[0];
         await StoreEventAheadOfAsync(poisoned);
 
@@ -43,23 +42,23 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         Assert.Equal(0, await RescueAsync(refused));
         Assert.Equal([poisoned.Id], refused.LeftOut(RescueExpiredLeasesHandler.Step));
         Assert.Equal(2, await RescueAsync(refused));
-        Assert.Equal([AiTaskStatus.Running, AiTaskStatus.Failed, AiTaskStatus.Failed], await StatusesAsync(tasks));
+        Assert.Equal([AiTaskStatus.Running, AiTaskStatus.Failed, AiTaskStatus.Failed], await isolated.StatusesAsync(tasks));
         Assert.Equal(0, await RescueAsync(refused));
 
         // An operator repairs it; once its hold-off is over, the rescuer takes it back.
         await DeleteEventAheadOfAsync(poisoned);
         _refusalClock.Advance(RefusedTasks.HoldOff);
         Assert.Equal(1, await RescueAsync(refused));
-        Assert.Equal([AiTaskStatus.Failed, AiTaskStatus.Failed, AiTaskStatus.Failed], await StatusesAsync(tasks));
+        Assert.Equal([AiTaskStatus.Failed, AiTaskStatus.Failed, AiTaskStatus.Failed], await isolated.StatusesAsync(tasks));
     }
 
     [Fact]
     public async Task The_scheduler_queues_the_due_tasks_behind_one_it_cannot_move()
     {
-        var tenant = NewTenant();
+        var tenant = SeededTasks.NewTenant("refused");
         var now = DateTimeOffset.UtcNow;
-        var tasks = Enumerable.Range(0, 3).Select(i => Created(tenant, now, scheduledAt: now.AddMinutes(-10 + i))).ToList();
-        await SaveAsync(tasks, []);
+        var tasks = Enumerable.Range(0, 3).Select(i => SeededTasks.Created(tenant, now, scheduledAt: now.AddMinutes(-10 + i))).ToList();
+        await isolated.SaveAsync(tasks, []);
         await StoreEventAheadOfAsync(tasks[0]);
 
         // Two rounds of the dispatcher: the first finds the task it cannot move, the second goes on without it.
@@ -67,21 +66,21 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         for (var round = 0; round < 2; round++)
         {
             await using var db = isolated.CreateDbContext();
-            var scheduler = new ScheduleDueTasksHandler(db, Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance);
+            var scheduler = new ScheduleDueTasksHandler(db, isolated.Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance);
             await scheduler.HandleAsync(100, CancellationToken.None);
         }
 
-        Assert.Equal([AiTaskStatus.Created, AiTaskStatus.Queued, AiTaskStatus.Queued], await StatusesAsync(tasks));
+        Assert.Equal([AiTaskStatus.Created, AiTaskStatus.Queued, AiTaskStatus.Queued], await isolated.StatusesAsync(tasks));
         Assert.Equal([tasks[0].Id], refused.LeftOut(ScheduleDueTasksHandler.Step));
     }
 
     [Fact]
     public async Task The_stale_queue_requeuer_announces_the_tasks_behind_one_it_cannot_move()
     {
-        var tenant = NewTenant();
+        var tenant = SeededTasks.NewTenant("refused");
         var now = DateTimeOffset.UtcNow;
-        var tasks = Enumerable.Range(0, 3).Select(i => Queued(tenant, at: now.AddMinutes(-30 + i))).ToList();
-        await SaveAsync(tasks, []);
+        var tasks = Enumerable.Range(0, 3).Select(i => SeededTasks.Queued(tenant, at: now.AddMinutes(-30 + i))).ToList();
+        await isolated.SaveAsync(tasks, []);
         await StoreEventAheadOfAsync(tasks[0]);
 
         var refused = new RefusedTasks(_refusalClock);
@@ -89,15 +88,15 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         for (var round = 0; round < 2; round++)
         {
             await using var db = isolated.CreateDbContext();
-            var requeuer = new RequeueStaleTasksHandler(db, Outbox(db), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
-            requeued += await requeuer.HandleAsync(TimeSpan.FromMinutes(5), 100, CancellationToken.None);
+            var requeuer = new RequeueStaleTasksHandler(db, isolated.Outbox(db), new RabbitMqWorkQueue(isolated.Services), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
+            requeued += await requeuer.HandleAsync(TimeSpan.FromMinutes(5), 100, TimeSpan.FromMinutes(1), CancellationToken.None);
         }
 
         Assert.Equal(2, requeued);
         Assert.Equal([tasks[0].Id], refused.LeftOut(RequeueStaleTasksHandler.Step));
 
         // A requeue leaves the task Queued with a new event: the poisoned one has none beyond its stored one.
-        Assert.Equal([2L, 3L, 3L], await EventSequencesAsync(tasks));
+        Assert.Equal([2L, 3L, 3L], await isolated.EventSequencesAsync(tasks));
     }
 
     [Fact]
@@ -105,18 +104,18 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
     {
         for (var round = 0; round < 5; round++)
         {
-            var tenant = NewTenant();
+            var tenant = SeededTasks.NewTenant("refused");
             var now = DateTimeOffset.UtcNow;
-            var tasks = Enumerable.Range(0, 200).Select(i => Created(tenant, now, scheduledAt: now.AddMinutes(-1).AddMilliseconds(i))).ToList();
-            await SaveAsync(tasks, []);
+            var tasks = Enumerable.Range(0, 200).Select(i => SeededTasks.Created(tenant, now, scheduledAt: now.AddMinutes(-1).AddMilliseconds(i))).ToList();
+            await isolated.SaveAsync(tasks, []);
 
             await using var first = isolated.CreateDbContext();
             await using var second = isolated.CreateDbContext();
             var logs = new[] { new FakeLogger<ScheduleDueTasksHandler>(), new FakeLogger<ScheduleDueTasksHandler>() };
             var schedulers = new[]
             {
-                new ScheduleDueTasksHandler(first, Outbox(first), TimeProvider.System, new RefusedTasks(_refusalClock), logs[0]),
-                new ScheduleDueTasksHandler(second, Outbox(second), TimeProvider.System, new RefusedTasks(_refusalClock), logs[1]),
+                new ScheduleDueTasksHandler(first, isolated.Outbox(first), TimeProvider.System, new RefusedTasks(_refusalClock), logs[0]),
+                new ScheduleDueTasksHandler(second, isolated.Outbox(second), TimeProvider.System, new RefusedTasks(_refusalClock), logs[1]),
             };
 
             // Both connections are open before the gate opens, so the two rounds really overlap.
@@ -135,7 +134,7 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
 
             Assert.Equal(200, queued);
             Assert.All(logs, log => Assert.DoesNotContain(log.Collector.GetSnapshot(), r => r.Message.Contains("refused", StringComparison.Ordinal)));
-            Assert.All(await EventSequencesAsync(tasks), sequence => Assert.Equal(2L, sequence));
+            Assert.All(await isolated.EventSequencesAsync(tasks), sequence => Assert.Equal(2L, sequence));
             await ClearAsync();
         }
     }
@@ -145,51 +144,24 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
     /// <summary>Each test starts from no task: the steps take whatever is due in the database, a poisoned task of another test included.</summary>
     public async ValueTask DisposeAsync() => await ClearAsync();
 
-    private Task ClearAsync() => Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "OutboxMessages"; DELETE FROM "Tasks";""");
+    private async Task ClearAsync()
+    {
+        await Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "OutboxMessages"; DELETE FROM "Tasks";""");
+        await isolated.PurgeWorkQueueAsync();
+    }
 
     private async Task<int> RescueAsync(RefusedTasks refused)
     {
         await using var db = isolated.CreateDbContext();
         var rescuer = new RescueExpiredLeasesHandler(
             db,
-            Outbox(db),
+            isolated.Outbox(db),
             Options.Create(new TaskOptions()),
             TimeProvider.System,
             new TaskMetrics(isolated.Services.GetRequiredService<IMeterFactory>()),
             refused,
             NullLogger<RescueExpiredLeasesHandler>.Instance);
         return await rescuer.HandleAsync(100, CancellationToken.None);
-    }
-
-    private OutboxPublisher Outbox(AppDbContext db) => new(db, isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance);
-
-    private static string NewTenant() => $"refused-{Guid.NewGuid():N}"[..30];
-
-    private static AiTask Created(string tenant, DateTimeOffset now, DateTimeOffset? scheduledAt) =>
-        AiTask.Create(
-            Guid.CreateVersion7(), tenant, new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
-            Priority.Normal, """{"prompt":"refused"}""", 3, null, null, Guid.NewGuid().ToString("N"), scheduledAt, now);
-
-    private static AiTask Queued(string tenant, DateTimeOffset at)
-    {
-        var task = Created(tenant, at, scheduledAt: null);
-        task.Enqueue(at);
-        return task;
-    }
-
-    private static (AiTask Task, TaskAttempt Attempt) Running(string tenant, DateTimeOffset leaseEnded, DateTimeOffset now)
-    {
-        var task = Queued(tenant, now);
-        task.Reserve(Worker, leaseEnded, now);
-        return (task, task.Start(now));
-    }
-
-    private async Task SaveAsync(IEnumerable<AiTask> tasks, IEnumerable<TaskAttempt> attempts)
-    {
-        await using var db = isolated.CreateDbContext();
-        db.Tasks.AddRange(tasks);
-        db.TaskAttempts.AddRange(attempts);
-        await db.SaveChangesAsync();
     }
 
     /// <summary>
@@ -214,21 +186,5 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.AddWithValue("id", id);
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
-    }
-
-    private async Task<List<AiTaskStatus>> StatusesAsync(IEnumerable<AiTask> tasks)
-    {
-        var ids = tasks.Select(t => t.Id).ToList();
-        await using var db = isolated.CreateDbContext();
-        var statuses = await db.Tasks.AsNoTracking().Where(t => ids.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.Status);
-        return [.. ids.Select(id => statuses[id])];
-    }
-
-    private async Task<List<long>> EventSequencesAsync(IEnumerable<AiTask> tasks)
-    {
-        var ids = tasks.Select(t => t.Id).ToList();
-        await using var db = isolated.CreateDbContext();
-        var sequences = await db.Tasks.AsNoTracking().Where(t => ids.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.EventSequence);
-        return [.. ids.Select(id => sequences[id])];
     }
 }

@@ -62,7 +62,7 @@ public sealed class DispatcherService(IServiceScopeFactory scopes, IOptions<Disp
             if (clock.GetUtcNow() >= nextHousekeeping)
             {
                 nextHousekeeping = clock.GetUtcNow() + settings.HousekeepingInterval;
-                await RunStepAsync(RequeueStaleTasksHandler.Step, (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(settings.RequeueQueuedAfter, settings.BatchSize, ct), stoppingToken);
+                await RunStepAsync(RequeueStaleTasksHandler.Step, (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(settings.RequeueQueuedAfter, settings.BatchSize, settings.MaxDrainTime, ct), stoppingToken);
                 await RunStepAsync("outbox purge", (sp, ct) => sp.GetRequiredService<PurgeSentOutboxHandler>().HandleAsync(settings.OutboxRetention, ct), stoppingToken);
             }
         }
