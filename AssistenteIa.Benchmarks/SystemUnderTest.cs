@@ -67,9 +67,9 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
             // would fail and be retried, spending CPU the system under test needs. Measured without a collector.
             builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", "");
             // Profiling with perf (DOTNET_PerfMapEnabled=1, DOTNET_EnableWriteXorExecute=0) and trying the runtime's
-            // knobs (thread-pool spinning, socket completions on the I/O thread, GC mode, tiering) without a rebuild: these
+            // knobs (thread-pool spinning, socket completions on the I/O thread, GC mode, tiering) and the trace sampler without a rebuild: these
             // reach the services too.
-            foreach (var knob in (string[])["DOTNET_PerfMapEnabled", "DOTNET_EnableWriteXorExecute", "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit", "DOTNET_gcServer", "DOTNET_TieredPGO", "DOTNET_TieredCompilation", "DOTNET_TC_CallCountingDelayMs"])
+            foreach (var knob in (string[])["DOTNET_PerfMapEnabled", "DOTNET_EnableWriteXorExecute", "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit", "DOTNET_gcServer", "DOTNET_TieredPGO", "DOTNET_TieredCompilation", "DOTNET_TC_CallCountingDelayMs", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"])
             {
                 if (Environment.GetEnvironmentVariable(knob) is { } value)
                 {
