@@ -14,6 +14,18 @@ public static class RabbitMqTopology
 
     public static async Task DeclareAsync(IChannel channel, CancellationToken cancellationToken)
     {
+        await DeclareTasksQueuedAsync(channel, cancellationToken);
+
+        await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        // Declared and bound with the exchange, by every process: events published before ServiceC first starts wait
+        // for it. ServiceC unbinds it while no webhook endpoint is enabled (WebhookEventRouting).
+        await DeclareTaskEventsAsync(channel, cancellationToken);
+        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, WebhookEventsBindingKey, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>The work queue <c>tasks-queued</c> and its dead-letter queue; the answer counts the messages ready in it.</summary>
+    public static async Task<QueueDeclareOk> DeclareTasksQueuedAsync(IChannel channel, CancellationToken cancellationToken)
+    {
         await channel.ExchangeDeclareAsync(Queues.TasksQueuedDeadLetterExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(Queues.TasksQueuedDeadLetter, durable: true, exclusive: false, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueBindAsync(Queues.TasksQueuedDeadLetter, Queues.TasksQueuedDeadLetterExchange, routingKey: "", cancellationToken: cancellationToken);
@@ -25,13 +37,7 @@ public static class RabbitMqTopology
             ["x-max-priority"] = (int)MaxPriority,
             ["x-dead-letter-exchange"] = Queues.TasksQueuedDeadLetterExchange,
         };
-        await channel.QueueDeclareAsync(Queues.TasksQueued, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
-
-        await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        // Declared and bound with the exchange, by every process: events published before ServiceC first starts wait
-        // for it. ServiceC unbinds it while no webhook endpoint is enabled (WebhookEventRouting).
-        await DeclareTaskEventsAsync(channel, cancellationToken);
-        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, WebhookEventsBindingKey, cancellationToken: cancellationToken);
+        return await channel.QueueDeclareAsync(Queues.TasksQueued, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
     }
 
     /// <summary>The <c>task-events</c> exchange and ServiceC's webhook queue, not bound to each other.</summary>

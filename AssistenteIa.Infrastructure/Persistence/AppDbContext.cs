@@ -1,3 +1,4 @@
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
@@ -360,9 +361,10 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken) =>
         Tasks.FromSql($"""
-                SELECT * FROM "Tasks"
-                WHERE "Status" = 'Queued' AND "UpdatedAt" <= {staleBefore} AND "Id" <> ALL ({leftOut.ToArray()})
-                ORDER BY "UpdatedAt"
+                SELECT * FROM "Tasks" t
+                WHERE t."Status" = 'Queued' AND t."UpdatedAt" <= {staleBefore} AND t."Id" <> ALL ({leftOut.ToArray()})
+                    AND NOT EXISTS (SELECT 1 FROM "OutboxMessages" o WHERE o."SentAt" IS NULL AND o."TaskId" = t."Id" AND o."Destination" = {Queues.TasksQueued})
+                ORDER BY t."UpdatedAt"
                 LIMIT {batchSize}
                 FOR UPDATE SKIP LOCKED
                 """)

@@ -21,10 +21,23 @@ public sealed class DispatcherOptionsTests
     [Fact]
     public void A_retention_of_a_day_or_more_is_taken() => Assert.Equal(TimeSpan.FromDays(1), Options("1.00:00:00").Value.OutboxRetention);
 
-    private static IOptions<DispatcherOptions> Options(string retention)
+    [Fact]
+    public void A_backlog_requeue_age_shorter_than_the_requeue_age_is_refused()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => Options(requeueAfter: "00:10:00", behindBacklogAfter: "00:05:00").Value);
+        Assert.Contains("Dispatcher:RequeueBehindBacklogAfter", error.Message);
+        Assert.Equal(TimeSpan.FromMinutes(10), Options(requeueAfter: "00:10:00", behindBacklogAfter: "00:10:00").Value.RequeueBehindBacklogAfter);
+    }
+
+    private static IOptions<DispatcherOptions> Options(string retention = "7.00:00:00", string requeueAfter = "00:05:00", string behindBacklogAfter = "00:20:00")
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Dispatcher:OutboxRetention"] = retention });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Dispatcher:OutboxRetention"] = retention,
+            ["Dispatcher:RequeueQueuedAfter"] = requeueAfter,
+            ["Dispatcher:RequeueBehindBacklogAfter"] = behindBacklogAfter,
+        });
         builder.AddDispatcher();
         return builder.Services.BuildServiceProvider().GetRequiredService<IOptions<DispatcherOptions>>();
     }

@@ -81,6 +81,7 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         var now = DateTimeOffset.UtcNow;
         var tasks = Enumerable.Range(0, 3).Select(i => SeededTasks.Queued(tenant, at: now.AddMinutes(-30 + i))).ToList();
         await isolated.SaveAsync(tasks, []);
+        await isolated.MarkWorkMessagesSentAsync(tasks);
         await StoreEventAheadOfAsync(tasks[0]);
 
         var refused = new RefusedTasks(_refusalClock);
@@ -89,7 +90,7 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         {
             await using var db = isolated.CreateDbContext();
             var requeuer = new RequeueStaleTasksHandler(db, isolated.Outbox(db), new RabbitMqWorkQueue(isolated.Services), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
-            requeued += await requeuer.HandleAsync(TimeSpan.FromMinutes(5), 100, TimeSpan.FromMinutes(1), CancellationToken.None);
+            requeued += await requeuer.HandleAsync(new StaleQueueLimits(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(20), 100, 5_000, TimeSpan.FromMinutes(1)), CancellationToken.None);
         }
 
         Assert.Equal(2, requeued);

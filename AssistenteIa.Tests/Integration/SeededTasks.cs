@@ -43,6 +43,12 @@ public static class SeededTasks
         await db.SaveChangesAsync();
     }
 
+    /// <summary>Marks the tasks' work messages published, as the outbox would have (a save here publishes nothing).</summary>
+    public static async Task MarkWorkMessagesSentAsync(this IsolatedDatabase isolated, IEnumerable<AiTask> tasks) =>
+        await Sql.ExecuteAsync(
+            isolated.ConnectionString,
+            $"""UPDATE "OutboxMessages" SET "SentAt" = now() WHERE "Destination" = 'tasks-queued' AND "SentAt" IS NULL AND "TaskId" IN ({string.Join(", ", tasks.Select(t => $"'{t.Id}'"))})""");
+
     public static async Task<List<AiTaskStatus>> StatusesAsync(this IsolatedDatabase isolated, IEnumerable<AiTask> tasks)
     {
         var ids = tasks.Select(t => t.Id).ToList();

@@ -110,7 +110,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_backlog_waiting_in_the_queue_past_the_requeue_age_is_not_announced_again()
     {
         using var client = fixture.CreateApiClient();
-        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 9000 }));
+        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 12_000 }));
         await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
         var backlog = new List<Guid>();
         for (var i = 0; i < 4; i++)
@@ -121,9 +121,16 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         var lastQueued = DateTimeOffset.UtcNow;
         await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued"), n => n >= 1, TimeSpan.FromSeconds(10), "messages ready in tasks-queued");
 
-        // Not a wait for a race: the requeuer runs every 0.5 s here and takes tasks Queued longer than 3 s, so by 5 s
-        // after the last one was queued it has had several rounds to announce all four again. It must not have.
-        await Task.Delay(lastQueued.AddSeconds(5) - DateTimeOffset.UtcNow);
+        // Not a wait for a race: the requeuer runs every 0.5 s here and takes tasks Queued longer than 3 s once the queue
+        // is empty, so by 5 s after the last one was queued it has had several rounds to announce all four again. It
+        // must not have: the blocker held the only worker (one instance, MaxConcurrency 1) all along, so their
+        // messages waited in the queue or in the worker's prefetch.
+        var wait = lastQueued.AddSeconds(5) - DateTimeOffset.UtcNow;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait);
+        }
+
         Assert.Equal(AiTaskStatus.Running, (await TaskApi.GetAsync(client, blocker.Id)).Status);
         Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = ANY(@p0) AND "MessageType" = 'task.requeued'""", backlog.ToArray()));
 

@@ -15,8 +15,21 @@ public sealed class DispatcherOptions
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;
 
-    /// <summary>A task Queued longer than this gets its message again (it may have been lost from the broker).</summary>
+    /// <summary>
+    /// A task Queued longer than this gets its message again (it may have been lost from the broker), once no work
+    /// message waits in the queue (<see cref="RequeueStaleTasksHandler"/>).
+    /// </summary>
     public TimeSpan RequeueQueuedAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// A task Queued longer than this gets its message again even while other messages wait (a message lost behind a
+    /// backlog that does not drain), one batch a housekeeping round; at least <see cref="RequeueQueuedAfter"/>.
+    /// </summary>
+    public TimeSpan RequeueBehindBacklogAfter { get; set; } = TimeSpan.FromMinutes(20);
+
+    /// <summary>Tasks announced again in one housekeeping round at most (their rows go through the outbox's in-memory queue).</summary>
+    [Range(1, 20_000)]
+    public int RequeueMaxPerRound { get; set; } = 5_000;
 
     /// <summary>
     /// Sent outbox rows are deleted after this long; at least a day. A task's event rows also refuse a save made from a
@@ -62,7 +75,7 @@ public sealed class DispatcherService(IServiceScopeFactory scopes, IOptions<Disp
             if (clock.GetUtcNow() >= nextHousekeeping)
             {
                 nextHousekeeping = clock.GetUtcNow() + settings.HousekeepingInterval;
-                await RunStepAsync(RequeueStaleTasksHandler.Step, (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(settings.RequeueQueuedAfter, settings.BatchSize, settings.MaxDrainTime, ct), stoppingToken);
+                await RunStepAsync(RequeueStaleTasksHandler.Step, (sp, ct) => sp.GetRequiredService<RequeueStaleTasksHandler>().HandleAsync(new StaleQueueLimits(settings.RequeueQueuedAfter, settings.RequeueBehindBacklogAfter, settings.BatchSize, settings.RequeueMaxPerRound, settings.MaxDrainTime), ct), stoppingToken);
                 await RunStepAsync("outbox purge", (sp, ct) => sp.GetRequiredService<PurgeSentOutboxHandler>().HandleAsync(settings.OutboxRetention, ct), stoppingToken);
             }
         }
@@ -93,7 +106,9 @@ public static class DispatcherRegistration
 {
     public static IHostApplicationBuilder AddDispatcher(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<DispatcherOptions>().Bind(builder.Configuration.GetSection(DispatcherOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<DispatcherOptions>().Bind(builder.Configuration.GetSection(DispatcherOptions.Section)).ValidateDataAnnotations()
+            .Validate(o => o.RequeueBehindBacklogAfter >= o.RequeueQueuedAfter, "Dispatcher:RequeueBehindBacklogAfter must not be shorter than Dispatcher:RequeueQueuedAfter.")
+            .ValidateOnStart();
         builder.Services.AddScoped<OutboxRelay>();
         builder.Services.AddSingleton<RefusedTasks>();
         builder.Services.AddScoped<ScheduleDueTasksHandler>();

@@ -90,9 +90,10 @@ public interface IAppDbContext
     Task<bool> TryLockStepAsync(string step, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Tasks Queued since before <paramref name="staleBefore"/>, oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>)
-    /// until the caller's transaction ends, so a worker claiming one meanwhile waits instead of failing the batch. The
-    /// tasks in <paramref name="leftOut"/> are not taken.
+    /// Tasks Queued since before <paramref name="staleBefore"/> whose work message the outbox has published (one still
+    /// unsent is the relay's to publish), oldest first, locked (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's
+    /// transaction ends, so a worker claiming one meanwhile waits instead of failing the batch. The tasks in
+    /// <paramref name="leftOut"/> are not taken.
     /// </summary>
     Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 

@@ -5,7 +5,7 @@ public interface IWorkQueue
 {
     /// <summary>
     /// How many work messages wait in the queue, not yet delivered to a worker (those delivered and not acked are not
-    /// counted). A queue that does not exist holds none: it was deleted, and its messages with it.
+    /// counted). A deleted queue is declared again, empty. Throws when the broker does not answer in time.
     /// </summary>
     Task<long> CountWaitingAsync(CancellationToken cancellationToken);
 }
