@@ -71,6 +71,9 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
             await db.SaveChangesAsync();
         }
 
+        // Its message went out (the requeuer leaves a task whose message is still unsent to the relay).
+        await isolated.MarkWorkMessagesSentAsync([stale]);
+
         var plans = new PlanRecorder();
         await using var recording = RecordingContext(plans);
         await using var transaction = await recording.Database.BeginTransactionAsync();

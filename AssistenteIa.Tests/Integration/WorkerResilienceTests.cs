@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Aspire.Hosting.Testing;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 
@@ -18,6 +19,23 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     private static readonly TimeSpan RecoveryDeadline = TimeSpan.FromSeconds(90);
 
     private string VirtualHost => Uri.EscapeDataString(fixture.TestVirtualHost);
+
+    /// <summary>
+    /// A task that holds the only worker (one instance, MaxConcurrency 1) for <paramref name="blockerMs"/>, running, and
+    /// four tasks created behind it: one in the worker's prefetch, the others waiting in the queue.
+    /// </summary>
+    private static async Task<(TaskDto Blocker, List<Guid> Queued)> QueueBehindABlockerAsync(HttpClient client, int blockerMs, string prompt, string priority = "Normal")
+    {
+        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = blockerMs }));
+        await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
+        var queued = new List<Guid>();
+        for (var i = 0; i < 4; i++)
+        {
+            queued.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"{prompt} {i}", priority: priority))).Id);
+        }
+
+        return (blocker, queued);
+    }
 
     [Fact]
     public async Task After_the_broker_cancels_the_consumer_by_deleting_its_queue_the_next_task_still_runs()
@@ -83,13 +101,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task Tasks_whose_messages_were_purged_from_the_queue_still_run()
     {
         using var client = fixture.CreateApiClient();
-        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 4000 }));
-        await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
-        var queued = new List<Guid>();
-        for (var i = 0; i < 4; i++)
-        {
-            queued.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"purged {i}"))).Id);
-        }
+        var (_, queued) = await QueueBehindABlockerAsync(client, blockerMs: 4000, "purged");
 
         // The worker holds the blocker and one prefetched delivery; the rest wait in the queue and are lost here.
         await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued"), n => n >= 1, TimeSpan.FromSeconds(10), "messages ready in tasks-queued");
@@ -110,13 +122,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_backlog_waiting_in_the_queue_past_the_requeue_age_is_not_announced_again()
     {
         using var client = fixture.CreateApiClient();
-        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 12_000 }));
-        await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
-        var backlog = new List<Guid>();
-        for (var i = 0; i < 4; i++)
-        {
-            backlog.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"backlog {i}"))).Id);
-        }
+        var (blocker, backlog) = await QueueBehindABlockerAsync(client, blockerMs: 12_000, "backlog");
 
         var lastQueued = DateTimeOffset.UtcNow;
         await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued"), n => n >= 1, TimeSpan.FromSeconds(10), "messages ready in tasks-queued");
@@ -166,13 +172,7 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_backlog_runs_Critical_tasks_before_Low_ones()
     {
         using var client = fixture.CreateApiClient();
-        var blocker = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "blocker", simulation: new { latencyMs = 5000 }));
-        await TaskApi.WaitForStatusAsync(client, blocker.Id, AiTaskStatus.Running);
-        var low = new List<Guid>();
-        for (var i = 0; i < 4; i++)
-        {
-            low.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"low {i}", priority: "Low"))).Id);
-        }
+        var (_, low) = await QueueBehindABlockerAsync(client, blockerMs: 5000, "low", priority: "Low");
 
         var critical = new List<Guid>();
         for (var i = 0; i < 3; i++)
