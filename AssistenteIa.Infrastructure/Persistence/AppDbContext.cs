@@ -84,7 +84,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         StageTaskEvents();
         var pending = 0;
         var oneBatch = true;
-        foreach (var entry in ChangeTracker.Entries())
+        foreach (var entry in AsDetected(() => ChangeTracker.Entries().ToList()))
         {
             switch (entry.State, entry.Entity)
             {
@@ -385,7 +385,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             // has committed when the save returns. (A transaction begun on Database directly is not watched: its rows are
             // handed out as saved, as before.)
             var adding = _open is not null && Database.CurrentTransaction == _open.Inner ? _eventMessages.FindAll(m => Entry(m).State == EntityState.Added) : [];
-            var saved = await base.SaveChangesAsync(cancellationToken);
+
+            // StageTaskEvents has just detected the changes; EF's save would compare every tracked property again.
+            var detecting = ChangeTracker.AutoDetectChangesEnabled;
+            ChangeTracker.AutoDetectChangesEnabled = false;
+            int saved;
+            try
+            {
+                saved = await base.SaveChangesAsync(cancellationToken);
+            }
+            finally
+            {
+                ChangeTracker.AutoDetectChangesEnabled = detecting;
+            }
+
             _awaitingCommit.UnionWith(adding);
             return saved;
         }
@@ -404,7 +417,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     /// </summary>
     private void StageTaskEvents()
     {
-        foreach (var entry in ChangeTracker.Entries<AiTask>().ToList())
+        // The one detection of a save's changes: what follows reads the entries as detected here (AsDetected), and
+        // EF's own save skips its pass (SaveStagedAsync). Each pass compares every property of every tracked entity.
+        if (ChangeTracker.AutoDetectChangesEnabled)
+        {
+            ChangeTracker.DetectChanges();
+        }
+
+        foreach (var entry in AsDetected(() => ChangeTracker.Entries<AiTask>().ToList()))
         {
             // The one step that turns recorded events into outbox rows, in the transaction of the change itself.
             var events = entry.Entity.TakeEvents();
@@ -429,6 +449,21 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                     _eventMessages.Add(message);
                 }
             }
+        }
+    }
+
+    /// <summary>Reads the tracker as the last detection of changes left it, without detecting them again.</summary>
+    private T AsDetected<T>(Func<T> read)
+    {
+        var detecting = ChangeTracker.AutoDetectChangesEnabled;
+        ChangeTracker.AutoDetectChangesEnabled = false;
+        try
+        {
+            return read();
+        }
+        finally
+        {
+            ChangeTracker.AutoDetectChangesEnabled = detecting;
         }
     }
 
