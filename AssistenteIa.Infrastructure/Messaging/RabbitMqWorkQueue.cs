@@ -14,6 +14,9 @@ public sealed class RabbitMqWorkQueue(IServiceProvider services) : IWorkQueue
     /// <summary>A blocked or unresponsive broker (a memory or disk alarm) fails the read, not the dispatcher's loop.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long closing the channel may take; a broker that does not answer leaves it to the dispose.</summary>
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(1);
+
     public async Task<long> CountWaitingAsync(CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -27,12 +30,31 @@ public sealed class RabbitMqWorkQueue(IServiceProvider services) : IWorkQueue
         }
         finally
         {
-            // Closed, not only disposed: the connection's recovery forgets the channel only once it is closed.
+            await CloseAsync(channel);
+        }
+    }
+
+    /// <summary>
+    /// Closed, not only disposed: the connection's recovery forgets a channel only once it is closed. The close never
+    /// replaces what the read answered or threw: a blocked broker (a memory or disk alarm) answers neither, and a
+    /// channel the broker closed is already gone.
+    /// </summary>
+    private static async Task CloseAsync(IChannel channel)
+    {
+        try
+        {
             if (channel.IsOpen)
             {
-                await channel.CloseAsync(CancellationToken.None);
+                using var closing = new CancellationTokenSource(CloseTimeout);
+                await channel.CloseAsync(closing.Token);
             }
-
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException or RabbitMQ.Client.Exceptions.RabbitMQClientException or IOException)
+        {
+            // Left to the dispose below.
+        }
+        finally
+        {
             await channel.DisposeAsync();
         }
     }

@@ -75,6 +75,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     private int? _maxRowsInOneBatch;
 
+    /// <summary>A task's work message while it is unsent: what tells the stale-queue requeuer the relay still has it.</summary>
+    public const string UnsentWorkIndex = "IX_OutboxMessages_UnsentWork";
+
     /// <summary>The unique index of a task's event rows by sequence number: what refuses a save made from a stale read.</summary>
     public const string TaskEventSequenceIndex = "IX_OutboxMessages_TaskEventSequence";
 
@@ -386,7 +389,9 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             // handed out as saved, as before.)
             var adding = _open is not null && Database.CurrentTransaction == _open.Inner ? _eventMessages.FindAll(m => Entry(m).State == EntityState.Added) : [];
 
-            // StageTaskEvents has just detected the changes; EF's save would compare every tracked property again.
+            // StageTaskEvents has just detected the changes; EF's save would compare every tracked property again. (A
+            // SavingChanges handler or save interceptor that changed entities through their setters would have to detect
+            // its own changes: none is registered.)
             var detecting = ChangeTracker.AutoDetectChangesEnabled;
             ChangeTracker.AutoDetectChangesEnabled = false;
             int saved;

@@ -29,6 +29,20 @@ public sealed class DispatcherOptionsTests
         Assert.Equal(TimeSpan.FromMinutes(10), Options(requeueAfter: "00:10:00", behindBacklogAfter: "00:10:00").Value.RequeueBehindBacklogAfter);
     }
 
+    [Theory]
+    [InlineData("Dispatcher:PollInterval", "00:00:00")]
+    [InlineData("Dispatcher:HousekeepingInterval", "00:00:00")]
+    [InlineData("Dispatcher:RequeueQueuedAfter", "00:00:00")]
+    [InlineData("Dispatcher:RequeueMaxPerRound", "20000")]
+    public void Settings_that_would_stop_the_loop_or_flood_the_outbox_are_refused_at_start(string key, string value)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [key] = value });
+        builder.AddDispatcher();
+        var error = Assert.Throws<OptionsValidationException>(() => builder.Services.BuildServiceProvider().GetRequiredService<IOptions<DispatcherOptions>>().Value);
+        Assert.Contains(key.Split(':')[1], error.Message);
+    }
+
     private static IOptions<DispatcherOptions> Options(string retention = "7.00:00:00", string requeueAfter = "00:05:00", string behindBacklogAfter = "00:20:00")
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());

@@ -82,6 +82,10 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
         Assert.Contains(locked, t => t.Id == stale.Id);
         var plan = Assert.Single(plans.Plans);
         Assert.Contains(DueIndex, plan);
+
+        // Whether a task's work message is still unsent is looked up by its id, not by reading every unsent row (a broker
+        // outage leaves many).
+        Assert.Contains(AppDbContext.UnsentWorkIndex, plan);
     }
 
     private static AiTask NewTask(string tenant, DateTimeOffset now, DateTimeOffset? scheduledAt) =>

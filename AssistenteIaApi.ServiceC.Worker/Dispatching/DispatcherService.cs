@@ -10,6 +10,7 @@ public sealed class DispatcherOptions
 {
     public const string Section = "Dispatcher";
 
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     [Range(1, 10_000)]
@@ -19,6 +20,7 @@ public sealed class DispatcherOptions
     /// A task Queued longer than this gets its message again (it may have been lost from the broker), once no work
     /// message waits in the queue (<see cref="RequeueStaleTasksHandler"/>).
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan RequeueQueuedAfter { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
@@ -27,8 +29,11 @@ public sealed class DispatcherOptions
     /// </summary>
     public TimeSpan RequeueBehindBacklogAfter { get; set; } = TimeSpan.FromMinutes(20);
 
-    /// <summary>Tasks announced again in one housekeeping round at most (their rows go through the outbox's in-memory queue).</summary>
-    [Range(1, 20_000)]
+    /// <summary>
+    /// Tasks announced again in one housekeeping round at most: two rows each, which go through the outbox's in-memory
+    /// queue (<c>OutboxDispatcher.MaxQueued</c>, 20,000 rows).
+    /// </summary>
+    [Range(1, 10_000)]
     public int RequeueMaxPerRound { get; set; } = 5_000;
 
     /// <summary>
@@ -44,9 +49,11 @@ public sealed class DispatcherOptions
     /// How long one tick keeps going while a step still finds a full batch (a backlog after a broker outage, a burst of
     /// tasks scheduled for the same moment, many leases lost with a worker); the next tick goes on from there.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan MaxDrainTime { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How often the slower housekeeping steps (requeue of stale tasks, outbox purge) run.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan HousekeepingInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 

@@ -169,6 +169,10 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
         b.HasIndex(m => m.SentAt).HasFilter("\"SentAt\" IS NOT NULL").HasDatabaseName("IX_OutboxMessages_Sent");
 
+        // The stale-queue requeuer leaves a task whose work message is still unsent to the relay: looked up per task, also
+        // when a broker outage left many unsent (one small entry per task while its message waits to be published).
+        b.HasIndex(m => m.TaskId).HasFilter("\"SentAt\" IS NULL AND \"Destination\" = 'tasks-queued'").HasDatabaseName(AppDbContext.UnsentWorkIndex);
+
         // The event streams replay a tenant's recent events in order.
         b.HasIndex(m => new { m.TenantId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TenantEvents");
 

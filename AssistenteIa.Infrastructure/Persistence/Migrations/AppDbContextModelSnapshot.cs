@@ -309,6 +309,10 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasDatabaseName("IX_OutboxMessages_Sent")
                         .HasFilter("\"SentAt\" IS NOT NULL");
 
+                    b.HasIndex("TaskId")
+                        .HasDatabaseName("IX_OutboxMessages_UnsentWork")
+                        .HasFilter("\"SentAt\" IS NULL AND \"Destination\" = 'tasks-queued'");
+
                     b.HasIndex("TaskId", "EventSequence")
                         .IsUnique()
                         .HasDatabaseName("IX_OutboxMessages_TaskEventSequence")
