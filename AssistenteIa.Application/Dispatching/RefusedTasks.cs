@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Diagnostics.Metrics;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Exceptions;
 using Microsoft.EntityFrameworkCore;
@@ -117,12 +118,12 @@ public sealed class RefusedTasks
     /// <summary>
     /// Whether a failed batch was refused for what its rows hold: a conflict with the row version or the task's event
     /// numbers, a constraint (SQLSTATE class 23, the event guard's check at commit included), a value a column refuses
-    /// (class 22), or a transition the domain forbids. Not a lost connection, a deadlock, a timeout, a cancelled
+    /// (class 22), a transition the domain forbids, or a stored value this build cannot read. Not a lost connection, a deadlock, a timeout, a cancelled
     /// statement, or a schema or permission the process does not match: those would refuse every task alike.
     /// </summary>
     public static bool IsRefusal(Exception ex) => ex switch
     {
-        DomainException or DbUpdateConcurrencyException => true,
+        DomainException or DbUpdateConcurrencyException or StoredValueUnreadableException => true,
         DbUpdateException { InnerException: DbException inner } => RefusesData(inner),
         DbException bare => RefusesData(bare),
         _ => false,

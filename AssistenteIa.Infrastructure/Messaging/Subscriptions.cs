@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using AssistenteIa.Application;
+using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -62,6 +63,15 @@ public sealed record SubscriptionDefinition<TMessage>
 
     /// <summary>Called each time the subscription is (again) consuming: what was published while it was down did not reach it.</summary>
     public Action<IServiceProvider>? OnSubscribed { get; init; }
+
+    /// <summary>
+    /// A delivery whose handling is refused for what it holds (<see cref="RefusedTasks.IsRefusal"/>: a value or constraint
+    /// the database refuses, a transition the domain forbids, a row this build cannot read) this many times here is
+    /// rejected, to the queue's dead-letter exchange, instead of coming back after every pause for ever and holding a
+    /// consumer while it waits. A failing dependency (a lost connection, a timeout) is not counted: it requeues, after
+    /// the pause, as long as it lasts. Null: every failure requeues.
+    /// </summary>
+    public int? RefusalsBeforeRejecting { get; init; }
 }
 
 /// <summary>Where a subscription consumes from; start a <see cref="SubscriptionDefinition{TMessage}"/> here.</summary>
@@ -148,6 +158,8 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
 {
     private static readonly TimeSpan RequeueDelay = TimeSpan.FromSeconds(1);
 
+    private readonly RefusedDeliveries _refused = new();
+
     protected override string Source => definition.Source;
 
     protected override bool AutoAck => definition.AutoAck;
@@ -206,17 +218,30 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
         }
 
         using var logScope = Logger.BeginScope(new Dictionary<string, object?> { ["TaskId"] = context.TaskId, ["CorrelationId"] = context.CorrelationId });
+        // A message re-driven by hand may have no id: its body names it.
+        var key = properties.MessageId ?? context.Body;
         DeliveryOutcome outcome;
         try
         {
             await using var scope = Services.CreateAsyncScope();
             outcome = await scope.ServiceProvider.GetRequiredService<IMessageHandler<TMessage>>().HandleAsync(message, context, stoppingToken);
+            _refused.Forget(key);
         }
         catch (Exception ex)
         {
-            // Nothing was recorded for this delivery: give it back to the queue for another try.
-            Logger.LogError(ex, "Handling message {MessageId} from {Source} failed; requeueing", properties.MessageId, Source);
-            outcome = DeliveryOutcome.Requeue;
+            if (definition.RefusalsBeforeRejecting is { } limit && RefusedTasks.IsRefusal(ex) && _refused.Count(key) >= limit)
+            {
+                // The same refusal every time: more tries would change nothing. Whatever it names stays stored as it was.
+                Logger.LogError(ex, "Handling message {MessageId} from {Source} was refused {Limit} times for what it holds; rejecting it to the dead-letter queue", properties.MessageId, Source, limit);
+                _refused.Forget(key);
+                outcome = DeliveryOutcome.Reject;
+            }
+            else
+            {
+                // Nothing was recorded for this delivery: give it back to the queue for another try.
+                Logger.LogError(ex, "Handling message {MessageId} from {Source} failed; requeueing", properties.MessageId, Source);
+                outcome = DeliveryOutcome.Requeue;
+            }
         }
 
         // A stopping host gives a delivery back at once: another instance takes it.

@@ -481,13 +481,14 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
-        // Enums are stored by the names the user chose, readable in SQL and stable if members are reordered.
-        configurationBuilder.Properties<DomainType>().HaveConversion<string>().HaveMaxLength(40);
-        configurationBuilder.Properties<CapabilityType>().HaveConversion<string>().HaveMaxLength(40);
-        configurationBuilder.Properties<ExecutionType>().HaveConversion<string>().HaveMaxLength(40);
-        configurationBuilder.Properties<Priority>().HaveConversion<string>().HaveMaxLength(20);
-        configurationBuilder.Properties<AiTaskStatus>().HaveConversion<string>().HaveMaxLength(20);
-        configurationBuilder.Properties<AttemptStatus>().HaveConversion<string>().HaveMaxLength(20);
-        configurationBuilder.Properties<ArtifactKind>().HaveConversion<string>().HaveMaxLength(20);
+        // Enums are stored by the names the user chose, readable in SQL and stable if members are reordered; a name this build
+        // does not know fails the read as unreadable (StoredEnumConverter), not as a database error.
+        configurationBuilder.Properties<DomainType>().HaveConversion<StoredEnumConverter<DomainType>>().HaveMaxLength(40);
+        configurationBuilder.Properties<CapabilityType>().HaveConversion<StoredEnumConverter<CapabilityType>>().HaveMaxLength(40);
+        configurationBuilder.Properties<ExecutionType>().HaveConversion<StoredEnumConverter<ExecutionType>>().HaveMaxLength(40);
+        configurationBuilder.Properties<Priority>().HaveConversion<StoredEnumConverter<Priority>>().HaveMaxLength(20);
+        configurationBuilder.Properties<AiTaskStatus>().HaveConversion<StoredEnumConverter<AiTaskStatus>>().HaveMaxLength(20);
+        configurationBuilder.Properties<AttemptStatus>().HaveConversion<StoredEnumConverter<AttemptStatus>>().HaveMaxLength(20);
+        configurationBuilder.Properties<ArtifactKind>().HaveConversion<StoredEnumConverter<ArtifactKind>>().HaveMaxLength(20);
     }
 }

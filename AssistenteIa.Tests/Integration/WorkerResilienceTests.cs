@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Aspire.Hosting.Testing;
+using AssistenteIa.Application;
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
@@ -341,6 +343,76 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
         finally
         {
             await fixture.ExecuteAsync("""DROP TRIGGER IF EXISTS refuse_poison ON "TaskArtifacts";""");
+        }
+    }
+
+    [Fact]
+    public async Task A_claim_the_database_refuses_is_dead_lettered_after_a_few_tries_and_the_other_tasks_run()
+    {
+        using var client = fixture.CreateApiClient();
+        const string Marker = "unclaimable-5be2";
+        await fixture.ExecuteAsync($$"""
+            DROP SEQUENCE IF EXISTS refused_claims;
+            CREATE SEQUENCE refused_claims;
+            CREATE OR REPLACE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              PERFORM nextval('refused_claims');
+              RAISE EXCEPTION 'claim refused by the test trigger' USING ERRCODE = 'check_violation';
+            END $$;
+            DROP TRIGGER IF EXISTS refuse_claim ON "Tasks";
+            CREATE TRIGGER refuse_claim BEFORE UPDATE ON "Tasks" FOR EACH ROW
+              WHEN (NEW."Status" = 'Running' AND NEW."PayloadJson"::text LIKE '%{{Marker}}%') EXECUTE FUNCTION refuse_claim();
+            """);
+        try
+        {
+            var deadLettered = await Broker.ReadyCountAsync(fixture, Queues.TasksQueuedDeadLetter);
+            var refused = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"please repeat {Marker}"));
+
+            // The delivery is tried a few times (a refusal may be a conflict's side effect), then goes to the dead-letter
+            // queue instead of coming back every second for ever; the tasks behind it run meanwhile.
+            await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, Queues.TasksQueuedDeadLetter), n => n > deadLettered, RecoveryDeadline, "the refused delivery in the dead-letter queue");
+            var tries = await fixture.ScalarAsync<long>("SELECT last_value FROM refused_claims");
+            var other = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "after the refused claim"));
+            await TaskApi.WaitForStatusAsync(client, other.Id, AiTaskStatus.Succeeded);
+
+            Assert.InRange(tries, 3, 6);
+            var stored = await TaskApi.GetAsync(client, refused.Id);
+            Assert.Equal(AiTaskStatus.Queued, stored.Status);
+            Assert.Empty(await TaskApi.AttemptsAsync(client, refused.Id));
+        }
+        finally
+        {
+            await fixture.ExecuteAsync("""DROP TRIGGER IF EXISTS refuse_claim ON "Tasks"; DROP SEQUENCE IF EXISTS refused_claims;""");
+        }
+    }
+
+    [Fact]
+    public async Task A_task_row_the_worker_cannot_read_is_dead_lettered_after_a_few_tries_and_the_other_tasks_run()
+    {
+        using var client = fixture.CreateApiClient();
+        var model = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "the model of an unreadable row"));
+        await TaskApi.WaitForStatusAsync(client, model.Id, AiTaskStatus.Succeeded);
+
+        // A row as a later version might write it (a capability this build does not know), queued, and its work message.
+        var unreadable = Guid.CreateVersion7();
+        await fixture.ExecuteAsync($$"""
+            INSERT INTO "Tasks"
+            SELECT (jsonb_populate_record(NULL::"Tasks", to_jsonb(t) || jsonb_build_object(
+                'Id', '{{unreadable}}', 'Status', 'Queued', 'CapabilityType', 'Telepathy', 'IdempotencyKey', NULL, 'AttemptCount', 0))).*
+            FROM "Tasks" t WHERE t."Id" = '{{model.Id}}'
+            """);
+        try
+        {
+            var deadLettered = await Broker.ReadyCountAsync(fixture, Queues.TasksQueuedDeadLetter);
+            await Broker.PublishRawAsync(fixture, "", Queues.TasksQueued, JsonSerializer.Serialize(new TaskQueued(unreadable, "DocumentProcessing/Telepathy/Async", 1, "unreadable-row"), JsonDefaults.Options));
+
+            await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, Queues.TasksQueuedDeadLetter), n => n > deadLettered, RecoveryDeadline, "the unreadable task's delivery in the dead-letter queue");
+            var other = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "after the unreadable row"));
+            await TaskApi.WaitForStatusAsync(client, other.Id, AiTaskStatus.Succeeded);
+        }
+        finally
+        {
+            await fixture.ExecuteAsync($"""DELETE FROM "Tasks" WHERE "Id" = '{unreadable}'""");
         }
     }
 

@@ -1,7 +1,9 @@
 using System.Data.Common;
 using System.Diagnostics.Metrics;
 using AssistenteIa.Application.Dispatching;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.Exceptions;
+using AssistenteIa.Domain.ValueObjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,6 +26,7 @@ public sealed class RefusedTasksTests
         Assert.True(RefusedTasks.IsRefusal(new DbUpdateException("value too long", new StubDbException("22001"))));
         Assert.True(RefusedTasks.IsRefusal(new StubDbException("23000")));
         Assert.True(RefusedTasks.IsRefusal(new DomainException("no such transition")));
+        Assert.True(RefusedTasks.IsRefusal(new StoredValueUnreadableException(typeof(AiTaskStatus), "AwaitingHuman")));
 
         // A deadlock, a lost connection, a statement cancelled or timed out by the server, a column or a permission the
         // process does not match, an internal error: every task would fail alike.
