@@ -373,6 +373,27 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 """)
             .ToListAsync(cancellationToken);
 
+    public Task<List<Guid>> FindUnreadableTasksAsync(int limit, CancellationToken cancellationToken)
+    {
+        // The columns and names from the model, so a new enum column or member is checked without editing this.
+        var columns = _taskEnumColumns ??= [.. Model.GetRelationalModel().FindTable("Tasks", null)!.Columns
+            .Select(column => (column.Name, Type: column.PropertyMappings[0].Property.ClrType))
+            .Select(column => (column.Name, Type: Nullable.GetUnderlyingType(column.Type) ?? column.Type))
+            .Where(column => column.Type.IsEnum)
+            .Select(column => (column.Name, Names: Enum.GetNames(column.Type)))];
+        var unknown = string.Join(" OR ", columns.Select((column, i) => $"(\"{column.Name}\" IS NOT NULL AND \"{column.Name}\" <> ALL ({{{i}}}))"));
+        // Only identifiers of the model are written into the text; the names and the limit are parameters.
+#pragma warning disable EF1003
+        return Database.SqlQueryRaw<Guid>(
+                "SELECT \"Id\" AS \"Value\" FROM \"Tasks\" WHERE " + unknown + " LIMIT {" + columns.Count + "}",
+                [.. columns.Select(column => (object)column.Names), limit])
+            .ToListAsync(cancellationToken);
+#pragma warning restore EF1003
+    }
+
+    /// <summary>The enum columns of <c>Tasks</c> and the names this build reads in each.</summary>
+    private static List<(string Name, string[] Names)>? _taskEnumColumns;
+
     public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
         StageTaskEvents();
