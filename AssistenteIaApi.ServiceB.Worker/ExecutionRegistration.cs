@@ -21,8 +21,8 @@ namespace AssistenteIaApi.ServiceB.Worker;
 
 public static class ExecutionRegistration
 {
-    /// <summary>How many times a work message is refused for what it holds before it goes to <c>tasks-queued.dlq</c>.</summary>
-    public const int RefusalsBeforeRejecting = 3;
+    /// <summary>How many times a work message fails on a task row this build cannot read before it goes to <c>tasks-queued.dlq</c>.</summary>
+    public const int UnreadableBeforeRejecting = 3;
 
     /// <summary>
     /// One skill per capability, and the registry that picks it (the registry refuses to start with a capability
@@ -96,9 +96,9 @@ public static class ExecutionRegistration
             {
                 Prefetch = worker.EffectivePrefetch,
                 Concurrency = worker.DeliveryConcurrency,
-                // A task whose row this build cannot read or whose claim the database refuses would otherwise come back
-                // every second for ever; its task stays queued, for the requeuer to announce again later.
-                RefusalsBeforeRejecting = RefusalsBeforeRejecting,
+                // A task whose row this build cannot read would otherwise come back every second for ever; its task stays
+                // queued as it is, for the requeuer to announce again later (to a build that can read it, after a rollback).
+                UnreadableBeforeRejecting = UnreadableBeforeRejecting,
                 Parse = (body, context) => TaskQueuedHandler.Parse(Subscribe.Json<TaskQueued>(body)),
             };
         });

@@ -70,41 +70,9 @@ public sealed class RefusedTasks
     /// Runs <paramref name="batch"/> (given its size and the tasks to leave out) for up to <paramref name="batchSize"/>
     /// tasks. When it is refused (<see cref="RefusedBatchException"/>), runs it for one task at a time until a task is
     /// refused twice alone (then left out; past <see cref="Capacity"/> only said), nothing is left to move, or as many
-    /// tries as the refused batch held plus one. When the step's query cannot read a row
-    /// (<see cref="StoredValueUnreadableException"/>: it fails before naming any task), the rows that hold a value this
-    /// build cannot read are named by <paramref name="findUnreadable"/>, left out like refused ones, and the batch runs
-    /// again once. Returns how many tasks were moved.
+    /// tries as the refused batch held plus one. Returns how many tasks were moved.
     /// </summary>
-    public async Task<int> RunAsync(
-        string step, int batchSize, Func<int, IReadOnlyCollection<Guid>, Task<int>> batch, Func<Task<List<Guid>>> findUnreadable, ILogger logger)
-    {
-        try
-        {
-            return await RunRefusingAsync(step, batchSize, batch, logger);
-        }
-        catch (StoredValueUnreadableException unreadable)
-        {
-            var leftOut = LeftOut(step);
-            var named = 0;
-            foreach (var taskId in await findUnreadable())
-            {
-                if (!leftOut.Contains(taskId) && LeaveOut(step, taskId, unreadable, logger))
-                {
-                    named++;
-                }
-            }
-
-            // Nothing new to leave out: the step fails this round, as any other failure does.
-            if (named == 0)
-            {
-                throw;
-            }
-
-            return await RunRefusingAsync(step, batchSize, batch, logger);
-        }
-    }
-
-    private async Task<int> RunRefusingAsync(string step, int batchSize, Func<int, IReadOnlyCollection<Guid>, Task<int>> batch, ILogger logger)
+    public async Task<int> RunAsync(string step, int batchSize, Func<int, IReadOnlyCollection<Guid>, Task<int>> batch, ILogger logger)
     {
         RefusedBatchException refused;
         try
@@ -164,8 +132,8 @@ public sealed class RefusedTasks
     private static bool RefusesData(DbException error) =>
         error.SqlState is { } state && (state.StartsWith("23", StringComparison.Ordinal) || state.StartsWith("22", StringComparison.Ordinal));
 
-    /// <summary>Leaves the task out of the step's batches, unless the step already leaves out <see cref="Capacity"/> tasks; false then.</summary>
-    private bool LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
+    /// <summary>Leaves the task out of the step's batches, unless the step already leaves out <see cref="Capacity"/> tasks.</summary>
+    private void LeaveOut(string step, Guid taskId, Exception? refusal, ILogger logger)
     {
         var tasks = _leftOutSince.GetOrAdd(step, _ => new ConcurrentDictionary<Guid, long>());
         var kept = tasks.Count < Capacity;
@@ -177,7 +145,6 @@ public sealed class RefusedTasks
         logger.LogError(
             refusal, "The {Step} step could not move task {TaskId}; {Decision}",
             step, taskId, kept ? $"the step leaves it out for {HoldOff} and moves the others" : $"the step already leaves out {Capacity} tasks, so this one still holds back the tasks behind it");
-        return kept;
     }
 }
 

@@ -45,7 +45,7 @@ public sealed class RequeueStaleTasksHandler(IAppDbContext db, OutboxPublisher o
         do
         {
             var size = Math.Min(limits.BatchSize, maxTasks - count);
-            moved = await refusedTasks.RunAsync(Step, size, (batch, leftOut) => RequeueAsync(staleBefore, batch, leftOut, cancellationToken), () => db.FindUnreadableTasksAsync(RefusedTasks.Capacity, cancellationToken), logger);
+            moved = await refusedTasks.RunAsync(Step, size, (batch, leftOut) => RequeueAsync(staleBefore, batch, leftOut, cancellationToken), logger);
             count += moved;
         }
         while (moved >= limits.BatchSize && count < maxTasks && !cancellationToken.IsCancellationRequested && clock.GetElapsedTime(draining) < limits.MaxDrainTime);

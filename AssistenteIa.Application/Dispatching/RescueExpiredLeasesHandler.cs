@@ -29,7 +29,7 @@ public sealed class RescueExpiredLeasesHandler(
     public const string Step = "lease rescuer";
 
     public Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken) =>
-        refusedTasks.RunAsync(Step, batchSize, (size, leftOut) => RescueAsync(size, leftOut, cancellationToken), () => db.FindUnreadableTasksAsync(RefusedTasks.Capacity, cancellationToken), logger);
+        refusedTasks.RunAsync(Step, batchSize, (size, leftOut) => RescueAsync(size, leftOut, cancellationToken), logger);
 
     private async Task<int> RescueAsync(int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken)
     {

@@ -17,7 +17,7 @@ public sealed class ScheduleDueTasksHandler(IAppDbContext db, OutboxPublisher ou
 
     public async Task<int> HandleAsync(int batchSize, CancellationToken cancellationToken)
     {
-        var count = await refusedTasks.RunAsync(Step, batchSize, (size, leftOut) => QueueAsync(size, leftOut, cancellationToken), () => db.FindUnreadableTasksAsync(RefusedTasks.Capacity, cancellationToken), logger);
+        var count = await refusedTasks.RunAsync(Step, batchSize, (size, leftOut) => QueueAsync(size, leftOut, cancellationToken), logger);
         if (count > 0)
         {
             logger.LogInformation("Queued {Count} due tasks", count);

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using AssistenteIa.Application;
-using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Messaging;
+using AssistenteIa.Application.Ports.Out;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
@@ -65,13 +65,14 @@ public sealed record SubscriptionDefinition<TMessage>
     public Action<IServiceProvider>? OnSubscribed { get; init; }
 
     /// <summary>
-    /// A delivery whose handling is refused for what it holds (<see cref="RefusedTasks.IsRefusal"/>: a value or constraint
-    /// the database refuses, a transition the domain forbids, a row this build cannot read) this many times here is
-    /// rejected, to the queue's dead-letter exchange, instead of coming back after every pause for ever and holding a
-    /// consumer while it waits. A failing dependency (a lost connection, a timeout) is not counted: it requeues, after
-    /// the pause, as long as it lasts. Null: every failure requeues.
+    /// A delivery whose handling fails this many times here because a stored row holds a value this build cannot read
+    /// (<see cref="StoredValueUnreadableException"/>: a status or a type a later version wrote, before a rollback) is
+    /// rejected, to the queue's dead-letter exchange, instead of coming back after every pause for ever, holding a
+    /// consumer while it waits. Every other failure requeues, after the pause, as long as it lasts: a refusal of the
+    /// database cannot be told apart from one every delivery meets (a schema a deploy changed), which another instance
+    /// may not meet. Null: every failure requeues.
     /// </summary>
-    public int? RefusalsBeforeRejecting { get; init; }
+    public int? UnreadableBeforeRejecting { get; init; }
 }
 
 /// <summary>Where a subscription consumes from; start a <see cref="SubscriptionDefinition{TMessage}"/> here.</summary>
@@ -158,7 +159,7 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
 {
     private static readonly TimeSpan RequeueDelay = TimeSpan.FromSeconds(1);
 
-    private readonly RefusedDeliveries _refused = new();
+    private readonly FailureCounts _unreadable = new();
 
     protected override string Source => definition.Source;
 
@@ -225,15 +226,15 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
         {
             await using var scope = Services.CreateAsyncScope();
             outcome = await scope.ServiceProvider.GetRequiredService<IMessageHandler<TMessage>>().HandleAsync(message, context, stoppingToken);
-            _refused.Forget(key);
+            _unreadable.Forget(key);
         }
         catch (Exception ex)
         {
-            if (definition.RefusalsBeforeRejecting is { } limit && RefusedTasks.IsRefusal(ex) && _refused.Count(key) >= limit)
+            if (definition.UnreadableBeforeRejecting is { } limit && IsUnreadable(ex) && _unreadable.Count(key) >= limit)
             {
-                // The same refusal every time: more tries would change nothing. Whatever it names stays stored as it was.
-                Logger.LogError(ex, "Handling message {MessageId} from {Source} was refused {Limit} times for what it holds; rejecting it to the dead-letter queue", properties.MessageId, Source, limit);
-                _refused.Forget(key);
+                // The same row every time: more tries would change nothing. Whatever it names stays stored as it was.
+                Logger.LogError(ex, "Handling message {MessageId} from {Source} failed {Limit} times on a row this build cannot read; rejecting it to the dead-letter queue", properties.MessageId, Source, limit);
+                _unreadable.Forget(key);
                 outcome = DeliveryOutcome.Reject;
             }
             else
@@ -246,6 +247,20 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
 
         // A stopping host gives a delivery back at once: another instance takes it.
         await SettleAsync(channel, delivery, outcome, pause: !stoppingToken.IsCancellationRequested);
+    }
+
+    /// <summary>Also when wrapped (EF wraps what a read throws when detailed errors are on).</summary>
+    private static bool IsUnreadable(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is StoredValueUnreadableException)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private async Task SettleAsync(IChannel channel, BasicDeliverEventArgs delivery, DeliveryOutcome outcome, bool pause)

@@ -19,9 +19,15 @@ public static class StoredEnums
         where TEnum : struct, Enum =>
         ByName<TEnum>.Members.TryGetValue(stored, out var value) ? value : throw new StoredValueUnreadableException(typeof(TEnum), stored);
 
+    /// <summary>Every name <see cref="Parse{TEnum}"/> reads: a row whose column holds another cannot be read by this build.</summary>
+    public static string[] Names<TEnum>()
+        where TEnum : struct, Enum => ByName<TEnum>.Names;
+
     private static class ByName<TEnum>
         where TEnum : struct, Enum
     {
         public static readonly FrozenDictionary<string, TEnum> Members = Enum.GetValues<TEnum>().ToFrozenDictionary(value => value.ToString(), StringComparer.Ordinal);
+
+        public static readonly string[] Names = [.. Members.Keys];
     }
 }

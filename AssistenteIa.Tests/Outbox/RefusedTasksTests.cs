@@ -48,20 +48,20 @@ public sealed class RefusedTasksTests
         var refusedTasks = new RefusedTasks(_clock);
 
         // The batch, then one at a time up to the refused task, tried twice; the round ends there.
-        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         Assert.Equal(5, queue.Tries);
         Assert.Equal([queue.Ids[2]], refusedTasks.LeftOut(Step));
         Assert.Empty(refusedTasks.LeftOut("another step"));
 
         // Left out: the next round's batch goes on without it, then finds nothing more.
-        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
-        Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(2, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
+        Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         Assert.Equal(7, queue.Tries);
 
         _clock.Advance(RefusedTasks.HoldOff);
         Assert.Empty(refusedTasks.LeftOut(Step));
         queue.Repair();
-        Assert.Equal(1, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(1, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public sealed class RefusedTasksTests
         var queue = new FakeQueue(count: 3, refused: [0], refusalsEach: 2);
         var refusedTasks = new RefusedTasks(_clock);
 
-        Assert.Equal(3, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(3, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         Assert.Empty(refusedTasks.LeftOut(Step));
     }
 
@@ -81,12 +81,12 @@ public sealed class RefusedTasksTests
         // Every task refused: the batch, one task twice, and the round ends.
         var queue = new FakeQueue(count: 50, refused: [.. Enumerable.Range(0, 50)]);
         var refusedTasks = new RefusedTasks(_clock);
-        Assert.Equal(0, await refusedTasks.RunAsync(Step, 50, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(0, await refusedTasks.RunAsync(Step, 50, queue.MoveAsync, NullLogger.Instance));
         Assert.Equal(3, queue.Tries);
 
         // Every task refused once (each read again is moved): at most the batch's size plus one, after the batch.
         var racing = new FakeQueue(count: 50, refused: [.. Enumerable.Range(0, 50)], refusalsEach: 2);
-        await new RefusedTasks(_clock).RunAsync(Step, 50, racing.MoveAsync, NoUnreadable, NullLogger.Instance);
+        await new RefusedTasks(_clock).RunAsync(Step, 50, racing.MoveAsync, NullLogger.Instance);
         Assert.Equal(1 + 50 + 1, racing.Tries);
     }
 
@@ -97,19 +97,19 @@ public sealed class RefusedTasksTests
         var queue = new FakeQueue(count: RefusedTasks.Capacity + 3, refused: [.. Enumerable.Range(0, RefusedTasks.Capacity + 1)]);
         for (var round = 0; round < RefusedTasks.Capacity; round++)
         {
-            Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+            Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         }
 
         // Each round costs the batch and two tries alone, no more: nothing is moved until a hold-off ends.
         Assert.Equal(RefusedTasks.Capacity, refusedTasks.LeftOut(Step).Count);
         var tries = queue.Tries;
-        Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, queue.MoveAsync, NullLogger.Instance));
         Assert.Equal(tries + 3, queue.Tries);
         Assert.DoesNotContain(queue.Ids[RefusedTasks.Capacity], refusedTasks.LeftOut(Step));
 
         // Another step has room of its own.
         var other = new FakeQueue(count: 2, refused: [0]);
-        Assert.Equal(0, await refusedTasks.RunAsync("other", 10, other.MoveAsync, NoUnreadable, NullLogger.Instance));
+        Assert.Equal(0, await refusedTasks.RunAsync("other", 10, other.MoveAsync, NullLogger.Instance));
         Assert.Single(refusedTasks.LeftOut("other"));
     }
 
@@ -118,8 +118,8 @@ public sealed class RefusedTasksTests
     {
         using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var refusedTasks = new RefusedTasks(_clock, meters.GetRequiredService<IMeterFactory>());
-        await refusedTasks.RunAsync(Step, 10, new FakeQueue(count: 3, refused: [0, 1]).MoveAsync, NoUnreadable, NullLogger.Instance);
-        await refusedTasks.RunAsync(Step, 10, new FakeQueue(count: 3, refused: [1]).MoveAsync, NoUnreadable, NullLogger.Instance);
+        await refusedTasks.RunAsync(Step, 10, new FakeQueue(count: 3, refused: [0, 1]).MoveAsync, NullLogger.Instance);
+        await refusedTasks.RunAsync(Step, 10, new FakeQueue(count: 3, refused: [1]).MoveAsync, NullLogger.Instance);
 
         var measured = new Dictionary<string, int>();
         using var listener = new MeterListener();
@@ -145,43 +145,9 @@ public sealed class RefusedTasksTests
     public async Task A_failure_that_is_not_a_refusal_fails_the_step_and_leaves_nothing_out()
     {
         var refusedTasks = new RefusedTasks(_clock);
-        await Assert.ThrowsAsync<TimeoutException>(() => refusedTasks.RunAsync(Step, 10, (_, _) => throw new TimeoutException(), NoUnreadable, NullLogger.Instance));
+        await Assert.ThrowsAsync<TimeoutException>(() => refusedTasks.RunAsync(Step, 10, (_, _) => throw new TimeoutException(), NullLogger.Instance));
         Assert.Empty(refusedTasks.LeftOut(Step));
     }
-
-    [Fact]
-    public async Task A_row_the_step_cannot_read_is_named_by_what_it_holds_left_out_and_the_others_move()
-    {
-        var ids = Enumerable.Range(1, 4).Select(i => new Guid(i, 0, 0, new byte[8])).ToList();
-        var unreadable = ids[1];
-        var moved = new List<Guid>();
-        var refusedTasks = new RefusedTasks(_clock);
-
-        // The step's query reads the rows in order and fails on the unreadable one unless it is left out.
-        Task<int> MoveAsync(int size, IReadOnlyCollection<Guid> leftOut)
-        {
-            var batch = ids.Except(moved).Except(leftOut).Take(size).ToList();
-            if (batch.Contains(unreadable))
-            {
-                throw new StoredValueUnreadableException(typeof(AiTaskStatus), "AwaitingHuman");
-            }
-
-            moved.AddRange(batch);
-            return Task.FromResult(batch.Count);
-        }
-
-        Assert.Equal(3, await refusedTasks.RunAsync(Step, 10, MoveAsync, () => Task.FromResult(new List<Guid> { unreadable }), NullLogger.Instance));
-        Assert.Equal([unreadable], refusedTasks.LeftOut(Step));
-        Assert.Equal(0, await refusedTasks.RunAsync(Step, 10, MoveAsync, () => Task.FromResult(new List<Guid> { unreadable }), NullLogger.Instance));
-
-        // Once its hold-off ends and nothing names it any more (repaired or gone from what the finder sees), the query
-        // fails again and the step fails the round, as any failure it cannot pin on a task does.
-        _clock.Advance(RefusedTasks.HoldOff);
-        await Assert.ThrowsAsync<StoredValueUnreadableException>(() => refusedTasks.RunAsync(Step, 10, MoveAsync, NoUnreadable, NullLogger.Instance));
-        Assert.Empty(refusedTasks.LeftOut(Step));
-    }
-
-    private static Task<List<Guid>> NoUnreadable() => Task.FromResult(new List<Guid>());
 
     /// <summary>
     /// Tasks moved oldest first, a batch all or nothing: a batch holding a refused task moves none. A refused task is

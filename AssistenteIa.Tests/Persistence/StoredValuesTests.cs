@@ -2,10 +2,11 @@ using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Messaging;
 using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
 
 namespace AssistenteIa.Tests.Persistence;
 
-/// <summary>Stored values this build cannot read, and how often a delivery refused for its data is tried.</summary>
+/// <summary>Stored values this build cannot read: refused by name, skipped by the dispatcher, and how often a delivery meeting one is tried.</summary>
 public sealed class StoredValuesTests
 {
     [Fact]
@@ -24,29 +25,42 @@ public sealed class StoredValuesTests
     }
 
     [Fact]
-    public void Refusals_are_counted_per_message_until_forgotten()
+    public void The_dispatcher_steps_filter_every_enum_column_of_a_task_by_the_names_this_build_reads()
     {
-        var refused = new RefusedDeliveries();
+        using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql("Host=unused").Options);
+        var enumColumns = db.Model.GetRelationalModel().FindTable("Tasks", null)!.Columns
+            .Where(column => (Nullable.GetUnderlyingType(column.PropertyMappings[0].Property.ClrType) ?? column.PropertyMappings[0].Property.ClrType).IsEnum)
+            .Select(column => column.Name);
 
-        Assert.Equal(1, refused.Count("a"));
-        Assert.Equal(2, refused.Count("a"));
-        Assert.Equal(1, refused.Count("b"));
-        refused.Forget("a");
-        Assert.Equal(1, refused.Count("a"));
+        // Status is named by each step's own condition; a new enum column must join the filter (AppDbContext.Readable).
+        Assert.Equal(AppDbContext.Readable.Columns.Append("Status").Order(), enumColumns.Order());
+        Assert.Equal(Enum.GetNames<Priority>().Order(), AppDbContext.Readable.Priorities.Order());
+    }
+
+    [Fact]
+    public void Failures_are_counted_per_message_until_forgotten()
+    {
+        var counts = new FailureCounts();
+
+        Assert.Equal(1, counts.Count("a"));
+        Assert.Equal(2, counts.Count("a"));
+        Assert.Equal(1, counts.Count("b"));
+        counts.Forget("a");
+        Assert.Equal(1, counts.Count("a"));
     }
 
     [Fact]
     public void Past_its_capacity_the_count_starts_afresh_so_no_message_is_rejected_early()
     {
-        var refused = new RefusedDeliveries();
-        refused.Count("old");
-        refused.Count("old");
-        for (var i = 1; i < RefusedDeliveries.Capacity; i++)
+        var counts = new FailureCounts();
+        counts.Count("old");
+        counts.Count("old");
+        for (var i = 1; i < FailureCounts.Capacity; i++)
         {
-            refused.Count($"m{i}");
+            counts.Count($"m{i}");
         }
 
-        Assert.Equal(1, refused.Count("new"));
-        Assert.Equal(1, refused.Count("old"));
+        Assert.Equal(1, counts.Count("new"));
+        Assert.Equal(1, counts.Count("old"));
     }
 }

@@ -97,13 +97,6 @@ public interface IAppDbContext
     /// </summary>
     Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 
-    /// <summary>
-    /// Up to <paramref name="limit"/> tasks whose rows hold a value this build cannot read (a name of one of its enums
-    /// it does not know: <see cref="StoredValueUnreadableException"/>), read by id only. Scans the whole table: for
-    /// naming the rows a query failed on, not for every round.
-    /// </summary>
-    Task<List<Guid>> FindUnreadableTasksAsync(int limit, CancellationToken cancellationToken);
-
     /// <summary>A transaction a failed save ends: the caller disposes it (rolling back) and never saves in it again.</summary>
     Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);
 

@@ -3,17 +3,18 @@ using System.Collections.Concurrent;
 namespace AssistenteIa.Infrastructure.Messaging;
 
 /// <summary>
-/// How many times in a row each delivery was refused here, by message id, for
-/// <see cref="SubscriptionDefinition{TMessage}.RefusalsBeforeRejecting"/>. Bounded: past <see cref="Capacity"/>
-/// messages it starts counting afresh, which costs a refused message a few more tries, never a rejection too early.
+/// How many times each delivery failed here on a row this build cannot read, by message id, for
+/// <see cref="SubscriptionDefinition{TMessage}.UnreadableBeforeRejecting"/>; forgotten once it is handled. Bounded:
+/// past <see cref="Capacity"/> messages it starts counting afresh, which costs a message a few more tries, never a
+/// rejection too early.
 /// </summary>
-public sealed class RefusedDeliveries
+public sealed class FailureCounts
 {
     public const int Capacity = 10_000;
 
     private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
 
-    /// <summary>Counts one more refusal of <paramref name="key"/>; returns how many there were, this one included.</summary>
+    /// <summary>Counts one more failure of <paramref name="key"/>; returns how many there were, this one included.</summary>
     public int Count(string key)
     {
         if (_counts.Count >= Capacity && !_counts.ContainsKey(key))
