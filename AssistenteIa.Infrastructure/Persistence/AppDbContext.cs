@@ -337,7 +337,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     /// steps take only rows that hold them (their statuses they name themselves): a row a later version wrote, before a
     /// rollback, with a type or priority this build does not know would fail the step's query before any task could be
     /// named, and the step would move nothing, round after round. Such rows are left as they are, for the build that
-    /// wrote them. <c>AppDbContextModelTests</c> checks that these are every enum column of <c>Tasks</c>.
+    /// wrote them. <c>StoredValuesTests</c> checks that these are every enum column of <c>Tasks</c> besides the
+    /// status, and <c>RefusedTaskTests</c> that each step's query filters on each of them.
     /// </summary>
     public static class Readable
     {

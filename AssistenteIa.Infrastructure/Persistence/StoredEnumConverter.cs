@@ -7,7 +7,9 @@ namespace AssistenteIa.Infrastructure.Persistence;
 /// <summary>
 /// An enum stored by its name. A name this build does not know fails the read with
 /// <see cref="StoredValueUnreadableException"/>, which says the row cannot be read (not that the database failed), so
-/// a consumer can stop retrying it.
+/// a consumer can stop retrying it. Writes and query parameters are the name, as with EF's own string conversion; EF
+/// translates <c>ToString()</c> of an enum inside a query only for its own converter, so write such a comparison
+/// against the enum value instead.
 /// </summary>
 public sealed class StoredEnumConverter<TEnum>() : ValueConverter<TEnum, string>(value => value.ToString(), stored => StoredEnums.Parse<TEnum>(stored))
     where TEnum : struct, Enum;
@@ -21,13 +23,12 @@ public static class StoredEnums
 
     /// <summary>Every name <see cref="Parse{TEnum}"/> reads: a row whose column holds another cannot be read by this build.</summary>
     public static string[] Names<TEnum>()
-        where TEnum : struct, Enum => ByName<TEnum>.Names;
+        where TEnum : struct, Enum => [.. ByName<TEnum>.Members.Keys];
 
     private static class ByName<TEnum>
         where TEnum : struct, Enum
     {
         public static readonly FrozenDictionary<string, TEnum> Members = Enum.GetValues<TEnum>().ToFrozenDictionary(value => value.ToString(), StringComparer.Ordinal);
 
-        public static readonly string[] Names = [.. Members.Keys];
     }
 }

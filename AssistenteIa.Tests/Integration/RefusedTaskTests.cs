@@ -140,29 +140,52 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         }
     }
 
-    [Fact]
-    public async Task The_lease_rescuer_moves_the_tasks_behind_a_row_it_cannot_read_and_leaves_that_row_as_it_is()
+    [Theory]
+    [InlineData("DomainType")]
+    [InlineData("CapabilityType")]
+    [InlineData("TaskExecutionType")]
+    [InlineData("Priority")]
+    public async Task Each_step_moves_the_tasks_behind_a_row_it_cannot_read_and_leaves_that_row_as_it_is(string column)
     {
+        Assert.Contains(column, AppDbContext.Readable.Columns);
         var tenant = SeededTasks.NewTenant("unreadable");
         var now = DateTimeOffset.UtcNow;
-        var running = Enumerable.Range(0, 3).Select(i => SeededTasks.Running(tenant, leaseEnded: now.AddMinutes(-10 + i), now)).ToList();
-        var tasks = running.Select(r => r.Task).ToList();
-        await isolated.SaveAsync(tasks, running.Select(r => r.Attempt));
+        var running = Enumerable.Range(0, 2).Select(i => SeededTasks.Running(tenant, leaseEnded: now.AddMinutes(-10 + i), now)).ToList();
+        var due = Enumerable.Range(0, 2).Select(i => SeededTasks.Created(tenant, now, scheduledAt: now.AddMinutes(-10 + i))).ToList();
+        var stale = Enumerable.Range(0, 2).Select(i => SeededTasks.Queued(tenant, at: now.AddMinutes(-40 + i))).ToList();
+        await isolated.SaveAsync([.. running.Select(r => r.Task), .. due, .. stale], running.Select(r => r.Attempt));
+        await isolated.MarkWorkMessagesSentAsync(stale);
 
-        // A capability a later version might have written, on the oldest expired lease: read, it would fail the
-        // rescuer's query before any task could be named.
-        var unreadable = tasks[0];
-        await ExecuteAsync("""UPDATE "Tasks" SET "CapabilityType" = 'Telepathy' WHERE "Id" = @id""", unreadable.Id);
+        // A value a later version might have written, on the oldest task of each step: read, it would fail the step's
+        // query before any task could be named, every round.
+        var unreadable = new[] { running[0].Task, due[0], stale[0] };
+        foreach (var task in unreadable)
+        {
+            await ExecuteAsync($"""UPDATE "Tasks" SET "{column}" = 'FromALaterVersion' WHERE "Id" = @id""", task.Id);
+        }
 
         var refused = new RefusedTasks(_refusalClock);
-        Assert.Equal(2, await RescueAsync(refused));
-        Assert.Empty(refused.LeftOut(RescueExpiredLeasesHandler.Step));
-        Assert.Equal("Running", await Sql.ScalarAsync<string>(isolated.ConnectionString, """SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", unreadable.Id));
-
-        // The build that knows the value (or an operator) puts it back: the next round takes it back at once.
-        await ExecuteAsync("""UPDATE "Tasks" SET "CapabilityType" = 'LLM_Generation' WHERE "Id" = @id""", unreadable.Id);
         Assert.Equal(1, await RescueAsync(refused));
-        Assert.Equal([AiTaskStatus.Failed, AiTaskStatus.Failed, AiTaskStatus.Failed], await isolated.StatusesAsync(tasks));
+        await using (var db = isolated.CreateDbContext())
+        {
+            Assert.Equal(1, await new ScheduleDueTasksHandler(db, isolated.Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance).HandleAsync(100, CancellationToken.None));
+        }
+
+        await using (var db = isolated.CreateDbContext())
+        {
+            var requeuer = new RequeueStaleTasksHandler(db, isolated.Outbox(db), new RabbitMqWorkQueue(isolated.Services), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
+            Assert.Equal(1, await requeuer.HandleAsync(new StaleQueueLimits(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(20), 100, 5_000, TimeSpan.FromMinutes(1)), CancellationToken.None));
+        }
+
+        Assert.Equal([AiTaskStatus.Failed, AiTaskStatus.Queued], await isolated.StatusesAsync([running[1].Task, due[1]]));
+        Assert.Equal([3L], await isolated.EventSequencesAsync([stale[1]]));
+        foreach (var (task, status) in unreadable.Zip((string[])["Running", "Created", "Queued"]))
+        {
+            Assert.Equal(status, await Sql.ScalarAsync<string>(isolated.ConnectionString, """SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", task.Id));
+        }
+
+        Assert.Equal(2L, await Sql.ScalarAsync<long>(isolated.ConnectionString, """SELECT "EventSequence" FROM "Tasks" WHERE "Id" = @p0""", stale[0].Id));
+        Assert.Empty(refused.LeftOut(RescueExpiredLeasesHandler.Step));
     }
 
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;

@@ -246,7 +246,7 @@ internal sealed class WebhookDeliveryConfiguration : IEntityTypeConfiguration<We
         b.Property(d => d.TenantId).HasMaxLength(64).IsRequired();
         b.Property(d => d.EventType).HasMaxLength(100).IsRequired();
         b.Property(d => d.PayloadJson).IsRequired();
-        b.Property(d => d.Status).HasConversion<string>().HasMaxLength(20);
+        b.Property(d => d.Status).HasConversion<StoredEnumConverter<WebhookDeliveryStatus>>().HasMaxLength(20);
         b.Property(d => d.LastError).HasMaxLength(2000);
 
         // One delivery per endpoint and event, however often the event arrives.
