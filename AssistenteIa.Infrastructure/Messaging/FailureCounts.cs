@@ -25,5 +25,12 @@ public sealed class FailureCounts
         return _counts.AddOrUpdate(key, 1, (_, count) => count + 1);
     }
 
-    public void Forget(string key) => _counts.TryRemove(key, out _);
+    /// <summary>Forgets <paramref name="key"/>; nearly free while nothing is counted (every handled delivery calls it).</summary>
+    public void Forget(string key)
+    {
+        if (!_counts.IsEmpty)
+        {
+            _counts.TryRemove(key, out _);
+        }
+    }
 }

@@ -65,9 +65,7 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         var refused = new RefusedTasks(_refusalClock);
         for (var round = 0; round < 2; round++)
         {
-            await using var db = isolated.CreateDbContext();
-            var scheduler = new ScheduleDueTasksHandler(db, isolated.Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance);
-            await scheduler.HandleAsync(100, CancellationToken.None);
+            await ScheduleAsync(refused);
         }
 
         Assert.Equal([AiTaskStatus.Created, AiTaskStatus.Queued, AiTaskStatus.Queued], await isolated.StatusesAsync(tasks));
@@ -88,9 +86,7 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
         var requeued = 0;
         for (var round = 0; round < 2; round++)
         {
-            await using var db = isolated.CreateDbContext();
-            var requeuer = new RequeueStaleTasksHandler(db, isolated.Outbox(db), new RabbitMqWorkQueue(isolated.Services), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
-            requeued += await requeuer.HandleAsync(new StaleQueueLimits(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(20), 100, 5_000, TimeSpan.FromMinutes(1)), CancellationToken.None);
+            requeued += await RequeueAsync(refused);
         }
 
         Assert.Equal(2, requeued);
@@ -166,18 +162,9 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
 
         // The scheduler first: a task the rescuer fails may be due again at once (its backoff has full jitter).
         var refused = new RefusedTasks(_refusalClock);
-        await using (var db = isolated.CreateDbContext())
-        {
-            Assert.Equal(1, await new ScheduleDueTasksHandler(db, isolated.Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance).HandleAsync(100, CancellationToken.None));
-        }
-
+        Assert.Equal(1, await ScheduleAsync(refused));
         Assert.Equal(1, await RescueAsync(refused));
-
-        await using (var db = isolated.CreateDbContext())
-        {
-            var requeuer = new RequeueStaleTasksHandler(db, isolated.Outbox(db), new RabbitMqWorkQueue(isolated.Services), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance);
-            Assert.Equal(1, await requeuer.HandleAsync(new StaleQueueLimits(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(20), 100, 5_000, TimeSpan.FromMinutes(1)), CancellationToken.None));
-        }
+        Assert.Equal(1, await RequeueAsync(refused));
 
         Assert.Equal([AiTaskStatus.Failed, AiTaskStatus.Queued], await isolated.StatusesAsync([running[1].Task, due[1]]));
         Assert.Equal([3L], await isolated.EventSequencesAsync([stale[1]]));
@@ -199,6 +186,20 @@ public sealed class RefusedTaskTests(IsolatedDatabase isolated) : IClassFixture<
     {
         await Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "OutboxMessages"; DELETE FROM "Tasks";""");
         await isolated.PurgeWorkQueueAsync();
+    }
+
+    private async Task<int> ScheduleAsync(RefusedTasks refused)
+    {
+        await using var db = isolated.CreateDbContext();
+        return await new ScheduleDueTasksHandler(db, isolated.Outbox(db), TimeProvider.System, refused, NullLogger<ScheduleDueTasksHandler>.Instance)
+            .HandleAsync(100, CancellationToken.None);
+    }
+
+    private async Task<int> RequeueAsync(RefusedTasks refused)
+    {
+        await using var db = isolated.CreateDbContext();
+        return await new RequeueStaleTasksHandler(db, isolated.Outbox(db), new RabbitMqWorkQueue(isolated.Services), TimeProvider.System, refused, NullLogger<RequeueStaleTasksHandler>.Instance)
+            .HandleAsync(new StaleQueueLimits(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(20), 100, 5_000, TimeSpan.FromMinutes(1)), CancellationToken.None);
     }
 
     private async Task<int> RescueAsync(RefusedTasks refused)
