@@ -28,6 +28,7 @@ builder.AddMessaging();
 builder.AddAiOptions();
 builder.AddCapabilityContracts();
 builder.Services.AddScoped<CreateTaskHandler>();
+builder.Services.AddSingleton<TaskCreationWriter>();
 builder.Services.AddScoped<GetTaskHandler>();
 builder.Services.AddScoped<ListTasksHandler>();
 builder.Services.AddScoped<CancelTaskHandler>();

@@ -14,9 +14,12 @@ namespace AssistenteIa.Application.Tasks;
 /// </summary>
 public static class TaskEventMessages
 {
-    public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent)
+    /// <param name="task">The task as it is after the event.</param>
+    /// <param name="taskEvent">The event.</param>
+    /// <param name="traceParent">The trace the rows continue; the current one when not given.</param>
+    public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent, string? traceParent = null)
     {
-        var traceParent = Activity.Current?.Id;
+        traceParent ??= Activity.Current?.Id;
         var body = new TaskEventMessage(taskEvent.Name, taskEvent.Sequence, taskEvent.At, taskEvent.From, taskEvent.Status, taskEvent.AttemptNo, TaskDto.Summarize(task));
         yield return OutboxMessage.Create(
             Queues.TaskEvents,

@@ -125,6 +125,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         }
     }
 
+    public void StageEvents(string? traceParent) => StageTaskEvents(traceParent);
+
     public void Forget(IEnumerable<OutboxMessage> messages)
     {
         foreach (var message in messages)
@@ -442,7 +444,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     /// Turns the events the tracked tasks recorded into outbox rows (they are saved with the change itself) and bumps the
     /// version of each changed task; a later call finds nothing new.
     /// </summary>
-    private void StageTaskEvents()
+    private void StageTaskEvents(string? traceParent = null)
     {
         // The one detection of a save's changes: what follows reads the entries as detected here (AsDetected), and
         // EF's own save skips its pass (SaveStagedAsync). Each pass compares every property of every tracked entity.
@@ -470,7 +472,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
             foreach (var taskEvent in events)
             {
-                foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent))
+                foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent, traceParent))
                 {
                     OutboxMessages.Add(message);
                     _eventMessages.Add(message);

@@ -37,6 +37,13 @@ public interface IAppDbContext
     Task<int> SaveInOneRoundTripAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// Turns the events the tracked tasks recorded so far into their outbox rows now, carrying
+    /// <paramref name="traceParent"/> (the current trace when null; see <c>TaskEventMessages</c>); a save does the same
+    /// for what is left. For a save that holds the tasks of several requests, each with its own request's trace.
+    /// </summary>
+    void StageEvents(string? traceParent);
+
+    /// <summary>
     /// The outbox rows written from task events by the saves since the last call, for publishing right after commit;
     /// a task event the database stored already sent (no listener registered, see <c>TaskEventDemand</c>) is not among them,
     /// nor a row saved in a transaction of <see cref="BeginTransactionAsync"/> before it commits (one rolled back drops them).

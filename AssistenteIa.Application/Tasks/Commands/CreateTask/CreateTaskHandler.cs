@@ -1,6 +1,5 @@
 using System.Data.Common;
 using AssistenteIa.Application.Files;
-using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks.Capabilities;
 using AssistenteIa.Domain.Entities;
@@ -12,12 +11,13 @@ using Microsoft.Extensions.Options;
 namespace AssistenteIa.Application.Tasks.Commands.CreateTask;
 
 /// <summary>
-/// Stores a task with the outbox rows of its events (created, queued) in one transaction, then publishes them.
+/// Stores a task with the outbox rows of its events (created, queued) in one transaction, then publishes them
+/// (<see cref="TaskCreationWriter"/>: concurrent creates share the transaction).
 /// Idempotent per (tenant, Idempotency-Key): the unique index decides races, not a check-then-insert.
 /// </summary>
 public sealed class CreateTaskHandler(
     IAppDbContext db,
-    OutboxPublisher outbox,
+    TaskCreationWriter writer,
     IOptions<TaskOptions> options,
     IOptions<AiOptions> aiOptions,
     CapabilityContracts contracts,
@@ -49,34 +49,41 @@ public sealed class CreateTaskHandler(
             await EnsureCriticalQuotaAsync(command.TenantId, cancellationToken);
         }
 
-        var task = AiTask.Create(
-            Guid.CreateVersion7(now),
-            command.TenantId,
-            command.Type,
-            command.Priority,
-            payloadJson,
-            command.MaxAttempts ?? options.Value.DefaultMaxAttempts,
-            command.IdempotencyKey,
-            requestHash,
-            Guid.NewGuid().ToString("N"),
-            command.ScheduledAt,
-            now);
-
-        if (!task.IsDeferred(now))
+        var id = Guid.CreateVersion7(now);
+        var correlationId = Guid.NewGuid().ToString("N");
+        var maxAttempts = command.MaxAttempts ?? options.Value.DefaultMaxAttempts;
+        AiTask Build()
         {
-            task.Enqueue(now);
+            var task = AiTask.Create(
+                id,
+                command.TenantId,
+                command.Type,
+                command.Priority,
+                payloadJson,
+                maxAttempts,
+                command.IdempotencyKey,
+                requestHash,
+                correlationId,
+                command.ScheduledAt,
+                now);
+            if (!task.IsDeferred(now))
+            {
+                task.Enqueue(now);
+            }
+
+            return task;
         }
 
-        db.Tasks.Add(task);
+        AiTask task;
         try
         {
-            // Only inserts (the task, its work message and event rows): one round trip, stored together or not at all.
-            await db.SaveInOneRoundTripAsync(cancellationToken);
+            // Stored with its work message and event rows, together with the tasks of the requests arriving meanwhile,
+            // then handed to the publisher.
+            task = await writer.StoreAsync(Build, command.IdempotencyKey is { } stored ? (command.TenantId, stored) : null, cancellationToken);
         }
         catch (DbUpdateException ex) when (command.IdempotencyKey is { } raced && IsUniqueViolation(ex))
         {
             // A concurrent request with the same key won the insert: answer with its task.
-            db.ClearTracking();
             return await FindReplayAsync(command.TenantId, raced, requestHash!, cancellationToken)
                 ?? throw new ConflictException($"A request with Idempotency-Key '{raced}' is in progress; retry it.");
         }
@@ -87,7 +94,6 @@ public sealed class CreateTaskHandler(
             logger.LogInformation("Task {TaskId} created for tenant {TenantId} as {TaskType}, status {Status}", task.Id, task.TenantId, task.Type, task.Status);
         }
 
-        await outbox.PublishSavedAsync(cancellationToken);
         return new CreateTaskResult(TaskDto.From(task), Replayed: false);
     }
 

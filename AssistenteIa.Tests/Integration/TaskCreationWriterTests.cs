@@ -1,0 +1,201 @@
+using System.Data.Common;
+using System.Diagnostics;
+using AssistenteIa.Application.Outbox;
+using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks.Commands.CreateTask;
+using AssistenteIa.Domain.Entities;
+using AssistenteIa.Domain.ValueObjects;
+using AssistenteIa.Infrastructure.Persistence;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace AssistenteIa.Tests.Integration;
+
+/// <summary>
+/// The API's creates share a save while the writer is busy (<see cref="TaskCreationWriter"/>), on the real database:
+/// the writer's first save is held by a lock on <c>Tasks</c>, so the requests made meanwhile are all waiting when it
+/// takes its next save.
+/// </summary>
+public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
+{
+    private static readonly TaskType Type = new(DomainType.DocumentProcessing, CapabilityType.LLM_Generation, ExecutionType.Async);
+
+    private ServiceProvider _services = null!;
+    private TaskCreationWriter _writer = null!;
+
+    public ValueTask InitializeAsync()
+    {
+        var services = new ServiceCollection();
+        services.AddScoped(_ => isolated.CreateDbContext());
+        services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
+        services.AddScoped(sp => new OutboxPublisher(sp.GetRequiredService<IAppDbContext>(), isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance));
+        _services = services.BuildServiceProvider();
+        _writer = new TaskCreationWriter(_services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, writers: 1);
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _writer.Dispose();
+        await _services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Creates_made_while_the_writer_is_busy_are_stored_in_one_transaction_each_with_its_rows_and_trace()
+    {
+        var (first, waiting, traces) = await WhileTheFirstSaveIsHeldAsync(Enumerable.Range(0, 5).Select(_ => New()).ToList());
+
+        await first;
+        var stored = await Task.WhenAll(waiting);
+        Assert.Equal(1, await TransactionsOfAsync(stored));
+        for (var i = 0; i < stored.Length; i++)
+        {
+            // Its created and queued events and its work message (published since, so marked in a later transaction),
+            // each carrying the trace of the request that made the task, not of another one in the save.
+            Assert.Equal("created,queued,work", await RowsOfAsync(stored[i].Id));
+            Assert.Equal(traces[i], await ScalarAsync<string>("""SELECT string_agg(DISTINCT "TraceParent", ',') FROM "OutboxMessages" WHERE "TaskId" = @p0""", stored[i].Id));
+        }
+    }
+
+    [Fact]
+    public async Task A_task_the_database_refuses_in_a_shared_save_fails_alone()
+    {
+        // A request with a key whose task another save stored after the request's replay check: its row refuses the
+        // whole save it is in.
+        var taken = await _writer.StoreAsync(New("taken"), ("tenant-writer", "taken"), CancellationToken.None);
+        var builds = new List<Func<AiTask>> { New(), New(), New("taken"), New() };
+        var (first, waiting, _) = await WhileTheFirstSaveIsHeldAsync(builds, keys: [null, null, "taken", null]);
+        await first;
+
+        var outcomes = await OutcomesAsync(waiting);
+        AssertUniqueViolation(outcomes[2].Error);
+        foreach (var (task, _) in outcomes.Where((_, i) => i != 2))
+        {
+            Assert.Equal("created,queued,work", await RowsOfAsync(task!.Id));
+        }
+
+        Assert.Equal(taken.Id, await ScalarAsync<Guid>("""SELECT "Id" FROM "Tasks" WHERE "IdempotencyKey" = 'taken'"""));
+    }
+
+    [Fact]
+    public async Task Two_requests_with_one_key_never_share_a_save()
+    {
+        // Both made while the writer was busy: the later one waits for the next save, where it is refused alone, and
+        // the save it would have failed stores the others together.
+        var builds = new List<Func<AiTask>> { New(), New("same-key"), New(), New("same-key"), New() };
+        var (first, waiting, _) = await WhileTheFirstSaveIsHeldAsync(builds, keys: [null, "same-key", null, "same-key", null]);
+        await first;
+
+        var outcomes = await OutcomesAsync(waiting);
+        AssertUniqueViolation(outcomes[3].Error);
+        var stored = outcomes.Where((_, i) => i != 3).Select(o => o.Task!).ToList();
+        Assert.Equal(1, await TransactionsOfAsync(stored));
+        Assert.Equal(outcomes[1].Task!.Id, await ScalarAsync<Guid>("""SELECT "Id" FROM "Tasks" WHERE "IdempotencyKey" = 'same-key'"""));
+    }
+
+    [Fact]
+    public async Task A_request_cancelled_before_its_save_began_is_not_stored()
+    {
+        using var gone = new CancellationTokenSource();
+        var build = New();
+        Task<AiTask>? cancelled = null;
+        var (first, waiting, _) = await WhileTheFirstSaveIsHeldAsync([New()], whileHeld: () =>
+        {
+            cancelled = _writer.StoreAsync(build, null, gone.Token);
+            gone.Cancel();
+        });
+
+        await first;
+        var stored = Assert.Single(await Task.WhenAll(waiting));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled!);
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "Tasks" WHERE "Id" = @p0""", build().Id));
+        Assert.Equal("created,queued,work", await RowsOfAsync(stored.Id));
+    }
+
+    /// <summary>
+    /// Stores one task while a lock on <c>Tasks</c> holds its insert, makes the other requests once the writer waits
+    /// on it, then lets it go.
+    /// </summary>
+    /// <returns>The first request, the others, and the trace each of the others was made in.</returns>
+    private async Task<(Task<AiTask> First, List<Task<AiTask>> Waiting, List<string> Traces)> WhileTheFirstSaveIsHeldAsync(
+        IReadOnlyList<Func<AiTask>> builds, IReadOnlyList<string?>? keys = null, Action? whileHeld = null)
+    {
+        await using var holder = new NpgsqlConnection(isolated.ConnectionString);
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN SHARE MODE""", holder, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        var first = _writer.StoreAsync(New(), null, CancellationToken.None);
+        await Eventually.UntilAsync(
+            () => ScalarAsync<long>("""
+                SELECT count(*) FROM pg_locks
+                WHERE NOT granted AND locktype = 'relation' AND relation = '"Tasks"'::regclass
+                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """),
+            waitingOnTheLock => waitingOnTheLock > 0,
+            TimeSpan.FromSeconds(30),
+            "the writer's first save to wait on the lock");
+
+        var waiting = new List<Task<AiTask>>();
+        var traces = new List<string>();
+        for (var i = 0; i < builds.Count; i++)
+        {
+            // Each request in a trace of its own, as the API's requests are.
+            using var request = new Activity("create").SetIdFormat(ActivityIdFormat.W3C).Start();
+            traces.Add(request.Id!);
+            waiting.Add(_writer.StoreAsync(builds[i], keys?[i] is { } key ? ("tenant-writer", key) : null, CancellationToken.None));
+        }
+
+        whileHeld?.Invoke();
+
+        Assert.False(first.IsCompleted);
+        await hold.RollbackAsync();
+        return (first, waiting, traces);
+    }
+
+    /// <summary>Makes the same task every time it is called, as the API's create does.</summary>
+    private static Func<AiTask> New(string? idempotencyKey = null)
+    {
+        var id = Guid.CreateVersion7();
+        var now = DateTimeOffset.UtcNow;
+        return () =>
+        {
+            var task = AiTask.Create(id, "tenant-writer", Type, Priority.Normal, """{"prompt":"p"}""", 3, idempotencyKey, idempotencyKey is null ? null : "hash", "corr", null, now);
+            task.Enqueue(now);
+            return task;
+        };
+    }
+
+    private static async Task<(AiTask? Task, Exception? Error)[]> OutcomesAsync(IEnumerable<Task<AiTask>> requests) =>
+        await Task.WhenAll(requests.Select(async request =>
+        {
+            try
+            {
+                return ((AiTask?)await request, (Exception?)null);
+            }
+            catch (Exception ex)
+            {
+                return (null, ex);
+            }
+        }));
+
+    private static void AssertUniqueViolation(Exception? error) =>
+        Assert.Equal("23505", Assert.IsAssignableFrom<DbException>(Assert.IsType<DbUpdateException>(error).InnerException).SqlState);
+
+    /// <summary>In how many transactions the tasks were stored.</summary>
+    private async Task<int> TransactionsOfAsync(IEnumerable<AiTask> tasks) =>
+        (await Task.WhenAll(tasks.Select(t => ScalarAsync<string>("""SELECT xmin::text FROM "Tasks" WHERE "Id" = @p0""", t.Id)))).Distinct().Count();
+
+    private Task<string> RowsOfAsync(Guid id) => ScalarAsync<string>(
+        """
+        SELECT string_agg(CASE WHEN "Destination" = 'tasks-queued' THEN 'work' ELSE substr("MessageType", 6) END, ',' ORDER BY "EventSequence" NULLS LAST)
+        FROM "OutboxMessages" WHERE "TaskId" = @p0
+        """, id);
+
+    private Task<T> ScalarAsync<T>(string sql, params object[] parameters) => Sql.ScalarAsync<T>(isolated.ConnectionString, sql, parameters);
+}
