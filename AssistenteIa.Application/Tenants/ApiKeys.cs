@@ -105,6 +105,9 @@ public sealed class ApiKeyCache(TimeProvider clock, IOptions<TenancyOptions> opt
         }
     }
 
+    /// <summary>The query for the key running now (<see cref="LookUpOnceAsync"/>), whose answer a request may share; null when none is.</summary>
+    public Task<string?>? Underway(string hash) => _lookups.TryGetValue(hash, out var running) ? running : null;
+
     public void Dispose()
     {
         _cache.Dispose();
@@ -127,6 +130,9 @@ public sealed class ApiKeyService(IAppDbContext db, TimeProvider clock, ApiKeyCa
 
     /// <summary>The tenant of a key found valid lately (<see cref="ApiKeyCache"/>), without a query; null when not cached.</summary>
     public string? FindCachedTenant(string hash) => cache.TryGet(hash, out var tenantId) ? tenantId : null;
+
+    /// <summary>The query for the key running now for another request, whose answer may be shared; null when none is.</summary>
+    public Task<string?>? LookupUnderway(string hash) => cache.Underway(hash);
 
     /// <summary>Whether the key was found valid within a day: see <see cref="ApiKeyCache"/>.</summary>
     public bool WasValidLately(string hash) => cache.WasValidLately(hash);

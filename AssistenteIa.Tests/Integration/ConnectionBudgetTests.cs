@@ -23,14 +23,18 @@ public sealed class ConnectionBudgetTests(AppFixture fixture)
         var database = new NpgsqlConnectionStringBuilder(fixture.DatabaseConnectionString).Database;
         var seen = new Dictionary<string, long>();
 
+        // The flood starts only once the sampler has looked, and the sampler looks once more after the flood: a flood
+        // refused fast on a loaded host once ended before the sampler's own connection opened, and nothing was seen.
         using var sampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var looked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var sampler = Task.Run(
             async () =>
             {
                 await using var connection = new NpgsqlConnection(AppFixture.PostgresServer + ";Pooling=false");
                 await connection.OpenAsync(cancellationToken);
-                while (!sampling.IsCancellationRequested)
+                while (true)
                 {
+                    var last = sampling.IsCancellationRequested;
                     await using (var command = new NpgsqlCommand("SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = @database GROUP BY 1", connection))
                     {
                         command.Parameters.AddWithValue("database", database!);
@@ -42,10 +46,17 @@ public sealed class ConnectionBudgetTests(AppFixture fixture)
                         }
                     }
 
+                    looked.TrySetResult();
+                    if (last)
+                    {
+                        return;
+                    }
+
                     await Task.Delay(5, CancellationToken.None);
                 }
             },
             cancellationToken);
+        await await Task.WhenAny(looked.Task, sampler);
 
         // Each request reads the tenant's tasks and their total: enough work that hundreds at once need many connections.
         var responses = await Task.WhenAll(Enumerable.Range(0, Requests).Select(_ => client.GetAsync("/api/v1/tasks?pageSize=100", cancellationToken)));
@@ -73,5 +84,54 @@ public sealed class ConnectionBudgetTests(AppFixture fixture)
         Assert.InRange(seen.GetValueOrDefault("AssistenteIaApi"), 1, ApiPool);
         Assert.Contains("AssistenteIaApi.ServiceB.Worker", seen.Keys);
         Assert.Contains("AssistenteIaApi.ServiceC.Worker", seen.Keys);
+    }
+
+    /// <summary>
+    /// A key this instance has not found valid lately (it has just started, or the key is new) is held to the guard on
+    /// lookups: 8 at once, 64 waiting, the rest refused (503). A client's burst with one such key used to take all those
+    /// places for a single query and have the rest refused as a flood of keys; now the requests share the running query.
+    /// </summary>
+    [Fact]
+    public async Task A_burst_with_a_key_not_checked_lately_waits_for_its_one_lookup_instead_of_being_refused_as_a_flood()
+    {
+        const int Burst = 160;
+        var cancellationToken = TestContext.Current.CancellationToken;
+        using var client = await fixture.CreateTenantClientAsync("burst");
+
+        // The key's lookup waits on this lock, so the whole burst arrives while it runs.
+        await using var holder = new NpgsqlConnection(fixture.DatabaseConnectionString);
+        await holder.OpenAsync(cancellationToken);
+        await using var hold = await holder.BeginTransactionAsync(cancellationToken);
+        await using (var lockTable = new NpgsqlCommand("""LOCK TABLE "ApiKeys" IN ACCESS EXCLUSIVE MODE""", holder, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var burst = Enumerable.Range(0, Burst).Select(_ => client.GetAsync("/api/v1/tasks?pageSize=1", cancellationToken)).ToList();
+        await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<long>("""
+                SELECT count(*) FROM pg_locks
+                WHERE NOT granted AND locktype = 'relation' AND relation = '"ApiKeys"'::regclass
+                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """),
+            waitingOnTheLock => waitingOnTheLock > 0,
+            TimeSpan.FromSeconds(30),
+            "the key's lookup to wait on the lock");
+
+        // The refusals came at once, while the lookup still waited: a window of two seconds shows them if they come.
+        await Task.WhenAny(Task.WhenAny(burst), Task.Delay(TimeSpan.FromSeconds(2), cancellationToken));
+        var early = burst.Where(r => r.IsCompleted).Select(r => r.Result.StatusCode).ToList();
+        Assert.True(early.Count == 0, $"{early.Count} requests were answered while their key's lookup ran: {string.Join(", ", early.Distinct())}");
+
+        await hold.RollbackAsync(cancellationToken);
+        var responses = await Task.WhenAll(burst);
+
+        // The tenant's share of the instance runs, the rest of its flood is refused by that share (429): none by the guard.
+        Assert.All(responses, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.TooManyRequests }));
+        Assert.InRange(responses.Count(r => r.StatusCode == HttpStatusCode.OK), AppFixture.TenantShare, Burst);
+        foreach (var response in responses)
+        {
+            response.Dispose();
+        }
     }
 }

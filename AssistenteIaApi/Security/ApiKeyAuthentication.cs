@@ -33,8 +33,19 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.Fail("Unknown API key.");
         }
 
-        var tenant = keys.FindCachedTenant(hash);
-        if (tenant is null)
+        string? tenant;
+        if (keys.FindCachedTenant(hash) is { } cached)
+        {
+            tenant = cached;
+        }
+        else if (keys.LookupUnderway(hash) is { } underway)
+        {
+            // The key's query is running for another request: this one waits for its answer and takes no place of the
+            // guard. A client's burst with a key this instance has not seen lately (it has just started) costs one
+            // query and one place; it used to take them all, and its other requests were refused (503) as a flood.
+            tenant = await underway.WaitAsync(Context.RequestAborted);
+        }
+        else
         {
             using var lookup = await guard.EnterAsync(Context.Connection.RemoteIpAddress, keys.WasValidLately(hash), Context.RequestAborted);
             if (lookup.Refusal is { } refusal)
@@ -44,12 +55,15 @@ public sealed class ApiKeyAuthenticationHandler(
             }
 
             tenant = await keys.LookUpAsync(hash, Context.RequestAborted);
-            if (tenant is null)
+            if (tenant is not null)
             {
-                return AuthenticateResult.Fail("Unknown API key.");
+                lookup.Valid();
             }
+        }
 
-            lookup.Valid();
+        if (tenant is null)
+        {
+            return AuthenticateResult.Fail("Unknown API key.");
         }
 
         var identity = new ClaimsIdentity([new Claim(TenantClaim, tenant)], SchemeName);
