@@ -1,13 +1,16 @@
 using System.Data.Common;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.Commands.CreateTask;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
@@ -28,13 +31,16 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
     public ValueTask InitializeAsync()
     {
         var services = new ServiceCollection();
+        services.AddMetrics();
         services.AddScoped(_ => isolated.CreateDbContext());
         services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
         services.AddScoped(sp => new OutboxPublisher(sp.GetRequiredService<IAppDbContext>(), isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance));
         _services = services.BuildServiceProvider();
-        _writer = new TaskCreationWriter(_services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, writers: 1);
+        _writer = new TaskCreationWriter(_services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, Meters, TimeProvider.System, writers: 1);
         return ValueTask.CompletedTask;
     }
+
+    private IMeterFactory Meters => _services.GetRequiredService<IMeterFactory>();
 
     public async ValueTask DisposeAsync()
     {
@@ -45,6 +51,8 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
     [Fact]
     public async Task Creates_made_while_the_writer_is_busy_are_stored_in_one_transaction_each_with_its_rows_and_trace()
     {
+        using var sizes = new MetricCollector<int>(Meters, TaskMetrics.MeterName, "assistenteia.tasks.creation.save_size");
+        using var waits = new MetricCollector<double>(Meters, TaskMetrics.MeterName, "assistenteia.tasks.creation.wait");
         var (first, waiting, traces) = await WhileTheFirstSaveIsHeldAsync(Enumerable.Range(0, 5).Select(_ => New()).ToList());
 
         await first;
@@ -57,6 +65,10 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
             Assert.Equal("created,queued,work", await RowsOfAsync(stored[i].Id));
             Assert.Equal(traces[i], await ScalarAsync<string>("""SELECT string_agg(DISTINCT "TraceParent", ',') FROM "OutboxMessages" WHERE "TaskId" = @p0""", stored[i].Id));
         }
+
+        // Measured: the held save of one task, then the five together; each request's wait for its save.
+        Assert.Equal([1, 5], sizes.GetMeasurementSnapshot().Select(m => m.Value));
+        Assert.Equal(6, waits.GetMeasurementSnapshot().Count);
     }
 
     [Fact]
@@ -65,6 +77,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         // A request with a key whose task another save stored after the request's replay check: its row refuses the
         // whole save it is in.
         var taken = await _writer.StoreAsync(New("taken"), ("tenant-writer", "taken"), CancellationToken.None);
+        using var splits = new MetricCollector<long>(Meters, TaskMetrics.MeterName, "assistenteia.tasks.creation.split_saves");
         var builds = new List<Func<AiTask>> { New(), New(), New("taken"), New() };
         var (first, waiting, _) = await WhileTheFirstSaveIsHeldAsync(builds, keys: [null, null, "taken", null]);
         await first;
@@ -77,6 +90,8 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         }
 
         Assert.Equal(taken.Id, await ScalarAsync<Guid>("""SELECT "Id" FROM "Tasks" WHERE "IdempotencyKey" = 'taken'"""));
+        var split = Assert.Single(splits.GetMeasurementSnapshot());
+        Assert.Equal("refused", split.Tags["reason"]);
     }
 
     [Fact]

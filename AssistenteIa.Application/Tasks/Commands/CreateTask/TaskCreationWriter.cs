@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Outbox;
@@ -48,15 +49,30 @@ public sealed class TaskCreationWriter : IDisposable
     private readonly IServiceScopeFactory _scopes;
     private readonly ILogger<TaskCreationWriter> _logger;
     private readonly Task[] _writers;
+    private readonly TimeProvider _clock;
+    private readonly Histogram<int> _saveSize;
+    private readonly Histogram<double> _wait;
+    private readonly Counter<long> _split;
 
     /// <param name="scopes">Where each save gets its own database context and publisher.</param>
     /// <param name="logger">Where refused saves are logged.</param>
+    /// <param name="meterFactory">Where the saves are measured (meter <see cref="TaskMetrics.MeterName"/>).</param>
+    /// <param name="clock">Times the requests' wait.</param>
     /// <param name="writers">Saves in flight at most (<see cref="Writers"/> unless a test says otherwise).</param>
-    public TaskCreationWriter(IServiceScopeFactory scopes, ILogger<TaskCreationWriter> logger, int writers = Writers)
+    public TaskCreationWriter(IServiceScopeFactory scopes, ILogger<TaskCreationWriter> logger, IMeterFactory meterFactory, TimeProvider clock, int writers = Writers)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(writers, 1);
         _scopes = scopes;
         _logger = logger;
+        _clock = clock;
+
+        // What an operator reads to see whether creates share saves, how long they wait for one, and how often a
+        // shared save is refused and made again task by task (each such save costs its tasks a save each).
+        var meter = meterFactory.Create(TaskMetrics.MeterName);
+        _saveSize = meter.CreateHistogram("assistenteia.tasks.creation.save_size", "{task}", "New tasks stored by one save of the API's TaskCreationWriter.", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32] });
+        _wait = meter.CreateHistogram("assistenteia.tasks.creation.wait", "s", "Time a create waited for the save that took it (TaskCreationWriter).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+        _split = meter.CreateCounter<long>("assistenteia.tasks.creation.split_saves", "{save}", "Shared saves of new tasks refused for one task's row (reason: refused) or as a deadlock's victim (reason: deadlock), then made one task at a time.");
+        meter.CreateObservableGauge("assistenteia.tasks.creation.waiting", () => _pending.Reader.Count, "{request}", "Creates waiting for a save of the API's TaskCreationWriter.");
 
         // Not in the context of the request that happened to make this writer: its trace would be every save's.
         using (ExecutionContext.SuppressFlow())
@@ -77,7 +93,7 @@ public sealed class TaskCreationWriter : IDisposable
     /// <param name="cancellationToken">The request's.</param>
     public Task<AiTask> StoreAsync(Func<AiTask> build, (string TenantId, string Key)? idempotencyKey, CancellationToken cancellationToken)
     {
-        var pending = new Pending(build, idempotencyKey, Activity.Current?.Id, cancellationToken);
+        var pending = new Pending(build, idempotencyKey, Activity.Current?.Id, _clock.GetTimestamp(), cancellationToken);
         return _pending.Writer.TryWrite(pending)
             ? pending.Stored.Task.WaitAsync(cancellationToken)
             : Task.FromException<AiTask>(new ObjectDisposedException(nameof(TaskCreationWriter), "The host is stopping; retry the request."));
@@ -120,6 +136,11 @@ public sealed class TaskCreationWriter : IDisposable
             heldBack.InsertRange(0, carried);
             if (batch.Count > 0)
             {
+                foreach (var taken in batch)
+                {
+                    _wait.Record(_clock.GetElapsedTime(taken.Arrived).TotalSeconds);
+                }
+
                 await SaveAsync(batch);
                 batch.Clear();
             }
@@ -138,6 +159,7 @@ public sealed class TaskCreationWriter : IDisposable
         catch (Exception ex) when (batch.Count > 1 && (RefusedTasks.IsRefusal(ex) || IsDeadlock(ex)))
         {
             _logger.LogInformation(ex, "A save of {Count} new tasks was refused; saving them one at a time", batch.Count);
+            _split.Add(1, new KeyValuePair<string, object?>("reason", IsDeadlock(ex) ? "deadlock" : "refused"));
             foreach (var one in batch)
             {
                 try
@@ -193,6 +215,7 @@ public sealed class TaskCreationWriter : IDisposable
         // Not a request's token: the save holds other requests' tasks. A few tasks go in one round trip without
         // BEGIN/COMMIT; a larger save takes an ordinary transaction.
         await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        _saveSize.Record(saving.Count);
         foreach (var pending in saving)
         {
             pending.Stored.TrySetResult(pending.Built!);
@@ -232,7 +255,7 @@ public sealed class TaskCreationWriter : IDisposable
     private static bool IsDeadlock(Exception ex) =>
         ex is DbUpdateException { InnerException: DbException { SqlState: "40P01" } } or DbException { SqlState: "40P01" };
 
-    private sealed record Pending(Func<AiTask> Build, (string TenantId, string Key)? IdempotencyKey, string? TraceParent, CancellationToken CancellationToken)
+    private sealed record Pending(Func<AiTask> Build, (string TenantId, string Key)? IdempotencyKey, string? TraceParent, long Arrived, CancellationToken CancellationToken)
     {
         public TaskCompletionSource<AiTask> Stored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
