@@ -174,13 +174,19 @@ public sealed class WorkerResilienceTests(AppFixture fixture)
     public async Task A_backlog_runs_Critical_tasks_before_Low_ones()
     {
         using var client = fixture.CreateApiClient();
-        var (_, low) = await QueueBehindABlockerAsync(client, blockerMs: 5000, "low", priority: "Low");
+
+        // The blocker runs until the Critical tasks are queued, then is cancelled: a blocker of a fixed 5 s once ended
+        // first on a loaded host (the full suite), and a Low task the worker took then counted as started too early.
+        var (blocker, low) = await QueueBehindABlockerAsync(client, blockerMs: 60_000, "low", priority: "Low");
 
         var critical = new List<Guid>();
         for (var i = 0; i < 3; i++)
         {
             critical.Add((await TaskApi.CreateAsync(client, TaskApi.Body(prompt: $"critical {i}", priority: "Critical"))).Id);
         }
+
+        await Eventually.UntilAsync(() => Broker.ReadyCountAsync(fixture, "tasks-queued"), n => n >= low.Count - 1 + critical.Count, RecoveryDeadline, "the Low and Critical tasks' messages waiting in tasks-queued");
+        (await client.PostAsync($"/api/v1/tasks/{blocker.Id}/cancel", null)).EnsureSuccessStatusCode();
 
         var started = new Dictionary<Guid, DateTimeOffset>();
         foreach (var id in low.Concat(critical))
