@@ -21,6 +21,10 @@ public static class StoredEnums
         where TEnum : struct, Enum =>
         ByName<TEnum>.Members.TryGetValue(stored, out var value) ? value : throw new StoredValueUnreadableException(typeof(TEnum), stored);
 
+    /// <summary>The member named <paramref name="stored"/> exactly, if this build has one.</summary>
+    public static bool TryParse<TEnum>(string stored, out TEnum value)
+        where TEnum : struct, Enum => ByName<TEnum>.Members.TryGetValue(stored, out value);
+
     /// <summary>Every name <see cref="Parse{TEnum}"/> reads: a row whose column holds another cannot be read by this build.</summary>
     public static string[] Names<TEnum>()
         where TEnum : struct, Enum => [.. ByName<TEnum>.Members.Keys];

@@ -114,7 +114,8 @@ public sealed class TaskStatsReader(AppDbContext db) : ITaskStatsReader
 
         var overall = latency.FirstOrDefault(l => l.IsTotal);
         return new TaskStatsReadout(
-            statuses.ToDictionary(s => Enum.Parse<AiTaskStatus>(s.Status), s => s.Count),
+            // A status a later version wrote (read after a rollback) is not one this build can name: left out.
+            statuses.Select(s => (Known: StoredEnums.TryParse<AiTaskStatus>(s.Status, out var status), Status: status, s.Count)).Where(s => s.Known).ToDictionary(s => s.Status, s => s.Count),
             throughput,
             overall is null ? LatencyDto.None : new LatencyDto(overall.QueueWaitP50Ms, overall.QueueWaitP95Ms, overall.ExecutionP50Ms, overall.ExecutionP95Ms),
             latency.Where(l => !l.IsTotal).Select(l => new LatencyBucketDto(l.Start!.Value, l.QueueWaitP50Ms, l.QueueWaitP95Ms, l.ExecutionP50Ms, l.ExecutionP95Ms)).ToList(),

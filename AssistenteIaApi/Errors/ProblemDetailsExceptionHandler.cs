@@ -1,4 +1,5 @@
 using AssistenteIa.Application;
+using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Domain.Exceptions;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
@@ -30,6 +31,14 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
             _ => null,
         };
 
+        if (problem is null && Unreadable(exception) is { } unreadable)
+        {
+            // A row a later version wrote (a status or type this build does not know), read after a rollback: not the
+            // client's fault, nor an unknown failure; it reads again once the later version is back.
+            logger.LogWarning(exception, "A stored {Type} '{Stored}' this version does not know, read on {Method} {Path}", unreadable.ValueType.Name, unreadable.Stored, httpContext.Request.Method, httpContext.Request.Path);
+            problem = Problem(StatusCodes.Status503ServiceUnavailable, "Service unavailable", "This resource was written by a newer version of the service than this instance runs; retry once the update has reached every instance.");
+        }
+
         if (problem is null && IsTransientStorageFailure(exception))
         {
             // The database is restarting or unreachable: nothing was decided, the client may retry (with its Idempotency-Key).
@@ -47,6 +56,9 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
         httpContext.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
+
+    private static StoredValueUnreadableException? Unreadable(Exception? exception) =>
+        exception is null ? null : exception as StoredValueUnreadableException ?? Unreadable(exception.InnerException);
 
     private static bool IsTransientStorageFailure(Exception exception) => exception switch
     {

@@ -100,8 +100,10 @@ public sealed class ListTasksHandler(IAppDbContext db)
             tasks = tasks.Where(t => t.TaskExecutionType == et);
         }
 
+        // The total counts every row; the page leaves out a row a later version wrote (ReadableTasks), so one such row
+        // does not fail the tenant's whole list.
         var total = await tasks.Take(CountCap + 1).CountAsync(cancellationToken);
-        var ordered = tasks
+        var ordered = tasks.Readable()
             .OrderByDescending(t => t.CreatedAt).ThenByDescending(t => t.Id)
             .Skip((page - 1) * pageSize)
             .Take(pageSize);
