@@ -99,31 +99,16 @@ public sealed class ConnectionBudgetTests(AppFixture fixture)
         using var client = await fixture.CreateTenantClientAsync("burst");
 
         // The key's lookup waits on this lock, so the whole burst arrives while it runs.
-        await using var holder = new NpgsqlConnection(fixture.DatabaseConnectionString);
-        await holder.OpenAsync(cancellationToken);
-        await using var hold = await holder.BeginTransactionAsync(cancellationToken);
-        await using (var lockTable = new NpgsqlCommand("""LOCK TABLE "ApiKeys" IN ACCESS EXCLUSIVE MODE""", holder, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync(cancellationToken);
-        }
-
+        await using var hold = await Sql.LockAsync(fixture.DatabaseConnectionString, "ApiKeys", "ACCESS EXCLUSIVE");
         var burst = Enumerable.Range(0, Burst).Select(_ => client.GetAsync("/api/v1/tasks?pageSize=1", cancellationToken)).ToList();
-        await Eventually.UntilAsync(
-            () => fixture.ScalarAsync<long>("""
-                SELECT count(*) FROM pg_locks
-                WHERE NOT granted AND locktype = 'relation' AND relation = '"ApiKeys"'::regclass
-                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                """),
-            waitingOnTheLock => waitingOnTheLock > 0,
-            TimeSpan.FromSeconds(30),
-            "the key's lookup to wait on the lock");
+        await hold.WaitUntilWaitedOnAsync("the key's lookup to wait on the lock");
 
         // The refusals came at once, while the lookup still waited: a window of two seconds shows them if they come.
         await Task.WhenAny(Task.WhenAny(burst), Task.Delay(TimeSpan.FromSeconds(2), cancellationToken));
         var early = burst.Where(r => r.IsCompleted).Select(r => r.Result.StatusCode).ToList();
         Assert.True(early.Count == 0, $"{early.Count} requests were answered while their key's lookup ran: {string.Join(", ", early.Distinct())}");
 
-        await hold.RollbackAsync(cancellationToken);
+        await hold.ReleaseAsync();
         var responses = await Task.WhenAll(burst);
 
         // The tenant's share of the instance runs, the rest of its flood is refused by that share (429): none by the guard.

@@ -12,7 +12,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 namespace AssistenteIa.Tests.Integration;
 
@@ -137,24 +136,9 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
     private async Task<(Task<AiTask> First, List<Task<AiTask>> Waiting, List<string> Traces)> WhileTheFirstSaveIsHeldAsync(
         IReadOnlyList<Func<AiTask>> builds, IReadOnlyList<string?>? keys = null, Action? whileHeld = null)
     {
-        await using var holder = new NpgsqlConnection(isolated.ConnectionString);
-        await holder.OpenAsync();
-        await using var hold = await holder.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand("""LOCK TABLE "Tasks" IN SHARE MODE""", holder, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync();
-        }
-
+        await using var hold = await Sql.LockAsync(isolated.ConnectionString, "Tasks", "SHARE");
         var first = _writer.StoreAsync(New(), null, CancellationToken.None);
-        await Eventually.UntilAsync(
-            () => ScalarAsync<long>("""
-                SELECT count(*) FROM pg_locks
-                WHERE NOT granted AND locktype = 'relation' AND relation = '"Tasks"'::regclass
-                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                """),
-            waitingOnTheLock => waitingOnTheLock > 0,
-            TimeSpan.FromSeconds(30),
-            "the writer's first save to wait on the lock");
+        await hold.WaitUntilWaitedOnAsync("the writer's first save to wait on the lock");
 
         var waiting = new List<Task<AiTask>>();
         var traces = new List<string>();
@@ -169,7 +153,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         whileHeld?.Invoke();
 
         Assert.False(first.IsCompleted);
-        await hold.RollbackAsync();
+        await hold.ReleaseAsync();
         return (first, waiting, traces);
     }
 
