@@ -9,6 +9,8 @@ using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -107,6 +109,36 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         var stored = outcomes.Where((_, i) => i != 3).Select(o => o.Task!).ToList();
         Assert.Equal(1, await TransactionsOfAsync(stored));
         Assert.Equal(outcomes[1].Task!.Id, await ScalarAsync<Guid>("""SELECT "Id" FROM "Tasks" WHERE "IdempotencyKey" = 'same-key'"""));
+    }
+
+    [Fact]
+    public async Task A_failed_save_whose_outcome_cannot_be_read_fails_its_request_and_the_writer_goes_on()
+    {
+        // The read of whether the task was stored after all fails as EF's retrying strategy fails once the database
+        // is gone for longer than its retries: it used to escape the loop, which ended, and every later create waited.
+        var services = new ServiceCollection();
+        services.AddMetrics();
+        services.AddScoped(_ => new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(isolated.ConnectionString).AddInterceptors(new UnanswerableExistsCheck()).Options));
+        services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
+        services.AddScoped(sp => new OutboxPublisher(sp.GetRequiredService<IAppDbContext>(), isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance));
+        await using var provider = services.BuildServiceProvider();
+        using var writer = new TaskCreationWriter(provider.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, provider.GetRequiredService<IMeterFactory>(), TimeProvider.System, writers: 1);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        await writer.StoreAsync(New("unanswerable"), ("tenant-writer", "unanswerable"), deadline.Token);
+        var refused = await OutcomesAsync([writer.StoreAsync(New("unanswerable"), ("tenant-writer", "unanswerable"), deadline.Token)]);
+        AssertUniqueViolation(refused[0].Error);
+
+        var next = await writer.StoreAsync(New(), null, deadline.Token);
+        Assert.Equal("created,queued,work", await RowsOfAsync(next.Id));
+    }
+
+    private sealed class UnanswerableExistsCheck : DbCommandInterceptor
+    {
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default) =>
+            command.CommandText.TrimStart().StartsWith("SELECT EXISTS", StringComparison.Ordinal)
+                ? throw new RetryLimitExceededException("The database did not answer within the retries.", new TimeoutException())
+                : ValueTask.FromResult(result);
     }
 
     [Fact]

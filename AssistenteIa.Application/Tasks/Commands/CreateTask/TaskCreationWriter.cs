@@ -141,7 +141,21 @@ public sealed class TaskCreationWriter : IDisposable
                     _wait.Record(_clock.GetElapsedTime(taken.Arrived).TotalSeconds);
                 }
 
-                await SaveAsync(batch);
+                try
+                {
+                    await SaveAsync(batch);
+                }
+                catch (Exception ex)
+                {
+                    // SaveAsync answers every request itself; should it ever fail to, its requests are failed here, and
+                    // the loop goes on: a loop that ended would leave every later create waiting for ever.
+                    _logger.LogError(ex, "A save of {Count} new tasks failed without answering its requests", batch.Count);
+                    foreach (var unanswered in batch)
+                    {
+                        unanswered.Stored.TrySetException(ex);
+                    }
+                }
+
                 batch.Clear();
             }
 
@@ -226,14 +240,15 @@ public sealed class TaskCreationWriter : IDisposable
     }
 
     /// <summary>
-    /// Fails the request, unless its task is stored after all: a commit whose answer was lost, then refused on the
-    /// primary key when EF's retry sent the task again.
+    /// Fails the request, unless its task is stored after all: a commit whose answer was lost (then refused on the
+    /// primary key when EF's retry sent the task again, or retried until EF's limit while the database restarted).
+    /// Never throws: a question the database cannot answer fails the request with the save's error.
     /// </summary>
     private async Task FailAsync(Pending pending, Exception error)
     {
-        if (pending.Built is { } built && error is DbUpdateException)
+        try
         {
-            try
+            if (pending.Built is { } built)
             {
                 await using var scope = _scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
@@ -243,17 +258,28 @@ public sealed class TaskCreationWriter : IDisposable
                     return;
                 }
             }
-            catch (Exception ex) when (ex is DbException or DbUpdateException or InvalidOperationException or TimeoutException)
-            {
-                _logger.LogWarning(ex, "Could not read whether task {TaskId} was stored after its save failed", built.Id);
-            }
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "Could not read whether task {TaskId} was stored after its save failed", pending.Built?.Id);
         }
 
         pending.Stored.TrySetException(error);
     }
 
-    private static bool IsDeadlock(Exception ex) =>
-        ex is DbUpdateException { InnerException: DbException { SqlState: "40P01" } } or DbException { SqlState: "40P01" };
+    /// <summary>Also when wrapped: EF's retrying strategy retries a deadlock, then wraps the last one.</summary>
+    private static bool IsDeadlock(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is DbException { SqlState: "40P01" })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private sealed record Pending(Func<AiTask> Build, (string TenantId, string Key)? IdempotencyKey, string? TraceParent, long Arrived, CancellationToken CancellationToken)
     {
