@@ -250,18 +250,7 @@ public sealed class Subscription<TMessage>(IServiceProvider services, Subscripti
     }
 
     /// <summary>Also when wrapped (EF wraps what a read throws when detailed errors are on).</summary>
-    private static bool IsUnreadable(Exception? ex)
-    {
-        for (; ex is not null; ex = ex.InnerException)
-        {
-            if (ex is StoredValueUnreadableException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool IsUnreadable(Exception ex) => ex.Find<StoredValueUnreadableException>() is not null;
 
     private async Task SettleAsync(IChannel channel, BasicDeliverEventArgs delivery, DeliveryOutcome outcome, bool pause)
     {

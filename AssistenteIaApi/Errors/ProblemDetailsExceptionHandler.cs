@@ -57,15 +57,10 @@ public sealed class ProblemDetailsExceptionHandler(IProblemDetailsService proble
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
 
-    private static StoredValueUnreadableException? Unreadable(Exception? exception) =>
-        exception is null ? null : exception as StoredValueUnreadableException ?? Unreadable(exception.InnerException);
+    private static StoredValueUnreadableException? Unreadable(Exception exception) => exception.Find<StoredValueUnreadableException>();
 
-    private static bool IsTransientStorageFailure(Exception exception) => exception switch
-    {
-        Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException => true,
-        System.Data.Common.DbException { IsTransient: true } => true,
-        _ => exception.InnerException is { } inner && IsTransientStorageFailure(inner),
-    };
+    private static bool IsTransientStorageFailure(Exception exception) =>
+        exception.Find<Exception>(e => e is Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException or System.Data.Common.DbException { IsTransient: true }) is not null;
 
     private static ProblemDetails Problem(int status, string title, string detail) => new() { Status = status, Title = title, Detail = detail };
 }

@@ -268,18 +268,7 @@ public sealed class TaskCreationWriter : IDisposable
     }
 
     /// <summary>Also when wrapped: EF's retrying strategy retries a deadlock, then wraps the last one.</summary>
-    private static bool IsDeadlock(Exception? ex)
-    {
-        for (; ex is not null; ex = ex.InnerException)
-        {
-            if (ex is DbException { SqlState: "40P01" })
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool IsDeadlock(Exception ex) => ex.Find<DbException>(e => e.SqlState == "40P01") is not null;
 
     private sealed record Pending(Func<AiTask> Build, (string TenantId, string Key)? IdempotencyKey, string? TraceParent, long Arrived, CancellationToken CancellationToken)
     {
