@@ -160,6 +160,11 @@ internal static class Report
         }
 
         sb.AppendLine(CultureInfo.InvariantCulture, $"| end to end, per task | machine CPU {N(Get("endToEndCpuMsPerTask"), " ms")} (every process{(Spread("endToEndCpuMsPerTask", "endToEndPerSecRounds", "", " ms") is { Length: > 0 } cpu ? "; " + cpu : "")}); p50 of accept {N(Get("endToEndAcceptP50Ms"), " ms")}, queue to start {N(Get("endToEndDispatchP50Ms"), " ms")}, start to end {N(Get("endToEndFinishP50Ms"), " ms")} | |");
+        if (Has("endToEndCpuMsPerTaskApi"))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| end to end, CPU per task by part | {string.Join(", ", ProcessCpu.Parts.Select(p => $"{p.Name} {N(Get("endToEndCpuMsPerTask" + p.Name), " ms")}"))} (the rest: the AppHost's proxy, the kernel's threads, others) | |");
+        }
+
         sb.AppendLine(CultureInfo.InvariantCulture, $"| platform overhead p50 (end to end − model time) | {N(Get("overheadP50Ms"), " ms")} | {G("overheadP50")} |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| paced {N(Get("pacedRate"))}/s, POST → Succeeded | p50 {N(Get("pacedP50Ms"), " ms")}, p99 {N(Get("pacedP99Ms"), " ms")}{InParentheses(Spread("pacedP99Ms", "pacedP99MsRounds", "", " ms"))}; errors {N(Get("pacedErrors"))} | {G("pacedP99")} |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| idle, one task at a time ({N(Get("idleTasks"))}), POST → Succeeded | p50 {N(Get("idleP50Ms"), " ms")}, p99 {N(Get("idleP99Ms"), " ms")}; p50 of accept {N(Get("idleAcceptP50Ms"), " ms")}, queue to start {N(Get("idleDispatchP50Ms"), " ms")}, start to end {N(Get("idleFinishP50Ms"), " ms")} | {G("idleP50")} (p50) |");

@@ -264,6 +264,7 @@ internal static class SystemBenchmark
     private static async Task EndToEndAsync(Run run, int tasks, int clients, Action<string, double> set, string suffix)
     {
         var cpuBefore = Bench.MachineCpuTime();
+        var partsBefore = ProcessCpu.Sample();
         var clock = Stopwatch.StartNew();
         var burst = await run.BurstAsync(tasks, clients);
         set("endToEndPostPerSec" + suffix, tasks / clock.Elapsed.TotalSeconds);
@@ -274,6 +275,15 @@ internal static class SystemBenchmark
             // What the whole machine spent per task (every process: services, Postgres, RabbitMQ, this client): steadier
             // than a rate when the machine's cores are shared with others (a rate falls with stolen time, this does not).
             set("endToEndCpuMsPerTask" + suffix, (after - before).TotalMilliseconds / tasks);
+        }
+
+        if (partsBefore is not null && ProcessCpu.Sample() is { } partsAfter)
+        {
+            // The same per part: where a task's cost goes (endToEndCpuMsPerTaskApi, …ServiceB, …Postgres, …).
+            foreach (var (part, _) in ProcessCpu.Parts)
+            {
+                set($"endToEndCpuMsPerTask{part}{suffix}", (partsAfter[part] - partsBefore[part]).TotalMilliseconds / tasks);
+            }
         }
 
         set("endToEndTasks" + suffix, tasks);
