@@ -112,6 +112,46 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
     }
 
     [Fact]
+    public async Task A_key_in_one_writers_save_holds_back_its_repeat_from_the_others_without_holding_up_their_tasks()
+    {
+        // Two writers. The first request's insert waits on the unique index behind a transaction holding its key, so
+        // its save stays in flight; a repeat of its key arrives with another task meanwhile. The other writer must
+        // store that task at once and keep the repeat back: saved beside it, the repeat waited on the index too and
+        // held the task up, and once refused it failed their shared save, made again one task at a time.
+        using var writer = new TaskCreationWriter(_services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, Meters, TimeProvider.System, writers: 2);
+        using var splits = new MetricCollector<long>(Meters, TaskMetrics.MeterName, "assistenteia.tasks.creation.split_saves");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var holder = isolated.CreateDbContext();
+        await using var holding = await holder.Database.BeginTransactionAsync(deadline.Token);
+        holder.Tasks.Add(New("held")());
+        await holder.SaveChangesAsync(deadline.Token);
+
+        var first = writer.StoreAsync(New("held"), ("tenant-writer", "held"), deadline.Token);
+        await Eventually.UntilAsync(
+            () => ScalarAsync<long>(
+                """
+                SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)
+                WHERE NOT granted AND locktype = 'transactionid' AND datname = current_database()
+                """),
+            waiting => waiting > 0,
+            TimeSpan.FromSeconds(30),
+            "the first save to wait on the held key");
+        var repeat = writer.StoreAsync(New("held"), ("tenant-writer", "held"), deadline.Token);
+        var other = writer.StoreAsync(New(), null, deadline.Token);
+
+        var stored = await other.WaitAsync(TimeSpan.FromSeconds(15), deadline.Token);
+        Assert.Equal("created,queued,work", await RowsOfAsync(stored.Id));
+        Assert.False(first.IsCompleted);
+        Assert.False(repeat.IsCompleted);
+
+        await holding.RollbackAsync(deadline.Token);
+        var kept = await first;
+        AssertUniqueViolation((await OutcomesAsync([repeat]))[0].Error);
+        Assert.Equal(kept.Id, await ScalarAsync<Guid>("""SELECT "Id" FROM "Tasks" WHERE "IdempotencyKey" = 'held'"""));
+        Assert.Empty(splits.GetMeasurementSnapshot());
+    }
+
+    [Fact]
     public async Task A_failed_save_whose_outcome_cannot_be_read_fails_its_request_and_the_writer_goes_on()
     {
         // The read of whether the task was stored after all fails as EF's retrying strategy fails once the database

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -24,8 +25,10 @@ namespace AssistenteIa.Application.Tasks.Commands.CreateTask;
 /// A save is all or nothing, so the writer keeps one task's refusal from failing the others:
 /// </para>
 /// <list type="bullet">
-/// <item>Two requests of one tenant with the same Idempotency-Key never share a save: the later one waits for the
-/// next, where the unique index refuses it alone and its request answers with the earlier task.</item>
+/// <item>Two requests of one tenant with the same Idempotency-Key are never in saves at the same time, whichever
+/// writer takes them: the later one waits until the earlier one's save ended, then goes in a save where the unique
+/// index refuses it alone and its request answers with the earlier task. Otherwise a client repeating one key would
+/// fail the shared saves of other tenants' tasks, each then made again one task at a time.</item>
 /// <item>A save refused for one task's row (a key another save stored meanwhile, a value a constraint refuses:
 /// <see cref="RefusedTasks.IsRefusal"/>) or chosen as a deadlock's victim (two saves inserting the same keys in
 /// crossed order) is made again one task at a time, each built afresh, so each request gets its own answer.</item>
@@ -46,6 +49,9 @@ public sealed class TaskCreationWriter : IDisposable
     public const int MaxTasksPerSave = 32;
 
     private readonly Channel<Pending> _pending = Channel.CreateUnbounded<Pending>();
+
+    /// <summary>The Idempotency-Keys of the saves in flight, of every writer, each with its save's end.</summary>
+    private readonly ConcurrentDictionary<(string TenantId, string Key), Task> _keysInFlight = new();
     private readonly IServiceScopeFactory _scopes;
     private readonly ILogger<TaskCreationWriter> _logger;
     private readonly Task[] _writers;
@@ -116,19 +122,26 @@ public sealed class TaskCreationWriter : IDisposable
             // What the last save held back goes first, then what waits in the channel.
             var carried = new Queue<Pending>(heldBack);
             heldBack.Clear();
+            var saveEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             while (batch.Count < MaxTasksPerSave && (carried.TryDequeue(out var earlier) ? earlier : _pending.Reader.TryRead(out var read) ? read : null) is { } next)
             {
                 if (next.CancellationToken.IsCancellationRequested)
                 {
                     next.Stored.TrySetCanceled(next.CancellationToken);
                 }
-                else if (next.IdempotencyKey is { } key && !keys.Add(key))
+                else if (next.IdempotencyKey is { } key && (keys.Contains(key) || !_keysInFlight.TryAdd(key, saveEnded.Task)))
                 {
-                    // The same key as a task of this save: it goes in the next save, after this one committed.
+                    // The same key as a task of this save or of another writer's: it goes in a later save, once that
+                    // one ended.
                     heldBack.Add(next);
                 }
                 else
                 {
+                    if (next.IdempotencyKey is { } taken)
+                    {
+                        keys.Add(taken);
+                    }
+
                     batch.Add(next);
                 }
             }
@@ -158,8 +171,37 @@ public sealed class TaskCreationWriter : IDisposable
 
                 batch.Clear();
             }
+            else if (heldBack.Count > 0)
+            {
+                // Every request left waits for another writer's save: wait for one of those to end (or for new
+                // requests), rather than look again at once.
+                await Task.WhenAny([_pending.Reader.WaitToReadAsync(CancellationToken.None).AsTask(), .. SavesHolding(heldBack)]);
+            }
+
+            foreach (var key in keys)
+            {
+                _keysInFlight.TryRemove(key, out _);
+            }
 
             keys.Clear();
+            saveEnded.TrySetResult();
+        }
+    }
+
+    /// <summary>The ends of the saves in flight that hold the keys of <paramref name="heldBack"/>.</summary>
+    private IEnumerable<Task> SavesHolding(List<Pending> heldBack)
+    {
+        foreach (var pending in heldBack)
+        {
+            if (pending.IdempotencyKey is { } key && _keysInFlight.TryGetValue(key, out var saving))
+            {
+                yield return saving;
+            }
+            else
+            {
+                // Its key's save ended meanwhile: look again at once.
+                yield return Task.CompletedTask;
+            }
         }
     }
 
