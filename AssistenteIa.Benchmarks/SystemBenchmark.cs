@@ -91,11 +91,16 @@ internal static class SystemBenchmark
                         var createRate = options.Int("paced-create-rate", 1000);
                         var createRateSeconds = options.Int("paced-create-seconds", 10);
                         Step($"paced create: {createRate} POSTs/s for {createRateSeconds} s");
+                        run.TakeRefusals();
                         var pacedCreate = await run.PacedAsync(createRate, TimeSpan.FromSeconds(createRateSeconds));
                         Set("pacedCreateRate", createRate);
                         Set("pacedCreateP50Ms", Bench.Percentile(pacedCreate.LatenciesMs, 50));
                         Set("pacedCreateP99Ms", Bench.Percentile(pacedCreate.LatenciesMs, 99));
                         Set("pacedCreateErrors", pacedCreate.Errors);
+                        if (pacedCreate.Errors > 0)
+                        {
+                            Console.WriteLine($"  not accepted: {run.TakeRefusals()}");
+                        }
                         break;
 
                     case "end-to-end":
@@ -109,8 +114,13 @@ internal static class SystemBenchmark
                         Step($"paced: {pacedRate} tasks/s for {pacedSeconds} s, {pacedRounds} round(s)");
                         await MedianRoundAsync(pacedRounds, "pacedP99Ms", ["pacedP50Ms", "pacedP99Ms", "pacedAcceptP99Ms", "pacedDispatchP99Ms"], "", async round =>
                         {
+                            run.TakeRefusals();
                             var paced = await run.PacedAsync(pacedRate, TimeSpan.FromSeconds(pacedSeconds));
                             round("pacedErrors", paced.Errors);
+                            if (paced.Errors > 0)
+                            {
+                                Console.WriteLine($"    not accepted: {run.TakeRefusals()}");
+                            }
                             await Run.WaitForSucceededAsync(paced.Ids, TimeSpan.FromMinutes(10));
                             var pacedLatencies = await run.LatenciesAsync(paced.Ids);
                             round("pacedRate", pacedRate);

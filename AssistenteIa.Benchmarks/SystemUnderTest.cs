@@ -200,6 +200,17 @@ internal sealed class Run(HttpClient http, object body)
 {
     private readonly ConcurrentDictionary<Guid, DateTimeOffset> _sentAt = new();
 
+    /// <summary>POSTs not accepted since <see cref="TakeRefusals"/>, by answer (status code, or what the client met).</summary>
+    private readonly ConcurrentDictionary<string, int> _refused = new();
+
+    /// <summary>The POSTs not accepted since the last call, by answer ("429 ×181, timeout ×2"), and forgets them.</summary>
+    public string TakeRefusals()
+    {
+        var text = string.Join(", ", _refused.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => $"{r.Key} ×{r.Value}"));
+        _refused.Clear();
+        return text;
+    }
+
     /// <summary>A task the Local model answers at once: its only latency is <c>payload.simulation.latencyMs</c>.</summary>
     public static object TaskBody(int modelLatencyMs = 0)
     {
@@ -222,6 +233,7 @@ internal sealed class Run(HttpClient http, object body)
             var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             if (response.StatusCode != HttpStatusCode.Accepted || response.Headers.Location is not { } location)
             {
+                _refused.AddOrUpdate(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), 1, (_, n) => n + 1);
                 return null;
             }
 
@@ -231,6 +243,7 @@ internal sealed class Run(HttpClient http, object body)
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
+            _refused.AddOrUpdate(e is TaskCanceledException ? "timeout" : "connection", 1, (_, n) => n + 1);
             return null; // refused, or not answered within the client's timeout
         }
     }
