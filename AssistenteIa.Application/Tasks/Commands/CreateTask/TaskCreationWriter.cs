@@ -123,86 +123,97 @@ public sealed class TaskCreationWriter : IDisposable
             var carried = new Queue<Pending>(heldBack);
             heldBack.Clear();
             var saveEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            while (batch.Count < MaxTasksPerSave && (carried.TryDequeue(out var earlier) ? earlier : _pending.Reader.TryRead(out var read) ? read : null) is { } next)
+            try
             {
-                if (next.CancellationToken.IsCancellationRequested)
+                while (batch.Count < MaxTasksPerSave && (carried.TryDequeue(out var earlier) ? earlier : _pending.Reader.TryRead(out var read) ? read : null) is { } next)
                 {
-                    next.Stored.TrySetCanceled(next.CancellationToken);
-                }
-                else if (next.IdempotencyKey is { } key && (keys.Contains(key) || !_keysInFlight.TryAdd(key, saveEnded.Task)))
-                {
-                    // The same key as a task of this save or of another writer's: it goes in a later save, once that
-                    // one ended.
-                    heldBack.Add(next);
-                }
-                else
-                {
-                    if (next.IdempotencyKey is { } taken)
+                    if (next.CancellationToken.IsCancellationRequested)
                     {
-                        keys.Add(taken);
+                        next.Stored.TrySetCanceled(next.CancellationToken);
                     }
-
-                    batch.Add(next);
-                }
-            }
-
-            heldBack.InsertRange(0, carried);
-            if (batch.Count > 0)
-            {
-                foreach (var taken in batch)
-                {
-                    _wait.Record(_clock.GetElapsedTime(taken.Arrived).TotalSeconds);
-                }
-
-                try
-                {
-                    await SaveAsync(batch);
-                }
-                catch (Exception ex)
-                {
-                    // SaveAsync answers every request itself; should it ever fail to, its requests are failed here, and
-                    // the loop goes on: a loop that ended would leave every later create waiting for ever.
-                    _logger.LogError(ex, "A save of {Count} new tasks failed without answering its requests", batch.Count);
-                    foreach (var unanswered in batch)
+                    else if (next.IdempotencyKey is { } key && (keys.Contains(key) || !_keysInFlight.TryAdd(key, saveEnded.Task)))
                     {
-                        unanswered.Stored.TrySetException(ex);
+                        // The same key as a task of this save or of another writer's: it goes in a later save, once that
+                        // one ended.
+                        heldBack.Add(next);
+                    }
+                    else
+                    {
+                        if (next.IdempotencyKey is { } taken)
+                        {
+                            keys.Add(taken);
+                        }
+
+                        batch.Add(next);
                     }
                 }
 
-                batch.Clear();
-            }
-            else if (heldBack.Count > 0)
-            {
-                // Every request left waits for another writer's save: wait for one of those to end (or for new
-                // requests), rather than look again at once.
-                await Task.WhenAny([_pending.Reader.WaitToReadAsync(CancellationToken.None).AsTask(), .. SavesHolding(heldBack)]);
-            }
+                heldBack.InsertRange(0, carried);
+                if (batch.Count > 0)
+                {
+                    foreach (var taken in batch)
+                    {
+                        _wait.Record(_clock.GetElapsedTime(taken.Arrived).TotalSeconds);
+                    }
 
-            foreach (var key in keys)
-            {
-                _keysInFlight.TryRemove(key, out _);
-            }
+                    try
+                    {
+                        await SaveAsync(batch);
+                    }
+                    catch (Exception ex)
+                    {
+                        // SaveAsync answers every request itself; should it ever fail to, its requests are failed here, and
+                        // the loop goes on: a loop that ended would leave every later create waiting for ever.
+                        _logger.LogError(ex, "A save of {Count} new tasks failed without answering its requests", batch.Count);
+                        foreach (var unanswered in batch)
+                        {
+                            unanswered.Stored.TrySetException(ex);
+                        }
+                    }
 
-            keys.Clear();
-            saveEnded.TrySetResult();
+                    batch.Clear();
+                }
+                else if (heldBack.Count > 0)
+                {
+                    // Every request left waits for another writer's save: wait for one of those to end (or for new
+                    // requests, unless the host is stopping and none can come), rather than look again at once.
+                    var holding = SavesHolding(heldBack);
+                    await Task.WhenAny(_pending.Reader.Completion.IsCompleted ? holding : [_pending.Reader.WaitToReadAsync(CancellationToken.None).AsTask(), .. holding]);
+                }
+            }
+            finally
+            {
+                // Also if the loop failed between taking a key and its save: a key left here would hold back every
+                // later request with it for good.
+                foreach (var key in keys)
+                {
+                    _keysInFlight.TryRemove(key, out _);
+                }
+
+                keys.Clear();
+                saveEnded.TrySetResult();
+            }
         }
     }
 
-    /// <summary>The ends of the saves in flight that hold the keys of <paramref name="heldBack"/>.</summary>
-    private IEnumerable<Task> SavesHolding(List<Pending> heldBack)
+    /// <summary>
+    /// The ends of the saves in flight that hold the keys of <paramref name="heldBack"/>, each once (a flood of one
+    /// key's repeats waits on one task); a completed task when a key's save ended meanwhile, to look again at once.
+    /// </summary>
+    private List<Task> SavesHolding(List<Pending> heldBack)
     {
+        var saves = new HashSet<Task>();
         foreach (var pending in heldBack)
         {
-            if (pending.IdempotencyKey is { } key && _keysInFlight.TryGetValue(key, out var saving))
+            if (pending.IdempotencyKey is not { } key || !_keysInFlight.TryGetValue(key, out var saving))
             {
-                yield return saving;
+                return [Task.CompletedTask];
             }
-            else
-            {
-                // Its key's save ended meanwhile: look again at once.
-                yield return Task.CompletedTask;
-            }
+
+            saves.Add(saving);
         }
+
+        return [.. saves];
     }
 
     /// <summary>Saves <paramref name="batch"/> and completes each of its requests; never throws.</summary>
