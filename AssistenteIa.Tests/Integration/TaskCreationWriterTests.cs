@@ -37,7 +37,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
         services.AddScoped(sp => new OutboxPublisher(sp.GetRequiredService<IAppDbContext>(), isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance));
         _services = services.BuildServiceProvider();
-        _writer = new TaskCreationWriter(_services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, Meters, TimeProvider.System, writers: 1);
+        _writer = WriterOf(_services, writers: 1);
         return ValueTask.CompletedTask;
     }
 
@@ -118,7 +118,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         // its save stays in flight; a repeat of its key arrives with another task meanwhile. The other writer must
         // store that task at once and keep the repeat back: saved beside it, the repeat waited on the index too and
         // held the task up, and once refused it failed their shared save, made again one task at a time.
-        using var writer = new TaskCreationWriter(_services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, Meters, TimeProvider.System, writers: 2);
+        using var writer = WriterOf(_services, writers: 2);
         using var splits = new MetricCollector<long>(Meters, TaskMetrics.MeterName, "assistenteia.tasks.creation.split_saves");
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var holder = isolated.CreateDbContext();
@@ -162,7 +162,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         services.AddScoped<IAppDbContext>(sp => sp.GetRequiredService<AppDbContext>());
         services.AddScoped(sp => new OutboxPublisher(sp.GetRequiredService<IAppDbContext>(), isolated.Publisher, TimeProvider.System, NullLogger<OutboxPublisher>.Instance));
         await using var provider = services.BuildServiceProvider();
-        using var writer = new TaskCreationWriter(provider.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, provider.GetRequiredService<IMeterFactory>(), TimeProvider.System, writers: 1);
+        using var writer = WriterOf(provider, writers: 1);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
 
         await writer.StoreAsync(New("unanswerable"), ("tenant-writer", "unanswerable"), deadline.Token);
@@ -228,6 +228,9 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         await hold.ReleaseAsync();
         return (first, waiting, traces);
     }
+
+    private static TaskCreationWriter WriterOf(IServiceProvider services, int writers) =>
+        new(services.GetRequiredService<IServiceScopeFactory>(), NullLogger<TaskCreationWriter>.Instance, services.GetRequiredService<IMeterFactory>(), TimeProvider.System, writers);
 
     /// <summary>Makes the same task every time it is called, as the API's create does.</summary>
     private static Func<AiTask> New(string? idempotencyKey = null)

@@ -122,7 +122,8 @@ public sealed class TaskCreationWriter : IDisposable
             // What the last save held back goes first, then what waits in the channel.
             var carried = new Queue<Pending>(heldBack);
             heldBack.Clear();
-            var saveEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Made for the first key this save takes: a save without keys (most of them) needs none.
+            TaskCompletionSource? saveEnded = null;
             try
             {
                 while (batch.Count < MaxTasksPerSave && (carried.TryDequeue(out var earlier) ? earlier : _pending.Reader.TryRead(out var read) ? read : null) is { } next)
@@ -131,7 +132,8 @@ public sealed class TaskCreationWriter : IDisposable
                     {
                         next.Stored.TrySetCanceled(next.CancellationToken);
                     }
-                    else if (next.IdempotencyKey is { } key && (keys.Contains(key) || !_keysInFlight.TryAdd(key, saveEnded.Task)))
+                    else if (next.IdempotencyKey is { } key
+                        && !_keysInFlight.TryAdd(key, (saveEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task))
                     {
                         // The same key as a task of this save or of another writer's: it goes in a later save, once that
                         // one ended.
@@ -191,7 +193,7 @@ public sealed class TaskCreationWriter : IDisposable
                 }
 
                 keys.Clear();
-                saveEnded.TrySetResult();
+                saveEnded?.TrySetResult();
             }
         }
     }
