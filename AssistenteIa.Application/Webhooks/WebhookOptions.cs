@@ -41,6 +41,14 @@ public sealed class WebhookOptions
     [Range(1, 100)]
     public int PerEndpointConcurrency { get; set; } = 2;
 
+    /// <summary>
+    /// Deliveries one sender runs at once for one tenant, over all its endpoints: a tenant whose receivers answer slowly,
+    /// or who registered many endpoints, holds no more than this of <see cref="MaxConcurrency"/>, and the others'
+    /// deliveries go out beside its backlog.
+    /// </summary>
+    [Range(1, 1000)]
+    public int PerTenantConcurrency { get; set; } = 8;
+
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -60,15 +60,23 @@ public sealed class WebhooksHandler(
             throw new RequestValidationException(errors);
         }
 
-        if (await db.WebhookEndpoints.CountAsync(e => e.TenantId == command.TenantId, cancellationToken) >= options.Value.MaxEndpointsPerTenant)
-        {
-            throw new QuotaExceededException($"A tenant may register at most {options.Value.MaxEndpointsPerTenant} webhook endpoints.");
-        }
-
         var secret = secrets.NewSecret();
         var endpoint = WebhookEndpoint.Create(command.TenantId, url!, events, command.Description, secrets.Protect(secret), clock.GetUtcNow());
-        db.WebhookEndpoints.Add(endpoint);
-        await db.SaveChangesAsync(cancellationToken);
+
+        // The count and the insert under the tenant's lock: registrations racing at the limit would all count one less.
+        await db.InLockedTransactionAsync(
+            $"webhook endpoints of {command.TenantId}",
+            async ct =>
+            {
+                if (await db.WebhookEndpoints.CountAsync(e => e.TenantId == command.TenantId, ct) >= options.Value.MaxEndpointsPerTenant)
+                {
+                    throw new QuotaExceededException($"A tenant may register at most {options.Value.MaxEndpointsPerTenant} webhook endpoints.");
+                }
+
+                db.WebhookEndpoints.Add(endpoint);
+                return await db.SaveChangesAsync(ct);
+            },
+            cancellationToken);
         await SettleAsync();
         return new CreatedWebhookDto(endpoint.Id, endpoint.Url, endpoint.Events, endpoint.Description, endpoint.Enabled, endpoint.CreatedAt, secret);
     }

@@ -161,6 +161,18 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return _open;
     }
 
+    public Task<T> InLockedTransactionAsync<T>(string lockName, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        Database.CreateExecutionStrategy().ExecuteAsync(
+            async ct =>
+            {
+                await using var transaction = await BeginTransactionAsync(ct);
+                await Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({lockName}, 0))", ct);
+                var result = await work(ct);
+                await transaction.CommitAsync(ct);
+                return result;
+            },
+            cancellationToken);
+
     /// <summary>The transaction <see cref="BeginTransactionAsync"/> began and that has not ended.</summary>
     private OutboxAwareTransaction? _open;
 

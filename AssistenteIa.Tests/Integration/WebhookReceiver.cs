@@ -23,8 +23,20 @@ public sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Requests read by a matching <see cref="NextAsync(Func{ReceivedWebhook, bool}, TimeSpan, string)"/> that did not match (one reader at a time).</summary>
     private readonly List<ReceivedWebhook> _kept = [];
 
+    /// <summary>How long each request is held before it is answered (a slow receiver), or none.</summary>
+    private readonly TimeSpan _answerAfter;
+
+    private int _answering;
+    private int _mostAnsweringAtOnce;
+
     public WebhookReceiver(params int[] plan)
+        : this(TimeSpan.Zero, plan)
     {
+    }
+
+    private WebhookReceiver(TimeSpan answerAfter, int[] plan)
+    {
+        _answerAfter = answerAfter;
         _plan = new ConcurrentQueue<int>(plan);
         Port = FreePort();
         _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
@@ -33,6 +45,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>A receiver that answers every request with 200, each after <paramref name="answerAfter"/>.</summary>
+    public static WebhookReceiver Slow(TimeSpan answerAfter) => new(answerAfter, []);
+
+    /// <summary>The most requests this receiver was answering at one moment (any path), so far.</summary>
+    public int MostAnsweringAtOnce => Volatile.Read(ref _mostAnsweringAtOnce);
 
     public string Url => $"http://127.0.0.1:{Port}/hooks";
 
@@ -119,6 +137,15 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     private async Task AnswerAsync(HttpListenerContext context)
     {
+        var answering = Interlocked.Increment(ref _answering);
+        for (var most = Volatile.Read(ref _mostAnsweringAtOnce); answering > most; most = Volatile.Read(ref _mostAnsweringAtOnce))
+        {
+            if (Interlocked.CompareExchange(ref _mostAnsweringAtOnce, answering, most) == most)
+            {
+                break;
+            }
+        }
+
         try
         {
             using var reader = new StreamReader(context.Request.InputStream);
@@ -142,12 +169,21 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 status = 200;
             }
 
+            if (_answerAfter > TimeSpan.Zero)
+            {
+                await Task.Delay(_answerAfter);
+            }
+
             context.Response.StatusCode = status;
             context.Response.Close();
         }
         catch (Exception)
         {
             // The sender went away mid-request (killed in a test): nothing to answer.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _answering);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Domain.ValueObjects;
 
 namespace AssistenteIa.Tests.Integration;
@@ -265,6 +266,85 @@ public sealed class WebhookTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task Registrations_racing_at_the_endpoint_limit_store_no_more_than_the_limit()
+    {
+        using var client = await fixture.CreateTenantClientAsync("hooks");
+        await using var receiver = new WebhookReceiver();
+        var limit = new WebhookOptions().MaxEndpointsPerTenant;
+        var registered = await RegisterManyAsync(client, Enumerable.Range(0, limit - 1).Select(i => $"{receiver.Url}/{i}"), "task.created");
+        try
+        {
+            // One place left, as many requests for it at once as the tenant may run: each counted one less than the limit.
+            var racing = await Task.WhenAll(Enumerable.Range(0, AppFixture.TenantShare).Select(i =>
+                client.PostAsJsonAsync("/api/v1/webhooks", new { url = $"{receiver.Url}/racing/{i}", events = new[] { "task.created" } })));
+            foreach (var response in racing.Where(r => r.StatusCode == HttpStatusCode.Created))
+            {
+                registered.Add(await response.Content.ReadFromJsonAsync<JsonElement>());
+            }
+
+            Assert.Single(racing, r => r.StatusCode == HttpStatusCode.Created);
+            foreach (var refused in racing.Where(r => r.StatusCode != HttpStatusCode.Created))
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+                Assert.Equal("Quota exceeded", (await TaskApi.ProblemAsync(refused)).GetProperty("title").GetString());
+            }
+
+            Assert.Equal(limit, (await client.GetFromJsonAsync<List<JsonElement>>("/api/v1/webhooks"))!.Count);
+        }
+        finally
+        {
+            // Enabled endpoints keep task events copied for ServiceC, which other tests check is off without one.
+            foreach (var endpoint in registered)
+            {
+                await DeleteAsync(client, endpoint);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task One_tenants_slow_endpoints_hold_at_most_its_share_of_the_sender_and_another_tenants_event_goes_out_beside_its_backlog()
+    {
+        using var flooding = await fixture.CreateTenantClientAsync("hooks");
+        using var other = await fixture.CreateTenantClientAsync("hooks");
+        await using var slow = WebhookReceiver.Slow(TimeSpan.FromSeconds(1));
+        await using var fast = new WebhookReceiver();
+
+        // 16 endpoints, each taking 2 deliveries at once, would hold all 32 of the sender's slots.
+        var endpoints = await RegisterManyAsync(flooding, Enumerable.Range(0, 16).Select(i => $"{slow.Url}/{i}"), "task.created", "task.succeeded");
+        JsonElement? others = null;
+        try
+        {
+            // 4 tasks: 128 deliveries of a second each, a backlog of 16 s at the tenant's share (8), 4 s at the sender's 32.
+            var backlog = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => TaskApi.CreateAsync(flooding, TaskApi.Body(prompt: "flood my webhooks"))));
+            foreach (var flooded in backlog)
+            {
+                await TaskApi.WaitForStatusAsync(flooding, flooded.Id, AiTaskStatus.Succeeded);
+            }
+
+            await slow.NextAsync(Deadline, "the first delivery of the backlog");
+            others = await RegisterAsync(other, fast.Url, "task.created");
+            var task = await TaskApi.CreateAsync(other, TaskApi.Body(prompt: "mine is due now too"));
+
+            await NextForAsync(fast, task.Id, "task.created");
+            Assert.True(slow.All.Count < 128, $"the other tenant's event went out only after the whole backlog ({slow.All.Count} requests)");
+            Assert.InRange(slow.MostAnsweringAtOnce, 2, new WebhookOptions().PerTenantConcurrency);
+        }
+        finally
+        {
+            // The backlog's deliveries go with their endpoints, not on through the next tests.
+            foreach (var endpoint in endpoints)
+            {
+                await DeleteAsync(flooding, endpoint);
+            }
+
+            if (others is { } registered)
+            {
+                await DeleteAsync(other, registered);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_delivery_cut_off_by_a_killed_ServiceC_is_made_after_its_restart()
     {
         // A tenant of its own, and every read filtered by the task: once held, the receiver must see only this event again.
@@ -311,6 +391,18 @@ public sealed class WebhookTests(AppFixture fixture)
         var response = await client.PostAsJsonAsync("/api/v1/webhooks", new { url, events, description = "test receiver" });
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    /// <summary>Registers endpoints as many at a time as the test API lets one tenant run.</summary>
+    private static async Task<List<JsonElement>> RegisterManyAsync(HttpClient client, IEnumerable<string> urls, params string[] events)
+    {
+        var registered = new List<JsonElement>();
+        foreach (var chunk in urls.Chunk(AppFixture.TenantShare))
+        {
+            registered.AddRange(await Task.WhenAll(chunk.Select(url => RegisterAsync(client, url, events))));
+        }
+
+        return registered;
     }
 
     private static Guid IdOf(JsonElement endpoint) => endpoint.GetProperty("id").GetGuid();

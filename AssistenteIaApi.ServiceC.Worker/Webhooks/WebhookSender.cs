@@ -16,8 +16,10 @@ namespace AssistenteIaApi.ServiceC.Worker.Webhooks;
 /// Sends due webhook deliveries, signed per Standard Webhooks (<c>webhook-id</c>, <c>webhook-timestamp</c>,
 /// <c>webhook-signature</c>). Deliveries are claimed in one committed statement (<c>ClaimedUntil</c>), so no row lock is
 /// held while a receiver answers, several senders never take the same one, and one that died mid-send frees its claim
-/// when it expires. Bounded: at most <see cref="WebhookOptions.MaxConcurrency"/> sends at once and, per endpoint, only
-/// when it has none in flight here; so a slow or dead receiver holds a few slots, never the sender.
+/// when it expires. Bounded: at most <see cref="WebhookOptions.MaxConcurrency"/> sends at once; per endpoint, only
+/// when it has none in flight here; per tenant, at most <see cref="WebhookOptions.PerTenantConcurrency"/> in flight here.
+/// So a slow or dead receiver holds a few slots, never the sender, and one tenant's backlog (many endpoints, slow
+/// receivers) never holds up the others': each claim takes every tenant's first due delivery before anyone's second.
 /// </summary>
 public sealed class WebhookSender(
     IServiceScopeFactory scopes,
@@ -31,6 +33,7 @@ public sealed class WebhookSender(
     private readonly WebhookOptions _settings = options.Value;
     private readonly ConcurrentDictionary<Guid, Task> _inFlight = new();
     private readonly ConcurrentDictionary<Guid, int> _busyEndpoints = new();
+    private readonly ConcurrentDictionary<string, int> _busyTenants = new(StringComparer.Ordinal);
     private readonly HttpClient _http = urls.CreateHttpClient(options.Value.Timeout, "AssistenteIa-Webhooks");
 
     public override void Dispose()
@@ -94,24 +97,40 @@ public sealed class WebhookSender(
         }
 
         var busy = _busyEndpoints.Keys.ToArray();
+        var tenants = _busyTenants.ToArray();
+        var full = tenants.Where(t => t.Value >= _settings.PerTenantConcurrency).Select(t => t.Key).ToArray();
+        var held = tenants.Select(t => t.Key).ToArray();
+        var heldCounts = tenants.Select(t => t.Value).ToArray();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+
+        // A tenant at its share is not read at all, so its backlog does not fill the candidates; the others' are ranked
+        // per endpoint, then per tenant within what the tenant has left, and taken rank by rank.
         var claimed = await db.WebhookDeliveries
             .FromSql($"""
                 WITH candidates AS (
-                    SELECT "Id", "EndpointId", "NextAttemptAt" FROM "WebhookDeliveries"
+                    SELECT "Id", "EndpointId", "TenantId", "NextAttemptAt" FROM "WebhookDeliveries"
                     WHERE "Status" = 'Pending' AND "NextAttemptAt" <= now()
                       AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
                       AND NOT ("EndpointId" = ANY({busy}))
+                      AND NOT ("TenantId" = ANY({full}))
                     ORDER BY "NextAttemptAt"
                     LIMIT {free * 4}
                     FOR UPDATE SKIP LOCKED),
+                per_endpoint AS (
+                    SELECT "Id", "TenantId", "NextAttemptAt",
+                        row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS endpoint_rank
+                    FROM candidates),
+                per_tenant AS (
+                    SELECT "Id", "TenantId", "NextAttemptAt",
+                        row_number() OVER (PARTITION BY "TenantId" ORDER BY "NextAttemptAt") AS tenant_rank
+                    FROM per_endpoint
+                    WHERE endpoint_rank <= {_settings.PerEndpointConcurrency}),
                 picked AS (
-                    SELECT "Id" FROM (
-                        SELECT "Id", "NextAttemptAt", row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS rank
-                        FROM candidates) ranked
-                    WHERE rank <= {_settings.PerEndpointConcurrency}
-                    ORDER BY "NextAttemptAt"
+                    SELECT p."Id" FROM per_tenant p
+                    LEFT JOIN unnest({held}, {heldCounts}) AS h("TenantId", "InFlight") ON h."TenantId" = p."TenantId"
+                    WHERE p.tenant_rank <= {_settings.PerTenantConcurrency} - coalesce(h."InFlight", 0)
+                    ORDER BY p.tenant_rank, p."NextAttemptAt"
                     LIMIT {free})
                 UPDATE "WebhookDeliveries" AS d SET "ClaimedUntil" = now() + {_settings.ClaimDuration}
                 FROM picked WHERE d."Id" = picked."Id"
@@ -123,11 +142,12 @@ public sealed class WebhookSender(
         foreach (var delivery in claimed)
         {
             _busyEndpoints.AddOrUpdate(delivery.EndpointId, 1, (_, n) => n + 1);
-            _inFlight[delivery.Id] = SendAsync(delivery.Id, delivery.EndpointId, stoppingToken);
+            _busyTenants.AddOrUpdate(delivery.TenantId, 1, (_, n) => n + 1);
+            _inFlight[delivery.Id] = SendAsync(delivery.Id, delivery.EndpointId, delivery.TenantId, stoppingToken);
         }
     }
 
-    private async Task SendAsync(Guid deliveryId, Guid endpointId, CancellationToken stoppingToken)
+    private async Task SendAsync(Guid deliveryId, Guid endpointId, string tenantId, CancellationToken stoppingToken)
     {
         await Task.Yield();
         try
@@ -199,6 +219,11 @@ public sealed class WebhookSender(
             if (_busyEndpoints.AddOrUpdate(endpointId, 0, (_, n) => n - 1) <= 0)
             {
                 _busyEndpoints.TryRemove(new KeyValuePair<Guid, int>(endpointId, 0));
+            }
+
+            if (_busyTenants.AddOrUpdate(tenantId, 0, (_, n) => n - 1) <= 0)
+            {
+                _busyTenants.TryRemove(new KeyValuePair<string, int>(tenantId, 0));
             }
 
             signal.Wake();

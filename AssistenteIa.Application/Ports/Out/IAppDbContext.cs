@@ -107,6 +107,15 @@ public interface IAppDbContext
     /// <summary>A transaction a failed save ends: the caller disposes it (rolling back) and never saves in it again.</summary>
     Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Runs <paramref name="work"/> in a transaction that first waits for the advisory lock named
+    /// <paramref name="lockName"/> (held until it ends), then commits: for a check and the write it guards (a count
+    /// against a quota, then the insert), which two requests must not both pass. Where this context retries transient
+    /// failures, the whole of it runs again, so <paramref name="work"/> must be safe to repeat (add entities made
+    /// before, not inside it).
+    /// </summary>
+    Task<T> InLockedTransactionAsync<T>(string lockName, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken);
+
     /// <summary>Forgets every tracked entity (after a failed save, before reading fresh state).</summary>
     void ClearTracking();
 
