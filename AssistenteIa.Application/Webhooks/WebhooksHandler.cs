@@ -95,11 +95,18 @@ public sealed class WebhooksHandler(
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    /// <summary>Enables a disabled endpoint again (its failed deliveries stay failed; redeliver those wanted).</summary>
+    /// <summary>
+    /// Enables a disabled endpoint again (its failed deliveries stay failed; redeliver those wanted). An enabled one is
+    /// answered as it is, at once: nothing to write or to wait for, and its failures keep counting.
+    /// </summary>
     public async Task<WebhookEndpointDto> EnableAsync(string tenantId, Guid id, CancellationToken cancellationToken)
     {
         var endpoint = await FindAsync(tenantId, id, cancellationToken);
-        endpoint.Enable(clock.GetUtcNow());
+        if (!endpoint.Enable(clock.GetUtcNow()))
+        {
+            return WebhookEndpointDto.From(endpoint);
+        }
+
         await db.SaveChangesAsync(cancellationToken);
         await SettleAsync();
         return WebhookEndpointDto.From(endpoint);

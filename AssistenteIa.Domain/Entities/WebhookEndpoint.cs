@@ -59,11 +59,21 @@ public sealed class WebhookEndpoint
 
     public bool Wants(string eventType) => Enabled && Events.Contains(eventType, StringComparer.Ordinal);
 
-    public void Enable(DateTimeOffset now)
+    /// <summary>
+    /// Enables a disabled endpoint again, with a fresh failure count; false, and nothing changed, when it is enabled
+    /// already: its failures so far still count towards disabling it.
+    /// </summary>
+    public bool Enable(DateTimeOffset now)
     {
+        if (Enabled)
+        {
+            return false;
+        }
+
         Enabled = true;
         DisabledReason = null;
         ConsecutiveFailures = 0;
         UpdatedAt = now;
+        return true;
     }
 }

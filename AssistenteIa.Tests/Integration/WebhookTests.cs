@@ -266,6 +266,30 @@ public sealed class WebhookTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task Enabling_an_endpoint_that_is_enabled_changes_nothing_and_its_failures_keep_counting()
+    {
+        using var client = await fixture.CreateTenantClientAsync("hooks");
+        await using var receiver = new WebhookReceiver();
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.created");
+        try
+        {
+            await fixture.ExecuteAsync($"""UPDATE "WebhookEndpoints" SET "ConsecutiveFailures" = 3 WHERE "Id" = '{IdOf(endpoint)}'""");
+
+            var response = await client.PostAsync($"/api/v1/webhooks/{IdOf(endpoint)}/enable", null);
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var answered = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.True(answered.GetProperty("enabled").GetBoolean());
+            Assert.Equal(3, answered.GetProperty("consecutiveFailures").GetInt32());
+            Assert.Equal(3, (await GetAsync(client, endpoint)).GetProperty("consecutiveFailures").GetInt32());
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    [Fact]
     public async Task Registrations_racing_at_the_endpoint_limit_store_no_more_than_the_limit()
     {
         using var client = await fixture.CreateTenantClientAsync("hooks");

@@ -22,13 +22,21 @@ public sealed class TaskEventHub(IOptions<TaskEventStreamOptions> options, ILive
     public Subscriber? Subscribe(string tenantId, Guid? taskId)
     {
         var subscribers = _byTenant.GetOrAdd(tenantId, _ => new ConcurrentDictionary<Subscriber, byte>());
-        if (subscribers.Count >= options.Value.MaxStreamsPerTenant)
+        Subscriber subscriber;
+
+        // The count and the add as one step: streams opened at once would all count one less than the limit. A stream
+        // closing meanwhile only makes the count high for a moment.
+        lock (subscribers)
         {
-            return null;
+            if (subscribers.Count >= options.Value.MaxStreamsPerTenant)
+            {
+                return null;
+            }
+
+            subscriber = new Subscriber(this, tenantId, taskId, options.Value.StreamBufferSize);
+            subscribers.TryAdd(subscriber, 0);
         }
 
-        var subscriber = new Subscriber(this, tenantId, taskId, options.Value.StreamBufferSize);
-        subscribers.TryAdd(subscriber, 0);
         feed.Acquire();
         return subscriber;
     }
