@@ -32,8 +32,11 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
 
     private readonly TaskEventStreamOptions _settings = options.Value;
 
-    /// <summary>Database reads of this instance's streams at once (<see cref="TaskEventStreamOptions.MaxConcurrentCatchUps"/>).</summary>
-    private readonly SemaphoreSlim _reads = new(options.Value.MaxConcurrentCatchUps);
+    /// <summary>
+    /// Database reads of this instance's streams at once (<see cref="TaskEventStreamOptions.MaxConcurrentCatchUps"/>),
+    /// and of one tenant's (<see cref="TaskEventStreamOptions.MaxConcurrentCatchUpsPerTenant"/>).
+    /// </summary>
+    private readonly CatchUpTurns _reads = new(options.Value.MaxConcurrentCatchUps, options.Value.MaxConcurrentCatchUpsPerTenant);
 
     /// <summary>Registers the stream before anything is read, so no event falls between the catch-up and the live feed; null when over the tenant's limit.</summary>
     public TaskEventHub.Subscriber? Open(string tenantId, Guid? taskId) => hub.Subscribe(tenantId, taskId);
@@ -113,8 +116,7 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
 
     private async Task<DateTimeOffset?> TimeOfAsync(TaskEventHub.Subscriber subscription, Guid eventId, CancellationToken cancellationToken)
     {
-        await _reads.WaitAsync(cancellationToken);
-        using var turn = new Turn(_reads);
+        using var turn = await _reads.TakeAsync(subscription.TenantId, cancellationToken);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
         return await db.OutboxMessages.AsNoTracking()
@@ -130,8 +132,7 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
     {
         var events = new List<TaskEventEnvelope>();
         var from = position == DateTimeOffset.MinValue ? position : position - _settings.ReplayOverlap;
-        await _reads.WaitAsync(cancellationToken);
-        using var turn = new Turn(_reads);
+        using var turn = await _reads.TakeAsync(subscription.TenantId, cancellationToken);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
         while (true)
@@ -173,12 +174,6 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
     public void Dispose() => _reads.Dispose();
 
     private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
-
-    /// <summary>A turn to read, given back when the read is done.</summary>
-    private readonly struct Turn(SemaphoreSlim reads) : IDisposable
-    {
-        public void Dispose() => reads.Release();
-    }
 
     /// <summary>The ids sent lately, to skip them when a catch-up reads the overlap again.</summary>
     private sealed class RecentIds(int capacity)

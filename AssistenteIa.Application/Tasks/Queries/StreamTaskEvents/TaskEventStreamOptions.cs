@@ -39,6 +39,13 @@ public sealed class TaskEventStreamOptions
     public int MaxConcurrentCatchUps { get; set; } = 4;
 
     /// <summary>
+    /// Of <see cref="MaxConcurrentCatchUps"/>, the reads one tenant's streams may make at once: a tenant reconnecting many
+    /// streams far behind waits for its own turns, and the other tenants' resumes go on.
+    /// </summary>
+    [Range(1, 1_000)]
+    public int MaxConcurrentCatchUpsPerTenant { get; set; } = 1;
+
+    /// <summary>
     /// A catch-up reads from this long before the last event sent: events are written by several processes, and one
     /// written a moment earlier may commit later. Events already sent are skipped; order one task's events by <c>sequence</c>.
     /// </summary>
