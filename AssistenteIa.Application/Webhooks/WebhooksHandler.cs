@@ -74,8 +74,9 @@ public sealed class WebhooksHandler(
                 }
 
                 db.WebhookEndpoints.Add(endpoint);
-                return await db.SaveChangesAsync(ct);
+                await db.SaveChangesAsync(ct);
             },
+            ct => db.WebhookEndpoints.AnyAsync(e => e.Id == endpoint.Id, ct),
             cancellationToken);
         await SettleAsync();
         return new CreatedWebhookDto(endpoint.Id, endpoint.Url, endpoint.Events, endpoint.Description, endpoint.Enabled, endpoint.CreatedAt, secret);

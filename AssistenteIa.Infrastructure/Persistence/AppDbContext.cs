@@ -161,16 +161,18 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return _open;
     }
 
-    public Task<T> InLockedTransactionAsync<T>(string lockName, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+    public Task InLockedTransactionAsync(string lockName, Func<CancellationToken, Task> work, Func<CancellationToken, Task<bool>> committed, CancellationToken cancellationToken) =>
         Database.CreateExecutionStrategy().ExecuteAsync(
-            async ct =>
+            lockName,
+            async (_, name, ct) =>
             {
                 await using var transaction = await BeginTransactionAsync(ct);
-                await Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({lockName}, 0))", ct);
-                var result = await work(ct);
+                await Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({name}, 0))", ct);
+                await work(ct);
                 await transaction.CommitAsync(ct);
-                return result;
+                return true;
             },
+            async (_, _, ct) => new ExecutionResult<bool>(await committed(ct), true),
             cancellationToken);
 
     /// <summary>The transaction <see cref="BeginTransactionAsync"/> began and that has not ended.</summary>

@@ -330,7 +330,7 @@ public sealed class WebhookTests(AppFixture fixture)
     {
         using var flooding = await fixture.CreateTenantClientAsync("hooks");
         using var other = await fixture.CreateTenantClientAsync("hooks");
-        await using var slow = WebhookReceiver.Slow(TimeSpan.FromSeconds(1));
+        await using var slow = WebhookReceiver.Slow(TimeSpan.FromMilliseconds(500));
         await using var fast = new WebhookReceiver();
 
         // 16 endpoints, each taking 2 deliveries at once, would hold all 32 of the sender's slots.
@@ -338,7 +338,7 @@ public sealed class WebhookTests(AppFixture fixture)
         JsonElement? others = null;
         try
         {
-            // 4 tasks: 128 deliveries of a second each, a backlog of 16 s at the tenant's share (8), 4 s at the sender's 32.
+            // 4 tasks: 128 deliveries of half a second each, a backlog of 8 s at the tenant's share (8), 2 s at the sender's 32.
             var backlog = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => TaskApi.CreateAsync(flooding, TaskApi.Body(prompt: "flood my webhooks"))));
             foreach (var flooded in backlog)
             {

@@ -32,7 +32,7 @@ public sealed class CatchUpTurnsTests
     public async Task The_instance_total_bounds_reads_of_all_tenants_together()
     {
         using var turns = new CatchUpTurns(total: 2, perTenant: 1);
-        using var a = await turns.TakeAsync("a", CancellationToken.None);
+        var a = await turns.TakeAsync("a", CancellationToken.None);
         using var b = await turns.TakeAsync("b", CancellationToken.None);
         var c = turns.TakeAsync("c", CancellationToken.None);
         Assert.False(c.IsCompleted);
@@ -45,7 +45,7 @@ public sealed class CatchUpTurnsTests
     public async Task A_wait_cancelled_for_the_instances_turn_gives_the_tenants_back()
     {
         using var turns = new CatchUpTurns(total: 1, perTenant: 1);
-        using var held = await turns.TakeAsync("a", CancellationToken.None);
+        var held = await turns.TakeAsync("a", CancellationToken.None);
         using var cancel = new CancellationTokenSource();
         var waiting = turns.TakeAsync("b", cancel.Token);
         await cancel.CancelAsync();

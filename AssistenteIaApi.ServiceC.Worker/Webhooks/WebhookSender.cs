@@ -139,11 +139,19 @@ public sealed class WebhookSender(
             .AsNoTracking()
             .ToListAsync(stoppingToken);
 
+        var reachedShare = false;
         foreach (var delivery in claimed)
         {
             _busyEndpoints.AddOrUpdate(delivery.EndpointId, 1, (_, n) => n + 1);
-            _busyTenants.AddOrUpdate(delivery.TenantId, 1, (_, n) => n + 1);
+            reachedShare |= _busyTenants.AddOrUpdate(delivery.TenantId, 1, (_, n) => n + 1) >= _settings.PerTenantConcurrency;
             _inFlight[delivery.Id] = SendAsync(delivery.Id, delivery.EndpointId, delivery.TenantId, stoppingToken);
+        }
+
+        // A tenant one below its share fills the candidates with its backlog and gets one of them: the others' due
+        // deliveries may lie past the window. Now that it is at its share the next round leaves it out, so run it now.
+        if (reachedShare && claimed.Count < free)
+        {
+            signal.Wake();
         }
     }
 

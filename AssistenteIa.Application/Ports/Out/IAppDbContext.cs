@@ -111,10 +111,10 @@ public interface IAppDbContext
     /// Runs <paramref name="work"/> in a transaction that first waits for the advisory lock named
     /// <paramref name="lockName"/> (held until it ends), then commits: for a check and the write it guards (a count
     /// against a quota, then the insert), which two requests must not both pass. Where this context retries transient
-    /// failures, the whole of it runs again, so <paramref name="work"/> must be safe to repeat (add entities made
-    /// before, not inside it).
+    /// failures, the whole of it runs again (entities added again are only added once), after asking
+    /// <paramref name="committed"/> whether a commit whose answer was lost went through.
     /// </summary>
-    Task<T> InLockedTransactionAsync<T>(string lockName, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken);
+    Task InLockedTransactionAsync(string lockName, Func<CancellationToken, Task> work, Func<CancellationToken, Task<bool>> committed, CancellationToken cancellationToken);
 
     /// <summary>Forgets every tracked entity (after a failed save, before reading fresh state).</summary>
     void ClearTracking();

@@ -9,7 +9,7 @@ namespace AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 /// </summary>
 public sealed class CatchUpTurns(int total, int perTenant) : IDisposable
 {
-    private readonly SemaphoreSlim _total = new(total);
+    private readonly SemaphoreSlim _total = new(total, total);
 
     // One per tenant that has read: tenants are the API keys an operator created, not what a client sends.
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _byTenant = new(StringComparer.Ordinal);
@@ -17,7 +17,7 @@ public sealed class CatchUpTurns(int total, int perTenant) : IDisposable
     /// <summary>Waits for the tenant's turn, then for the instance's; disposing the turn gives both back.</summary>
     public async Task<Turn> TakeAsync(string tenantId, CancellationToken cancellationToken)
     {
-        var own = _byTenant.GetOrAdd(tenantId, _ => new SemaphoreSlim(perTenant));
+        var own = _byTenant.GetOrAdd(tenantId, _ => new SemaphoreSlim(perTenant, perTenant));
         await own.WaitAsync(cancellationToken);
         try
         {
