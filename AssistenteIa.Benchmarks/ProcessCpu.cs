@@ -6,8 +6,9 @@ namespace AssistenteIa.Benchmarks;
 /// CPU time the system's parts spent, read from <c>/proc/&lt;pid&gt;/stat</c> (user + system): the three services by their
 /// executables, Postgres and RabbitMQ by their process names, and this benchmark process. A rate on a shared 2-core
 /// host moves with the others; the CPU each part spends per task says where a task's cost goes, and moves less.
-/// A process that ends between two samples (a Postgres backend whose connection closed) takes its time with it, so a
-/// part's figure is a lower bound; the services' pools keep their connections open during a step.
+/// A process that ended between two samples (a Postgres backend whose connection closed) is counted by its parent once
+/// the parent has reaped it (<c>cutime</c> + <c>cstime</c>): the postmaster's reaped backends stay in the Postgres
+/// figure. Read only for a part's processes whose parent is not of the part, so no child is counted twice.
 /// </summary>
 internal static class ProcessCpu
 {
@@ -30,7 +31,7 @@ internal static class ProcessCpu
             return null;
         }
 
-        var ticks = Parts.ToDictionary(p => p.Name, _ => 0L);
+        var processes = new List<(int Pid, string Part, Stat Stat)>();
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
@@ -43,13 +44,20 @@ internal static class ProcessCpu
                 var part = pid == Environment.ProcessId ? "Client" : PartOf(directory);
                 if (part is not null)
                 {
-                    ticks[part] += Ticks(File.ReadAllText(Path.Combine(directory, "stat")));
+                    processes.Add((pid, part, Stat.Parse(File.ReadAllText(Path.Combine(directory, "stat")))));
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // The process ended while it was read.
             }
+        }
+
+        var partOf = processes.ToDictionary(p => p.Pid, p => p.Part);
+        var ticks = Parts.ToDictionary(p => p.Name, _ => 0L);
+        foreach (var (_, part, stat) in processes)
+        {
+            ticks[part] += stat.Own + (partOf.GetValueOrDefault(stat.ParentPid) == part ? 0 : stat.ReapedChildren);
         }
 
         // USER_HZ: clock ticks of 10 ms on Linux.
@@ -64,12 +72,17 @@ internal static class ProcessCpu
         return Parts.FirstOrDefault(p => p.Is(exe, name)).Name;
     }
 
-    /// <summary>utime + stime: fields 14 and 15, counted after the name in parentheses (which may hold spaces).</summary>
-    private static long Ticks(string stat)
+    /// <summary>A process's own CPU ticks (utime + stime) and those of its children it has reaped (cutime + cstime).</summary>
+    internal readonly record struct Stat(int ParentPid, long Own, long ReapedChildren)
     {
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        /// <summary>Fields counted after the name in parentheses (which may hold spaces): ppid 4, utime 14, stime 15, cutime 16, cstime 17.</summary>
+        public static Stat Parse(string stat)
+        {
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
 
-        // fields[0] is field 3 (state): utime is field 14, stime 15.
-        return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            // fields[0] is field 3 (state).
+            long Field(int number) => long.Parse(fields[number - 3], CultureInfo.InvariantCulture);
+            return new Stat((int)Field(4), Field(14) + Field(15), Field(16) + Field(17));
+        }
     }
 }

@@ -79,6 +79,7 @@ public static class ExecutionRegistration
         builder.Services.AddScoped<RenewLeasesHandler>();
         builder.Services.AddSingleton<RunningAttempts>();
         builder.Services.AddSingleton<ExecutionSlots>();
+        builder.Services.AddSingleton<DatabaseClock>();
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
 

@@ -1,7 +1,49 @@
+using System.Text.Json;
+using AssistenteIa.Domain.Entities;
+
 namespace AssistenteIa.Application.Messaging;
 
-/// <summary>The message on <c>tasks-queued</c> (contract from the user's notes). Type is "Domain/Capability/Execution".</summary>
-public sealed record TaskQueued(Guid TaskId, string Type, int Attempt, string CorrelationId);
+/// <summary>
+/// The message on <c>tasks-queued</c> (contract from the user's notes). Type is "Domain/Capability/Execution".
+/// <see cref="Task"/>, when present, is a <see cref="QueuedTask"/>: the task as the save that queued it stored it, from
+/// which a worker claims without reading the task first (the database refuses the claim when the task changed since,
+/// and the worker then reads it). It is kept as JSON until then: one this build cannot read (a status or a type a
+/// later version wrote) leaves the worker to read the task, and does not make the whole message unreadable.
+/// </summary>
+public sealed record TaskQueued(Guid TaskId, string Type, int Attempt, string CorrelationId, JsonElement? Task = null);
+
+/// <summary>
+/// The task as the save that queued it stored it, and the row version that save left (the claim's update is
+/// conditional on it). Sent only with a payload up to <see cref="MaxPayloadLength"/> characters: a larger one would be
+/// stored a second time in the outbox row, and the worker reads such a task instead.
+/// </summary>
+public sealed record QueuedTask(AiTaskState State, int Version)
+{
+    public const int MaxPayloadLength = 8 * 1024;
+
+    public JsonElement ToJson() => JsonSerializer.SerializeToElement(this, JsonDefaults.Options);
+
+    /// <summary>The task <paramref name="message"/> carries, if it carries one this build reads whole.</summary>
+    public static QueuedTask? Of(TaskQueued message)
+    {
+        if (message.Task is not { ValueKind: JsonValueKind.Object } json)
+        {
+            return null;
+        }
+
+        try
+        {
+            return json.Deserialize<QueuedTask>(JsonDefaults.Options) is { State: { PayloadJson: not null, TenantId: not null, CorrelationId: not null } state } queued
+                && state.Id == message.TaskId
+                ? queued
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
 
 /// <summary>Control message fanned out to every executor: stop the attempt of this task if you run it.</summary>
 public sealed record TaskCancelRequested(Guid TaskId, string CorrelationId);

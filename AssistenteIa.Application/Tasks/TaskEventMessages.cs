@@ -17,7 +17,11 @@ public static class TaskEventMessages
     /// <param name="task">The task as it is after the event.</param>
     /// <param name="taskEvent">The event.</param>
     /// <param name="traceParent">The trace the rows continue; the current one when not given.</param>
-    public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent, string? traceParent = null)
+    /// <param name="version">
+    /// The task's row version as the save stores it: given, a work message carries the task whole
+    /// (<see cref="QueuedTask"/>) when its payload is small.
+    /// </param>
+    public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent, string? traceParent = null, int? version = null)
     {
         traceParent ??= Activity.Current?.Id;
         var body = new TaskEventMessage(taskEvent.Name, taskEvent.Sequence, taskEvent.At, taskEvent.From, taskEvent.Status, taskEvent.AttemptNo, TaskDto.Summarize(task));
@@ -39,7 +43,7 @@ public static class TaskEventMessages
                 yield return OutboxMessage.Create(
                     Queues.TasksQueued,
                     Queues.TaskQueuedType,
-                    JsonSerializer.Serialize(new TaskQueued(task.Id, task.Type.ToString(), task.AttemptCount + 1, task.CorrelationId), JsonDefaults.Options),
+                    JsonSerializer.Serialize(new TaskQueued(task.Id, task.Type.ToString(), task.AttemptCount + 1, task.CorrelationId, Whole(task, version)), JsonDefaults.Options),
                     task.CorrelationId,
                     traceParent,
                     Queues.PriorityOf(task.Priority),
@@ -61,6 +65,11 @@ public static class TaskEventMessages
                 break;
         }
     }
+
+    private static JsonElement? Whole(AiTask task, int? version) =>
+        version is { } stored && task.Status == AiTaskStatus.Queued && task.PayloadJson.Length <= QueuedTask.MaxPayloadLength
+            ? new QueuedTask(task.ToState(), stored).ToJson()
+            : null;
 }
 
 /// <summary>

@@ -101,6 +101,46 @@ public sealed class AiTask
         return task;
     }
 
+    /// <summary>
+    /// Every stored field of the task as it is now, for a process that is sent the task whole (the work message) instead
+    /// of reading it: <see cref="Restore"/> builds it back. Times are cut to the microsecond, as the database stores them.
+    /// </summary>
+    public AiTaskState ToState() => new(
+        Id, TenantId, DomainType, CapabilityType, TaskExecutionType, Priority, Status, PayloadJson, IdempotencyKey, RequestHash, CorrelationId,
+        Stored(ScheduledAt), Stored(LockedUntil), LockedBy, MaxAttempts, AttemptCount, InterruptedAttempts, LastError, CancelRequested,
+        Stored(CreatedAt), Stored(UpdatedAt), EventSequence);
+
+    /// <summary>The task as <see cref="ToState"/> described it, with no pending events.</summary>
+    public static AiTask Restore(AiTaskState state) => new()
+    {
+        Id = state.Id,
+        TenantId = state.TenantId,
+        DomainType = state.DomainType,
+        CapabilityType = state.CapabilityType,
+        TaskExecutionType = state.TaskExecutionType,
+        Priority = state.Priority,
+        Status = state.Status,
+        PayloadJson = state.PayloadJson,
+        IdempotencyKey = state.IdempotencyKey,
+        RequestHash = state.RequestHash,
+        CorrelationId = state.CorrelationId,
+        ScheduledAt = state.ScheduledAt,
+        LockedUntil = state.LockedUntil,
+        LockedBy = state.LockedBy,
+        MaxAttempts = state.MaxAttempts,
+        AttemptCount = state.AttemptCount,
+        InterruptedAttempts = state.InterruptedAttempts,
+        LastError = state.LastError,
+        CancelRequested = state.CancelRequested,
+        CreatedAt = state.CreatedAt,
+        UpdatedAt = state.UpdatedAt,
+        EventSequence = state.EventSequence,
+    };
+
+    private static DateTimeOffset Stored(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
+
+    private static DateTimeOffset? Stored(DateTimeOffset? time) => time is { } t ? Stored(t) : null;
+
     /// <summary>Hands the pending events to the save that turns them into outbox rows.</summary>
     public IReadOnlyList<TaskEvent> TakeEvents()
     {
@@ -318,3 +358,28 @@ public enum ErrorKind
     Transient,
     Permanent,
 }
+
+/// <summary>Every stored field of an <see cref="AiTask"/> (<see cref="AiTask.ToState"/>, <see cref="AiTask.Restore"/>).</summary>
+public sealed record AiTaskState(
+    Guid Id,
+    string TenantId,
+    DomainType DomainType,
+    CapabilityType CapabilityType,
+    ExecutionType TaskExecutionType,
+    Priority Priority,
+    AiTaskStatus Status,
+    string PayloadJson,
+    string? IdempotencyKey,
+    string? RequestHash,
+    string CorrelationId,
+    DateTimeOffset? ScheduledAt,
+    DateTimeOffset? LockedUntil,
+    string? LockedBy,
+    int MaxAttempts,
+    int AttemptCount,
+    int InterruptedAttempts,
+    string? LastError,
+    bool CancelRequested,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    long EventSequence);

@@ -300,6 +300,16 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return row is null ? null : new ClaimCandidate(row.Task, row.DatabaseNow);
     }
 
+    public AiTask AttachQueued(QueuedTask queued)
+    {
+        var task = AiTask.Restore(queued.State);
+        var entry = Tasks.Attach(task);
+        var version = entry.Property<int>(VersionProperty);
+        version.OriginalValue = queued.Version;
+        version.CurrentValue = queued.Version;
+        return task;
+    }
+
     public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(
         string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, TimeSpan answerWithin, CancellationToken cancellationToken)
     {
@@ -486,7 +496,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
             foreach (var taskEvent in events)
             {
-                foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent, traceParent))
+                foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent, traceParent, version.CurrentValue))
                 {
                     OutboxMessages.Add(message);
                     _eventMessages.Add(message);

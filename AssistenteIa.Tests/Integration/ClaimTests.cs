@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
@@ -304,6 +305,115 @@ public sealed class ClaimTests(AppFixture fixture)
 
         Assert.Equal((3, 0), (trips.Batches, trips.Transactions));
         Assert.Equal("Succeeded", await StatusAsync(task.Id));
+    }
+
+    [Fact]
+    public async Task A_work_message_that_carries_its_task_is_claimed_and_recorded_in_two_round_trips()
+    {
+        // The first task is read (the worker does not know the database's clock yet); the next one is claimed from its
+        // message, leased by the clock that read gave. Only statements on the task and its attempts are counted.
+        var trips = new RoundTrips(sql => !IsRenewal(sql) && (sql.Contains("\"Tasks\"", StringComparison.Ordinal) || sql.Contains("\"TaskAttempts\"", StringComparison.Ordinal)));
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(trips)));
+        var first = await InsertTaskAsync(latencyMs: 0);
+        var second = await InsertTaskAsync(latencyMs: 0);
+        Assert.NotNull(QueuedTask.Of(await WorkMessageAsync(second)));
+
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, first));
+        trips.Reset();
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, second));
+
+        Assert.Equal((2, 0), (trips.Batches, trips.Transactions));
+        Assert.Equal("Succeeded", await StatusAsync(second.Id));
+        Assert.Equal("created,queued,reserved,started,succeeded", await EventNamesAsync(second.Id));
+    }
+
+    [Fact]
+    public async Task A_task_claimed_from_its_message_by_a_worker_whose_clock_runs_behind_is_leased_by_the_database_clock()
+    {
+        using var worker = await BuildWorkerAsync(new ShiftedClock(TimeSpan.FromMinutes(-10)));
+        var known = await InsertTaskAsync(latencyMs: 0);
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, known));
+        var task = await InsertTaskAsync(latencyMs: 3_000);
+
+        var handling = HandleWorkMessageAsync(worker, task);
+
+        var leaseLeft = await Eventually.UntilAsync(
+            () => fixture.ScalarAsync<double?>("""SELECT extract(epoch FROM "LockedUntil" - now())::float8 FROM "Tasks" WHERE "Id" = @p0 AND "Status" = 'Running'""", task.Id),
+            left => left is not null,
+            TimeSpan.FromSeconds(30),
+            "the task to run");
+        var lease = worker.Services.GetRequiredService<IOptions<WorkerOptions>>().Value.LeaseDuration.TotalSeconds;
+        Assert.InRange(leaseLeft!.Value, lease - 10, lease + 0.5);
+        Assert.Equal(ExecutionOutcome.Recorded, await handling);
+    }
+
+    [Fact]
+    public async Task A_work_message_whose_task_was_queued_again_since_is_claimed_from_a_read_of_the_task()
+    {
+        var reads = new RoundTrips(IsClaimRead);
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(reads)));
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, await InsertTaskAsync(latencyMs: 0)));
+        var task = await InsertTaskAsync(latencyMs: 0);
+        var stale = await WorkMessageAsync(task);
+        await using (var db = NewContext())
+        {
+            // The stale-queue requeuer's change: an event, a new version, the task still queued.
+            var stored = await db.Tasks.SingleAsync(t => t.Id == task.Id);
+            stored.Requeue(DateTimeOffset.UtcNow.AddMinutes(1));
+            await db.SaveChangesAsync();
+        }
+
+        reads.Reset();
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(ExecutionOutcome.Recorded, await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(stale, CancellationToken.None));
+        }
+
+        Assert.Equal(1, reads.Batches);
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+        Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal("created,queued,requeued,reserved,started,succeeded", await EventNamesAsync(task.Id));
+    }
+
+    [Fact]
+    public async Task A_work_message_whose_task_was_cancelled_since_is_ignored_and_changes_nothing()
+    {
+        using var worker = await BuildWorkerAsync();
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, await InsertTaskAsync(latencyMs: 0)));
+        var task = await InsertTaskAsync(latencyMs: 0);
+        var stale = await WorkMessageAsync(task);
+        await using (var db = NewContext())
+        {
+            var stored = await db.Tasks.SingleAsync(t => t.Id == task.Id);
+            Assert.Equal(CancelOutcome.Cancelled, stored.RequestCancel(DateTimeOffset.UtcNow));
+            await db.SaveChangesAsync();
+        }
+
+        await using (var scope = worker.Services.CreateAsyncScope())
+        {
+            Assert.Equal(ExecutionOutcome.Ignored, await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(stale, CancellationToken.None));
+        }
+
+        Assert.Equal("Cancelled", await StatusAsync(task.Id));
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal("created,queued,cancelled", await EventNamesAsync(task.Id));
+    }
+
+    [Fact]
+    public async Task Two_workers_claiming_one_task_from_its_message_at_once_run_one_attempt()
+    {
+        using var workerA = await BuildWorkerAsync();
+        using var workerB = await BuildWorkerAsync();
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(workerA, await InsertTaskAsync(latencyMs: 0)));
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(workerB, await InsertTaskAsync(latencyMs: 0)));
+        var task = await InsertTaskAsync(latencyMs: 0);
+
+        var outcomes = await Task.WhenAll(HandleWorkMessageAsync(workerA, task), HandleWorkMessageAsync(workerB, task));
+
+        Assert.Single(outcomes, o => o == ExecutionOutcome.Recorded);
+        Assert.Single(outcomes, o => o == ExecutionOutcome.Ignored);
+        Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+        Assert.Equal("created,queued,reserved,started,succeeded", await EventNamesAsync(task.Id));
     }
 
     [Fact]
@@ -707,6 +817,22 @@ public sealed class ClaimTests(AppFixture fixture)
         return scope.ServiceProvider.GetRequiredService<IMessageHandler<TaskQueued>>()
             .HandleAsync(new TaskQueued(task.Id, task.Type.ToString(), 1, task.CorrelationId), context, stoppingToken);
     }
+
+    /// <summary>The work message the task's creation stored, as a worker receives it.</summary>
+    private async Task<TaskQueued> WorkMessageAsync(AiTask task) =>
+        JsonSerializer.Deserialize<TaskQueued>(
+            await fixture.ScalarAsync<string>("""SELECT "PayloadJson" FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "Destination" = 'tasks-queued'""", task.Id),
+            JsonDefaults.Options)!;
+
+    private async Task<ExecutionOutcome> HandleWorkMessageAsync(IHost worker, AiTask task)
+    {
+        var message = await WorkMessageAsync(task);
+        await using var scope = worker.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(message, CancellationToken.None);
+    }
+
+    private Task<string> EventNamesAsync(Guid taskId) => fixture.ScalarAsync<string>(
+        """SELECT string_agg(substr("MessageType", 6), ',' ORDER BY "EventSequence") FROM "OutboxMessages" WHERE "TaskId" = @p0 AND "Destination" = 'task-events'""", taskId);
 
     private Task<string> StatusAsync(Guid taskId) => fixture.ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", taskId);
 

@@ -1,3 +1,4 @@
+using AssistenteIa.Application.Messaging;
 using AssistenteIa.Domain.Entities;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -56,6 +57,12 @@ public interface IAppDbContext
     /// extra round trip.
     /// </summary>
     Task<ClaimCandidate?> FindTaskWithDatabaseClockAsync(Guid taskId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The task as its work message carried it, tracked as stored at that message's row version, without reading it: a
+    /// save of a change to it is refused, as one from a stale read is, when the task changed since.
+    /// </summary>
+    AiTask AttachQueued(QueuedTask queued);
 
     /// <summary>
     /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task

@@ -11,6 +11,10 @@ public sealed record ClockReading(DateTimeOffset WallTime, long Timestamp, long 
 {
     public static ClockReading Of(TimeProvider clock) => new(clock.GetUtcNow(), clock.GetTimestamp(), clock.TimestampFrequency);
 
+    /// <summary>The same clocks read <paramref name="earlier"/> before.</summary>
+    public ClockReading Minus(TimeSpan earlier) =>
+        new(WallTime - earlier, Timestamp - (long)(earlier.Ticks * ((double)TimestampFrequency / TimeSpan.TicksPerSecond)), TimestampFrequency);
+
     public TimeSpan Since(ClockReading earlier)
     {
         var wall = WallSince(earlier);

@@ -44,6 +44,7 @@ public sealed class ExecuteTaskHandler(
     TaskMetrics metrics,
     RunningAttempts running,
     ExecutionSlots slots,
+    DatabaseClock databaseClock,
     TimeProvider clock,
     ILogger<ExecuteTaskHandler> logger)
 {
@@ -63,59 +64,37 @@ public sealed class ExecuteTaskHandler(
         }
 
         using var heldSlot = slot;
-        var leaseRead = ClockReading.Of(clock);
-        ClaimCandidate? candidate;
+        ClaimedAttempt? claimed;
         try
         {
-            candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
+            claimed = await ClaimFromMessageAsync(message, stoppingToken);
+            if (claimed is null)
+            {
+                var read = await ClaimByReadingAsync(message, stoppingToken);
+                if (read.Outcome is { } refused)
+                {
+                    return refused;
+                }
+
+                claimed = read.Claimed!;
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // A deploy, not a failure: the delivery goes back without an error in the log.
+            // A deploy, not a failure: nothing was written, and the delivery goes back without an error in the log.
             return ExecutionOutcome.NotStarted;
         }
-
-        if (candidate is not { Task.Status: AiTaskStatus.Queued })
+        catch
         {
-            logger.LogInformation("Ignoring TaskQueued for task {TaskId} attempt {Attempt}: task is {Status}", message.TaskId, message.Attempt, candidate?.Task.Status.ToString() ?? "unknown");
-            return ExecutionOutcome.Ignored;
+            // The connection failed (a restart, a failover to another clock) or the database refused the claim for
+            // another reason: the next claim reads its task, and takes the database's clock from that read.
+            databaseClock.Forget();
+            throw;
         }
 
-        var task = candidate.Task;
-
-        var now = clock.GetUtcNow();
-        // The attempt's latency is timed on the monotonic clock: a wall clock stepped during the run (NTP, a resumed VM)
-        // would record it wrong, even negative.
-        var startedTimestamp = clock.GetTimestamp();
-        var queuedAt = task.UpdatedAt;
-
-        // The lease runs by the database's clock, the one the dispatcher judges leases by, read with the task a moment
-        // ago (so it ends a little early, never late): a worker clock running behind cannot get its task rescued early.
-        task.Reserve(worker.Id, candidate.DatabaseNow + options.LeaseDuration, now);
-        var attempt = task.Start(now);
-        db.TaskAttempts.Add(attempt);
-
-        // The claim is one save in one round trip: the update (conditional on the row version), the attempt and the
-        // events' outbox rows commit together or not at all, one commit (one disk flush) per claim; a claim made from a
-        // read that something else outdated is refused by the database (the task's next event number is taken, or
-        // the attempt's). Once sent it is not cancelled: a stop that cut the
-        // commit's answer off would leave a claim made and its delivery requeued, the task waiting for its lease. A stop
-        // arriving during the save lets it finish (within the command timeout); the run then ends at once as
-        // interrupted and the task goes back to the queue without spending an attempt.
-        if (stoppingToken.IsCancellationRequested)
-        {
-            return ExecutionOutcome.NotStarted;
-        }
-
-        try
-        {
-            await db.SaveInOneRoundTripAsync(CancellationToken.None);
-        }
-        catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
-        {
-            logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
-            return ExecutionOutcome.Ignored;
-        }
+        var (task, attempt, leaseRead, startedTimestamp) = claimed;
+        var now = attempt.StartedAt;
+        var queuedAt = claimed.QueuedAt;
 
         // The reserved and started events (handed to the background publisher; what fails is relayed), ahead of
         // anything a rescue of this claim could write.
@@ -188,6 +167,97 @@ public sealed class ExecuteTaskHandler(
         // the host stops: the message is acked only after it is stored.
         slot.Dispose();
         return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), stoppingToken);
+    }
+
+    /// <summary>A claim committed: the task and its attempt (tracked), when its lease was last confirmed, and the run's start on the monotonic clock.</summary>
+    private sealed record ClaimedAttempt(AiTask Task, TaskAttempt Attempt, ClockReading LeaseRead, long StartedTimestamp)
+    {
+        public required DateTimeOffset QueuedAt { get; init; }
+    }
+
+    /// <summary>
+    /// The claim without a read: from the task the work message carried, leased by what this worker knows of the
+    /// database's clock (<see cref="DatabaseClock"/>), one round trip in all. Null when the message carries no task, the
+    /// clock is not known well enough, or the database refused the claim because the task changed since the message was
+    /// written (cancelled, claimed by another worker, queued again): the caller then reads the task and decides on it.
+    /// </summary>
+    private async Task<ClaimedAttempt?> ClaimFromMessageAsync(TaskQueued message, CancellationToken stoppingToken)
+    {
+        if (QueuedTask.Of(message) is not { State.Status: AiTaskStatus.Queued } queued || databaseClock.Now() is not { } databaseNow)
+        {
+            return null;
+        }
+
+        stoppingToken.ThrowIfCancellationRequested();
+        var task = db.AttachQueued(queued);
+        try
+        {
+            return await ClaimAsync(task, databaseNow.DatabaseNow, databaseNow.AsOf);
+        }
+        catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
+        {
+            logger.LogDebug("Task {TaskId} changed since its work message was written; reading it", message.TaskId);
+            db.ClearTracking();
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The claim from a read of the task, which also reads the database's clock: the lease runs by it (the clock the
+    /// dispatcher judges leases by), so a worker clock running behind cannot get its task rescued early.
+    /// </summary>
+    private async Task<(ClaimedAttempt? Claimed, ExecutionOutcome? Outcome)> ClaimByReadingAsync(TaskQueued message, CancellationToken stoppingToken)
+    {
+        var leaseRead = ClockReading.Of(clock);
+        var candidate = await db.FindTaskWithDatabaseClockAsync(message.TaskId, stoppingToken);
+        if (candidate is not null)
+        {
+            databaseClock.Observe(candidate.DatabaseNow, leaseRead, ClockReading.Of(clock));
+        }
+
+        if (candidate is not { Task.Status: AiTaskStatus.Queued })
+        {
+            logger.LogInformation("Ignoring TaskQueued for task {TaskId} attempt {Attempt}: task is {Status}", message.TaskId, message.Attempt, candidate?.Task.Status.ToString() ?? "unknown");
+            return (null, ExecutionOutcome.Ignored);
+        }
+
+        // Once sent the claim is not cancelled (see ClaimAsync): a stop that came during the read ends here.
+        stoppingToken.ThrowIfCancellationRequested();
+        try
+        {
+            return (await ClaimAsync(candidate.Task, candidate.DatabaseNow, leaseRead), null);
+        }
+        catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
+        {
+            logger.LogInformation("Task {TaskId} was claimed or changed by someone else; ignoring this delivery", message.TaskId);
+            return (null, ExecutionOutcome.Ignored);
+        }
+    }
+
+    /// <summary>
+    /// Reserves and starts the task, leased until <paramref name="databaseNow"/> plus the lease, and saves that.
+    /// <para>
+    /// The claim is one save in one round trip: the update (conditional on the row version), the attempt and the
+    /// events' outbox rows commit together or not at all, one commit (one disk flush) per claim; a claim made from a
+    /// state that something else outdated is refused by the database (the task's next event number is taken, or the
+    /// attempt's). Once sent it is not cancelled: a stop that cut the commit's answer off would leave a claim made and
+    /// its delivery requeued, the task waiting for its lease. A stop arriving during the save lets it finish (within the
+    /// command timeout); the run then ends at once as interrupted and the task goes back to the queue without spending
+    /// an attempt.
+    /// </para>
+    /// </summary>
+    private async Task<ClaimedAttempt> ClaimAsync(AiTask task, DateTimeOffset databaseNow, ClockReading leaseRead)
+    {
+        var now = clock.GetUtcNow();
+        // The attempt's latency is timed on the monotonic clock: a wall clock stepped during the run (NTP, a resumed VM)
+        // would record it wrong, even negative.
+        var startedTimestamp = clock.GetTimestamp();
+        var queuedAt = task.UpdatedAt;
+        task.Reserve(worker.Id, databaseNow + workerOptions.Value.LeaseDuration, now);
+        var attempt = task.Start(now);
+        db.TaskAttempts.Add(attempt);
+        await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        return new ClaimedAttempt(task, attempt, leaseRead, startedTimestamp) { QueuedAt = queuedAt };
     }
 
     /// <summary>
