@@ -21,7 +21,25 @@ public sealed record QueuedTask(AiTaskState State, int Version)
 {
     public const int MaxPayloadLength = 8 * 1024;
 
+    /// <summary>
+    /// How old (by the database's clock, from the save that queued the task) a message may be for a claim from it.
+    /// The database refuses a claim from a task that changed since by the event rows of those changes; they are kept
+    /// for at least a day (<c>Dispatcher:OutboxRetention</c>), so within this window none of them has been purged. An
+    /// older message (a backlog of hours, a dead letter re-driven) is claimed from a read: a stale claim whose
+    /// conflicting rows were purged could otherwise store its attempt and events without its task's update.
+    /// </summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(10);
+
+    /// <summary>How far ahead of the database's clock the queuing process's clock may have stamped it.</summary>
+    public static readonly TimeSpan MaxAhead = TimeSpan.FromMinutes(5);
+
+    /// <summary>Every field required and non-nullable ones not null: a message from a build whose state has a field less is not read whole.</summary>
+    private static readonly JsonSerializerOptions Strict = new(JsonDefaults.Options) { RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true };
+
     public JsonElement ToJson() => JsonSerializer.SerializeToElement(this, JsonDefaults.Options);
+
+    /// <summary>Whether a claim may be made from this message when the database's clock reads <paramref name="databaseNow"/> (<see cref="MaxAge"/>).</summary>
+    public bool IsRecent(DateTimeOffset databaseNow) => State.UpdatedAt >= databaseNow - MaxAge && State.UpdatedAt <= databaseNow + MaxAhead;
 
     /// <summary>The task <paramref name="message"/> carries, if it carries one this build reads whole.</summary>
     public static QueuedTask? Of(TaskQueued message)
@@ -33,10 +51,7 @@ public sealed record QueuedTask(AiTaskState State, int Version)
 
         try
         {
-            return json.Deserialize<QueuedTask>(JsonDefaults.Options) is { State: { PayloadJson: not null, TenantId: not null, CorrelationId: not null } state } queued
-                && state.Id == message.TaskId
-                ? queued
-                : null;
+            return json.Deserialize<QueuedTask>(Strict) is { State: not null } queued && queued.State.Id == message.TaskId ? queued : null;
         }
         catch (JsonException)
         {

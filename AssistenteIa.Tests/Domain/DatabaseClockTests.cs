@@ -39,14 +39,30 @@ public sealed class DatabaseClockTests
         clock.Advance(TimeSpan.FromSeconds(30));
         var estimate = database.Now()!;
 
-        Assert.InRange(estimate.DatabaseNow, DatabaseNow + TimeSpan.FromSeconds(30) - TimeSpan.FromMilliseconds(31), DatabaseNow + TimeSpan.FromSeconds(30));
+        // Counted short by the rate margin: 30 s less 30 ms, below the latest the database's clock can read (+30 s).
+        var margin = TimeSpan.FromSeconds(30 * DatabaseClock.RateMargin);
+        Assert.Equal(DatabaseNow + TimeSpan.FromSeconds(30) - margin, estimate.DatabaseNow);
 
-        // The fencing counts from a moment at which the database's clock could not yet have passed the estimate: the
-        // reading's round trip and the rate margin before now.
+        // The fencing counts from a moment at which the database's clock could not yet have passed the estimate even
+        // running that much faster than this one: the reading's round trip and the margin twice before now.
         var now = ClockReading.Of(clock);
         var before = now.MonotonicSince(estimate.AsOf);
-        Assert.InRange(before, TimeSpan.FromMilliseconds(4) + TimeSpan.FromSeconds(30 * DatabaseClock.RateMargin) - TimeSpan.FromTicks(10), TimeSpan.FromMilliseconds(35));
+        Assert.InRange(before, TimeSpan.FromMilliseconds(4) + margin + margin - TimeSpan.FromMilliseconds(0.1), TimeSpan.FromMilliseconds(4) + margin + margin);
         Assert.Equal(before, now.WallSince(estimate.AsOf));
+    }
+
+    [Fact]
+    public void A_slow_reading_is_not_kept()
+    {
+        // A cold first read of 5 s would make every claim from it look slow, and renew its lease at once, for a minute.
+        var clock = new TwoClocks();
+        var database = new DatabaseClock(clock);
+
+        Observe(database, clock, roundTrip: DatabaseClock.MaxRoundTrip + TimeSpan.FromMilliseconds(1));
+        Assert.Null(database.Now());
+
+        Observe(database, clock, roundTrip: DatabaseClock.MaxRoundTrip);
+        Assert.NotNull(database.Now());
     }
 
     [Fact]
@@ -130,6 +146,38 @@ public sealed class DatabaseClockTests
         Assert.Contains("Paused", json, StringComparison.Ordinal);
 
         Assert.Null(QueuedTask.Of(JsonSerializer.Deserialize<TaskQueued>(json, JsonDefaults.Options)!));
+    }
+
+    [Fact]
+    public void A_task_missing_a_field_or_named_for_another_task_is_left_to_a_read()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var task = NewTask(now);
+        task.Enqueue(now);
+        var message = QueuedMessage(task, version: 0);
+        Assert.NotNull(QueuedTask.Of(message));
+
+        // A build whose state lacks a field would otherwise run the task with its default (0 attempts allowed).
+        var json = JsonSerializer.Serialize(message, JsonDefaults.Options).Replace("\"maxAttempts\":3,", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("maxAttempts", json, StringComparison.Ordinal);
+        Assert.Null(QueuedTask.Of(JsonSerializer.Deserialize<TaskQueued>(json, JsonDefaults.Options)!));
+        Assert.Null(QueuedTask.Of(message with { TaskId = Guid.NewGuid() }));
+    }
+
+    [Fact]
+    public void A_claim_is_made_from_a_message_only_within_its_window_of_the_database_clock()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var task = NewTask(now);
+        task.Enqueue(now);
+        var queued = QueuedTask.Of(QueuedMessage(task, version: 0))!;
+        var stamped = queued.State.UpdatedAt;
+
+        Assert.True(queued.IsRecent(stamped));
+        Assert.True(queued.IsRecent(stamped + QueuedTask.MaxAge));
+        Assert.False(queued.IsRecent(stamped + QueuedTask.MaxAge + TimeSpan.FromMilliseconds(1)));
+        Assert.True(queued.IsRecent(stamped - QueuedTask.MaxAhead));
+        Assert.False(queued.IsRecent(stamped - QueuedTask.MaxAhead - TimeSpan.FromMilliseconds(1)));
     }
 
     private static AiTask NewTask(DateTimeOffset now, string payloadJson = """{"prompt":"p"}""") => AiTask.Create(

@@ -35,6 +35,23 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
         Assert.Equal(StopReason.LeaseLost, attempt.Reason);
     }
 
+    [Fact]
+    public async Task A_failed_renewal_makes_the_worker_forget_the_database_clock_so_its_next_claim_reads_its_task()
+    {
+        // A failover may have brought a database whose clock differs: a claim leased by the old one's reading could end
+        // its lease early.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var running = Running(clock);
+        using var attempt = running.Register(Guid.NewGuid(), 1);
+        var databaseClock = new DatabaseClock(clock);
+        databaseClock.Observe(clock.GetUtcNow(), ClockReading.Of(clock), ClockReading.Of(clock));
+        Assert.NotNull(databaseClock.Now());
+
+        await Assert.ThrowsAnyAsync<Exception>(() => Handler(running, clock, databaseClock: databaseClock).HandleAsync(CancellationToken.None));
+
+        Assert.Null(databaseClock.Now());
+    }
+
     /// <summary>
     /// The database down, the lease unconfirmed past its limit (20 s) by one clock or the other: a wall clock stepped
     /// back an hour must not delay the stop the monotonic clock calls for (the dispatcher judges by the database's
@@ -116,6 +133,7 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
             running,
             new WorkerIdentity("worker-x:1:abcdef"),
             Microsoft.Extensions.Options.Options.Create(Options),
+            new DatabaseClock(clock),
             clock,
             NullLogger<RenewLeasesHandler>.Instance);
 
@@ -224,11 +242,13 @@ public sealed class LeaseFencingTests(IsolatedDatabase isolated) : IClassFixture
     }
 
     /// <summary>A real Npgsql context pointed at a port where no database listens (unless told another): every renewal fails.</summary>
-    private static RenewLeasesHandler Handler(RunningAttempts running, TimeProvider clock, string? connectionString = null, WorkerOptions? options = null) => new(
+    private static RenewLeasesHandler Handler(
+        RunningAttempts running, TimeProvider clock, string? connectionString = null, WorkerOptions? options = null, DatabaseClock? databaseClock = null) => new(
         new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(connectionString ?? "Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2").Options),
         running,
         new WorkerIdentity("worker-x:1:abcdef"),
         Microsoft.Extensions.Options.Options.Create(options ?? Options),
+        databaseClock ?? new DatabaseClock(clock),
         clock,
         NullLogger<RenewLeasesHandler>.Instance);
 

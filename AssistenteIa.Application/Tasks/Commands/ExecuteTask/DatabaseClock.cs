@@ -24,9 +24,21 @@ public sealed class DatabaseClock(TimeProvider clock)
 
     private Reading? _last;
 
+    /// <summary>
+    /// A reading answered slower than this is not kept: the fencing counts from before the statement was sent, so a
+    /// slow one (a cold first read took 5 s) would make every claim from it look slow for a minute.
+    /// </summary>
+    public static readonly TimeSpan MaxRoundTrip = TimeSpan.FromMilliseconds(250);
+
     /// <summary>A <c>now()</c> the database returned to a statement sent at <paramref name="sent"/> and answered at <paramref name="answered"/>.</summary>
-    public void Observe(DateTimeOffset databaseNow, ClockReading sent, ClockReading answered) =>
-        Volatile.Write(ref _last, new Reading(databaseNow, sent, answered));
+    public void Observe(DateTimeOffset databaseNow, ClockReading sent, ClockReading answered)
+    {
+        var roundTrip = answered.MonotonicSince(sent);
+        if (roundTrip >= TimeSpan.Zero && roundTrip <= MaxRoundTrip)
+        {
+            Volatile.Write(ref _last, new Reading(databaseNow, sent, answered));
+        }
+    }
 
     /// <summary>The worker lost its connection, or the database refused it: the next claim reads its task.</summary>
     public void Forget() => Volatile.Write(ref _last, null);
@@ -53,8 +65,9 @@ public sealed class DatabaseClock(TimeProvider clock)
         var counted = elapsed - (elapsed * RateMargin);
 
         // The database read its now() no earlier than the statement was sent: the fencing counts from that moment carried
-        // forward by the same time, so it stops an attempt before a lease written from this estimate ends.
-        var asOf = now.Minus(last.Answered.MonotonicSince(last.Sent) + (elapsed - counted));
+        // forward by the counted time, less the margin once more (the database's clock may run that much faster than
+        // this one), so it stops an attempt before a lease written from this estimate ends.
+        var asOf = now.Minus(last.Answered.MonotonicSince(last.Sent) + (elapsed - counted) + (counted * RateMargin));
         return new Estimate(last.DatabaseNow + counted, asOf);
     }
 

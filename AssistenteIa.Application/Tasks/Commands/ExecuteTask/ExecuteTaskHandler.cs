@@ -178,12 +178,14 @@ public sealed class ExecuteTaskHandler(
     /// <summary>
     /// The claim without a read: from the task the work message carried, leased by what this worker knows of the
     /// database's clock (<see cref="DatabaseClock"/>), one round trip in all. Null when the message carries no task, the
-    /// clock is not known well enough, or the database refused the claim because the task changed since the message was
-    /// written (cancelled, claimed by another worker, queued again): the caller then reads the task and decides on it.
+    /// clock is not known well enough, the message is older than <see cref="QueuedTask.MaxAge"/>, or the database refused
+    /// the claim because the task changed since the message was written (cancelled, claimed by another worker, queued
+    /// again): the caller then reads the task and decides on it.
     /// </summary>
     private async Task<ClaimedAttempt?> ClaimFromMessageAsync(TaskQueued message, CancellationToken stoppingToken)
     {
-        if (QueuedTask.Of(message) is not { State.Status: AiTaskStatus.Queued } queued || databaseClock.Now() is not { } databaseNow)
+        if (QueuedTask.Of(message) is not { State.Status: AiTaskStatus.Queued } queued || databaseClock.Now() is not { } databaseNow
+            || !queued.IsRecent(databaseNow.DatabaseNow))
         {
             return null;
         }
@@ -427,6 +429,7 @@ public sealed class ExecuteTaskHandler(
     /// <summary>Waits before the next try; false when the host began to stop meanwhile.</summary>
     private async Task<bool> WaitOutOutageAsync(AiTask task, TaskAttempt attempt, Exception ex, TimeSpan delay, CancellationToken stoppingToken)
     {
+        databaseClock.Forget();
         logger.LogWarning(ex, "Could not record task {TaskId} attempt {AttemptNo} (the database connection failed or the database refused for now); trying again in {Delay}", task.Id, attempt.AttemptNo, delay);
         try
         {

@@ -18,6 +18,7 @@ public sealed class RenewLeasesHandler(
     RunningAttempts running,
     WorkerIdentity worker,
     IOptions<WorkerOptions> options,
+    DatabaseClock databaseClock,
     TimeProvider clock,
     ILogger<RenewLeasesHandler> logger)
 {
@@ -39,6 +40,9 @@ public sealed class RenewLeasesHandler(
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
+            // A failover may bring another clock: the next claim reads its task (DatabaseClock).
+            databaseClock.Forget();
+
             // Past the limit by the wall clock and not confirmed now: the machine may have slept through the lease.
             // Judged when the renewal has failed, which may be long after it began: a renewal sent meanwhile (the
             // heartbeat does not wait on one that does not answer) may have confirmed the lease since, and the time
