@@ -310,6 +310,18 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return task;
     }
 
+    public Task<int> UndoHalfClaimAsync(Guid taskId, int attemptNo, IReadOnlyCollection<Guid> outboxIds, CancellationToken cancellationToken)
+    {
+        var ids = outboxIds.ToArray();
+        return Database.ExecuteSqlAsync(
+            $"""
+            WITH orphan AS (SELECT 1 FROM "Tasks" WHERE "Id" = {taskId} AND "AttemptCount" < {attemptNo}),
+            rows AS (DELETE FROM "OutboxMessages" WHERE "Id" = ANY({ids}) AND "TaskId" = {taskId} AND EXISTS (SELECT 1 FROM orphan) RETURNING 1)
+            DELETE FROM "TaskAttempts" WHERE "TaskId" = {taskId} AND "AttemptNo" = {attemptNo} AND EXISTS (SELECT 1 FROM orphan)
+            """,
+            cancellationToken);
+    }
+
     public async Task<IReadOnlyList<LeaseRenewal>> RenewLeasesAsync(
         string workerId, IReadOnlyCollection<AttemptLease> attempts, TimeSpan lease, TimeSpan answerWithin, CancellationToken cancellationToken)
     {

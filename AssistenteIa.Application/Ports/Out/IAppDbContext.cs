@@ -65,6 +65,13 @@ public interface IAppDbContext
     AiTask AttachQueued(QueuedTask queued);
 
     /// <summary>
+    /// Deletes the attempt <paramref name="attemptNo"/> of a task and these outbox rows, if the task never reached that
+    /// attempt: what a claim from a stale message stored when nothing refused its rows and only its task's update found no
+    /// row (the version check of a save without a transaction fails after the commit). Returns the rows deleted.
+    /// </summary>
+    Task<int> UndoHalfClaimAsync(Guid taskId, int attemptNo, IReadOnlyCollection<Guid> outboxIds, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Extends, by the database's clock, the leases <paramref name="workerId"/> still holds for these attempts (the task
     /// leased by this worker and still at that attempt); returns those renewed (a missing one is a lease lost).
     /// Leaves the row version alone. A statement the database has not answered within <paramref name="answerWithin"/>

@@ -166,7 +166,16 @@ public sealed class ExecuteTaskHandler(
         // The run is over: the next delivery may claim while this outcome is written. The outcome is written even while
         // the host stops: the message is acked only after it is stored.
         slot.Dispose();
-        return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), stoppingToken);
+        try
+        {
+            return await RecordAsync(task, attempt, requestedModel, result, clock.GetElapsedTime(startedTimestamp), stoppingToken);
+        }
+        catch
+        {
+            // The outcome could not be stored (a failover, a database that refuses for now): the next claim reads its task.
+            databaseClock.Forget();
+            throw;
+        }
     }
 
     /// <summary>A claim committed: the task and its attempt (tracked), when its lease was last confirmed, and the run's start on the monotonic clock.</summary>
@@ -198,6 +207,16 @@ public sealed class ExecuteTaskHandler(
         }
         catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
         {
+            if (ex is DbUpdateConcurrencyException { InnerException: null } && db.TaskAttempts.Local.FirstOrDefault(a => a.TaskId == task.Id) is { } orphan)
+            {
+                // Nothing refused the rows, and only the task's update found no row: the batch committed without it. Its
+                // attempt would make every later claim of the task fail; it cannot happen within the message's window
+                // unless a clock is off by about a day (the purge), and is undone here so that the task stays claimable.
+                var outboxIds = db.OutboxMessages.Local.Where(m => m.TaskId == task.Id).Select(m => m.Id).ToList();
+                var undone = await db.UndoHalfClaimAsync(task.Id, orphan.AttemptNo, outboxIds, CancellationToken.None);
+                logger.LogError("A claim of task {TaskId} from its work message was stored without the task's update; {Undone} attempt undone", message.TaskId, undone);
+            }
+
             logger.LogDebug("Task {TaskId} changed since its work message was written; reading it", message.TaskId);
             db.ClearTracking();
             return null;
