@@ -51,7 +51,7 @@ public sealed record QueuedTask(AiTaskState State, int Version)
 
         try
         {
-            return json.Deserialize<QueuedTask>(Strict) is { State: not null } queued && queued.State.Id == message.TaskId ? queued : null;
+            return json.Deserialize<QueuedTask>(Strict) is { } queued && queued.State.Id == message.TaskId ? queued : null;
         }
         catch (JsonException)
         {

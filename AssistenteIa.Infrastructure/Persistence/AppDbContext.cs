@@ -316,7 +316,7 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return Database.ExecuteSqlAsync(
             $"""
             WITH orphan AS (SELECT 1 FROM "Tasks" WHERE "Id" = {taskId} AND "AttemptCount" < {attemptNo}),
-            rows AS (DELETE FROM "OutboxMessages" WHERE "Id" = ANY({ids}) AND "TaskId" = {taskId} AND EXISTS (SELECT 1 FROM orphan) RETURNING 1)
+            rows AS (DELETE FROM "OutboxMessages" WHERE "Id" = ANY({ids}) AND "TaskId" = {taskId} AND EXISTS (SELECT 1 FROM orphan))
             DELETE FROM "TaskAttempts" WHERE "TaskId" = {taskId} AND "AttemptNo" = {attemptNo} AND EXISTS (SELECT 1 FROM orphan)
             """,
             cancellationToken);

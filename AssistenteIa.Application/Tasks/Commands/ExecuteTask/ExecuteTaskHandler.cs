@@ -92,9 +92,8 @@ public sealed class ExecuteTaskHandler(
             throw;
         }
 
-        var (task, attempt, leaseRead, startedTimestamp) = claimed;
+        var (task, attempt, leaseRead, startedTimestamp, queuedAt) = claimed;
         var now = attempt.StartedAt;
-        var queuedAt = claimed.QueuedAt;
 
         // The reserved and started events (handed to the background publisher; what fails is relayed), ahead of
         // anything a rescue of this claim could write.
@@ -178,11 +177,11 @@ public sealed class ExecuteTaskHandler(
         }
     }
 
-    /// <summary>A claim committed: the task and its attempt (tracked), when its lease was last confirmed, and the run's start on the monotonic clock.</summary>
-    private sealed record ClaimedAttempt(AiTask Task, TaskAttempt Attempt, ClockReading LeaseRead, long StartedTimestamp)
-    {
-        public required DateTimeOffset QueuedAt { get; init; }
-    }
+    /// <summary>
+    /// A claim committed: the task and its attempt (tracked), when its lease was last confirmed, the run's start on the
+    /// monotonic clock, and when the task was queued.
+    /// </summary>
+    private sealed record ClaimedAttempt(AiTask Task, TaskAttempt Attempt, ClockReading LeaseRead, long StartedTimestamp, DateTimeOffset QueuedAt);
 
     /// <summary>
     /// The claim without a read: from the task the work message carried, leased by what this worker knows of the
@@ -278,7 +277,7 @@ public sealed class ExecuteTaskHandler(
         var attempt = task.Start(now);
         db.TaskAttempts.Add(attempt);
         await db.SaveInOneRoundTripAsync(CancellationToken.None);
-        return new ClaimedAttempt(task, attempt, leaseRead, startedTimestamp) { QueuedAt = queuedAt };
+        return new ClaimedAttempt(task, attempt, leaseRead, startedTimestamp, queuedAt);
     }
 
     /// <summary>
