@@ -390,6 +390,30 @@ public sealed class ClaimTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_claim_from_a_message_whose_connection_is_cut_goes_back_to_the_queue_and_the_next_one_reads_the_task()
+    {
+        // A database restart or a failover during the claim: nothing is stored, the delivery is requeued (the exception
+        // reaches the subscription), and the clock is forgotten, since the database that answers next may keep another.
+        var claim = new SlowCommand(sql => sql.Contains("INSERT INTO \"TaskAttempts\"", StringComparison.Ordinal));
+        var reads = new RoundTrips(IsClaimRead);
+        using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(claim, reads)));
+        await KnowTheDatabaseClockAsync(worker);
+        var task = await InsertTaskAsync(latencyMs: 0);
+        claim.Arm(async _ => Assert.True(await fixture.ScalarAsync<bool>("SELECT pg_terminate_backend(@p0)", ((NpgsqlConnection)claim.Held!.Connection!).ProcessID)));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => HandleWorkMessageAsync(worker, task));
+
+        Assert.Null(worker.Services.GetRequiredService<DatabaseClock>().Now());
+        Assert.Equal("Queued", await StatusAsync(task.Id));
+        Assert.Equal(0L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
+
+        reads.Reset();
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, task));
+        Assert.Equal(1, reads.Batches);
+        Assert.Equal("Succeeded", await StatusAsync(task.Id));
+    }
+
+    [Fact]
     public async Task A_work_message_whose_task_was_cancelled_since_is_ignored_and_changes_nothing()
     {
         using var worker = await BuildWorkerAsync();
