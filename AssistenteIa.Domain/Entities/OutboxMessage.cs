@@ -40,6 +40,13 @@ public sealed class OutboxMessage
     /// <summary>For a task event, its place in the task's events (1, 2, …): stored events are replayed in this order.</summary>
     public long? EventSequence { get; private set; }
 
+    /// <summary>
+    /// For a task event: the database need not check at commit that the task was advanced to it, because the same save
+    /// inserts the task or records a later event of it, whose check covers this one. (The check costs a trigger call
+    /// per row; a save checks its last event only.)
+    /// </summary>
+    public bool AdvanceImplied { get; private set; }
+
     public static OutboxMessage Create(
         string destination, string messageType, string payloadJson, string? correlationId, string? traceParent, byte priority, DateTimeOffset now,
         string? tenantId = null, Guid? taskId = null, long? eventSequence = null) => new()
@@ -75,6 +82,9 @@ public sealed class OutboxMessage
 
         return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
     }
+
+    /// <summary>The row's event is stored with the task's insert, or before a later event of the same save.</summary>
+    public void ImplyAdvance() => AdvanceImplied = true;
 
     public void MarkSent(DateTimeOffset now)
     {

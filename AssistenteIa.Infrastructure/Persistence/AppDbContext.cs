@@ -506,10 +506,18 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 version.CurrentValue = version.OriginalValue + 1;
             }
 
-            foreach (var taskEvent in events)
+            // The database checks at commit that the task reached the save's last event (TaskEventGuard); a task inserted
+            // by this save reaches all of them or the save fails whole.
+            var inserted = entry.State == EntityState.Added;
+            for (var i = 0; i < events.Count; i++)
             {
-                foreach (var message in TaskEventMessages.For(entry.Entity, taskEvent, traceParent, version.CurrentValue))
+                foreach (var message in TaskEventMessages.For(entry.Entity, events[i], traceParent, version.CurrentValue))
                 {
+                    if (message.Destination == Queues.TaskEvents && (inserted || i < events.Count - 1))
+                    {
+                        message.ImplyAdvance();
+                    }
+
                     OutboxMessages.Add(message);
                     _eventMessages.Add(message);
                 }

@@ -80,6 +80,58 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     }
 
     [Fact]
+    public async Task A_claim_made_from_a_read_that_a_change_without_an_event_outdated_stores_nothing()
+    {
+        // A claim records two events (reserved, started) and the database checks the last one only: not advanced to it,
+        // the task refuses the whole save.
+        var id = await InsertQueuedAsync();
+        await using var worker = isolated.CreateDbContext();
+        var read = await worker.Tasks.SingleAsync(t => t.Id == id);
+        await Sql.ExecuteAsync(isolated.ConnectionString, $"""UPDATE "Tasks" SET "Version" = "Version" + 1 WHERE "Id" = '{id}'""");
+
+        Claim(worker, read);
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => worker.SaveInOneRoundTripAsync(CancellationToken.None));
+
+        Assert.Equal("Queued", await ScalarAsync<string>("""SELECT "Status" FROM "Tasks" WHERE "Id" = @p0""", id));
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", id));
+        Assert.Equal(new long[] { 1, 2 }, await EventSequencesAsync(id));
+    }
+
+    [Fact]
+    public async Task The_database_checks_the_last_event_of_each_save_that_changes_a_task_and_none_of_a_save_that_inserts_it()
+    {
+        var id = await InsertQueuedAsync();
+        await using (var db = isolated.CreateDbContext())
+        {
+            var task = await db.Tasks.SingleAsync(t => t.Id == id);
+            var attempt = Claim(db, task);
+            await db.SaveInOneRoundTripAsync(CancellationToken.None);
+            Succeed(db, task, attempt);
+            await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        }
+
+        // created + queued (with the task's insert), reserved + started (the claim), succeeded (the outcome).
+        await using (var db = isolated.CreateDbContext())
+        {
+            var implied = await db.OutboxMessages.AsNoTracking()
+                .Where(m => m.TaskId == id && m.Destination == "task-events")
+                .OrderBy(m => m.EventSequence)
+                .Select(m => m.AdvanceImplied)
+                .ToArrayAsync();
+            Assert.Equal(new[] { true, true, true, false, false }, implied);
+        }
+
+        // The trigger skips an implied row and checks any other, here an event past the task's (sequence 5).
+        const string Insert = """
+            INSERT INTO "OutboxMessages" ("Id", "Destination", "MessageType", "PayloadJson", "Priority", "CreatedAt", "SentAt", "PublishAttempts", "TaskId", "TenantId", "EventSequence", "AdvanceImplied")
+            VALUES (gen_random_uuid(), 'task-events', 'task.succeeded', '{}', 0, now(), now(), 0, @p0, 'tenant', @p1, @p2)
+            """;
+        await ScalarAsync<object>(Insert, id, 6L, true);
+        var refused = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => ScalarAsync<object>(Insert, id, 7L, false));
+        Assert.Equal(TaskEventGuard.ConstraintName, refused.ConstraintName);
+    }
+
+    [Fact]
     public async Task A_stale_save_inside_a_transaction_is_a_conflict_too()
     {
         // The API's cancel and the dispatcher's steps save in transactions: whichever statement of the batch meets the
