@@ -1,16 +1,18 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using AssistenteIa.Domain.Entities;
 
 namespace AssistenteIa.Application.Messaging;
 
 /// <summary>
 /// The message on <c>tasks-queued</c> (contract from the user's notes). Type is "Domain/Capability/Execution".
-/// <see cref="Task"/>, when present, is a <see cref="QueuedTask"/>: the task as the save that queued it stored it, from
-/// which a worker claims without reading the task first (the database refuses the claim when the task changed since,
-/// and the worker then reads it). It is kept as JSON until then: one this build cannot read (a status or a type a
-/// later version wrote) leaves the worker to read the task, and does not make the whole message unreadable.
+/// <see cref="Task"/>, when present, is the task as the save that queued it stored it, from which a worker claims
+/// without reading the task first (the database refuses the claim when the task changed since, and the worker then
+/// reads it). It is written and read in the message's own pass (<see cref="QueuedTaskJsonConverter"/>): one this build
+/// cannot read whole (a status or a type a later version wrote, a field missing) is null, and leaves the worker to read
+/// the task; it never makes the whole message unreadable.
 /// </summary>
-public sealed record TaskQueued(Guid TaskId, string Type, int Attempt, string CorrelationId, JsonElement? Task = null);
+public sealed record TaskQueued(Guid TaskId, string Type, int Attempt, string CorrelationId, [property: JsonConverter(typeof(QueuedTaskJsonConverter))] QueuedTask? Task = null);
 
 /// <summary>
 /// The task as the save that queued it stored it, and the row version that save left (the claim's update is
@@ -34,30 +36,41 @@ public sealed record QueuedTask(AiTaskState State, int Version)
     public static readonly TimeSpan MaxAhead = TimeSpan.FromMinutes(5);
 
     /// <summary>Every field required and non-nullable ones not null: a message from a build whose state has a field less is not read whole.</summary>
-    private static readonly JsonSerializerOptions Strict = new(JsonDefaults.Options) { RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true };
-
-    public JsonElement ToJson() => JsonSerializer.SerializeToElement(this, JsonDefaults.Options);
+    internal static readonly JsonSerializerOptions Strict = new(JsonDefaults.Options) { RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true };
 
     /// <summary>Whether a claim may be made from this message when the database's clock reads <paramref name="databaseNow"/> (<see cref="MaxAge"/>).</summary>
     public bool IsRecent(DateTimeOffset databaseNow) => State.UpdatedAt >= databaseNow - MaxAge && State.UpdatedAt <= databaseNow + MaxAhead;
 
-    /// <summary>The task <paramref name="message"/> carries, if it carries one this build reads whole.</summary>
-    public static QueuedTask? Of(TaskQueued message)
-    {
-        if (message.Task is not { ValueKind: JsonValueKind.Object } json)
-        {
-            return null;
-        }
+    /// <summary>The task <paramref name="message"/> carries, if it carries one this build read whole, and it is the message's task.</summary>
+    public static QueuedTask? Of(TaskQueued message) => message.Task is { } queued && queued.State.Id == message.TaskId ? queued : null;
+}
 
+/// <summary>
+/// Writes the task of a work message as part of the message, and reads it strictly (<see cref="QueuedTask.Strict"/>)
+/// or not at all: a value this build cannot read whole is skipped and read as null, so the rest of the message still
+/// reads.
+/// </summary>
+public sealed class QueuedTaskJsonConverter : JsonConverter<QueuedTask>
+{
+    public override QueuedTask? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        // The serializer hands a converter the whole value: the attempt reads a copy, and only a whole read moves on.
+        var attempt = reader;
         try
         {
-            return json.Deserialize<QueuedTask>(Strict) is { } queued && queued.State.Id == message.TaskId ? queued : null;
+            var queued = JsonSerializer.Deserialize<QueuedTask>(ref attempt, QueuedTask.Strict);
+            reader = attempt;
+            return queued;
         }
         catch (JsonException)
         {
+            reader.Skip();
             return null;
         }
     }
+
+    public override void Write(Utf8JsonWriter writer, QueuedTask value, JsonSerializerOptions options) =>
+        JsonSerializer.Serialize(writer, value, options);
 }
 
 /// <summary>Control message fanned out to every executor: stop the attempt of this task if you run it.</summary>

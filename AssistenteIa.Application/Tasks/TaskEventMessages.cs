@@ -66,9 +66,9 @@ public static class TaskEventMessages
         }
     }
 
-    private static JsonElement? Whole(AiTask task, int? version) =>
+    private static QueuedTask? Whole(AiTask task, int? version) =>
         version is { } stored && task.Status == AiTaskStatus.Queued && task.PayloadJson.Length <= QueuedTask.MaxPayloadLength
-            ? new QueuedTask(task.ToState(), stored).ToJson()
+            ? new QueuedTask(task.ToState(), stored)
             : null;
 }
 

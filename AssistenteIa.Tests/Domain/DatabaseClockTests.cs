@@ -129,10 +129,17 @@ public sealed class DatabaseClockTests
     [InlineData("""{"state":{"id":"00000000-0000-0000-0000-000000000001"},"version":1}""")] // another task's, and incomplete
     [InlineData("""{"state":"x","version":1}""")]
     [InlineData("[]")]
+    [InlineData("[{\"state\":{}}, 2]")]
+    [InlineData("7")]
     public void A_task_in_a_work_message_that_this_build_cannot_read_whole_is_left_to_a_read(string json)
     {
-        var message = new TaskQueued(Guid.NewGuid(), "DataAnalysis/LLM_Generation/Async", 1, "c", JsonDocument.Parse(json).RootElement.Clone());
+        var taskId = Guid.NewGuid();
+        var message = JsonSerializer.Deserialize<TaskQueued>(
+            $$"""{"taskId":"{{taskId}}","type":"DataAnalysis/LLM_Generation/Async","attempt":1,"task":{{json}},"correlationId":"c"}""", JsonDefaults.Options)!;
 
+        // The rest of the message reads, after the task as before it.
+        Assert.Equal((taskId, 1, "c"), (message.TaskId, message.Attempt, message.CorrelationId));
+        Assert.Null(message.Task);
         Assert.Null(QueuedTask.Of(message));
     }
 

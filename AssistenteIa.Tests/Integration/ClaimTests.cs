@@ -367,7 +367,7 @@ public sealed class ClaimTests(AppFixture fixture)
         var task = await InsertTaskAsync(latencyMs: 0);
         var message = await WorkMessageAsync(task);
         var queued = QueuedTask.Of(message)!;
-        var stale = daysOld ? message with { Task = (queued with { State = queued.State with { UpdatedAt = queued.State.UpdatedAt.AddDays(-2) } }).ToJson() } : message;
+        var stale = daysOld ? message with { Task = queued with { State = queued.State with { UpdatedAt = queued.State.UpdatedAt.AddDays(-2) } } } : message;
         await using (var db = NewContext())
         {
             var stored = await db.Tasks.SingleAsync(t => t.Id == task.Id);
