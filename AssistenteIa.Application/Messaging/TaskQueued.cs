@@ -64,13 +64,15 @@ public sealed class QueuedTaskJsonConverter : JsonConverter<QueuedTask>
         }
         catch (JsonException)
         {
-            reader.Skip();
+            // TrySkip: the value is buffered whole, also when the message is read from a stream (where Skip throws).
+            reader.TrySkip();
             return null;
         }
     }
 
+    /// <summary>With the options the read expects, whatever the message is written with.</summary>
     public override void Write(Utf8JsonWriter writer, QueuedTask value, JsonSerializerOptions options) =>
-        JsonSerializer.Serialize(writer, value, options);
+        JsonSerializer.Serialize(writer, value, JsonDefaults.Options);
 }
 
 /// <summary>Control message fanned out to every executor: stop the attempt of this task if you run it.</summary>

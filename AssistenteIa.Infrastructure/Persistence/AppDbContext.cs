@@ -75,6 +75,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     private int? _maxRowsInOneBatch;
 
+    private int? _minRowsInOneBatch;
+
     /// <summary>A task's work message while it is unsent: what tells the stale-queue requeuer the relay still has it.</summary>
     public const string UnsentWorkIndex = "IX_OutboxMessages_UnsentWork";
 
@@ -107,8 +109,11 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
             }
         }
 
-        _maxRowsInOneBatch ??= Math.Min(MaxRowsWithoutTransaction, RelationalOptionsExtension.Extract(this.GetService<IDbContextOptions>()).MaxBatchSize ?? int.MaxValue);
-        if (!oneBatch || pending == 0 || pending > _maxRowsInOneBatch || Database.CurrentTransaction is not null)
+        // Fewer statements than the provider's minimum batch size are sent one by one: each would commit on its own.
+        var batching = RelationalOptionsExtension.Extract(this.GetService<IDbContextOptions>());
+        _maxRowsInOneBatch ??= Math.Min(MaxRowsWithoutTransaction, batching.MaxBatchSize ?? int.MaxValue);
+        _minRowsInOneBatch ??= batching.MinBatchSize ?? 1;
+        if (!oneBatch || pending == 0 || pending < _minRowsInOneBatch || pending > _maxRowsInOneBatch || Database.CurrentTransaction is not null)
         {
             return await SaveStagedAsync(cancellationToken);
         }

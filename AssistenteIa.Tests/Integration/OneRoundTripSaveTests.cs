@@ -132,6 +132,44 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     }
 
     [Fact]
+    public async Task A_create_refused_by_the_database_stores_none_of_its_events()
+    {
+        // A create's events are not checked at commit: its insert stores them or fails the batch whole.
+        var first = NewWithKey("same-key");
+        var second = NewWithKey("same-key");
+        await using (var db = isolated.CreateDbContext())
+        {
+            db.Tasks.Add(first);
+            await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        }
+
+        await using (var db = isolated.CreateDbContext())
+        {
+            db.Tasks.Add(second);
+            await Assert.ThrowsAsync<DbUpdateException>(() => db.SaveInOneRoundTripAsync(CancellationToken.None));
+        }
+
+        Assert.Equal(new long[] { 1, 2 }, await EventSequencesAsync(first.Id));
+        Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "TaskId" = @p0""", second.Id));
+    }
+
+    [Fact]
+    public async Task A_save_smaller_than_the_minimum_batch_takes_a_transaction()
+    {
+        // Below the minimum batch size EF sends each statement alone: without a transaction each would commit alone.
+        var id = await InsertQueuedAsync();
+        var counter = new RoundTrips();
+        await using var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>()
+            .UseNpgsql(isolated.ConnectionString, npgsql => npgsql.MinBatchSize(20)).AddInterceptors(counter).Options);
+        var task = await db.Tasks.SingleAsync(t => t.Id == id);
+
+        counter.Reset();
+        Claim(db, task);
+        await db.SaveInOneRoundTripAsync(CancellationToken.None);
+        Assert.Equal(1, counter.Transactions);
+    }
+
+    [Fact]
     public async Task A_stale_save_inside_a_transaction_is_a_conflict_too()
     {
         // The API's cancel and the dispatcher's steps save in transactions: whichever statement of the batch meets the
@@ -157,6 +195,15 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => db.SaveChangesAsync());
         Assert.True(await ScalarAsync<bool>("""SELECT "LastError" IS NULL FROM "Tasks" WHERE "Id" = @p0""", id));
+    }
+
+    private static AiTask NewWithKey(string idempotencyKey)
+    {
+        var task = AiTask.Create(
+            Guid.CreateVersion7(), "tenant-a", new TaskType(DomainType.DocumentProcessing, CapabilityType.LLM_Generation, ExecutionType.Async),
+            Priority.Normal, """{"prompt":"p"}""", 3, idempotencyKey, "hash", "corr", null, DateTimeOffset.UtcNow);
+        task.Enqueue(DateTimeOffset.UtcNow);
+        return task;
     }
 
     private static TaskAttempt Claim(AppDbContext db, AiTask task)
