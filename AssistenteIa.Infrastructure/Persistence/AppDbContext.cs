@@ -110,9 +110,13 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         }
 
         // Fewer statements than the provider's minimum batch size are sent one by one: each would commit on its own.
-        var batching = RelationalOptionsExtension.Extract(this.GetService<IDbContextOptions>());
-        _maxRowsInOneBatch ??= Math.Min(MaxRowsWithoutTransaction, batching.MaxBatchSize ?? int.MaxValue);
-        _minRowsInOneBatch ??= batching.MinBatchSize ?? 1;
+        if (_maxRowsInOneBatch is null || _minRowsInOneBatch is null)
+        {
+            var batching = RelationalOptionsExtension.Extract(this.GetService<IDbContextOptions>());
+            _maxRowsInOneBatch = Math.Min(MaxRowsWithoutTransaction, batching.MaxBatchSize ?? int.MaxValue);
+            _minRowsInOneBatch = batching.MinBatchSize ?? 1;
+        }
+
         if (!oneBatch || pending == 0 || pending < _minRowsInOneBatch || pending > _maxRowsInOneBatch || Database.CurrentTransaction is not null)
         {
             return await SaveStagedAsync(cancellationToken);

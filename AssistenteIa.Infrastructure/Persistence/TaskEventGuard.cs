@@ -35,20 +35,16 @@ public static class TaskEventGuard
     /// of a task, its last event, and none when the save inserts the task. Checking every event of a save checks no more,
     /// since the task's sequence reaching the last one reaches the others.
     /// </summary>
-    public const string LastEventOnlySql = """
-        DROP TRIGGER "OutboxMessages_TaskEventAdvancesTask" ON "OutboxMessages";
-        CREATE CONSTRAINT TRIGGER "OutboxMessages_TaskEventAdvancesTask" AFTER INSERT ON "OutboxMessages"
-        DEFERRABLE INITIALLY DEFERRED
-        FOR EACH ROW WHEN (NEW."Destination" = 'task-events' AND NEW."TaskId" IS NOT NULL AND NEW."EventSequence" IS NOT NULL AND NOT NEW."AdvanceImplied")
-        EXECUTE FUNCTION outbox_task_event_advances_task();
-        """;
+    public static readonly string LastEventOnlySql = Recreated("""AND NOT NEW."AdvanceImplied" """);
 
     /// <summary>The check on every task event again, as <see cref="CreateSql"/> made it.</summary>
-    public const string EveryEventSql = """
+    public static readonly string EveryEventSql = Recreated("");
+
+    private static string Recreated(string alsoWhen) => $"""
         DROP TRIGGER "OutboxMessages_TaskEventAdvancesTask" ON "OutboxMessages";
         CREATE CONSTRAINT TRIGGER "OutboxMessages_TaskEventAdvancesTask" AFTER INSERT ON "OutboxMessages"
         DEFERRABLE INITIALLY DEFERRED
-        FOR EACH ROW WHEN (NEW."Destination" = 'task-events' AND NEW."TaskId" IS NOT NULL AND NEW."EventSequence" IS NOT NULL)
+        FOR EACH ROW WHEN (NEW."Destination" = 'task-events' AND NEW."TaskId" IS NOT NULL AND NEW."EventSequence" IS NOT NULL {alsoWhen})
         EXECUTE FUNCTION outbox_task_event_advances_task();
         """;
 
