@@ -64,6 +64,62 @@ internal static class ProcessCpu
         return ticks.ToDictionary(t => t.Key, t => TimeSpan.FromMilliseconds(t.Value * 10.0));
     }
 
+    /// <summary>
+    /// CPU ticks of the services' background JIT threads (".NET Tiered Compilation Worker", named ".NET Tiered Com" in
+    /// <c>/proc</c>), by thread id, and of the services in all; null where there is no <c>/proc</c>. The warm-up runs
+    /// until these threads have little left to do. A thread that ended between two samples (it does after a few idle
+    /// seconds) is missing from the later one, so a difference of two samples counts only threads alive at the second.
+    /// </summary>
+    public static (Dictionary<int, long> Compiler, long Services)? SampleCompiler()
+    {
+        if (!Directory.Exists("/proc/self"))
+        {
+            return null;
+        }
+
+        var compiler = new Dictionary<int, long>();
+        var services = 0L;
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (PartOf(directory) is not ("Api" or "ServiceB" or "ServiceC"))
+                {
+                    continue;
+                }
+
+                services += Stat.Parse(File.ReadAllText(Path.Combine(directory, "stat"))).Own;
+                foreach (var thread in Directory.EnumerateDirectories(Path.Combine(directory, "task")))
+                {
+                    var stat = File.ReadAllText(Path.Combine(thread, "stat"));
+                    if (stat.Contains("(.NET Tiered Com", StringComparison.Ordinal))
+                    {
+                        compiler[int.Parse(Path.GetFileName(thread), CultureInfo.InvariantCulture)] = Stat.Parse(stat).Own;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The process or thread ended while it was read.
+            }
+        }
+
+        return (compiler, services);
+    }
+
+    /// <summary>The share of the services' CPU their background JIT threads took between two samples (0 to 1).</summary>
+    public static double CompilerShare((Dictionary<int, long> Compiler, long Services) before, (Dictionary<int, long> Compiler, long Services) after)
+    {
+        var compiler = after.Compiler.Sum(t => t.Value - before.Compiler.GetValueOrDefault(t.Key));
+        var services = after.Services - before.Services;
+        return services <= 0 ? 0 : Math.Clamp((double)compiler / services, 0, 1);
+    }
+
     private static string? PartOf(string directory)
     {
         var name = File.ReadAllText(Path.Combine(directory, "comm")).TrimEnd('\n');
