@@ -357,6 +357,21 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         }
     }
 
+    public Task<int> PurgeSentOutboxAsync(TimeSpan retention, int batchSize, CancellationToken cancellationToken) =>
+        // The smallest version 7 id of the cutoff's millisecond (48 bits of Unix milliseconds, then zeros) bounds the
+        // ids written before it. A row sent after the cutoff, or not at all (left to the relay), stays.
+        Database.ExecuteSqlAsync($"""
+            WITH cutoff AS MATERIALIZED (
+                SELECT at, (lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0') || repeat('0', 20))::uuid AS id
+                FROM (SELECT now() - {retention}::interval AS at) AS t)
+            DELETE FROM "OutboxMessages"
+            WHERE "Id" IN (
+                SELECT o."Id" FROM "OutboxMessages" AS o, cutoff
+                WHERE o."Id" < cutoff.id AND o."SentAt" < cutoff.at
+                ORDER BY o."Id"
+                LIMIT {batchSize})
+            """, cancellationToken);
+
     public Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
         // Inside a caller's transaction the setting would last until that transaction ends: all of it would commit

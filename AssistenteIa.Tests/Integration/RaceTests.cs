@@ -12,6 +12,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using RabbitMQ.Client;
 
@@ -242,6 +243,44 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         await using var check = isolated.CreateDbContext();
         var left = await check.OutboxMessages.AsNoTracking().Where(m => m.Destination == destination).Select(m => m.Id).ToListAsync();
         Assert.Equal(new[] { recentSent.Id, oldUnsent.Id }.Order(), left.Order());
+        await check.OutboxMessages.Where(m => m.Destination == destination).ExecuteDeleteAsync();
+    }
+
+    /// <summary>
+    /// The purge goes by the database's clock, not by the clock of the process that runs it (a ServiceC whose clock runs
+    /// days ahead would delete recent rows), and keeps a row written before the cutoff but sent after it.
+    /// </summary>
+    [Fact]
+    public async Task The_outbox_purge_goes_by_the_database_clock_and_keeps_a_row_sent_after_the_cutoff()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var destination = $"purge-{Guid.NewGuid():N}";
+        OutboxMessage Row(int writtenDaysAgo, int sentDaysAgo)
+        {
+            var row = OutboxMessage.Create(destination, "Test", "{}", null, null, 0, now.AddDays(-writtenDaysAgo));
+            row.MarkSent(now.AddDays(-sentDaysAgo));
+            return row;
+        }
+
+        var old = Row(9, 9);
+        var sentLate = Row(8, 6);
+        var recent = Row(1, 1);
+        await using (var db = isolated.CreateDbContext())
+        {
+            db.OutboxMessages.AddRange(old, sentLate, recent);
+            await db.SaveChangesAsync();
+        }
+
+        await using (var db = isolated.CreateDbContext())
+        {
+            var clockAhead = new FakeTimeProvider(now.AddDays(30));
+            var purge = new PurgeSentOutboxHandler(db, clockAhead, NullLogger<PurgeSentOutboxHandler>.Instance);
+            Assert.True(await purge.HandleAsync(TimeSpan.FromDays(7), CancellationToken.None) >= 1);
+        }
+
+        await using var check = isolated.CreateDbContext();
+        var left = await check.OutboxMessages.AsNoTracking().Where(m => m.Destination == destination).Select(m => m.Id).ToListAsync();
+        Assert.Equal(new[] { sentLate.Id, recent.Id }.Order(), left.Order());
         await check.OutboxMessages.Where(m => m.Destination == destination).ExecuteDeleteAsync();
     }
 

@@ -91,6 +91,14 @@ public interface IAppDbContext
     Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Deletes up to <paramref name="batchSize"/> outbox rows written and sent more than <paramref name="retention"/> ago
+    /// by the database's clock, oldest first; returns how many. The rows are found by their primary key: ids are
+    /// version 7 GUIDs, ordered by the time they were written, so the purge needs no index of its own on the time sent
+    /// (one index fewer for every outbox row to write).
+    /// </summary>
+    Task<int> PurgeSentOutboxAsync(TimeSpan retention, int batchSize, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Reserved or running tasks whose lease ended by the database's clock, oldest first, locked
     /// (<c>FOR UPDATE SKIP LOCKED</c>) until the caller's transaction ends: a heartbeat racing the rescue waits,
     /// then finds the lease gone. The tasks in <paramref name="leftOut"/> are not taken.

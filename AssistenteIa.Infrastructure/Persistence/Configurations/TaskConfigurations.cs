@@ -165,9 +165,8 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         // A task event nobody listens to is written already sent by the database (TaskEventDemand): read back.
         b.Property(m => m.SentAt).ValueGeneratedOnAdd();
 
-        // The relay reads only unsent rows, oldest first; the purge only sent ones.
+        // The relay reads only unsent rows, oldest first. The purge walks the primary key (ids are written in time order).
         b.HasIndex(m => m.CreatedAt).HasFilter("\"SentAt\" IS NULL").HasDatabaseName("IX_OutboxMessages_Unsent");
-        b.HasIndex(m => m.SentAt).HasFilter("\"SentAt\" IS NOT NULL").HasDatabaseName("IX_OutboxMessages_Sent");
 
         // The stale-queue requeuer leaves a task whose work message is still unsent to the relay: looked up per task, also
         // when a broker outage left many unsent (one small entry per task while its message waits to be published).

@@ -308,10 +308,6 @@ namespace AssistenteIa.Infrastructure.Persistence.Migrations
                         .HasDatabaseName("IX_OutboxMessages_Unsent")
                         .HasFilter("\"SentAt\" IS NULL");
 
-                    b.HasIndex("SentAt")
-                        .HasDatabaseName("IX_OutboxMessages_Sent")
-                        .HasFilter("\"SentAt\" IS NOT NULL");
-
                     b.HasIndex("TaskId")
                         .HasDatabaseName("IX_OutboxMessages_UnsentWork")
                         .HasFilter("\"SentAt\" IS NULL AND \"Destination\" = 'tasks-queued'");
