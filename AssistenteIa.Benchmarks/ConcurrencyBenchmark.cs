@@ -9,7 +9,7 @@ namespace AssistenteIa.Benchmarks;
 /// each are posted as a burst, timed from the first POST until all Succeeded. The number of tasks is what that
 /// concurrency would finish in <c>--seconds</c> if the model were the only cost (level × seconds × 1000 / latency),
 /// so each run lasts about that long; the ideal rate is level × 1000 / latency tasks/s. Each start is first warmed
-/// with zero-latency tasks until the rate settles (<c>--warmup</c>, <c>--warmup-max</c>, as in
+/// with zero-latency tasks until the services' JIT settles (<c>--warmup</c>, <c>--warmup-max</c>, as in
 /// <see cref="SystemBenchmark"/>): measured cold, after 8 warm-up tasks, the runs mixed the services' JIT into the
 /// figure (32 → 44 tasks/s of an ideal 64, with ServiceB's tiering thread busy throughout).
 /// </summary>

@@ -66,9 +66,11 @@ internal static class ProcessCpu
 
     /// <summary>
     /// CPU ticks of the services' background JIT threads (".NET Tiered Compilation Worker", named ".NET Tiered Com" in
-    /// <c>/proc</c>), by thread id, and of the services in all; null where there is no <c>/proc</c>. The warm-up runs
-    /// until these threads have little left to do. A thread that ended between two samples (it does after a few idle
-    /// seconds) is missing from the later one, so a difference of two samples counts only threads alive at the second.
+    /// <c>/proc</c>), by thread id, and of the services in all; null where there is no <c>/proc</c> or no service runs.
+    /// The warm-up runs until these threads have little left to do. A thread that ended between two samples (it does
+    /// after a few idle seconds) is missing from the later one, so a difference of two samples counts only threads alive
+    /// at the second: a compiler that worked early in a round and then went idle long enough to end is missed, which
+    /// a round of several seconds under load makes unlikely while it still has much to compile.
     /// </summary>
     public static (Dictionary<int, long> Compiler, long Services)? SampleCompiler()
     {
@@ -79,6 +81,7 @@ internal static class ProcessCpu
 
         var compiler = new Dictionary<int, long>();
         var services = 0L;
+        var found = false;
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out _))
@@ -94,30 +97,41 @@ internal static class ProcessCpu
                 }
 
                 services += Stat.Parse(File.ReadAllText(Path.Combine(directory, "stat"))).Own;
+                found = true;
                 foreach (var thread in Directory.EnumerateDirectories(Path.Combine(directory, "task")))
                 {
-                    var stat = File.ReadAllText(Path.Combine(thread, "stat"));
-                    if (stat.Contains("(.NET Tiered Com", StringComparison.Ordinal))
+                    try
                     {
-                        compiler[int.Parse(Path.GetFileName(thread), CultureInfo.InvariantCulture)] = Stat.Parse(stat).Own;
+                        var stat = File.ReadAllText(Path.Combine(thread, "stat"));
+                        if (stat.Contains("(.NET Tiered Com", StringComparison.Ordinal))
+                        {
+                            compiler[int.Parse(Path.GetFileName(thread), CultureInfo.InvariantCulture)] = Stat.Parse(stat).Own;
+                        }
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        // The thread ended while it was read.
                     }
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // The process or thread ended while it was read.
+                // The process ended while it was read.
             }
         }
 
-        return (compiler, services);
+        return found ? (compiler, services) : null;
     }
 
-    /// <summary>The share of the services' CPU their background JIT threads took between two samples (0 to 1).</summary>
-    public static double CompilerShare((Dictionary<int, long> Compiler, long Services) before, (Dictionary<int, long> Compiler, long Services) after)
+    /// <summary>
+    /// The share of the services' CPU their background JIT threads took between two samples (0 to 1); null when the
+    /// services spent nothing between them (none found, or one restarted).
+    /// </summary>
+    public static double? CompilerShare((Dictionary<int, long> Compiler, long Services) before, (Dictionary<int, long> Compiler, long Services) after)
     {
         var compiler = after.Compiler.Sum(t => t.Value - before.Compiler.GetValueOrDefault(t.Key));
         var services = after.Services - before.Services;
-        return services <= 0 ? 0 : Math.Clamp((double)compiler / services, 0, 1);
+        return services <= 0 ? null : Math.Clamp((double)compiler / services, 0, 1);
     }
 
     private static string? PartOf(string directory)

@@ -215,13 +215,12 @@ internal static class SystemBenchmark
                 continue;
             }
 
-            if (compilerBefore is { } before && ProcessCpu.SampleCompiler() is { } after)
+            if (compilerBefore is { } before && ProcessCpu.SampleCompiler() is { } after && ProcessCpu.CompilerShare(before, after) is { } share)
             {
-                var share = ProcessCpu.CompilerShare(before, after);
                 Console.WriteLine($"  warm-up round: {Round} tasks in {timer.Elapsed.TotalSeconds:0.0} s, the JIT {share:P1} of the services' CPU");
                 if (share <= SettledCompilerShare)
                 {
-                    break;
+                    return done;
                 }
 
                 continue;
@@ -230,10 +229,15 @@ internal static class SystemBenchmark
             Console.WriteLine($"  warm-up round: {Round} tasks in {timer.Elapsed.TotalSeconds:0.0} s");
             if (previous is { } last && Math.Abs(timer.Elapsed.TotalSeconds - last.TotalSeconds) <= 0.1 * last.TotalSeconds)
             {
-                break;
+                return done;
             }
 
             previous = timer.Elapsed;
+        }
+
+        if (maximum > minimum)
+        {
+            Console.WriteLine($"  warm-up: not settled after {done} tasks (the maximum); measuring anyway");
         }
 
         return done;

@@ -359,17 +359,20 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
 
     public Task<int> PurgeSentOutboxAsync(TimeSpan retention, int batchSize, CancellationToken cancellationToken) =>
         // The smallest version 7 id of the cutoff's millisecond (48 bits of Unix milliseconds, then zeros) bounds the
-        // ids written before it. A row sent after the cutoff, or not at all (left to the relay), stays.
+        // ids written before it. A row sent after the cutoff, or not at all (left to the relay), stays. The bounds are
+        // scalar subqueries, so the walk of the primary key starts and stops at them (joined in, they were a filter over
+        // every row of the table: 191 ms on 177,000 rows to delete one); the rows go by their ids (IN (…) hashed the
+        // batch and read the whole table for it).
         Database.ExecuteSqlAsync($"""
             WITH cutoff AS MATERIALIZED (
                 SELECT at, (lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0') || repeat('0', 20))::uuid AS id
                 FROM (SELECT now() - {retention}::interval AS at) AS t)
             DELETE FROM "OutboxMessages"
-            WHERE "Id" IN (
-                SELECT o."Id" FROM "OutboxMessages" AS o, cutoff
-                WHERE o."Id" < cutoff.id AND o."SentAt" < cutoff.at
+            WHERE "Id" = ANY (ARRAY(
+                SELECT o."Id" FROM "OutboxMessages" AS o
+                WHERE o."Id" < (SELECT id FROM cutoff) AND o."SentAt" < (SELECT at FROM cutoff)
                 ORDER BY o."Id"
-                LIMIT {batchSize})
+                LIMIT {batchSize}))
             """, cancellationToken);
 
     public Task<int> MarkOutboxSentAsync(IReadOnlyCollection<Guid> ids, DateTimeOffset sentAt, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics.Metrics;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Dispatching;
@@ -9,6 +10,7 @@ using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -282,6 +284,74 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         var left = await check.OutboxMessages.AsNoTracking().Where(m => m.Destination == destination).Select(m => m.Id).ToListAsync();
         Assert.Equal(new[] { sentLate.Id, recent.Id }.Order(), left.Order());
         await check.OutboxMessages.Where(m => m.Destination == destination).ExecuteDeleteAsync();
+    }
+
+    /// <summary>
+    /// On a table of some size, the purge reads the primary key from its start up to the cutoff only (a bound joined in
+    /// became a filter over every row, read on every run once the backlog was gone) and deletes its batch by id (not by
+    /// reading the whole table to match the batch).
+    /// </summary>
+    [Fact]
+    public async Task The_outbox_purge_walks_the_primary_key_up_to_the_cutoff_and_deletes_by_id()
+    {
+        var destination = $"purge-{Guid.NewGuid():N}";
+
+        // 50,000 rows sent a day ago (kept), then 100 sent ten days ago (purged), with version 7 ids of when they were written.
+        await Sql.ExecuteAsync(isolated.ConnectionString, $$"""
+            INSERT INTO "OutboxMessages" ("Id", "Destination", "MessageType", "PayloadJson", "Priority", "CreatedAt", "SentAt", "PublishAttempts")
+            SELECT (lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0') || '7' || substr(md5(g::text), 1, 19))::uuid,
+                   '{{destination}}', 'Test', '{}', 0, at, at, 1
+            FROM (SELECT g, now() - CASE WHEN g <= 100 THEN interval '10 days' ELSE interval '1 day' END + g * interval '1 millisecond' AS at
+                  FROM generate_series(1, 50100) AS g) AS rows;
+            ANALYZE "OutboxMessages";
+            """);
+
+        var plans = new List<string>();
+        await using (var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(isolated.ConnectionString).AddInterceptors(new PlanRecorder(plans)).Options))
+        {
+            var purge = new PurgeSentOutboxHandler(db, TimeProvider.System, NullLogger<PurgeSentOutboxHandler>.Instance);
+            Assert.True(await purge.HandleAsync(TimeSpan.FromDays(7), CancellationToken.None) >= 100);
+        }
+
+        var plan = plans[0];
+        Assert.Contains("""Index Scan using "PK_OutboxMessages" on "OutboxMessages" o""", plan);
+        Assert.Matches("""Index Cond: \("Id" < \$\d+\)""", plan);
+        Assert.Contains("""Index Cond: ("Id" = ANY""", plan);
+        Assert.DoesNotContain("Join Filter", plan);
+        Assert.DoesNotContain("Seq Scan", plan);
+        Assert.Equal(50_000L, await ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Destination" = @p0""", destination));
+        await Sql.ExecuteAsync(isolated.ConnectionString, $"""DELETE FROM "OutboxMessages" WHERE "Destination" = '{destination}'""");
+    }
+
+    /// <summary>Asks the database for the plan of each statement that deletes outbox rows, before it runs.</summary>
+    private sealed class PlanRecorder(List<string> plans) : DbCommandInterceptor
+    {
+        public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+            DbCommand command, CommandEventData eventData,
+            InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("DELETE FROM \"OutboxMessages\"", StringComparison.Ordinal))
+            {
+                await using var explain = command.Connection!.CreateCommand();
+                explain.Transaction = command.Transaction;
+                explain.CommandText = "EXPLAIN (COSTS OFF) " + command.CommandText;
+                foreach (NpgsqlParameter parameter in command.Parameters)
+                {
+                    explain.Parameters.Add(parameter.Clone());
+                }
+
+                var lines = new List<string>();
+                await using var reader = await explain.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    lines.Add(reader.GetString(0));
+                }
+
+                plans.Add(string.Join('\n', lines));
+            }
+
+            return result;
+        }
     }
 
     private static async Task<(long Updated, long Hot)> UpdateCountersAsync(AppDbContext db)

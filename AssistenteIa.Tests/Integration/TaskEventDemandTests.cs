@@ -227,6 +227,62 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
         Assert.Null(await SentAtOfAsync(heard));
     }
 
+    /// <summary>
+    /// A transaction that runs on after a registration: a decision to store made before it holds for
+    /// <see cref="TaskEventDemand.DecisionLifetime"/> only (the registration's wait gives up after 30 s), then the next
+    /// row reads the listeners again.
+    /// </summary>
+    [Fact]
+    public async Task A_decision_to_store_is_made_again_once_older_than_its_lifetime()
+    {
+        await using var writer = await OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        var first = await InsertEventAsync(writer, transaction);
+        await using (var db = isolated.CreateDbContext())
+        {
+            await TaskEventDemand.RegisterAsync(db, "later", lease: null, CancellationToken.None);
+        }
+
+        // The decision as the first row kept it, aged past its lifetime.
+        await using (var age = new NpgsqlCommand(
+            $"""
+            SELECT set_config('{TaskEventDemand.DecisionSetting}',
+                pg_current_xact_id()::text || ':stored:' || (extract(epoch FROM clock_timestamp()) - @seconds)::text, true)
+            """,
+            writer,
+            transaction))
+        {
+            age.Parameters.AddWithValue("seconds", TaskEventDemand.DecisionLifetime.TotalSeconds + 1);
+            await age.ExecuteScalarAsync();
+        }
+
+        var second = await InsertEventAsync(writer, transaction);
+        await transaction.CommitAsync();
+        Assert.Equal(await CreatedAtOfAsync(first), await SentAtOfAsync(first));
+        Assert.Null(await SentAtOfAsync(second));
+    }
+
+    [Fact]
+    public async Task A_decision_not_made_by_the_transaction_itself_is_ignored()
+    {
+        // A value set for the whole session (a pooled connection keeps it), not by the trigger in this transaction.
+        await using var writer = await OpenAsync();
+        await using (var set = new NpgsqlCommand($"SET {TaskEventDemand.DecisionSetting} = 'stored'", writer))
+        {
+            await set.ExecuteNonQueryAsync();
+        }
+
+        await using (var db = isolated.CreateDbContext())
+        {
+            await TaskEventDemand.RegisterAsync(db, "session", lease: null, CancellationToken.None);
+        }
+
+        await using var transaction = await writer.BeginTransactionAsync();
+        var heard = await InsertEventAsync(writer, transaction);
+        await transaction.CommitAsync();
+        Assert.Null(await SentAtOfAsync(heard));
+    }
+
     private async Task<List<OutboxMessage>> EventsOfAsync(Guid taskId)
     {
         await using var db = isolated.CreateDbContext();
