@@ -25,9 +25,9 @@ public static class TaskEventDemand
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>The function as the migration that introduced it wrote it: every event row reads the listeners.</summary>
-    public const string DecideEveryRowSql = """
-        CREATE OR REPLACE FUNCTION outbox_task_event_demand() RETURNS trigger LANGUAGE plpgsql AS $$
+    /// <summary>The function and trigger of the migration that introduced them.</summary>
+    public const string CreateTriggerSql = """
+        CREATE FUNCTION outbox_task_event_demand() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             -- An id before the read: a registration committing after this read waits for this transaction to end.
             PERFORM pg_current_xact_id();
@@ -37,71 +37,11 @@ public static class TaskEventDemand
             END IF;
             RETURN NEW;
         END $$;
-        """;
-
-    /// <summary>The function and trigger of the migration that introduced them.</summary>
-    public const string CreateTriggerSql = DecideEveryRowSql + """
 
         CREATE TRIGGER "OutboxMessages_TaskEventDemand" BEFORE INSERT ON "OutboxMessages"
         FOR EACH ROW WHEN (NEW."Destination" = 'task-events' AND NEW."SentAt" IS NULL)
         EXECUTE FUNCTION outbox_task_event_demand();
         """;
-
-    /// <summary>
-    /// The function since <c>TaskEventDemandOncePerTransaction</c>: the first event row of a transaction reads the
-    /// listeners, and the transaction's later event rows follow its decision for <see cref="DecisionLifetime"/> (kept in a
-    /// setting local to the transaction, <see cref="DecisionSetting"/>). A shared create stores up to 64 event rows in one
-    /// transaction and a claim two; each row read the listeners before.
-    /// <para>
-    /// It is as safe as deciding row by row: the transaction has its id from before the first read, so a registration
-    /// that committed after that read waits for the whole transaction, every later row included, to end; one that
-    /// committed before it was seen by it. A decision to store is made again once it is older than
-    /// <see cref="DecisionLifetime"/>: a transaction that outlasts a registration's wait (<see cref="UndecidedWait"/>)
-    /// has then published whatever it wrote more than that after the registration, as it did when every row decided.
-    /// The setting is trusted only with the transaction's own id in it: a value set for the session, by anyone, is
-    /// ignored. A savepoint rolled back takes a decision made inside it with it, and the next row decides again.
-    /// </para>
-    /// </summary>
-    public const string DecideOncePerTransactionSql = """
-        CREATE OR REPLACE FUNCTION outbox_task_event_demand() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE
-            -- An id before any read: a registration committing after the read waits for this transaction to end.
-            xact text := pg_current_xact_id()::text;
-            kept text := current_setting('assistenteia.task_event_demand', true);
-            decided text;
-        BEGIN
-            -- "<transaction id>:published" or "<transaction id>:stored:<when, epoch seconds>".
-            IF kept LIKE xact || ':%' THEN
-                decided := split_part(kept, ':', 2);
-                IF decided = 'stored' AND extract(epoch FROM clock_timestamp()) - split_part(kept, ':', 3)::double precision > 5 THEN
-                    decided := NULL;
-                END IF;
-            END IF;
-
-            IF decided IS NULL THEN
-                IF current_setting('transaction_isolation') = 'read committed'
-                   AND NOT EXISTS (SELECT 1 FROM "EventListeners" WHERE "Until" > now()) THEN
-                    decided := 'stored';
-                    PERFORM set_config('assistenteia.task_event_demand', xact || ':stored:' || extract(epoch FROM clock_timestamp())::text, true);
-                ELSE
-                    decided := 'published';
-                    PERFORM set_config('assistenteia.task_event_demand', xact || ':published', true);
-                END IF;
-            END IF;
-
-            IF decided = 'stored' THEN
-                NEW."SentAt" := NEW."CreatedAt";
-            END IF;
-
-            RETURN NEW;
-        END $$;
-        """;
-
-    /// <summary>Where a transaction keeps its decision (<see cref="DecideOncePerTransactionSql"/>).</summary>
-    public const string DecisionSetting = "assistenteia.task_event_demand";
-
-    /// <summary>How long a transaction's decision to store its events unpublished holds (<see cref="DecideOncePerTransactionSql"/>).</summary>
-    public static readonly TimeSpan DecisionLifetime = TimeSpan.FromSeconds(5);
 
     public const string DropTriggerSql = """
         DROP TRIGGER "OutboxMessages_TaskEventDemand" ON "OutboxMessages";

@@ -10,8 +10,7 @@ namespace AssistenteIa.Tests.Integration;
 
 /// <summary>
 /// Task events are published only while a listener is registered (<see cref="TaskEventDemand"/>): the database decides
-/// as it inserts a transaction's first event row (its later ones follow), and a registration waits for every
-/// transaction that may have decided without it.
+/// as it inserts each event's outbox row, and a registration waits for every transaction that may have decided without it.
 /// </summary>
 public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
 {
@@ -157,130 +156,6 @@ public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixt
         var id = await InsertEventAsync(writer, transaction);
         await transaction.CommitAsync();
         Assert.Null(await SentAtOfAsync(id));
-    }
-
-    [Fact]
-    public async Task A_transaction_reads_the_listeners_once_and_its_later_event_rows_follow_that_decision()
-    {
-        await using var writer = await OpenAsync();
-        await using var transaction = await writer.BeginTransactionAsync();
-        var ids = new List<Guid>();
-        for (var i = 0; i < 3; i++)
-        {
-            ids.Add(await InsertEventAsync(writer, transaction));
-        }
-
-        // This transaction's own scans of the table, as the statistics count them before it ends.
-        await using (var scans = new NpgsqlCommand(
-            """SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'EventListeners'""", writer, transaction))
-        {
-            Assert.Equal(1L, await scans.ExecuteScalarAsync());
-        }
-
-        await transaction.CommitAsync();
-        foreach (var id in ids)
-        {
-            Assert.Equal(await CreatedAtOfAsync(id), await SentAtOfAsync(id));
-        }
-    }
-
-    /// <summary>
-    /// A registration that commits between two event rows of one transaction: the later row follows the decision the
-    /// first made without the listener, and the registration's wait lasts until that row is in the database too.
-    /// </summary>
-    [Fact]
-    public async Task A_registration_between_two_rows_of_a_transaction_waits_for_both()
-    {
-        await using var writer = await OpenAsync();
-        await using var transaction = await writer.BeginTransactionAsync();
-        var first = await InsertEventAsync(writer, transaction);
-
-        await using var db = RegistrationContext();
-        await TaskEventDemand.RegisterAsync(db, "between", lease: null, CancellationToken.None);
-        var second = await InsertEventAsync(writer, transaction);
-        await WaitsUntilCommittedAsync(db, transaction, second);
-        Assert.Equal(await CreatedAtOfAsync(first), await SentAtOfAsync(first));
-
-        // The next transaction decides afresh, with the listener.
-        await using var next = await writer.BeginTransactionAsync();
-        var heard = await InsertEventAsync(writer, next);
-        await next.CommitAsync();
-        Assert.Null(await SentAtOfAsync(heard));
-    }
-
-    [Fact]
-    public async Task A_decision_made_in_a_savepoint_rolled_back_is_made_again()
-    {
-        await using var writer = await OpenAsync();
-        await using var transaction = await writer.BeginTransactionAsync();
-        await transaction.SaveAsync("before");
-        await InsertEventAsync(writer, transaction);
-        await transaction.RollbackAsync("before");
-
-        await using (var db = isolated.CreateDbContext())
-        {
-            await TaskEventDemand.RegisterAsync(db, "after-savepoint", lease: null, CancellationToken.None);
-        }
-
-        var heard = await InsertEventAsync(writer, transaction);
-        await transaction.CommitAsync();
-        Assert.Null(await SentAtOfAsync(heard));
-    }
-
-    /// <summary>
-    /// A transaction that runs on after a registration: a decision to store made before it holds for
-    /// <see cref="TaskEventDemand.DecisionLifetime"/> only (the registration's wait gives up after 30 s), then the next
-    /// row reads the listeners again.
-    /// </summary>
-    [Fact]
-    public async Task A_decision_to_store_is_made_again_once_older_than_its_lifetime()
-    {
-        await using var writer = await OpenAsync();
-        await using var transaction = await writer.BeginTransactionAsync();
-        var first = await InsertEventAsync(writer, transaction);
-        await using (var db = isolated.CreateDbContext())
-        {
-            await TaskEventDemand.RegisterAsync(db, "later", lease: null, CancellationToken.None);
-        }
-
-        // The decision as the first row kept it, aged past its lifetime.
-        await using (var age = new NpgsqlCommand(
-            $"""
-            SELECT set_config('{TaskEventDemand.DecisionSetting}',
-                pg_current_xact_id()::text || ':stored:' || (extract(epoch FROM clock_timestamp()) - @seconds)::text, true)
-            """,
-            writer,
-            transaction))
-        {
-            age.Parameters.AddWithValue("seconds", TaskEventDemand.DecisionLifetime.TotalSeconds + 1);
-            await age.ExecuteScalarAsync();
-        }
-
-        var second = await InsertEventAsync(writer, transaction);
-        await transaction.CommitAsync();
-        Assert.Equal(await CreatedAtOfAsync(first), await SentAtOfAsync(first));
-        Assert.Null(await SentAtOfAsync(second));
-    }
-
-    [Fact]
-    public async Task A_decision_not_made_by_the_transaction_itself_is_ignored()
-    {
-        // A value set for the whole session (a pooled connection keeps it), not by the trigger in this transaction.
-        await using var writer = await OpenAsync();
-        await using (var set = new NpgsqlCommand($"SET {TaskEventDemand.DecisionSetting} = 'stored'", writer))
-        {
-            await set.ExecuteNonQueryAsync();
-        }
-
-        await using (var db = isolated.CreateDbContext())
-        {
-            await TaskEventDemand.RegisterAsync(db, "session", lease: null, CancellationToken.None);
-        }
-
-        await using var transaction = await writer.BeginTransactionAsync();
-        var heard = await InsertEventAsync(writer, transaction);
-        await transaction.CommitAsync();
-        Assert.Null(await SentAtOfAsync(heard));
     }
 
     private async Task<List<OutboxMessage>> EventsOfAsync(Guid taskId)
