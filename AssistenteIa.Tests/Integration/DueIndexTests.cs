@@ -1,11 +1,9 @@
-using System.Data.Common;
 using AssistenteIa.Application.Dispatching;
 using AssistenteIa.Application.Outbox;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
@@ -41,7 +39,7 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
             await db.SaveChangesAsync();
         }
 
-        var plans = new PlanRecorder();
+        var plans = new PlanRecorder(ReadsTasks);
         await using (var db = RecordingContext(plans))
         {
             var scheduler = new ScheduleDueTasksHandler(
@@ -74,7 +72,7 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
         // Its message went out (the requeuer leaves a task whose message is still unsent to the relay).
         await isolated.MarkWorkMessagesSentAsync([stale]);
 
-        var plans = new PlanRecorder();
+        var plans = new PlanRecorder(ReadsTasks);
         await using var recording = RecordingContext(plans);
         await using var transaction = await recording.Database.BeginTransactionAsync();
         var locked = await recording.LockStaleQueuedAsync(now.AddMinutes(-5), 1_000, [], CancellationToken.None);
@@ -93,41 +91,13 @@ public sealed class DueIndexTests(IsolatedDatabase isolated) : IClassFixture<Iso
             Guid.CreateVersion7(), tenant, new TaskType(DomainType.DataAnalysis, CapabilityType.LLM_Generation, ExecutionType.Async),
             Priority.Normal, """{"prompt":"due"}""", 3, null, null, Guid.NewGuid().ToString("N"), scheduledAt, now);
 
+    /// <summary>The queries that read <c>Tasks</c>.</summary>
+    private static bool ReadsTasks(string sql) =>
+        sql.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase) && sql.Contains("FROM \"Tasks\"", StringComparison.Ordinal);
+
     private AppDbContext RecordingContext(PlanRecorder plans)
     {
         var connectionString = new NpgsqlConnectionStringBuilder(isolated.ConnectionString) { Options = "-c enable_seqscan=off" }.ConnectionString;
         return new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(connectionString).AddInterceptors(plans).Options);
-    }
-
-    /// <summary>Before each query that reads <c>Tasks</c>, asks the database for its plan with the same text and parameters.</summary>
-    private sealed class PlanRecorder : DbCommandInterceptor
-    {
-        public List<string> Plans { get; } = [];
-
-        public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
-            DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
-        {
-            if (command.CommandText.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase) && command.CommandText.Contains("FROM \"Tasks\"", StringComparison.Ordinal))
-            {
-                await using var explain = command.Connection!.CreateCommand();
-                explain.Transaction = command.Transaction;
-                explain.CommandText = "EXPLAIN (COSTS OFF) " + command.CommandText;
-                foreach (NpgsqlParameter parameter in command.Parameters)
-                {
-                    explain.Parameters.Add(parameter.Clone());
-                }
-
-                var lines = new List<string>();
-                await using var reader = await explain.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    lines.Add(reader.GetString(0));
-                }
-
-                Plans.Add(string.Join('\n', lines));
-            }
-
-            return result;
-        }
     }
 }

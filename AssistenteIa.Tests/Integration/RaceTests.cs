@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Diagnostics.Metrics;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Dispatching;
@@ -10,7 +9,6 @@ using AssistenteIa.Domain.ValueObjects;
 using AssistenteIa.Infrastructure.Persistence;
 using AssistenteIaApi.ServiceC.Worker.Dispatching;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -306,14 +304,14 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
             ANALYZE "OutboxMessages";
             """);
 
-        var plans = new List<string>();
-        await using (var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(isolated.ConnectionString).AddInterceptors(new PlanRecorder(plans)).Options))
+        var plans = new PlanRecorder(sql => sql.Contains("DELETE FROM \"OutboxMessages\"", StringComparison.Ordinal));
+        await using (var db = new AppDbContext(new DbContextOptionsBuilder<AppDbContext>().UseNpgsql(isolated.ConnectionString).AddInterceptors(plans).Options))
         {
             var purge = new PurgeSentOutboxHandler(db, TimeProvider.System, NullLogger<PurgeSentOutboxHandler>.Instance);
             Assert.True(await purge.HandleAsync(TimeSpan.FromDays(7), CancellationToken.None) >= 100);
         }
 
-        var plan = plans[0];
+        var plan = plans.Plans[0];
         Assert.Contains("""Index Scan using "PK_OutboxMessages" on "OutboxMessages" o""", plan);
         Assert.Matches("""Index Cond: \("Id" < \$\d+\)""", plan);
         Assert.Contains("""Index Cond: ("Id" = ANY""", plan);
@@ -321,37 +319,6 @@ public sealed class RaceTests(IsolatedDatabase isolated) : IClassFixture<Isolate
         Assert.DoesNotContain("Seq Scan", plan);
         Assert.Equal(50_000L, await ScalarAsync<long>("""SELECT count(*) FROM "OutboxMessages" WHERE "Destination" = @p0""", destination));
         await Sql.ExecuteAsync(isolated.ConnectionString, $"""DELETE FROM "OutboxMessages" WHERE "Destination" = '{destination}'""");
-    }
-
-    /// <summary>Asks the database for the plan of each statement that deletes outbox rows, before it runs.</summary>
-    private sealed class PlanRecorder(List<string> plans) : DbCommandInterceptor
-    {
-        public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
-            DbCommand command, CommandEventData eventData,
-            InterceptionResult<int> result, CancellationToken cancellationToken = default)
-        {
-            if (command.CommandText.Contains("DELETE FROM \"OutboxMessages\"", StringComparison.Ordinal))
-            {
-                await using var explain = command.Connection!.CreateCommand();
-                explain.Transaction = command.Transaction;
-                explain.CommandText = "EXPLAIN (COSTS OFF) " + command.CommandText;
-                foreach (NpgsqlParameter parameter in command.Parameters)
-                {
-                    explain.Parameters.Add(parameter.Clone());
-                }
-
-                var lines = new List<string>();
-                await using var reader = await explain.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    lines.Add(reader.GetString(0));
-                }
-
-                plans.Add(string.Join('\n', lines));
-            }
-
-            return result;
-        }
     }
 
     private static async Task<(long Updated, long Hot)> UpdateCountersAsync(AppDbContext db)
