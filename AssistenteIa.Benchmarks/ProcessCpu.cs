@@ -72,7 +72,7 @@ internal static class ProcessCpu
     /// at the second: a compiler that worked early in a round and then went idle long enough to end is missed, which
     /// a round of several seconds under load makes unlikely while it still has much to compile.
     /// </summary>
-    public static (Dictionary<int, long> Compiler, long Services)? SampleCompiler()
+    public static CompilerSample? SampleCompiler()
     {
         if (!Directory.Exists("/proc/self"))
         {
@@ -120,19 +120,22 @@ internal static class ProcessCpu
             }
         }
 
-        return found ? (compiler, services) : null;
+        return found ? new CompilerSample(compiler, services) : null;
     }
 
     /// <summary>
     /// The share of the services' CPU their background JIT threads took between two samples (0 to 1); null when the
     /// services spent nothing between them (none found, or one restarted).
     /// </summary>
-    public static double? CompilerShare((Dictionary<int, long> Compiler, long Services) before, (Dictionary<int, long> Compiler, long Services) after)
+    public static double? CompilerShare(CompilerSample before, CompilerSample after)
     {
         var compiler = after.Compiler.Sum(t => t.Value - before.Compiler.GetValueOrDefault(t.Key));
         var services = after.Services - before.Services;
         return services <= 0 ? null : Math.Clamp((double)compiler / services, 0, 1);
     }
+
+    /// <summary>The background JIT threads' CPU ticks by thread id, and the services' CPU ticks in all.</summary>
+    internal sealed record CompilerSample(Dictionary<int, long> Compiler, long Services);
 
     private static string? PartOf(string directory)
     {
