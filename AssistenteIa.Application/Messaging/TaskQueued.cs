@@ -85,6 +85,12 @@ public static class Queues
 
     public static string RoutingKeyOf(string eventName) => $"task.{eventName}";
 
+    /// <summary>
+    /// The type of an outbox row that holds several events of one task, recorded by one save (a JSON array of their
+    /// bodies): it is never published as it is, but as one message per event (<c>TaskEventRows</c>).
+    /// </summary>
+    public const string TaskEventsOfOneSaveType = "task.events-of-one-save";
+
     /// <summary>ServiceC's durable queue of every task event, from which it stores webhook deliveries.</summary>
     public const string WebhookTaskEvents = "webhooks.task-events";
 

@@ -8,61 +8,59 @@ using AssistenteIa.Domain.ValueObjects;
 namespace AssistenteIa.Application.Tasks;
 
 /// <summary>
-/// The one place that turns a task's events into outbox rows: every event goes to the <c>task-events</c> topic
-/// exchange (routing key <c>task.&lt;event&gt;</c>) with the task as the REST API lists it; a <c>queued</c> or
-/// <c>requeued</c> event also puts work on <c>tasks-queued</c>, and <c>cancel_requested</c> signals the executors.
+/// The one place that turns a task's events into outbox rows: the events one save records go to the
+/// <c>task-events</c> topic exchange (routing key <c>task.&lt;event&gt;</c>) with the task as the REST API lists it,
+/// stored in one row (<see cref="TaskEventRows"/>); a <c>queued</c> or <c>requeued</c> event also puts work on
+/// <c>tasks-queued</c>, and <c>cancel_requested</c> signals the executors.
 /// </summary>
 public static class TaskEventMessages
 {
-    /// <param name="task">The task as it is after the event.</param>
-    /// <param name="taskEvent">The event.</param>
+    /// <param name="task">The task as it is after the save.</param>
+    /// <param name="events">The events the save records, in order.</param>
     /// <param name="traceParent">The trace the rows continue; the current one when not given.</param>
     /// <param name="version">
     /// The task's row version as the save stores it: given, a work message carries the task whole
     /// (<see cref="QueuedTask"/>) when its payload is small.
     /// </param>
-    public static IEnumerable<OutboxMessage> For(AiTask task, TaskEvent taskEvent, string? traceParent = null, int? version = null)
+    /// <returns>The events' rows, each followed by the work or control messages its events announce.</returns>
+    public static IEnumerable<OutboxMessage> For(AiTask task, IReadOnlyList<TaskEvent> events, string? traceParent = null, int? version = null)
     {
         traceParent ??= Activity.Current?.Id;
-        var body = new TaskEventMessage(taskEvent.Name, taskEvent.Sequence, taskEvent.At, taskEvent.From, taskEvent.Status, taskEvent.AttemptNo, TaskDto.Summarize(task));
-        yield return OutboxMessage.Create(
-            Queues.TaskEvents,
-            Queues.RoutingKeyOf(taskEvent.Name),
-            JsonSerializer.Serialize(body, JsonDefaults.Options),
-            task.CorrelationId,
-            traceParent,
-            Queues.PriorityOf(task.Priority),
-            taskEvent.At,
-            task.TenantId,
-            task.Id,
-            taskEvent.Sequence);
-
-        switch (taskEvent.Name)
+        var summary = TaskDto.Summarize(task);
+        for (var first = 0; first < events.Count; first += TaskEventRows.MaxEvents)
         {
-            case TaskEventNames.Queued or TaskEventNames.Requeued:
-                yield return OutboxMessage.Create(
-                    Queues.TasksQueued,
-                    Queues.TaskQueuedType,
-                    JsonSerializer.Serialize(new TaskQueued(task.Id, task.Type.ToString(), task.AttemptCount + 1, task.CorrelationId, Whole(task, version)), JsonDefaults.Options),
-                    task.CorrelationId,
-                    traceParent,
-                    Queues.PriorityOf(task.Priority),
-                    taskEvent.At,
-                    task.TenantId,
-                    task.Id);
-                break;
-            case TaskEventNames.CancelRequested:
-                yield return OutboxMessage.Create(
-                    Queues.TasksControl,
-                    Queues.TaskCancelRequestedType,
-                    JsonSerializer.Serialize(new TaskCancelRequested(task.Id, task.CorrelationId), JsonDefaults.Options),
-                    task.CorrelationId,
-                    traceParent,
-                    priority: 0,
-                    taskEvent.At,
-                    task.TenantId,
-                    task.Id);
-                break;
+            var ofRow = events.Skip(first).Take(TaskEventRows.MaxEvents).ToList();
+            yield return TaskEventRows.Row(task, ofRow, summary, traceParent);
+            foreach (var taskEvent in ofRow)
+            {
+                switch (taskEvent.Name)
+                {
+                    case TaskEventNames.Queued or TaskEventNames.Requeued:
+                        yield return OutboxMessage.Create(
+                            Queues.TasksQueued,
+                            Queues.TaskQueuedType,
+                            JsonSerializer.Serialize(new TaskQueued(task.Id, task.Type.ToString(), task.AttemptCount + 1, task.CorrelationId, Whole(task, version)), JsonDefaults.Options),
+                            task.CorrelationId,
+                            traceParent,
+                            Queues.PriorityOf(task.Priority),
+                            taskEvent.At,
+                            task.TenantId,
+                            task.Id);
+                        break;
+                    case TaskEventNames.CancelRequested:
+                        yield return OutboxMessage.Create(
+                            Queues.TasksControl,
+                            Queues.TaskCancelRequestedType,
+                            JsonSerializer.Serialize(new TaskCancelRequested(task.Id, task.CorrelationId), JsonDefaults.Options),
+                            task.CorrelationId,
+                            traceParent,
+                            priority: 0,
+                            taskEvent.At,
+                            task.TenantId,
+                            task.Id);
+                        break;
+                }
+            }
         }
     }
 

@@ -37,7 +37,10 @@ public sealed class OutboxMessage
     public string? TenantId { get; private set; }
     public Guid? TaskId { get; private set; }
 
-    /// <summary>For a task event, its place in the task's events (1, 2, …): stored events are replayed in this order.</summary>
+    /// <summary>
+    /// For a task event, its place in the task's events (1, 2, …): stored events are replayed in this order. A row that
+    /// holds the several events of one save has the first one's.
+    /// </summary>
     public long? EventSequence { get; private set; }
 
     /// <summary>
@@ -49,12 +52,12 @@ public sealed class OutboxMessage
 
     public static OutboxMessage Create(
         string destination, string messageType, string payloadJson, string? correlationId, string? traceParent, byte priority, DateTimeOffset now,
-        string? tenantId = null, Guid? taskId = null, long? eventSequence = null) => new()
+        string? tenantId = null, Guid? taskId = null, long? eventSequence = null, Guid? id = null) => new()
         {
             EventSequence = eventSequence,
             TenantId = tenantId,
             TaskId = taskId,
-            Id = Guid.CreateVersion7(now),
+            Id = id ?? Guid.CreateVersion7(now),
             Destination = destination,
             MessageType = messageType,
             PayloadJson = payloadJson,

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Domain.Entities;
 using Microsoft.Extensions.DependencyInjection;
 using RabbitMQ.Client;
@@ -46,35 +47,40 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
         {
             channel = RentOpenChannel() ?? await CreateChannelAsync(cancellationToken);
 
-            // Started in order, not awaited: the channel sends them in the order they took its publish lock (FIFO).
-            var confirms = new List<Task>(messages.Count);
+            // Started in order, not awaited: the channel sends them in the order they took its publish lock (FIFO). A row
+            // of several task events goes out as one message per event (TaskEventRows) and is confirmed when all are.
+            var confirms = new List<(int Row, Task Confirm)>(messages.Count);
+            var started = 0;
             try
             {
-                for (var i = 0; i < messages.Count; i++)
+                for (; started < messages.Count; started++)
                 {
-                    var (activity, exchange, routingKey, mandatory, properties, body) = Prepare(messages[i]);
-                    activities.Add(activity);
-                    confirms.Add(channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken).AsTask());
+                    foreach (var (activity, exchange, routingKey, mandatory, properties, body) in Prepare(messages[started]))
+                    {
+                        activities.Add(activity);
+                        confirms.Add((started, channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken).AsTask()));
+                    }
                 }
             }
             catch (Exception ex)
             {
-                // The rows not started are not published; those started are judged by their confirms below.
-                for (var i = confirms.Count; i < messages.Count; i++)
+                // The rows not started (or started in part) are not published whole; the messages started are judged by
+                // their confirms below.
+                for (var i = started; i < messages.Count; i++)
                 {
                     results[i] = ex;
                 }
             }
 
-            for (var i = 0; i < confirms.Count; i++)
+            foreach (var (row, confirm) in confirms)
             {
                 try
                 {
-                    await confirms[i];
+                    await confirm;
                 }
                 catch (Exception ex)
                 {
-                    results[i] = ex;
+                    results[row] ??= ex;
                 }
             }
         }
@@ -107,20 +113,32 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
         return results;
     }
 
-    private static (Activity? Activity, string Exchange, string RoutingKey, bool Mandatory, BasicProperties Properties, byte[] Body) Prepare(OutboxMessage message)
+    /// <summary>The message a row is published as, or for a row of several task events one message per event.</summary>
+    private static IEnumerable<(Activity? Activity, string Exchange, string RoutingKey, bool Mandatory, BasicProperties Properties, byte[] Body)> Prepare(OutboxMessage message)
+    {
+        if (message.Destination != Queues.TaskEvents)
+        {
+            return [Prepare(message, message.Id, message.MessageType, message.PayloadJson)];
+        }
+
+        return TaskEventRows.Events(message).Select(e => Prepare(message, e.Id, e.Type, e.Json)).ToList();
+    }
+
+    private static (Activity? Activity, string Exchange, string RoutingKey, bool Mandatory, BasicProperties Properties, byte[] Body) Prepare(
+        OutboxMessage message, Guid id, string type, string payloadJson)
     {
         var activity = MessagingTelemetry.Source.StartActivity(
             $"{message.Destination} publish", ActivityKind.Producer, MessagingTelemetry.ParentFrom(message.TraceParent));
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.destination.name", message.Destination);
-        activity?.SetTag("messaging.message.id", message.Id.ToString());
+        activity?.SetTag("messaging.message.id", id.ToString());
 
         var properties = new BasicProperties
         {
             Persistent = true,
             ContentType = "application/json",
-            MessageId = message.Id.ToString(),
-            Type = message.MessageType,
+            MessageId = id.ToString(),
+            Type = type,
             CorrelationId = message.CorrelationId,
             Priority = message.Priority,
             Timestamp = new AmqpTimestamp(message.CreatedAt.ToUnixTimeSeconds()),
@@ -136,8 +154,8 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             properties.Headers[MessageHeaders.TaskId] = message.TaskId?.ToString();
         }
 
-        var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message);
-        return (activity, exchange, routingKey, mandatory, properties, Encoding.UTF8.GetBytes(message.PayloadJson));
+        var (exchange, routingKey, mandatory) = RabbitMqTopology.Route(message.Destination, type);
+        return (activity, exchange, routingKey, mandatory, properties, Encoding.UTF8.GetBytes(payloadJson));
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,4 @@
 using AssistenteIa.Application.Messaging;
-using AssistenteIa.Domain.Entities;
 using RabbitMQ.Client;
 
 namespace AssistenteIa.Infrastructure.Messaging;
@@ -52,10 +51,12 @@ public static class RabbitMqTopology
     /// control messages fan out and task events go to the topic exchange by their type, to whoever listens: no
     /// listener is not an error.
     /// </summary>
-    public static (string Exchange, string RoutingKey, bool Mandatory) Route(OutboxMessage message) => message.Destination switch
+    /// <param name="destination">The outbox row's destination.</param>
+    /// <param name="type">The message's type: for a task event, its routing key <c>task.&lt;event&gt;</c>.</param>
+    public static (string Exchange, string RoutingKey, bool Mandatory) Route(string destination, string type) => destination switch
     {
         Queues.TasksControl => (Queues.TasksControl, "", false),
-        Queues.TaskEvents => (Queues.TaskEvents, message.MessageType, false),
-        _ => ("", message.Destination, true),
+        Queues.TaskEvents => (Queues.TaskEvents, type, false),
+        _ => ("", destination, true),
     };
 }

@@ -66,8 +66,8 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
     }
 
     /// <summary>
-    /// Rows up to which <see cref="SaveInOneRoundTripAsync"/> skips the explicit transaction: a claim writes 4 (the task,
-    /// its attempt, two events), an outcome about 4, a create 3 or 4; below the provider's batch size (1,000 statements
+    /// Rows up to which <see cref="SaveInOneRoundTripAsync"/> skips the explicit transaction: a claim writes 3 (the task,
+    /// its attempt, its events' row), an outcome about 4, a create 3; below the provider's batch size (1,000 statements
     /// unless configured lower, which also bounds it), so the save stays one batch, one implicit transaction. A larger
     /// save takes the ordinary one.
     /// </summary>
@@ -533,21 +533,25 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
                 version.CurrentValue = version.OriginalValue + 1;
             }
 
-            // The database checks at commit that the task reached the save's last event (TaskEventGuard); a task inserted
-            // by this save reaches all of them or the save fails whole.
-            var inserted = entry.State == EntityState.Added;
-            for (var i = 0; i < events.Count; i++)
+            if (events.Count == 0)
             {
-                foreach (var message in TaskEventMessages.For(entry.Entity, events[i], traceParent, version.CurrentValue))
-                {
-                    if (message.Destination == Queues.TaskEvents && (inserted || i < events.Count - 1))
-                    {
-                        message.ImplyAdvance();
-                    }
+                continue;
+            }
 
-                    OutboxMessages.Add(message);
-                    _eventMessages.Add(message);
+            // The database checks at commit that the task reached the save's last event row (TaskEventGuard); a task
+            // inserted by this save reaches all of them or the save fails whole. (The events of one save share a row
+            // unless they are more than one row holds: TaskEventRows.)
+            var messages = TaskEventMessages.For(entry.Entity, events, traceParent, version.CurrentValue).ToList();
+            var lastEventRow = entry.State == EntityState.Added ? null : messages.FindLast(m => m.Destination == Queues.TaskEvents);
+            foreach (var message in messages)
+            {
+                if (message.Destination == Queues.TaskEvents && message != lastEventRow)
+                {
+                    message.ImplyAdvance();
                 }
+
+                OutboxMessages.Add(message);
+                _eventMessages.Add(message);
             }
         }
     }

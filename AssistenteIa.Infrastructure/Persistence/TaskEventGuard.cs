@@ -3,7 +3,9 @@ namespace AssistenteIa.Infrastructure.Persistence;
 /// <summary>
 /// The database's own check that a task's event row is stored only with the change of the task it announces: at commit
 /// (a deferred constraint trigger, so the order of a batch's statements does not matter, and an implicit transaction
-/// is checked as an explicit one is), the task must have been advanced to that event (<c>Tasks.EventSequence</c>).
+/// is checked as an explicit one is), the task must have been advanced to that event (<c>Tasks.EventSequence</c>; for a
+/// row of several events, its first: a save numbers its events on from the sequence it read, so a task the save did not
+/// advance is still below it).
 /// A save whose version check found the task changed updates no row, which is no error; without a transaction the
 /// batch's other rows would commit (<see cref="AppDbContext.SaveInOneRoundTripAsync"/>). The unique event numbers refuse
 /// that save when the change it missed recorded an event; this refuses it when the change recorded none (an operator's

@@ -210,8 +210,9 @@ public sealed class DatabaseClockTests
 
     private static TaskQueued QueuedMessage(AiTask task, int version)
     {
-        var queued = task.TakeEvents().Single(e => e.Name == TaskEventNames.Queued);
-        var work = Application.Tasks.TaskEventMessages.For(task, queued, traceParent: null, version).Single(m => m.Destination == Queues.TasksQueued);
+        var events = task.TakeEvents();
+        Assert.Contains(events, e => e.Name == TaskEventNames.Queued);
+        var work = Application.Tasks.TaskEventMessages.For(task, events, traceParent: null, version).Single(m => m.Destination == Queues.TasksQueued);
         return JsonSerializer.Deserialize<TaskQueued>(work.PayloadJson, JsonDefaults.Options)!;
     }
 

@@ -47,10 +47,15 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
         var sent = new RecentIds(capacity: 4096);
         DateTimeOffset position;
         var catchUpFirst = true;
-        if (Guid.TryParse(lastEventId, out var lastId) && await TimeOfAsync(subscription, lastId, cancellationToken) is { } lastAt)
+        if (Guid.TryParse(lastEventId, out var lastId) && await FindAsync(subscription, lastId, cancellationToken) is { } last)
         {
-            position = lastAt;
-            sent.Add(lastId);
+            position = last.At;
+
+            // The client has the event and those before it in its row (one save's events share one: TaskEventRows).
+            foreach (var id in last.ThroughEventIds)
+            {
+                sent.Add(id);
+            }
         }
         else
         {
@@ -114,16 +119,30 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
         }
     }
 
-    private async Task<DateTimeOffset?> TimeOfAsync(TaskEventHub.Subscriber subscription, Guid eventId, CancellationToken cancellationToken)
+    /// <summary>The stored event <paramref name="eventId"/> of this stream's tenant (and task): its time, and its id with the ids before it in its row; null when it is not stored.</summary>
+    private async Task<(DateTimeOffset At, IReadOnlyList<Guid> ThroughEventIds)?> FindAsync(TaskEventHub.Subscriber subscription, Guid eventId, CancellationToken cancellationToken)
     {
+        var (rowId, index) = TaskEventRows.RowIdOf(eventId);
         using var turn = await _reads.TakeAsync(subscription.TenantId, cancellationToken);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<IAppDbContext>();
-        return await db.OutboxMessages.AsNoTracking()
-            .Where(m => m.Id == eventId && m.Destination == Queues.TaskEvents && m.TenantId == subscription.TenantId)
+        var rows = await db.OutboxMessages.AsNoTracking()
+            .Where(m => (m.Id == eventId || m.Id == rowId) && m.Destination == Queues.TaskEvents && m.TenantId == subscription.TenantId)
             .Where(m => subscription.TaskId == null || m.TaskId == subscription.TaskId)
-            .Select(m => (DateTimeOffset?)m.CreatedAt)
-            .FirstOrDefaultAsync(cancellationToken);
+            .Select(m => new { m.Id, m.MessageType, m.PayloadJson, m.CreatedAt })
+            .ToListAsync(cancellationToken);
+        if (rows.Find(r => r.Id == eventId && r.MessageType != Queues.TaskEventsOfOneSaveType) is { } single)
+        {
+            return (single.CreatedAt, [eventId]);
+        }
+
+        if (rows.Find(r => r.Id == rowId && r.MessageType == Queues.TaskEventsOfOneSaveType) is { } ofOneSave
+            && TaskEventRows.Events(ofOneSave.Id, ofOneSave.MessageType, ofOneSave.PayloadJson) is { } events && index < events.Count)
+        {
+            return (ofOneSave.CreatedAt, [.. events.Take(index + 1).Select(e => e.Id)]);
+        }
+
+        return null;
     }
 
     /// <summary>The stored events from a little before <paramref name="position"/> that this stream has not sent, oldest first; not complete when more than the replay limit.</summary>
@@ -148,9 +167,12 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
             var page = await query
                 .OrderBy(m => m.CreatedAt).ThenBy(m => m.TaskId).ThenBy(m => m.EventSequence)
                 .Take(PageSize)
-                .Select(m => new TaskEventEnvelope(m.Id, m.TaskId ?? Guid.Empty, m.MessageType, m.PayloadJson, m.CreatedAt))
+                .Select(m => new { m.Id, m.TaskId, m.MessageType, m.PayloadJson, m.CreatedAt })
                 .ToListAsync(cancellationToken);
-            events.AddRange(page.Where(e => sent.Add(e.Id)));
+            events.AddRange(page
+                .SelectMany(m => TaskEventRows.Events(m.Id, m.MessageType, m.PayloadJson)
+                    .Select(e => new TaskEventEnvelope(e.Id, m.TaskId ?? Guid.Empty, e.Type, e.Json, m.CreatedAt)))
+                .Where(e => sent.Add(e.Id)));
             if (events.Count > _settings.ReplayLimit)
             {
                 return (events[.._settings.ReplayLimit], false);
@@ -162,12 +184,12 @@ public sealed class TaskEventStream(TaskEventHub hub, IServiceScopeFactory scope
             }
 
             // Rows sharing the page's last timestamp are read again and skipped as sent; a page of one timestamp cannot move on.
-            if (page[^1].At == from)
+            if (page[^1].CreatedAt == from)
             {
                 return (events, false);
             }
 
-            from = page[^1].At;
+            from = page[^1].CreatedAt;
         }
     }
 
