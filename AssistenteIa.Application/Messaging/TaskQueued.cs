@@ -115,7 +115,8 @@ public static class Queues
 }
 
 /// <summary>
-/// A task event as consumers receive it from <c>task-events</c>: the outbox row's id (its position), the tenant and task
+/// A task event as consumers receive it from <c>task-events</c>: its id (its position: the outbox row's, or derived from it
+/// for a row of several events, <c>TaskEventRows</c>), the tenant and task
 /// from the headers, the routing key, when it was written, and the body as published (see <c>TaskEventMessage</c>).
 /// </summary>
 public sealed record ReceivedTaskEvent(Guid EventId, string TenantId, Guid TaskId, string Type, DateTimeOffset At, string Json);

@@ -48,23 +48,45 @@ public static class TaskEventRows
             several ? WithIndex(Guid.CreateVersion7(first.At), 0) : null);
     }
 
-    /// <summary>The events a stored row holds, each with the id and routing key it is published with; a row that is no task event is returned as it is.</summary>
+    /// <summary>
+    /// The events a stored row holds, each with the id and routing key it is published with. A row of any other type,
+    /// or one whose body is not such an array (written by hand, restored, or by a build that stores rows differently),
+    /// is returned as it is, one message as before: a row that cannot be split must not hold up the relay's batches or
+    /// break a stream's catch-up.
+    /// </summary>
     public static IReadOnlyList<StoredTaskEvent> Events(Guid rowId, string type, string payloadJson)
     {
+        var asItIs = new[] { new StoredTaskEvent(rowId, type, payloadJson) };
         if (type != Queues.TaskEventsOfOneSaveType)
         {
-            return [new StoredTaskEvent(rowId, type, payloadJson)];
+            return asItIs;
         }
 
-        using var document = JsonDocument.Parse(payloadJson);
-        var events = new List<StoredTaskEvent>(document.RootElement.GetArrayLength());
-        foreach (var element in document.RootElement.EnumerateArray())
+        try
         {
-            var name = element.GetProperty("event").GetString() ?? throw new JsonException($"An event of outbox row {rowId} has no name.");
-            events.Add(new StoredTaskEvent(EventId(rowId, events.Count), Queues.RoutingKeyOf(name), element.GetRawText()));
-        }
+            using var document = JsonDocument.Parse(payloadJson);
+            if (document.RootElement.ValueKind != JsonValueKind.Array || document.RootElement.GetArrayLength() is 0 or > MaxEvents)
+            {
+                return asItIs;
+            }
 
-        return events;
+            var events = new List<StoredTaskEvent>(document.RootElement.GetArrayLength());
+            foreach (var element in document.RootElement.EnumerateArray())
+            {
+                if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty("event", out var name) || name.ValueKind != JsonValueKind.String)
+                {
+                    return asItIs;
+                }
+
+                events.Add(new StoredTaskEvent(EventId(rowId, events.Count), Queues.RoutingKeyOf(name.GetString()!), element.GetRawText()));
+            }
+
+            return events;
+        }
+        catch (JsonException)
+        {
+            return asItIs;
+        }
     }
 
     /// <inheritdoc cref="Events(Guid, string, string)"/>

@@ -45,8 +45,8 @@ public sealed class OutboxMessage
 
     /// <summary>
     /// For a task event: the database need not check at commit that the task was advanced to it, because the same save
-    /// inserts the task or records a later event of it, whose check covers this one. (The check costs a trigger call
-    /// per row; a save checks its last event only.)
+    /// inserts the task or stores a later row of its events, whose check covers this one. (The check costs a trigger
+    /// call per row; a save checks the row of its last event only.)
     /// </summary>
     public bool AdvanceImplied { get; private set; }
 
@@ -86,7 +86,7 @@ public sealed class OutboxMessage
         return DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
     }
 
-    /// <summary>The row's event is stored with the task's insert, or before a later event of the same save.</summary>
+    /// <summary>The row's events are stored with the task's insert, or before a later row of events of the same save.</summary>
     public void ImplyAdvance() => AdvanceImplied = true;
 
     public void MarkSent(DateTimeOffset now)

@@ -55,9 +55,11 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
             {
                 for (; started < messages.Count; started++)
                 {
-                    foreach (var (activity, exchange, routingKey, mandatory, properties, body) in Prepare(messages[started]))
+                    // Every span of the row is listed before any publish, so a publish that throws leaves none undisposed.
+                    var prepared = Prepare(messages[started]);
+                    activities.AddRange(prepared.Select(p => p.Activity));
+                    foreach (var (_, exchange, routingKey, mandatory, properties, body) in prepared)
                     {
-                        activities.Add(activity);
                         confirms.Add((started, channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken).AsTask()));
                     }
                 }
@@ -114,14 +116,14 @@ public sealed class RabbitMqPublisher(IServiceProvider services) : IMessagePubli
     }
 
     /// <summary>The message a row is published as, or for a row of several task events one message per event.</summary>
-    private static IEnumerable<(Activity? Activity, string Exchange, string RoutingKey, bool Mandatory, BasicProperties Properties, byte[] Body)> Prepare(OutboxMessage message)
+    private static List<(Activity? Activity, string Exchange, string RoutingKey, bool Mandatory, BasicProperties Properties, byte[] Body)> Prepare(OutboxMessage message)
     {
         if (message.Destination != Queues.TaskEvents)
         {
             return [Prepare(message, message.Id, message.MessageType, message.PayloadJson)];
         }
 
-        return TaskEventRows.Events(message).Select(e => Prepare(message, e.Id, e.Type, e.Json)).ToList();
+        return [.. TaskEventRows.Events(message).Select(e => Prepare(message, e.Id, e.Type, e.Json))];
     }
 
     private static (Activity? Activity, string Exchange, string RoutingKey, bool Mandatory, BasicProperties Properties, byte[] Body) Prepare(

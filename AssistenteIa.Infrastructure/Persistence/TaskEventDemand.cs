@@ -3,9 +3,9 @@ using Microsoft.EntityFrameworkCore;
 namespace AssistenteIa.Infrastructure.Persistence;
 
 /// <summary>
-/// Whether task events are published, decided by the database as each event's outbox row is inserted: a task event
-/// costs the broker a publish and a confirm and the database a sent mark (an update that rewrites the row and its
-/// indexes), five times a task, and with no stream open and no webhook endpoint enabled nothing receives it. So a
+/// Whether task events are published, decided by the database as each outbox row of task events is inserted (one a
+/// save: <c>TaskEventRows</c>): a task event costs the broker a publish and a confirm, five times a task, and its row
+/// the database a sent mark (an update that rewrites the row and its indexes), three times a task, and with no stream open and no webhook endpoint enabled nothing receives it. So a
 /// trigger on <c>OutboxMessages</c> writes a task event already sent (<c>SentAt = CreatedAt</c>, never published; it
 /// stays in the history the streams replay) while no row of <c>EventListeners</c> is live.
 /// <para>

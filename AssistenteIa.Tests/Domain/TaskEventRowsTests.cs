@@ -85,4 +85,21 @@ public sealed class TaskEventRowsTests
         Assert.Equal(7, row.Id.Version);
         Assert.Throws<ArgumentOutOfRangeException>(() => TaskEventRows.EventId(row.Id, TaskEventRows.MaxEvents));
     }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("{\"event\":\"created\"}")]
+    [InlineData("[]")]
+    [InlineData("[{\"sequence\":1}]")]
+    [InlineData("[\"created\"]")]
+    [InlineData("[{\"event\":1}]")]
+    [InlineData("[{\"event\":\"a\"},{\"event\":\"b\"},{\"event\":\"c\"},{\"event\":\"d\"},{\"event\":\"e\"},{\"event\":\"f\"},{\"event\":\"g\"},{\"event\":\"h\"},{\"event\":\"i\"},{\"event\":\"j\"},{\"event\":\"k\"},{\"event\":\"l\"},{\"event\":\"m\"},{\"event\":\"n\"},{\"event\":\"o\"},{\"event\":\"p\"},{\"event\":\"q\"}]")]
+    public void A_row_that_cannot_be_split_comes_out_as_it_is_and_holds_nothing_up(string payloadJson)
+    {
+        var id = Guid.CreateVersion7();
+
+        var stored = Assert.Single(TaskEventRows.Events(id, Queues.TaskEventsOfOneSaveType, payloadJson));
+
+        Assert.Equal(new StoredTaskEvent(id, Queues.TaskEventsOfOneSaveType, payloadJson), stored);
+    }
 }

@@ -132,6 +132,24 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
     }
 
     [Fact]
+    public async Task The_check_at_commit_holds_a_row_of_one_saves_events_to_its_last_event()
+    {
+        var id = await InsertQueuedAsync();
+        const string Insert = """
+            INSERT INTO "OutboxMessages" ("Id", "Destination", "MessageType", "PayloadJson", "Priority", "CreatedAt", "SentAt", "PublishAttempts", "TaskId", "TenantId", "EventSequence", "AdvanceImplied")
+            VALUES (gen_random_uuid(), 'task-events', 'task.events-of-one-save', @p2::jsonb, 0, now(), now(), 0, @p0, 'tenant', @p1, false)
+            """;
+
+        // The task is at its second event: a row of events 2 and 3 is refused, though its first number is free and reached.
+        var refused = await Assert.ThrowsAsync<Npgsql.PostgresException>(
+            () => ScalarAsync<object>(Insert, id, 2L, """[{"event":"reserved"},{"event":"started"}]"""));
+        Assert.Equal(TaskEventGuard.ConstraintName, refused.ConstraintName);
+        Assert.Equal(new long[] { 1, 2 }, await EventSequencesAsync(id));
+
+        await ScalarAsync<object>(Insert, id, 2L, """[{"event":"reserved"}]""");
+    }
+
+    [Fact]
     public async Task A_create_refused_by_the_database_stores_none_of_its_events()
     {
         // A create's events are not checked at commit: its insert stores them or fails the batch whole.

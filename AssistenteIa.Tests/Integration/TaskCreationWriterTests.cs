@@ -63,7 +63,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         {
             // Its created and queued events and its work message (published since, so marked in a later transaction),
             // each carrying the trace of the request that made the task, not of another one in the save.
-            Assert.Equal("task.events-of-one-save,work", await RowsOfAsync(stored[i].Id));
+            Assert.Equal("created+queued,work", await RowsOfAsync(stored[i].Id));
             Assert.Equal(traces[i], await ScalarAsync<string>("""SELECT string_agg(DISTINCT "TraceParent", ',') FROM "OutboxMessages" WHERE "TaskId" = @p0""", stored[i].Id));
         }
 
@@ -87,7 +87,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         AssertUniqueViolation(outcomes[2].Error);
         foreach (var (task, _) in outcomes.Where((_, i) => i != 2))
         {
-            Assert.Equal("task.events-of-one-save,work", await RowsOfAsync(task!.Id));
+            Assert.Equal("created+queued,work", await RowsOfAsync(task!.Id));
         }
 
         Assert.Equal(taken.Id, await ScalarAsync<Guid>("""SELECT "Id" FROM "Tasks" WHERE "IdempotencyKey" = 'taken'"""));
@@ -140,7 +140,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         var other = writer.StoreAsync(New(), null, deadline.Token);
 
         var stored = await other.WaitAsync(TimeSpan.FromSeconds(15), deadline.Token);
-        Assert.Equal("task.events-of-one-save,work", await RowsOfAsync(stored.Id));
+        Assert.Equal("created+queued,work", await RowsOfAsync(stored.Id));
         Assert.False(first.IsCompleted);
         Assert.False(repeat.IsCompleted);
 
@@ -170,7 +170,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         AssertUniqueViolation(refused[0].Error);
 
         var next = await writer.StoreAsync(New(), null, deadline.Token);
-        Assert.Equal("task.events-of-one-save,work", await RowsOfAsync(next.Id));
+        Assert.Equal("created+queued,work", await RowsOfAsync(next.Id));
     }
 
     private sealed class UnanswerableExistsCheck : DbCommandInterceptor
@@ -197,7 +197,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         var stored = Assert.Single(await Task.WhenAll(waiting));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled!);
         Assert.Equal(0L, await ScalarAsync<long>("""SELECT count(*) FROM "Tasks" WHERE "Id" = @p0""", build().Id));
-        Assert.Equal("task.events-of-one-save,work", await RowsOfAsync(stored.Id));
+        Assert.Equal("created+queued,work", await RowsOfAsync(stored.Id));
     }
 
     /// <summary>
@@ -265,10 +265,14 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
     private async Task<int> TransactionsOfAsync(IEnumerable<AiTask> tasks) =>
         (await Task.WhenAll(tasks.Select(t => ScalarAsync<string>("""SELECT xmin::text FROM "Tasks" WHERE "Id" = @p0""", t.Id)))).Distinct().Count();
 
-    /// <summary>The task's outbox rows in order: a create stores its created and queued events in one row, then the work message.</summary>
+    /// <summary>The task's outbox rows in order, a row of several events as their names joined by "+": a create stores "created+queued,work".</summary>
     private Task<string> RowsOfAsync(Guid id) => ScalarAsync<string>(
         """
-        SELECT string_agg(CASE WHEN "Destination" = 'tasks-queued' THEN 'work' ELSE "MessageType" END, ',' ORDER BY "EventSequence" NULLS LAST)
+        SELECT string_agg(
+            CASE WHEN "Destination" = 'tasks-queued' THEN 'work'
+                 WHEN "MessageType" = 'task.events-of-one-save' THEN (SELECT string_agg(e->>'event', '+') FROM jsonb_array_elements("PayloadJson") AS e)
+                 ELSE substr("MessageType", 6) END,
+            ',' ORDER BY "EventSequence" NULLS LAST)
         FROM "OutboxMessages" WHERE "TaskId" = @p0
         """, id);
 

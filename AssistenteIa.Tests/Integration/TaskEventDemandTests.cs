@@ -11,7 +11,7 @@ namespace AssistenteIa.Tests.Integration;
 
 /// <summary>
 /// Task events are published only while a listener is registered (<see cref="TaskEventDemand"/>): the database decides
-/// as it inserts each event's outbox row, and a registration waits for every transaction that may have decided without it.
+/// as it inserts each outbox row of task events, and a registration waits for every transaction that may have decided without it.
 /// </summary>
 public sealed class TaskEventDemandTests(IsolatedDatabase isolated) : IClassFixture<IsolatedDatabase>, IAsyncLifetime
 {

@@ -9,7 +9,8 @@ public interface IMessagePublisher
 
     /// <summary>
     /// Publishes a batch (one task's rows or many tasks') so that the broker receives and routes it in this order, and
-    /// waits for the confirms: one result per message, null when confirmed. A failure does not stop the rows already
+    /// waits for the confirms: one result per row, null when confirmed (a row of several task events goes out as one
+    /// message per event, and is confirmed when all of them are). A failure does not stop the rows already
     /// sent; what follows a broken channel fails with it.
     /// </summary>
     Task<IReadOnlyList<Exception?>> PublishInOrderAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken cancellationToken);

@@ -175,9 +175,9 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         // The event streams replay a tenant's recent events in order.
         b.HasIndex(m => new { m.TenantId, m.CreatedAt }).HasFilter("\"Destination\" = 'task-events'").HasDatabaseName("IX_OutboxMessages_TenantEvents");
 
-        // One row per event of a task (a task has a few): a task's stream reads its events here. Unique, because a save
-        // made from a stale read of a task records its next event under a sequence number that the change it missed
-        // already took, so the database refuses that save whole, with a transaction or without one
+        // One row per save of a task's events, numbered by its first (a task has a few: TaskEventRows): a task's stream
+        // reads its events here. Unique, because a save made from a stale read of a task records its next event under a
+        // sequence number that the change it missed already took, so the database refuses that save whole, with a transaction or without one
         // (AppDbContext.SaveInOneRoundTripAsync).
         b.HasIndex(m => new { m.TaskId, m.EventSequence }).IsUnique()
             .HasFilter("\"Destination\" = 'task-events'").HasDatabaseName(AppDbContext.TaskEventSequenceIndex);

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
 
-/// <summary>A task event as it travels to the streams: the outbox row's id is its resumable position.</summary>
+/// <summary>A task event as it travels to the streams: its id (the outbox row's, or derived from it: <see cref="TaskEventRows"/>) is its resumable position.</summary>
 public sealed record TaskEventEnvelope(Guid Id, Guid TaskId, string Type, string Json, DateTimeOffset At);
 
 /// <summary>
