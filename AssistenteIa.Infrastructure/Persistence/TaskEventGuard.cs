@@ -59,8 +59,8 @@ public static class TaskEventGuard
         CREATE OR REPLACE FUNCTION outbox_task_event_advances_task() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             last_event bigint := NEW."EventSequence"
-                + CASE WHEN NEW."MessageType" = 'task.events-of-one-save' AND jsonb_typeof(NEW."PayloadJson") = 'array'
-                       THEN greatest(jsonb_array_length(NEW."PayloadJson") - 1, 0) ELSE 0 END;
+                + CASE WHEN NEW."MessageType" = 'task.events-of-one-save' AND jsonb_typeof(NEW."PayloadJson" -> 'events') = 'array'
+                       THEN greatest(jsonb_array_length(NEW."PayloadJson" -> 'events') - 1, 0) ELSE 0 END;
         BEGIN
             IF NOT EXISTS (SELECT 1 FROM "Tasks" WHERE "Id" = NEW."TaskId" AND "EventSequence" >= last_event) THEN
                 RAISE EXCEPTION 'The event % of task % is stored without the change of the task it announces.', last_event, NEW."TaskId"

@@ -25,6 +25,14 @@ public sealed class TaskEventRowsTests
         Assert.Equal(task.Id, row.TaskId);
         Assert.Equal(task.TenantId, row.TenantId);
 
+        // The task is stored once, not once an event: it is most of a body.
+        using (var stored = JsonDocument.Parse(row.PayloadJson))
+        {
+            Assert.Equal(2, stored.RootElement.GetProperty("events").GetArrayLength());
+            Assert.Equal(task.Id, stored.RootElement.GetProperty("task").GetProperty("id").GetGuid());
+            Assert.All(stored.RootElement.GetProperty("events").EnumerateArray(), e => Assert.False(e.TryGetProperty("task", out _)));
+        }
+
         var events = TaskEventRows.Events(row);
         Assert.Equal(["task.created", "task.queued"], events.Select(e => e.Type));
         Assert.Equal([row.Id, TaskEventRows.EventId(row.Id, 1)], events.Select(e => e.Id));
@@ -33,6 +41,8 @@ public sealed class TaskEventRowsTests
         Assert.Equal([1L, 2], bodies.Select(b => b.Sequence));
         Assert.Equal([TaskEventNames.Created, TaskEventNames.Queued], bodies.Select(b => b.Event));
         Assert.All(bodies, b => Assert.Equal(AiTaskStatus.Queued, b.Task.Status));
+        Assert.All(bodies, b => Assert.Equal(task.Id, b.Task.Id));
+        Assert.Equal([null, AiTaskStatus.Created], bodies.Select(b => b.From));
     }
 
     [Fact]
@@ -88,12 +98,14 @@ public sealed class TaskEventRowsTests
 
     [Theory]
     [InlineData("not json")]
-    [InlineData("{\"event\":\"created\"}")]
-    [InlineData("[]")]
-    [InlineData("[{\"sequence\":1}]")]
-    [InlineData("[\"created\"]")]
-    [InlineData("[{\"event\":1}]")]
-    [InlineData("[{\"event\":\"a\"},{\"event\":\"b\"},{\"event\":\"c\"},{\"event\":\"d\"},{\"event\":\"e\"},{\"event\":\"f\"},{\"event\":\"g\"},{\"event\":\"h\"},{\"event\":\"i\"},{\"event\":\"j\"},{\"event\":\"k\"},{\"event\":\"l\"},{\"event\":\"m\"},{\"event\":\"n\"},{\"event\":\"o\"},{\"event\":\"p\"},{\"event\":\"q\"}]")]
+    [InlineData("[{\"event\":\"created\"}]")]
+    [InlineData("{\"events\":[],\"task\":{}}")]
+    [InlineData("{\"events\":[{\"event\":\"created\"}]}")]
+    [InlineData("{\"events\":[{\"event\":\"created\"}],\"task\":1}")]
+    [InlineData("{\"events\":[{\"sequence\":1}],\"task\":{}}")]
+    [InlineData("{\"events\":[\"created\"],\"task\":{}}")]
+    [InlineData("{\"events\":[{\"event\":1}],\"task\":{}}")]
+    [InlineData("{\"events\":[{\"event\":\"a\"},{\"event\":\"b\"},{\"event\":\"c\"},{\"event\":\"d\"},{\"event\":\"e\"},{\"event\":\"f\"},{\"event\":\"g\"},{\"event\":\"h\"},{\"event\":\"i\"},{\"event\":\"j\"},{\"event\":\"k\"},{\"event\":\"l\"},{\"event\":\"m\"},{\"event\":\"n\"},{\"event\":\"o\"},{\"event\":\"p\"},{\"event\":\"q\"}],\"task\":{}}")]
     public void A_row_that_cannot_be_split_comes_out_as_it_is_and_holds_nothing_up(string payloadJson)
     {
         var id = Guid.CreateVersion7();

@@ -142,11 +142,11 @@ public sealed class OneRoundTripSaveTests(IsolatedDatabase isolated) : IClassFix
 
         // The task is at its second event: a row of events 2 and 3 is refused, though its first number is free and reached.
         var refused = await Assert.ThrowsAsync<Npgsql.PostgresException>(
-            () => ScalarAsync<object>(Insert, id, 2L, """[{"event":"reserved"},{"event":"started"}]"""));
+            () => ScalarAsync<object>(Insert, id, 2L, """{"events":[{"event":"reserved"},{"event":"started"}],"task":{}}"""));
         Assert.Equal(TaskEventGuard.ConstraintName, refused.ConstraintName);
         Assert.Equal(new long[] { 1, 2 }, await EventSequencesAsync(id));
 
-        await ScalarAsync<object>(Insert, id, 2L, """[{"event":"reserved"}]""");
+        await ScalarAsync<object>(Insert, id, 2L, """{"events":[{"event":"reserved"}],"task":{}}""");
     }
 
     [Fact]

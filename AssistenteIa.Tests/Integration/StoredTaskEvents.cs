@@ -15,7 +15,7 @@ internal static class StoredTaskEvents
                 COALESCE(e.value->>'event', substr(o."MessageType", 6)) AS "Event",
                 COALESCE((e.value->>'sequence')::bigint, o."EventSequence") AS "Sequence"
          FROM "OutboxMessages" o
-         LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN o."MessageType" = 'task.events-of-one-save' THEN o."PayloadJson"::jsonb END) AS e ON true
+         LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN o."MessageType" = 'task.events-of-one-save' THEN o."PayloadJson"::jsonb -> 'events' END) AS e ON true
          WHERE o."Destination" = 'task-events')
         """;
 

@@ -270,7 +270,7 @@ public sealed class TaskCreationWriterTests(IsolatedDatabase isolated) : IClassF
         """
         SELECT string_agg(
             CASE WHEN "Destination" = 'tasks-queued' THEN 'work'
-                 WHEN "MessageType" = 'task.events-of-one-save' THEN (SELECT string_agg(e->>'event', '+') FROM jsonb_array_elements("PayloadJson") AS e)
+                 WHEN "MessageType" = 'task.events-of-one-save' THEN (SELECT string_agg(e->>'event', '+') FROM jsonb_array_elements("PayloadJson" -> 'events') AS e)
                  ELSE substr("MessageType", 6) END,
             ',' ORDER BY "EventSequence" NULLS LAST)
         FROM "OutboxMessages" WHERE "TaskId" = @p0
