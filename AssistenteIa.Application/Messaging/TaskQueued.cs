@@ -86,8 +86,8 @@ public static class Queues
     public static string RoutingKeyOf(string eventName) => $"task.{eventName}";
 
     /// <summary>
-    /// The type of an outbox row that holds several events of one task, recorded by one save (a JSON array of their
-    /// bodies): it is never published as it is, but as one message per event (<c>TaskEventRows</c>).
+    /// The type of an outbox row that holds several events of one task, recorded by one save (the events, and the task
+    /// once): it is never published as it is, but as one message per event (<c>TaskEventRows</c>).
     /// </summary>
     public const string TaskEventsOfOneSaveType = "task.events-of-one-save";
 

@@ -71,16 +71,8 @@ public static class TaskEventGuard
         """;
 
     /// <summary>The function as <see cref="CreateSql"/> made it: one event a row.</summary>
-    public const string RowsFirstEventSql = """
-        CREATE OR REPLACE FUNCTION outbox_task_event_advances_task() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NOT EXISTS (SELECT 1 FROM "Tasks" WHERE "Id" = NEW."TaskId" AND "EventSequence" >= NEW."EventSequence") THEN
-                RAISE EXCEPTION 'The event % of task % is stored without the change of the task it announces.', NEW."EventSequence", NEW."TaskId"
-                    USING ERRCODE = 'integrity_constraint_violation', CONSTRAINT = 'OutboxMessages_TaskEventAdvancesTask';
-            END IF;
-            RETURN NULL;
-        END $$;
-        """;
+    public static readonly string RowsFirstEventSql = CreateSql[..CreateSql.IndexOf("CREATE CONSTRAINT TRIGGER", StringComparison.Ordinal)]
+        .Replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", StringComparison.Ordinal);
 
     public const string DropSql = """
         DROP TRIGGER "OutboxMessages_TaskEventAdvancesTask" ON "OutboxMessages";
