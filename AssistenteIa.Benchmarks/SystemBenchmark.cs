@@ -19,7 +19,8 @@ namespace AssistenteIa.Benchmarks;
 /// <item>scale: <c>--seed-tasks</c> finished tasks added by SQL (<see cref="Seeder"/>), then create (<c>--clients</c>) and
 /// end-to-end again, figures suffixed _1M.</item>
 /// </list>
-/// <c>--workers 2</c> starts two ServiceB instances; <c>--suffix</c> is appended to every figure's name.
+/// <c>--listen N</c> holds N tenant-wide live streams open throughout (<see cref="LiveStreams"/>; not with the scale
+/// step, which restarts the services); <c>--workers 2</c> starts two ServiceB instances; <c>--suffix</c> is appended to every figure's name.
 /// </summary>
 internal static class SystemBenchmark
 {
@@ -43,8 +44,18 @@ internal static class SystemBenchmark
         var clock = Stopwatch.StartNew();
         void Step(string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] {text}");
         var system = await SystemUnderTest.StartAsync(workers, workerConcurrency);
+        var listen = options.Int("listen", 0);
+        LiveStreams? streams = null;
         try
         {
+            if (listen > 0)
+            {
+                // Held open from before the warm-up, so that the listening path is as warm as the rest.
+                streams = await LiveStreams.OpenAsync(system, listen);
+                Set("liveStreams", listen);
+                Console.WriteLine($"{listen} live stream(s) open");
+            }
+
             var run = new Run(system.Http, Run.TaskBody());
 
             // Warm-up: JIT, connection pools, EF model. These tasks are also the scale step's templates.
@@ -165,11 +176,21 @@ internal static class SystemBenchmark
                         throw new ArgumentException($"Unknown step '{step}'.");
                 }
 
+                if (streams is not null)
+                {
+                    Set("liveStreamEvents", streams.Events);
+                }
+
                 Console.WriteLine("  " + string.Join(", ", figures.Select(f => $"{f.Key} {f.Value:0.#}")));
             }
         }
         finally
         {
+            if (streams is not null)
+            {
+                await streams.DisposeAsync();
+            }
+
             await system.DisposeAsync();
             await Bench.DropDatabaseAsync(SystemUnderTest.Database); // also when a restart failed after a stop that kept it
         }

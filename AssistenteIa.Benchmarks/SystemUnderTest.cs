@@ -105,6 +105,15 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
         return new SystemUnderTest(app, http, workers, concurrency);
     }
 
+    /// <summary>A client of the API with the benchmark's key and no timeout (for requests held open, such as live streams).</summary>
+    public HttpClient CreateHttpClient()
+    {
+        var http = app.CreateHttpClient("api");
+        http.DefaultRequestHeaders.Add("X-Api-Key", "dev-key-tenant-a");
+        http.Timeout = Timeout.InfiniteTimeSpan;
+        return http;
+    }
+
     public ValueTask DisposeAsync() => StopAsync(keepDatabase: false);
 
     /// <summary>Stops the services; the database is dropped unless <paramref name="keepDatabase"/>. Once only.</summary>
