@@ -1,4 +1,3 @@
-using System.Text;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Tasks.Queries.GetTask;
 using AssistenteIa.Application.Tasks.Queries.StreamTaskEvents;
@@ -73,50 +72,13 @@ public sealed class TaskEventsController(TaskEventStream stream, IHostApplicatio
         Response.Headers[ServedByHeader] = ServedBy;
         HttpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        var writer = new ServerSentEventsWriter(Response.Body);
-        await writer.WriteAsync("retry: 3000\n: connected\n\n", stop.Token);
         try
         {
-            await foreach (var item in stream.ReadAsync(subscription, lastEventId, stop.Token))
-            {
-                await (item.Kind switch
-                {
-                    StreamItemKind.Event => writer.WriteEventAsync(item.Event!.Id.ToString(), item.Event.Type, item.Event.Json, stop.Token),
-                    StreamItemKind.Resync => writer.WriteEventAsync(null, "resync", "{}", stop.Token),
-                    _ => writer.WriteAsync(": heartbeat\n\n", stop.Token),
-                });
-            }
+            await ServerSentEventsWriter.WriteAsync(stream.ReadAsync(subscription, lastEventId, stop.Token), "retry: 3000\n: connected\n\n", Response.BodyWriter, stop.Token);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // The client left or the host is stopping: the response simply ends.
-        }
-    }
-
-    /// <summary>The text/event-stream framing: <c>id</c>, <c>event</c> and one <c>data</c> line per line of data, flushed per event.</summary>
-    private sealed class ServerSentEventsWriter(Stream body)
-    {
-        public Task WriteEventAsync(string? id, string type, string data, CancellationToken cancellationToken)
-        {
-            var frame = new StringBuilder();
-            if (id is not null)
-            {
-                frame.Append("id: ").Append(id).Append('\n');
-            }
-
-            frame.Append("event: ").Append(type).Append('\n');
-            foreach (var line in data.Split('\n'))
-            {
-                frame.Append("data: ").Append(line.TrimEnd('\r')).Append('\n');
-            }
-
-            return WriteAsync(frame.Append('\n').ToString(), cancellationToken);
-        }
-
-        public async Task WriteAsync(string text, CancellationToken cancellationToken)
-        {
-            await body.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
-            await body.FlushAsync(cancellationToken);
         }
     }
 }
