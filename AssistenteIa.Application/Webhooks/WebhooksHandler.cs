@@ -78,7 +78,7 @@ public sealed class WebhooksHandler(
             },
             ct => db.WebhookEndpoints.AnyAsync(e => e.Id == endpoint.Id, ct),
             cancellationToken);
-        await SettleAsync();
+        await SettleAsync(endpoint.Events);
         return new CreatedWebhookDto(endpoint.Id, endpoint.Url, endpoint.Events, endpoint.Description, endpoint.Enabled, endpoint.CreatedAt, secret);
     }
 
@@ -109,22 +109,22 @@ public sealed class WebhooksHandler(
         }
 
         await db.SaveChangesAsync(cancellationToken);
-        await SettleAsync();
+        await SettleAsync(endpoint.Events);
         return WebhookEndpointDto.From(endpoint);
     }
 
     /// <summary>
-    /// Answers a change that adds an endpoint to the fan-out only once task events are copied to ServiceC's queue
+    /// Answers a change that adds an endpoint to the fan-out only once the task events it takes are copied to ServiceC's queue
     /// (<see cref="IWebhookEventRouting"/>) and ServiceC's cached endpoint lists read before it have expired
     /// (<see cref="WebhookEndpointCache"/>): the events of tasks changed after the answer reach it. The change is
     /// committed: neither a client that stops waiting nor a broker that is down turns it into an error (the secret is
     /// shown once); ServiceC turns the copies on itself within a poll once the broker answers.
     /// </summary>
-    private async Task SettleAsync()
+    private async Task SettleAsync(IReadOnlyCollection<string> eventTypes)
     {
         try
         {
-            await routing.OpenAsync(CancellationToken.None);
+            await routing.OpenAsync(eventTypes, CancellationToken.None);
         }
         catch (Exception ex)
         {

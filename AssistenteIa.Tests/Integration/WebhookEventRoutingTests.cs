@@ -16,26 +16,79 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
     {
         await StartWithoutEndpointsAsync();
 
-        Assert.False(await ReconcileAsync());
+        Assert.Empty(await ReconcileAsync());
         Assert.Equal(0u, await CopiesOfOneEventAsync());
 
         // Unbinding what is not bound is no error; what agrees with the caller's state is not sent again.
-        Assert.False(await ReconcileAsync());
-        Assert.False(await ReconcileAsync(known: false));
+        Assert.Empty(await ReconcileAsync());
+        Assert.Empty(await ReconcileAsync(known: []));
 
-        await AddEndpointAsync();
-        Assert.True(await ReconcileAsync(known: true));
+        await AddEndpointAsync("task.succeeded");
+        Assert.Equal(["task.succeeded"], await ReconcileAsync(known: ["task.succeeded"]));
         Assert.Equal(0u, await CopiesOfOneEventAsync());
-        Assert.True(await ReconcileAsync());
+        Assert.Equal(["task.succeeded"], await ReconcileAsync());
         Assert.Equal(1u, await CopiesOfOneEventAsync());
 
         // The binding goes with a listener of task events: without one they are not published at all.
         Assert.True(await WebhooksListenAsync());
 
         await Sql.ExecuteAsync(isolated.ConnectionString, """UPDATE "WebhookEndpoints" SET "Enabled" = false""");
-        Assert.False(await ReconcileAsync());
+        Assert.Empty(await ReconcileAsync());
         Assert.Equal(0u, await CopiesOfOneEventAsync());
         Assert.False(await WebhooksListenAsync());
+    }
+
+    [Fact]
+    public async Task Only_the_types_enabled_endpoints_take_are_copied_and_a_type_stored_outside_them_is_never_bound()
+    {
+        // As every process leaves it: every event copied.
+        await StartWithoutEndpointsAsync();
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.created"));
+
+        // An endpoint that takes outcomes: the create's, claim's events are not copied any more.
+        await AddEndpointAsync("task.succeeded", "task.deadlettered");
+        Assert.Equal(["task.deadlettered", "task.succeeded"], await ReconcileAsync());
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.created"));
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.started"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.succeeded"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.deadlettered"));
+
+        // Another takes failures too: added without a full reset, and one copy a message whatever the endpoints.
+        var second = await AddEndpointAsync("task.failed", "task.succeeded");
+        Assert.Equal(["task.deadlettered", "task.failed", "task.succeeded"], await ReconcileAsync(known: ["task.deadlettered", "task.succeeded"]));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.failed"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.succeeded"));
+
+        // The first disabled: its types that no other endpoint takes stop.
+        await Sql.ExecuteAsync(isolated.ConnectionString, $"""UPDATE "WebhookEndpoints" SET "Enabled" = false WHERE "Id" <> '{second}'""");
+        Assert.Equal(["task.failed", "task.succeeded"], await ReconcileAsync(known: ["task.deadlettered", "task.failed", "task.succeeded"]));
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.deadlettered"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.failed"));
+
+        // A row edited by hand to name a wildcard or an unknown type binds nothing of it.
+        await Sql.ExecuteAsync(isolated.ConnectionString, """UPDATE "WebhookEndpoints" SET "Events" = ARRAY['#', 'task.*', 'task.succeeded']""");
+        Assert.Equal(["task.succeeded"], await ReconcileAsync());
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.failed"));
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.created"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.succeeded"));
+    }
+
+    [Fact]
+    public async Task The_API_opens_the_copies_of_the_types_its_new_endpoint_takes()
+    {
+        await StartWithoutEndpointsAsync();
+        await AddEndpointAsync("task.succeeded");
+        Assert.Equal(["task.succeeded"], await ReconcileAsync());
+
+        await AddEndpointAsync("task.cancelled");
+        await using (var api = isolated.CreateDbContext())
+        {
+            await new WebhookEventRouting(api, isolated.Services).OpenAsync(["task.cancelled"], CancellationToken.None);
+        }
+
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.cancelled"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.succeeded"));
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.created"));
     }
 
     private Task<bool> WebhooksListenAsync() => Sql.ScalarAsync<bool>(
@@ -55,13 +108,16 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         // The API commits an endpoint and turns the copies on before it answers.
         await AddEndpointAsync();
         await using var api = isolated.CreateDbContext();
-        var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(CancellationToken.None);
+        var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(["task.succeeded"], CancellationToken.None);
         await UntilDoneOrWaitingOnTheLockAsync(opening);
 
         // ServiceC carries out what it read, then ends its decision.
         await using (var channel = await Broker().CreateChannelAsync())
         {
-            await channel.QueueUnbindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, RabbitMqTopology.WebhookEventsBindingKey);
+            foreach (var key in (string[])[RabbitMqTopology.WebhookEventsBindingKey, "task.succeeded"])
+            {
+                await channel.QueueUnbindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, key);
+            }
         }
 
         await decision.CommitAsync();
@@ -90,7 +146,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
 
         await AddEndpointAsync();
         await using var api = isolated.CreateDbContext();
-        var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(CancellationToken.None);
+        var opening = new WebhookEventRouting(api, isolated.Services).OpenAsync(["task.succeeded"], CancellationToken.None);
         await UntilDoneOrWaitingOnTheLockAsync(opening);
 
         paused.Release.SetResult();
@@ -110,10 +166,12 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
 
     private IConnection Broker() => isolated.Services.GetRequiredService<IConnection>();
 
-    private async Task<bool> ReconcileAsync(bool? known = null)
+    /// <summary>ServiceC's reconcile; the types it copies, in order.</summary>
+    private async Task<List<string>> ReconcileAsync(string[]? known = null)
     {
         await using var db = isolated.CreateDbContext();
-        return await new WebhookEventRouting(db, isolated.Services).ReconcileAsync(known, CancellationToken.None);
+        var copied = await new WebhookEventRouting(db, isolated.Services).ReconcileAsync(known?.ToHashSet(StringComparer.Ordinal), CancellationToken.None);
+        return [.. copied.Order(StringComparer.Ordinal)];
     }
 
     /// <summary>No endpoint, the broker's objects declared (so the queue is bound, as every process leaves it) and the webhook queue empty.</summary>
@@ -125,7 +183,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         await channel.QueuePurgeAsync(Queues.WebhookTaskEvents);
     }
 
-    private async Task AddEndpointAsync()
+    private async Task<Guid> AddEndpointAsync(params string[] eventTypes)
     {
         await using var db = isolated.CreateDbContext();
         if (!await db.Tenants.AnyAsync(t => t.Id == "tenant-a"))
@@ -133,16 +191,18 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
             db.Tenants.Add(Tenant.Create("tenant-a", "Tenant A", DateTimeOffset.UtcNow));
         }
 
-        db.WebhookEndpoints.Add(WebhookEndpoint.Create("tenant-a", new Uri("https://hooks.example.com/a"), ["task.succeeded"], null, "protected", DateTimeOffset.UtcNow));
+        var endpoint = WebhookEndpoint.Create("tenant-a", new Uri("https://hooks.example.com/a"), eventTypes.Length > 0 ? eventTypes : ["task.succeeded"], null, "protected", DateTimeOffset.UtcNow);
+        db.WebhookEndpoints.Add(endpoint);
         await db.SaveChangesAsync();
+        return endpoint.Id;
     }
 
-    /// <summary>Publishes one task event (confirmed, so routed) and returns how many copies the webhook queue got.</summary>
-    private async Task<uint> CopiesOfOneEventAsync()
+    /// <summary>Publishes one task event of <paramref name="type"/> (confirmed, so routed) and returns how many copies the webhook queue got.</summary>
+    private async Task<uint> CopiesOfOneEventAsync(string type = "task.succeeded")
     {
         await using var channel = await Broker().CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         var before = (await channel.QueueDeclarePassiveAsync(Queues.WebhookTaskEvents)).MessageCount;
-        await channel.BasicPublishAsync(Queues.TaskEvents, "task.succeeded", mandatory: false, new BasicProperties { Persistent = true }, Encoding.UTF8.GetBytes("{}"));
+        await channel.BasicPublishAsync(Queues.TaskEvents, type, mandatory: false, new BasicProperties { Persistent = true }, Encoding.UTF8.GetBytes("{}"));
         var after = (await channel.QueueDeclarePassiveAsync(Queues.WebhookTaskEvents)).MessageCount;
         await channel.QueuePurgeAsync(Queues.WebhookTaskEvents);
         return after - before;

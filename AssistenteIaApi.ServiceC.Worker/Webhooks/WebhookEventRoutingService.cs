@@ -4,10 +4,10 @@ using AssistenteIa.Application.Webhooks;
 namespace AssistenteIaApi.ServiceC.Worker.Webhooks;
 
 /// <summary>
-/// Every second (the endpoint cache's lifetime, so within the API's wait after a registration): task events are copied
-/// to the webhook queue while an enabled endpoint exists and not otherwise (<see cref="IWebhookEventRouting"/>).
-/// Every <see cref="RefreshEvery"/> polls the binding is set again whatever this instance last set (a broker that lost
-/// it, another process that bound it).
+/// Every second (the endpoint cache's lifetime, so within the API's wait after a registration): task events of the
+/// types enabled endpoints subscribe to are copied to the webhook queue, and no others (<see cref="IWebhookEventRouting"/>).
+/// Every <see cref="RefreshEvery"/> polls the bindings are set again whatever this instance last set (a broker that lost
+/// them, another process that bound more).
 /// </summary>
 public sealed class WebhookEventRoutingService(IServiceScopeFactory scopes, TimeProvider clock, ILogger<WebhookEventRoutingService> logger)
     : BackgroundService
@@ -16,7 +16,7 @@ public sealed class WebhookEventRoutingService(IServiceScopeFactory scopes, Time
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        bool? copying = null;
+        IReadOnlySet<string>? copying = null;
         var polls = 0;
         var failures = 0;
         using var timer = new PeriodicTimer(WebhookEndpointCache.Duration, clock);
@@ -29,11 +29,11 @@ public sealed class WebhookEventRoutingService(IServiceScopeFactory scopes, Time
                     var known = polls++ % RefreshEvery == 0 ? null : copying;
                     await using var scope = scopes.CreateAsyncScope();
                     var now = await scope.ServiceProvider.GetRequiredService<IWebhookEventRouting>().ReconcileAsync(known, stoppingToken);
-                    if (now != copying)
+                    if (copying is null || !now.SetEquals(copying))
                     {
-                        if (now)
+                        if (now.Count > 0)
                         {
-                            logger.LogInformation("A webhook endpoint is enabled: task events are copied to the webhook queue");
+                            logger.LogInformation("Task events copied to the webhook queue: {EventTypes}", string.Join(", ", now.Order(StringComparer.Ordinal)));
                         }
                         else
                         {

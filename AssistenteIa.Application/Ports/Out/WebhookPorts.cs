@@ -19,21 +19,23 @@ public interface IOutboundUrlPolicy
 }
 
 /// <summary>
-/// Whether task events are copied to ServiceC's webhook queue: only while some webhook endpoint is enabled, so tenants
-/// without one do not pay for a fan-out that has nothing to send.
+/// Which task events are copied to ServiceC's webhook queue: only the types some enabled endpoint subscribes to, so
+/// tenants without one do not pay for a fan-out that has nothing to send, and an endpoint that takes only outcomes does
+/// not have every task's created, queued, reserved and started events copied and read for it.
 /// </summary>
 public interface IWebhookEventRouting
 {
     /// <summary>
-    /// After an endpoint that receives events was committed (registered, enabled again): from when this returns, every
-    /// task event reaches the webhook queue. Waits for a decision to stop the copies that may have missed the endpoint.
+    /// After an endpoint that receives <paramref name="eventTypes"/> was committed (registered, enabled again): from when
+    /// this returns, every task event of those types reaches the webhook queue. Waits for a decision to stop the copies
+    /// that may have missed the endpoint.
     /// </summary>
-    Task OpenAsync(CancellationToken cancellationToken);
+    Task OpenAsync(IReadOnlyCollection<string> eventTypes, CancellationToken cancellationToken);
 
-    /// <summary>ServiceC: copies on while an enabled endpoint exists, off otherwise; returns whether they are on.</summary>
+    /// <summary>ServiceC: copies on for the types enabled endpoints subscribe to, off for the others; returns the types copied.</summary>
     /// <param name="known">
     /// What the caller last set and trusts still holds: nothing is sent to the broker when it agrees. Null: set it
-    /// whatever it is (at start, and now and then in case the broker lost it or another process bound it).
+    /// whatever it is (at start, and now and then in case the broker lost it or another process bound more).
     /// </param>
-    Task<bool> ReconcileAsync(bool? known, CancellationToken cancellationToken);
+    Task<IReadOnlySet<string>> ReconcileAsync(IReadOnlySet<string>? known, CancellationToken cancellationToken);
 }
