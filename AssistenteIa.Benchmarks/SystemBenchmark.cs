@@ -20,7 +20,8 @@ namespace AssistenteIa.Benchmarks;
 /// end-to-end again, figures suffixed _1M.</item>
 /// </list>
 /// <c>--listen N</c> holds N tenant-wide live streams open throughout (<see cref="LiveStreams"/>; not with the scale
-/// step, which restarts the services); <c>--workers 2</c> starts two ServiceB instances; <c>--suffix</c> is appended to every figure's name.
+/// step, which restarts the services); <c>--webhook task.succeeded,…</c> registers an endpoint taking those types at a
+/// receiver on this machine (<see cref="WebhookReceiver"/>); <c>--workers 2</c> starts two ServiceB instances; <c>--suffix</c> is appended to every figure's name.
 /// </summary>
 internal static class SystemBenchmark
 {
@@ -46,8 +47,15 @@ internal static class SystemBenchmark
         var system = await SystemUnderTest.StartAsync(workers, workerConcurrency);
         var listen = options.Int("listen", 0);
         LiveStreams? streams = null;
+        WebhookReceiver? webhook = null;
         try
         {
+            if (options.Text("webhook") is { } webhookEvents)
+            {
+                webhook = await WebhookReceiver.StartAsync(system.Http, webhookEvents.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+                Console.WriteLine($"webhook endpoint for {webhookEvents} at {webhook.Url}");
+            }
+
             if (listen > 0)
             {
                 // Held open from before the warm-up, so that the listening path is as warm as the rest.
@@ -181,6 +189,11 @@ internal static class SystemBenchmark
                     Set("liveStreamEvents", streams.Events);
                 }
 
+                if (webhook is not null)
+                {
+                    Set("webhookDeliveries", webhook.Deliveries);
+                }
+
                 Console.WriteLine("  " + string.Join(", ", figures.Select(f => $"{f.Key} {f.Value:0.#}")));
             }
         }
@@ -189,6 +202,11 @@ internal static class SystemBenchmark
             if (streams is not null)
             {
                 await streams.DisposeAsync();
+            }
+
+            if (webhook is not null)
+            {
+                await webhook.DisposeAsync();
             }
 
             await system.DisposeAsync();

@@ -55,6 +55,12 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
         // One tenant posts everything here: the create step measures what the platform takes, not the per-tenant rate
         // limit (its default, 2,000/s, is above what this host reaches today, but not necessarily a faster one's).
         builder.CreateResourceBuilder<ProjectResource>("api").WithEnvironment("RateLimits__RequestsPerSecond", "0");
+        foreach (var service in (string[])["api", "servicec"])
+        {
+            // The receiver of --webhook is on this machine (WebhookReceiver).
+            builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment("Outbound__AllowLoopback", "true");
+        }
+
         if (workers > 1)
         {
             // The AppHost has no replica setting of its own; the testing builder adds one to its "serviceb".
