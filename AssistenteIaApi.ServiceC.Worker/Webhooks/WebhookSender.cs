@@ -104,40 +104,7 @@ public sealed class WebhookSender(
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
 
-        // A tenant at its share is not read at all, so its backlog does not fill the candidates; the others' are ranked
-        // per endpoint, then per tenant within what the tenant has left, and taken rank by rank.
-        var claimed = await db.WebhookDeliveries
-            .FromSql($"""
-                WITH candidates AS (
-                    SELECT "Id", "EndpointId", "TenantId", "NextAttemptAt" FROM "WebhookDeliveries"
-                    WHERE "Status" = 'Pending' AND "NextAttemptAt" <= now()
-                      AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
-                      AND NOT ("EndpointId" = ANY({busy}))
-                      AND NOT ("TenantId" = ANY({full}))
-                    ORDER BY "NextAttemptAt"
-                    LIMIT {free * 4}
-                    FOR UPDATE SKIP LOCKED),
-                per_endpoint AS (
-                    SELECT "Id", "TenantId", "NextAttemptAt",
-                        row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS endpoint_rank
-                    FROM candidates),
-                per_tenant AS (
-                    SELECT "Id", "TenantId", "NextAttemptAt",
-                        row_number() OVER (PARTITION BY "TenantId" ORDER BY "NextAttemptAt") AS tenant_rank
-                    FROM per_endpoint
-                    WHERE endpoint_rank <= {_settings.PerEndpointConcurrency}),
-                picked AS (
-                    SELECT p."Id" FROM per_tenant p
-                    LEFT JOIN unnest({held}, {heldCounts}) AS h("TenantId", "InFlight") ON h."TenantId" = p."TenantId"
-                    WHERE p.tenant_rank <= {_settings.PerTenantConcurrency} - coalesce(h."InFlight", 0)
-                    ORDER BY p.tenant_rank, p."NextAttemptAt"
-                    LIMIT {free})
-                UPDATE "WebhookDeliveries" AS d SET "ClaimedUntil" = now() + {_settings.ClaimDuration}
-                FROM picked WHERE d."Id" = picked."Id"
-                RETURNING d.*
-                """)
-            .AsNoTracking()
-            .ToListAsync(stoppingToken);
+        var claimed = await ClaimAsync(db, free, busy, full, held, heldCounts, _settings, stoppingToken);
 
         var reachedShare = false;
         foreach (var delivery in claimed)
@@ -154,6 +121,49 @@ public sealed class WebhookSender(
             signal.Wake();
         }
     }
+
+    /// <summary>
+    /// Claims up to <paramref name="free"/> due deliveries, none of <paramref name="busyEndpoints"/> nor of
+    /// <paramref name="fullTenants"/>, ranked per endpoint, then per tenant within what the tenant has left
+    /// (<paramref name="heldTenants"/> hold <paramref name="heldCounts"/> here), and taken rank by rank, in one committed
+    /// statement. The candidates are locked as they are read (skipping those another sender holds), so two senders never
+    /// claim the same delivery.
+    /// </summary>
+    public static Task<List<WebhookDelivery>> ClaimAsync(
+        AppDbContext db, int free, Guid[] busyEndpoints, string[] fullTenants, string[] heldTenants, int[] heldCounts, WebhookOptions settings, CancellationToken cancellationToken) =>
+        // A tenant at its share is not read at all, so its backlog does not fill the candidates.
+        db.WebhookDeliveries
+            .FromSql($"""
+                WITH candidates AS (
+                    SELECT "Id", "EndpointId", "TenantId", "NextAttemptAt" FROM "WebhookDeliveries"
+                    WHERE "Status" = 'Pending' AND "NextAttemptAt" <= now()
+                      AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
+                      AND NOT ("EndpointId" = ANY({busyEndpoints}))
+                      AND NOT ("TenantId" = ANY({fullTenants}))
+                    ORDER BY "NextAttemptAt"
+                    LIMIT {free * 4}
+                    FOR UPDATE SKIP LOCKED),
+                per_endpoint AS (
+                    SELECT "Id", "TenantId", "NextAttemptAt",
+                        row_number() OVER (PARTITION BY "EndpointId" ORDER BY "NextAttemptAt") AS endpoint_rank
+                    FROM candidates),
+                per_tenant AS (
+                    SELECT "Id", "TenantId", "NextAttemptAt",
+                        row_number() OVER (PARTITION BY "TenantId" ORDER BY "NextAttemptAt") AS tenant_rank
+                    FROM per_endpoint
+                    WHERE endpoint_rank <= {settings.PerEndpointConcurrency}),
+                picked AS (
+                    SELECT p."Id" FROM per_tenant p
+                    LEFT JOIN unnest({heldTenants}, {heldCounts}) AS h("TenantId", "InFlight") ON h."TenantId" = p."TenantId"
+                    WHERE p.tenant_rank <= {settings.PerTenantConcurrency} - coalesce(h."InFlight", 0)
+                    ORDER BY p.tenant_rank, p."NextAttemptAt"
+                    LIMIT {free})
+                UPDATE "WebhookDeliveries" AS d SET "ClaimedUntil" = now() + {settings.ClaimDuration}
+                FROM picked WHERE d."Id" = picked."Id"
+                RETURNING d.*
+                """)
+            .AsNoTracking()
+            .ToListAsync(cancellationToken);
 
     private async Task SendAsync(Guid deliveryId, Guid endpointId, string tenantId, CancellationToken stoppingToken)
     {
