@@ -8,7 +8,10 @@ public static class RabbitMqTopology
 {
     public const byte MaxPriority = 9;
 
-    /// <summary>What binds <c>webhooks.task-events</c> to <c>task-events</c>: every event.</summary>
+    /// <summary>
+    /// The binding of <c>webhooks.task-events</c> to every event: what versions before the bindings by type set, which
+    /// ServiceC removes, and what it sets when it cannot tell what its unbinds undid (<see cref="WebhookEventRouting"/>).
+    /// </summary>
     public const string WebhookEventsBindingKey = "task.#";
 
     public static async Task DeclareAsync(IChannel channel, CancellationToken cancellationToken)
@@ -16,10 +19,10 @@ public static class RabbitMqTopology
         await DeclareTasksQueuedAsync(channel, cancellationToken);
 
         await channel.ExchangeDeclareAsync(Queues.TasksControl, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        // Declared and bound with the exchange, by every process: events published before ServiceC first starts wait
-        // for it. ServiceC unbinds it while no webhook endpoint is enabled (WebhookEventRouting).
+        // The webhook queue is declared with the exchange, by every process, but bound only by the event types enabled
+        // endpoints take, by WebhookEventRouting: a bind here, on every channel a process opens, would copy every event
+        // again until ServiceC's next full reconcile.
         await DeclareTaskEventsAsync(channel, cancellationToken);
-        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, WebhookEventsBindingKey, cancellationToken: cancellationToken);
     }
 
     /// <summary>The work queue <c>tasks-queued</c> and its dead-letter queue; the answer counts the messages ready in it.</summary>

@@ -15,8 +15,8 @@ namespace AssistenteIa.Infrastructure.Messaging;
 /// task and nearly all of ServiceC's), and whether or not any endpoint takes that event's type. So the queue is bound by
 /// the routing key of each type some enabled endpoint subscribes to, and by no other.
 /// <list type="bullet">
-/// <item>Every process's topology binds it with <c>task.#</c> (<see cref="RabbitMqTopology"/>): when nothing is known,
-/// every event is kept.</item>
+/// <item>Every process's topology declares the queue (<see cref="RabbitMqTopology"/>) and binds nothing: a bind on every
+/// channel a process opens would copy every event again until ServiceC's next full reconcile.</item>
 /// <item>ServiceC binds the types enabled endpoints take and unbinds the rest (<c>task.#</c> included) (<see
 /// cref="ReconcileAsync"/>, every second; it talks to the broker only when what it reads differs from what it set, and
 /// sets it all again every 30 s).</item>

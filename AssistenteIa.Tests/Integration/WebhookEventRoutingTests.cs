@@ -41,7 +41,7 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
     [Fact]
     public async Task Only_the_types_enabled_endpoints_take_are_copied_and_a_type_stored_outside_them_is_never_bound()
     {
-        // As every process leaves it: every event copied.
+        // As an earlier version left it: every event copied.
         await StartWithoutEndpointsAsync();
         Assert.Equal(1u, await CopiesOfOneEventAsync("task.created"));
 
@@ -159,7 +159,9 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
 
     /// <summary>Until the API's call has finished, or waits on the advisory lock ServiceC holds.</summary>
     private Task UntilDoneOrWaitingOnTheLockAsync(Task opening) => Eventually.UntilAsync(
-        async () => opening.IsCompleted || await Sql.ScalarAsync<long>(isolated.ConnectionString, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
+        async () => opening.IsCompleted || await Sql.ScalarAsync<long>(
+            isolated.ConnectionString,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") > 0,
         settled => settled,
         TimeSpan.FromSeconds(30),
         "the API's call to finish or to wait on ServiceC's decision");
@@ -174,13 +176,35 @@ public sealed class WebhookEventRoutingTests(IsolatedDatabase isolated) : IClass
         return [.. copied.Order(StringComparer.Ordinal)];
     }
 
-    /// <summary>No endpoint, the broker's objects declared (so the queue is bound, as every process leaves it) and the webhook queue empty.</summary>
+    /// <summary>
+    /// No endpoint and no webhooks listener; the broker's objects declared, the webhook queue empty and bound as an earlier
+    /// version left it (every event).
+    /// </summary>
     private async Task StartWithoutEndpointsAsync()
     {
-        await Sql.ExecuteAsync(isolated.ConnectionString, """DELETE FROM "WebhookEndpoints" """);
+        await Sql.ExecuteAsync(isolated.ConnectionString, $"""DELETE FROM "WebhookEndpoints"; DELETE FROM "EventListeners" WHERE "Name" = '{WebhookEventRouting.ListenerName}'""");
         await using var channel = await Broker().CreateChannelAsync();
         await RabbitMqTopology.DeclareAsync(channel, CancellationToken.None);
+        await channel.QueueBindAsync(Queues.WebhookTaskEvents, Queues.TaskEvents, RabbitMqTopology.WebhookEventsBindingKey);
         await channel.QueuePurgeAsync(Queues.WebhookTaskEvents);
+    }
+
+    [Fact]
+    public async Task Declaring_the_topology_binds_the_webhook_queue_to_nothing()
+    {
+        await StartWithoutEndpointsAsync();
+        await AddEndpointAsync("task.succeeded");
+        Assert.Equal(["task.succeeded"], await ReconcileAsync());
+
+        // A process opening a channel (a publisher's, a subscription's) declares the topology again: no copy of an
+        // event no endpoint takes comes back with it.
+        await using (var channel = await Broker().CreateChannelAsync())
+        {
+            await RabbitMqTopology.DeclareAsync(channel, CancellationToken.None);
+        }
+
+        Assert.Equal(0u, await CopiesOfOneEventAsync("task.created"));
+        Assert.Equal(1u, await CopiesOfOneEventAsync("task.succeeded"));
     }
 
     private async Task<Guid> AddEndpointAsync(params string[] eventTypes)

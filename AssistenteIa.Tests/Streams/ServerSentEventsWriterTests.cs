@@ -27,18 +27,18 @@ public sealed class ServerSentEventsWriterTests
 
         var writing = ServerSentEventsWriter.WriteAsync(items.Reader.ReadAllAsync(stop.Token), ": connected\n\n", body, stop.Token);
         await ReadUntilAsync(pipe.Reader, received, "data: {\"n\":3}\n\n");
-        Assert.Equal(1, body.Flushes);
+        Assert.Equal(2, body.Flushes); // the preamble at once, then the burst
         Assert.Equal(3, Count(received.ToString(), "event: task.test\n"));
         Assert.StartsWith(": connected\n\n", received.ToString(), StringComparison.Ordinal);
 
         // The stream waits with nothing unsent; an event that arrives then is sent at once, alone.
         await items.Writer.WriteAsync(Event(4));
         await ReadUntilAsync(pipe.Reader, received, "data: {\"n\":4}\n\n");
-        Assert.Equal(2, body.Flushes);
+        Assert.Equal(3, body.Flushes);
 
         await items.Writer.WriteAsync(new StreamItem(StreamItemKind.Heartbeat));
         await ReadUntilAsync(pipe.Reader, received, ": heartbeat\n\n");
-        Assert.Equal(3, body.Flushes);
+        Assert.Equal(4, body.Flushes);
 
         items.Writer.Complete();
         await writing.WaitAsync(Deadline);
@@ -61,6 +61,42 @@ public sealed class ServerSentEventsWriterTests
         Assert.InRange(body.Flushes, 3, 4);
         Assert.True(pipe.Reader.TryRead(out var result));
         Assert.Equal(count, Count(Encoding.UTF8.GetString(result.Buffer), "event: task.test\n"));
+    }
+
+    [Fact]
+    public async Task The_preamble_is_sent_before_the_first_read_so_a_stream_that_fails_at_once_has_started()
+    {
+        var pipe = new Pipe();
+        var body = new CountingWriter(pipe.Writer);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => ServerSentEventsWriter.WriteAsync(FailingAtOnce(), ": connected\n\n", body, CancellationToken.None));
+
+        Assert.Equal(1, body.Flushes);
+        Assert.True(pipe.Reader.TryRead(out var result));
+        Assert.Equal(": connected\n\n", Encoding.UTF8.GetString(result.Buffer));
+    }
+
+    [Fact]
+    public async Task A_flush_failing_while_the_next_item_is_awaited_ends_the_reader_first_and_reports_the_cancellation()
+    {
+        var items = Channel.CreateUnbounded<StreamItem>();
+        using var stop = new CancellationTokenSource();
+        var body = new CountingWriter(new Pipe().Writer) { FailFlushAfter = 2, OnFail = stop.Cancel };
+        await items.Writer.WriteAsync(Event(1));
+
+        // The preamble's flush passes; the event's, made while the reader waits for the next item, fails as the client
+        // leaves: what comes out is the cancellation, not the error of disposing a reader still running.
+        var writing = ServerSentEventsWriter.WriteAsync(items.Reader.ReadAllAsync(stop.Token), ": connected\n\n", body, stop.Token);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writing.WaitAsync(Deadline));
+    }
+
+    private static async IAsyncEnumerable<StreamItem> FailingAtOnce()
+    {
+        await Task.CompletedTask;
+        throw new InvalidOperationException("The database refused the first read.");
+#pragma warning disable CS0162 // An iterator needs a yield to be one.
+        yield break;
+#pragma warning restore CS0162
     }
 
     private static async IAsyncEnumerable<StreamItem> Burst(int count, string data)
@@ -110,9 +146,19 @@ public sealed class ServerSentEventsWriterTests
 
         public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
+        /// <summary>The flush from which on each one throws, as Kestrel's does once the request is aborted (0: none).</summary>
+        public int FailFlushAfter { get; init; }
+
+        public Action? OnFail { get; init; }
+
         public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
-            Interlocked.Increment(ref _flushes);
+            if (Interlocked.Increment(ref _flushes) >= FailFlushAfter && FailFlushAfter > 0)
+            {
+                OnFail?.Invoke();
+                throw new OperationCanceledException("The client left.");
+            }
+
             return inner.FlushAsync(cancellationToken);
         }
     }

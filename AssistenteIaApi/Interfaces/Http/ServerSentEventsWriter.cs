@@ -18,7 +18,14 @@ public static class ServerSentEventsWriter
     /// <summary>Writes <paramref name="preamble"/>, then every item, until the items end (or the token cancels).</summary>
     public static async Task WriteAsync(IAsyncEnumerable<StreamItem> items, string preamble, PipeWriter body, CancellationToken cancellationToken)
     {
-        long unflushed = Write(body, preamble);
+        // The headers and the preamble go out before anything is read: a stream that fails at its first read (the
+        // database refusing the Last-Event-ID lookup) has started, and simply ends.
+        if (Write(body, preamble) > 0)
+        {
+            await body.FlushAsync(cancellationToken);
+        }
+
+        long unflushed = 0;
         await using var enumerator = items.GetAsyncEnumerator(cancellationToken);
         while (true)
         {
@@ -26,7 +33,25 @@ public static class ServerSentEventsWriter
             if (unflushed > 0 && (!next.IsCompleted || unflushed >= MaxUnflushedBytes))
             {
                 unflushed = 0;
-                await body.FlushAsync(cancellationToken);
+                try
+                {
+                    await body.FlushAsync(cancellationToken);
+                }
+                catch
+                {
+                    // The enumerator may not be disposed while its next item is pending: let it end first (the token
+                    // that failed the flush ends it too), then report the flush's failure.
+                    try
+                    {
+                        await next;
+                    }
+                    catch
+                    {
+                        // The flush's failure is what is reported.
+                    }
+
+                    throw;
+                }
             }
 
             if (!await next)
