@@ -44,8 +44,14 @@ internal static class SystemBenchmark
 
         var clock = Stopwatch.StartNew();
         void Step(string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds:0} s] {text}");
-        var system = await SystemUnderTest.StartAsync(workers, workerConcurrency);
         var listen = options.Int("listen", 0);
+        if (listen > 0 && steps.Contains("scale"))
+        {
+            // The scale step restarts the services, which ends the streams.
+            throw new ArgumentException("--listen does not go with the scale step.");
+        }
+
+        var system = await SystemUnderTest.StartAsync(workers, workerConcurrency);
         LiveStreams? streams = null;
         WebhookReceiver? webhook = null;
         try
