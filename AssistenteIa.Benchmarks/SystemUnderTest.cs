@@ -104,19 +104,20 @@ internal sealed class SystemUnderTest(DistributedApplication app, HttpClient htt
             throw;
         }
 
-        var http = app.CreateHttpClient("api");
-        http.DefaultRequestHeaders.Add("X-Api-Key", "dev-key-tenant-a");
-        http.Timeout = TimeSpan.FromSeconds(30); // a POST not answered in 30 s counts as an error
+        var http = ApiClient(app, TimeSpan.FromSeconds(30)); // a POST not answered in 30 s counts as an error
         Console.WriteLine($"system started: {workers} ServiceB instance(s), Worker:MaxConcurrency {concurrency} ({clock.Elapsed.TotalSeconds:0} s)");
         return new SystemUnderTest(app, http, workers, concurrency);
     }
 
     /// <summary>A client of the API with the benchmark's key and no timeout (for requests held open, such as live streams).</summary>
-    public HttpClient CreateHttpClient()
+    public HttpClient CreateHttpClient() => ApiClient(app, Timeout.InfiniteTimeSpan);
+
+    /// <summary>A client of the API with the benchmark's tenant's key.</summary>
+    private static HttpClient ApiClient(DistributedApplication app, TimeSpan timeout)
     {
         var http = app.CreateHttpClient("api");
         http.DefaultRequestHeaders.Add("X-Api-Key", "dev-key-tenant-a");
-        http.Timeout = Timeout.InfiniteTimeSpan;
+        http.Timeout = timeout;
         return http;
     }
 
