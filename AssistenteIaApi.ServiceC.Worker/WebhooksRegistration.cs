@@ -16,6 +16,7 @@ public static class WebhooksRegistration
         builder.Services.AddScoped<FanOutTaskEventHandler>();
         builder.Services.AddSingleton<WebhookEndpointCache>();
         builder.Services.AddSingleton<WebhookSignal>();
+        builder.Services.AddSingleton<WebhookSendLoad>();
         builder.Services.AddSingleton<SubscriptionHealth>();
         builder.Services.AddHealthChecks().AddCheck<SubscriptionHealth>(SubscriptionHealth.Name);
         builder.Services.AddSubscription<ReceivedTaskEvent, TaskEventWebhookHandler>(_ =>

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text;
 using System.Text.Json;
 using AssistenteIa.Application.Messaging;
@@ -9,27 +10,28 @@ namespace AssistenteIa.Application.Webhooks;
 
 /// <summary>
 /// Turns one task event into a delivery for each of the tenant's enabled endpoints subscribed to its type, stored
-/// before anything is sent. Idempotent: a redelivered event finds its deliveries already there.
+/// before anything is sent. Idempotent: a redelivered event, or one handled twice at once, finds its deliveries there and
+/// adds none (one statement, which leaves an endpoint and event that has its delivery alone).
 /// </summary>
 public sealed class FanOutTaskEventHandler(IAppDbContext db, WebhookEndpointCache endpointCache, TimeProvider clock)
 {
-    /// <returns>How many deliveries were added.</returns>
-    public async Task<int> HandleAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
+    /// <returns>The endpoints a delivery was added for.</returns>
+    public async Task<IReadOnlyList<Guid>> HandleAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken)
     {
         try
         {
             return await AddMissingAsync(taskEvent, cancellationToken);
         }
-        catch (DbUpdateException)
+        catch (DbException ex) when (ex.SqlState == ForeignKeyViolation)
         {
-            // The same event handled twice at once (a redelivery racing the first), or an endpoint deleted since the
-            // cached read: once more, the other's rows now visible and the endpoints read again.
-            db.ClearTracking();
+            // An endpoint deleted since the cached read: once more, the endpoints read again.
             return await AddMissingAsync(taskEvent, cancellationToken, freshEndpoints: true);
         }
     }
 
-    private async Task<int> AddMissingAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken, bool freshEndpoints = false)
+    private const string ForeignKeyViolation = "23503";
+
+    private async Task<IReadOnlyList<Guid>> AddMissingAsync(ReceivedTaskEvent taskEvent, CancellationToken cancellationToken, bool freshEndpoints = false)
     {
         var endpoints = await endpointCache.GetAsync(
             taskEvent.TenantId,
@@ -42,24 +44,13 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, WebhookEndpointCach
         var wanted = endpoints.Where(e => e.Events.Contains(taskEvent.Type, StringComparer.Ordinal)).Select(e => e.Id).ToList();
         if (wanted.Count == 0)
         {
-            return 0;
+            return [];
         }
 
-        var existing = await db.WebhookDeliveries.AsNoTracking()
-            .Where(d => d.EventId == taskEvent.EventId && wanted.Contains(d.EndpointId))
-            .Select(d => d.EndpointId)
-            .ToListAsync(cancellationToken);
         var body = Body(taskEvent);
         var now = clock.GetUtcNow();
-        var added = wanted.Except(existing).Select(id => WebhookDelivery.Create(id, taskEvent.TenantId, taskEvent.EventId, taskEvent.Type, body, now)).ToList();
-        if (added.Count == 0)
-        {
-            return 0;
-        }
-
-        db.WebhookDeliveries.AddRange(added);
-        await db.SaveChangesAsync(cancellationToken);
-        return added.Count;
+        return await db.AddMissingDeliveriesAsync(
+            [.. wanted.Select(id => WebhookDelivery.Create(id, taskEvent.TenantId, taskEvent.EventId, taskEvent.Type, body, now))], cancellationToken);
     }
 
     /// <summary>The Standard Webhooks body: <c>{ "type", "timestamp", "data" }</c>, data being the event as published.</summary>

@@ -319,6 +319,29 @@ public sealed class AppDbContext(DbContextOptions<AppDbContext> options) : DbCon
         return task;
     }
 
+    public async Task<IReadOnlyList<Guid>> AddMissingDeliveriesAsync(IReadOnlyList<WebhookDelivery> deliveries, CancellationToken cancellationToken)
+    {
+        // The columns WebhookDelivery.Create sets; the others (claim, last attempt, delivered) start empty.
+        var ids = deliveries.Select(d => d.Id).ToArray();
+        var endpoints = deliveries.Select(d => d.EndpointId).ToArray();
+        var tenants = deliveries.Select(d => d.TenantId).ToArray();
+        var events = deliveries.Select(d => d.EventId).ToArray();
+        var types = deliveries.Select(d => d.EventType).ToArray();
+        var bodies = deliveries.Select(d => d.PayloadJson).ToArray();
+        var statuses = deliveries.Select(d => d.Status.ToString()).ToArray();
+        var attempts = deliveries.Select(d => d.Attempts).ToArray();
+        var due = deliveries.Select(d => d.NextAttemptAt).ToArray();
+        var created = deliveries.Select(d => d.CreatedAt).ToArray();
+        return await Database.SqlQuery<Guid>($"""
+                INSERT INTO "WebhookDeliveries"
+                    ("Id", "EndpointId", "TenantId", "EventId", "EventType", "PayloadJson", "Status", "Attempts", "NextAttemptAt", "CreatedAt")
+                SELECT * FROM unnest({ids}, {endpoints}, {tenants}, {events}, {types}, {bodies}, {statuses}, {attempts}, {due}, {created})
+                ON CONFLICT ("EndpointId", "EventId") DO NOTHING
+                RETURNING "EndpointId" AS "Value"
+                """)
+            .ToListAsync(cancellationToken);
+    }
+
     public Task<int> UndoHalfClaimAsync(Guid taskId, int attemptNo, IReadOnlyCollection<Guid> outboxIds, CancellationToken cancellationToken)
     {
         var ids = outboxIds.ToArray();

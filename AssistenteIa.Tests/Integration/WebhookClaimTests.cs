@@ -23,7 +23,7 @@ public sealed class WebhookClaimTests(IsolatedDatabase isolated) : IClassFixture
             await using var db = isolated.CreateDbContext();
             for (var empty = 0; empty < 3;)
             {
-                var claimed = await WebhookSender.ClaimAsync(db, free: 3, [], [], [], [], Settings, CancellationToken.None);
+                var claimed = await WebhookSender.ClaimAsync(db, free: 3, ClaimExclusions.None, Settings, CancellationToken.None);
                 mine.AddRange(claimed.Select(d => d.Id));
                 empty = claimed.Count == 0 ? empty + 1 : 0;
             }
@@ -43,14 +43,14 @@ public sealed class WebhookClaimTests(IsolatedDatabase isolated) : IClassFixture
         var endpoints = due.Select(d => d.EndpointId).Distinct().Order().ToArray();
         await using var db = isolated.CreateDbContext();
 
-        var first = await WebhookSender.ClaimAsync(db, free: 32, [endpoints[0]], [], [], [], Settings, CancellationToken.None);
+        var first = await WebhookSender.ClaimAsync(db, free: 32, new ClaimExclusions([endpoints[0]], [], [], []), Settings, CancellationToken.None);
         Assert.Equal(4, first.Count);
         Assert.DoesNotContain(first, d => d.EndpointId == endpoints[0]);
         Assert.All(first.GroupBy(d => d.EndpointId), g => Assert.Equal(2, g.Count()));
         Assert.All(first, d => Assert.True(d.ClaimedUntil > DateTimeOffset.UtcNow));
 
         // What is claimed is not taken again until its claim expires: the next claim takes each endpoint's next two.
-        var second = await WebhookSender.ClaimAsync(db, free: 32, [], [], [], [], Settings, CancellationToken.None);
+        var second = await WebhookSender.ClaimAsync(db, free: 32, ClaimExclusions.None, Settings, CancellationToken.None);
         Assert.Equal(6, second.Count);
         Assert.Empty(first.Select(d => d.Id).Intersect(second.Select(d => d.Id)));
     }

@@ -102,6 +102,35 @@ public sealed class WebhookTests(AppFixture fixture)
     }
 
     [Fact]
+    public async Task A_delivery_stored_for_an_endpoint_disabled_since_is_not_sent_and_is_failed_with_the_reason()
+    {
+        using var client = await fixture.CreateTenantClientAsync("hooks");
+        await using var receiver = new WebhookReceiver();
+        var endpoint = await RegisterAsync(client, receiver.Url, "task.succeeded");
+        try
+        {
+            // The endpoint is disabled after the fan-out stored a delivery for it: the row is written as the fan-out does.
+            await fixture.ExecuteAsync($$"""
+                UPDATE "WebhookEndpoints" SET "Enabled" = false, "DisabledReason" = 'by the test' WHERE "Id" = '{{IdOf(endpoint)}}';
+                INSERT INTO "WebhookDeliveries" ("Id", "EndpointId", "TenantId", "EventId", "EventType", "PayloadJson", "Status", "Attempts", "NextAttemptAt", "CreatedAt")
+                SELECT gen_random_uuid(), "Id", "TenantId", gen_random_uuid(), 'task.succeeded', '{}', 'Pending', 0, now(), now()
+                FROM "WebhookEndpoints" WHERE "Id" = '{{IdOf(endpoint)}}';
+                """);
+
+            var deliveries = await Eventually.UntilAsync(
+                () => DeliveriesAsync(client, endpoint), d => d.Any(x => x.GetProperty("status").GetString() == "Failed"), Deadline, "the delivery to be failed");
+            var delivery = Assert.Single(deliveries);
+            Assert.Equal("The endpoint is disabled.", delivery.GetProperty("lastError").GetString());
+            Assert.Equal(0, delivery.GetProperty("attempts").GetInt32());
+            Assert.Empty(receiver.All);
+        }
+        finally
+        {
+            await DeleteAsync(client, endpoint);
+        }
+    }
+
+    [Fact]
     public async Task An_endpoint_registered_while_its_tenant_has_events_flowing_gets_the_next_tasks_events()
     {
         // ServiceC caches a tenant's endpoint list (none, here) for a second; the registration answers after it expired.

@@ -26,14 +26,13 @@ public sealed class WebhookSender(
     OutboundUrlPolicy urls,
     IWebhookSecrets secrets,
     WebhookSignal signal,
+    WebhookSendLoad load,
     IOptions<WebhookOptions> options,
     TimeProvider clock,
     ILogger<WebhookSender> logger) : BackgroundService
 {
     private readonly WebhookOptions _settings = options.Value;
     private readonly ConcurrentDictionary<Guid, Task> _inFlight = new();
-    private readonly ConcurrentDictionary<Guid, int> _busyEndpoints = new();
-    private readonly ConcurrentDictionary<string, int> _busyTenants = new(StringComparer.Ordinal);
     private readonly HttpClient _http = urls.CreateHttpClient(options.Value.Timeout, "AssistenteIa-Webhooks");
 
     public override void Dispose()
@@ -90,32 +89,34 @@ public sealed class WebhookSender(
 
     private async Task ClaimAndStartAsync(CancellationToken stoppingToken)
     {
-        var free = _settings.MaxConcurrency - _inFlight.Count;
+        var free = load.Free;
         if (free <= 0)
         {
             return;
         }
 
-        var busy = _busyEndpoints.Keys.ToArray();
-        var tenants = _busyTenants.ToArray();
-        var full = tenants.Where(t => t.Value >= _settings.PerTenantConcurrency).Select(t => t.Key).ToArray();
-        var held = tenants.Select(t => t.Key).ToArray();
-        var heldCounts = tenants.Select(t => t.Value).ToArray();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var claimed = await ClaimAsync(db, free, load.Exclusions(), _settings, stoppingToken);
+        if (claimed.Count == 0)
+        {
+            return;
+        }
 
-        var claimed = await ClaimAsync(db, free, busy, full, held, heldCounts, _settings, stoppingToken);
+        // The endpoints once per claim, not once per delivery: what a send needs of them (address, secret, whether
+        // enabled, failures in a row) as they were when their deliveries were claimed.
+        var endpointIds = claimed.Select(d => d.EndpointId).Distinct().ToList();
+        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, stoppingToken);
 
         var reachedShare = false;
         foreach (var delivery in claimed)
         {
-            _busyEndpoints.AddOrUpdate(delivery.EndpointId, 1, (_, n) => n + 1);
-            reachedShare |= _busyTenants.AddOrUpdate(delivery.TenantId, 1, (_, n) => n + 1) >= _settings.PerTenantConcurrency;
-            _inFlight[delivery.Id] = SendAsync(delivery.Id, delivery.EndpointId, delivery.TenantId, stoppingToken);
+            reachedShare |= load.Take(delivery.EndpointId, delivery.TenantId);
+            _inFlight[delivery.Id] = SendAsync(delivery, endpoints.GetValueOrDefault(delivery.EndpointId), stoppingToken);
         }
 
-        // A tenant one below its share fills the candidates with its backlog and gets one of them: the others' due
-        // deliveries may lie past the window. Now that it is at its share the next round leaves it out, so run it now.
+        // An endpoint or a tenant that reached its share may have filled the candidates with its backlog, and the others'
+        // due deliveries may lie past the window. The next claim leaves it out, so run it now.
         if (reachedShare && claimed.Count < free)
         {
             signal.Wake();
@@ -123,14 +124,13 @@ public sealed class WebhookSender(
     }
 
     /// <summary>
-    /// Claims up to <paramref name="free"/> due deliveries, none of <paramref name="busyEndpoints"/> nor of
-    /// <paramref name="fullTenants"/>, ranked per endpoint, then per tenant within what the tenant has left
-    /// (<paramref name="heldTenants"/> hold <paramref name="heldCounts"/> here), and taken rank by rank, in one committed
-    /// statement. The candidates are locked as they are read (skipping those another sender holds), so two senders never
-    /// claim the same delivery.
+    /// Claims up to <paramref name="free"/> due deliveries, none of the busy endpoints nor of the tenants at their share
+    /// (<paramref name="exclusions"/>), ranked per endpoint, then per tenant within what the tenant has left, and taken
+    /// rank by rank, in one committed statement. The candidates are locked as they are read (skipping those another
+    /// sender holds), so two senders never claim the same delivery.
     /// </summary>
     public static Task<List<WebhookDelivery>> ClaimAsync(
-        AppDbContext db, int free, Guid[] busyEndpoints, string[] fullTenants, string[] heldTenants, int[] heldCounts, WebhookOptions settings, CancellationToken cancellationToken) =>
+        AppDbContext db, int free, ClaimExclusions exclusions, WebhookOptions settings, CancellationToken cancellationToken) =>
         // A tenant at its share is not read at all, so its backlog does not fill the candidates.
         db.WebhookDeliveries
             .FromSql($"""
@@ -138,8 +138,8 @@ public sealed class WebhookSender(
                     SELECT "Id", "EndpointId", "TenantId", "NextAttemptAt" FROM "WebhookDeliveries"
                     WHERE "Status" = 'Pending' AND "NextAttemptAt" <= now()
                       AND ("ClaimedUntil" IS NULL OR "ClaimedUntil" < now())
-                      AND NOT ("EndpointId" = ANY({busyEndpoints}))
-                      AND NOT ("TenantId" = ANY({fullTenants}))
+                      AND NOT ("EndpointId" = ANY({exclusions.BusyEndpoints}))
+                      AND NOT ("TenantId" = ANY({exclusions.FullTenants}))
                     ORDER BY "NextAttemptAt"
                     LIMIT {free * 4}
                     FOR UPDATE SKIP LOCKED),
@@ -154,7 +154,7 @@ public sealed class WebhookSender(
                     WHERE endpoint_rank <= {settings.PerEndpointConcurrency}),
                 picked AS (
                     SELECT p."Id" FROM per_tenant p
-                    LEFT JOIN unnest({heldTenants}, {heldCounts}) AS h("TenantId", "InFlight") ON h."TenantId" = p."TenantId"
+                    LEFT JOIN unnest({exclusions.HeldTenants}, {exclusions.HeldCounts}) AS h("TenantId", "InFlight") ON h."TenantId" = p."TenantId"
                     WHERE p.tenant_rank <= {settings.PerTenantConcurrency} - coalesce(h."InFlight", 0)
                     ORDER BY p.tenant_rank, p."NextAttemptAt"
                     LIMIT {free})
@@ -165,15 +165,20 @@ public sealed class WebhookSender(
             .AsNoTracking()
             .ToListAsync(cancellationToken);
 
-    private async Task SendAsync(Guid deliveryId, Guid endpointId, string tenantId, CancellationToken stoppingToken)
+    /// <summary>
+    /// Sends one claimed delivery (<paramref name="claimed"/>, as the claim returned it) to its endpoint as read with the
+    /// claim (null: deleted), and records the outcome in one save. A success resets the endpoint's failures in a row when
+    /// it had any then.
+    /// </summary>
+    private async Task SendAsync(WebhookDelivery claimed, WebhookEndpoint? endpoint, CancellationToken stoppingToken)
     {
         await Task.Yield();
+        var (deliveryId, endpointId, tenantId) = (claimed.Id, claimed.EndpointId, claimed.TenantId);
         try
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            var delivery = await db.WebhookDeliveries.FirstAsync(d => d.Id == deliveryId, stoppingToken);
-            var endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == endpointId, stoppingToken);
+            var delivery = db.WebhookDeliveries.Attach(claimed).Entity;
             if (endpoint is not { Enabled: true })
             {
                 delivery.Abandon(endpoint is null ? "The endpoint was deleted." : "The endpoint is disabled.");
@@ -201,8 +206,12 @@ public sealed class WebhookSender(
             {
                 delivery.RecordSuccess(statusCode!.Value, now);
                 await db.SaveChangesAsync(CancellationToken.None);
-                await db.WebhookEndpoints.Where(e => e.Id == endpointId && e.ConsecutiveFailures != 0)
-                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.ConsecutiveFailures, 0), CancellationToken.None);
+                if (endpoint.ConsecutiveFailures != 0)
+                {
+                    await db.WebhookEndpoints.Where(e => e.Id == endpointId && e.ConsecutiveFailures != 0)
+                        .ExecuteUpdateAsync(s => s.SetProperty(e => e.ConsecutiveFailures, 0), CancellationToken.None);
+                }
+
                 return;
             }
 
@@ -227,6 +236,11 @@ public sealed class WebhookSender(
         {
             // Stopping: the claim expires and the delivery is attempted again.
         }
+        catch (DbUpdateConcurrencyException)
+        {
+            // The row is gone: its endpoint was deleted (and its deliveries with it) while it was sent.
+            logger.LogInformation("Webhook delivery {DeliveryId} was deleted with its endpoint {EndpointId} while it was sent", deliveryId, endpointId);
+        }
         catch (Exception ex)
         {
             logger.LogWarning(ex, "Webhook delivery {DeliveryId} could not be recorded; it is attempted again when its claim expires", deliveryId);
@@ -234,17 +248,10 @@ public sealed class WebhookSender(
         finally
         {
             _inFlight.TryRemove(deliveryId, out _);
-            if (_busyEndpoints.AddOrUpdate(endpointId, 0, (_, n) => n - 1) <= 0)
+            if (load.Release(endpointId, tenantId))
             {
-                _busyEndpoints.TryRemove(new KeyValuePair<Guid, int>(endpointId, 0));
+                signal.Wake();
             }
-
-            if (_busyTenants.AddOrUpdate(tenantId, 0, (_, n) => n - 1) <= 0)
-            {
-                _busyTenants.TryRemove(new KeyValuePair<string, int>(tenantId, 0));
-            }
-
-            signal.Wake();
         }
     }
 

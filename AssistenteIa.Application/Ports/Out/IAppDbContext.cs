@@ -126,6 +126,14 @@ public interface IAppDbContext
     /// </summary>
     Task<List<AiTask>> LockStaleQueuedAsync(DateTimeOffset staleBefore, int batchSize, IReadOnlyCollection<Guid> leftOut, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Stores these new deliveries in one statement, except one for an endpoint and event that already has its delivery
+    /// (a redelivered event, or one handled twice at once), which is left as it is; returns the endpoints given one.
+    /// A delivery for an endpoint deleted meanwhile is refused by the database (a foreign-key violation) and the whole
+    /// statement with it.
+    /// </summary>
+    Task<IReadOnlyList<Guid>> AddMissingDeliveriesAsync(IReadOnlyList<WebhookDelivery> deliveries, CancellationToken cancellationToken);
+
     /// <summary>A transaction a failed save ends: the caller disposes it (rolling back) and never saves in it again.</summary>
     Task<IDbContextTransaction> BeginTransactionAsync(CancellationToken cancellationToken);
 
