@@ -41,7 +41,9 @@ public sealed class FanOutTaskEventHandler(IAppDbContext db, WebhookEndpointCach
                 .ToListAsync(token),
             cancellationToken,
             freshEndpoints);
-        var wanted = endpoints.Where(e => e.Events.Contains(taskEvent.Type, StringComparer.Ordinal)).Select(e => e.Id).ToList();
+        // In the endpoints' order: two handlers of one event (a redelivery racing the first) insert their rows in the
+        // same order, so one waits for the other's instead of each for the other's second (a deadlock).
+        var wanted = endpoints.Where(e => e.Events.Contains(taskEvent.Type, StringComparer.Ordinal)).Select(e => e.Id).Order().ToList();
         if (wanted.Count == 0)
         {
             return [];

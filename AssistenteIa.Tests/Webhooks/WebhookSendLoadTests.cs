@@ -16,11 +16,13 @@ public sealed class WebhookSendLoadTests
     public void A_new_delivery_for_an_endpoint_with_a_send_in_flight_waits_for_its_last_send_to_end()
     {
         Assert.True(_load.CouldClaim("tenant-a", [EndpointA]));
-        Assert.False(_load.Take(EndpointA, "tenant-a"));
-        Assert.True(_load.Take(EndpointA, "tenant-a"), "the endpoint now holds its share");
+
+        // The endpoint took its share while the sender had room for more: its backlog is not claimed past at once.
+        Assert.False(Claim((EndpointA, "tenant-a"), (EndpointA, "tenant-a")));
 
         Assert.False(_load.CouldClaim("tenant-a", [EndpointA]));
         Assert.True(_load.CouldClaim("tenant-a", [EndpointA, EndpointB]), "another endpoint of the tenant has nothing in flight");
+        Assert.Equal([EndpointA], _load.Exclusions().BusyEndpoints);
 
         // The claim leaves the endpoint out while either send is in flight: only the last one's end frees it.
         Assert.False(_load.Release(EndpointA, "tenant-a"));
@@ -28,14 +30,17 @@ public sealed class WebhookSendLoadTests
         Assert.True(_load.Release(EndpointA, "tenant-a"));
         Assert.True(_load.CouldClaim("tenant-a", [EndpointA]));
         Assert.Equal(4, _load.Free);
+        Assert.Empty(_load.Exclusions().BusyEndpoints);
     }
 
     [Fact]
-    public void A_tenant_at_its_share_is_claimed_for_again_once_one_of_its_sends_ends()
+    public void A_tenant_that_reaches_its_share_is_claimed_past_at_once_and_for_again_once_one_of_its_sends_ends()
     {
-        Assert.False(_load.Take(EndpointA, "tenant-a"));
-        Assert.True(_load.Take(EndpointA, "tenant-a"), "the endpoint now holds its share");
-        Assert.True(_load.Take(EndpointB, "tenant-a"), "the tenant now holds its share");
+        Assert.False(Claim((EndpointA, "tenant-a")));
+
+        // With the one it holds, this claim brings the tenant to its share (3) while the sender has room: its backlog
+        // may have filled the candidates, so the next claim, which leaves it out, runs at once.
+        Assert.True(Claim((EndpointA, "tenant-a"), (EndpointB, "tenant-a")));
 
         Assert.False(_load.CouldClaim("tenant-a", [Guid.NewGuid()]));
         Assert.True(_load.CouldClaim("tenant-b", [Guid.NewGuid()]));
@@ -55,10 +60,7 @@ public sealed class WebhookSendLoadTests
     [Fact]
     public void A_sender_with_every_slot_taken_is_woken_by_the_first_send_that_ends()
     {
-        _load.Take(EndpointA, "tenant-a");
-        _load.Take(EndpointA, "tenant-a");
-        _load.Take(EndpointB, "tenant-b");
-        _load.Take(EndpointB, "tenant-b");
+        Assert.False(Claim((EndpointA, "tenant-a"), (EndpointA, "tenant-a"), (EndpointB, "tenant-b"), (EndpointB, "tenant-b")));
         Assert.Equal(0, _load.Free);
         Assert.False(_load.CouldClaim("tenant-c", [Guid.NewGuid()]));
 
@@ -68,4 +70,21 @@ public sealed class WebhookSendLoadTests
         Assert.True(_load.CouldClaim("tenant-c", [Guid.NewGuid()]));
         Assert.False(_load.Release(EndpointB, "tenant-b"));
     }
+
+    [Fact]
+    public void A_claim_that_took_all_it_was_sized_for_while_a_send_ended_is_followed_by_another()
+    {
+        Assert.False(Claim((EndpointA, "tenant-a"), (EndpointA, "tenant-a")));
+        var free = _load.Free;
+        var before = _load.Exclusions();
+
+        // A send ends while the claim of the two free places runs: its end wakes nobody (it frees neither its endpoint
+        // nor its tenant, and the sender was not full).
+        Assert.False(_load.Release(EndpointA, "tenant-a"));
+        Assert.True(_load.Take(free, before, [(Guid.NewGuid(), "tenant-c"), (Guid.NewGuid(), "tenant-d")]));
+        Assert.Equal(1, _load.Free);
+    }
+
+    /// <summary>A claim run with what the load is now, which took these.</summary>
+    private bool Claim(params (Guid EndpointId, string TenantId)[] claimed) => _load.Take(_load.Free, _load.Exclusions(), claimed);
 }

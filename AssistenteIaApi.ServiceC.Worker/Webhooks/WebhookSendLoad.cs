@@ -43,16 +43,37 @@ public sealed class WebhookSendLoad(IOptions<WebhookOptions> options)
         }
     }
 
-    /// <summary>A claimed delivery's send begins.</summary>
-    /// <returns>Whether its endpoint or its tenant now holds its whole share.</returns>
-    public bool Take(Guid endpointId, string tenantId)
+    /// <summary>
+    /// The sends of what a claim took begin. <paramref name="free"/> and <paramref name="before"/> are what the claim
+    /// was run with.
+    /// </summary>
+    /// <returns>
+    /// Whether to claim again at once: the claim took all it was allowed and a send ended meanwhile (which woke nobody,
+    /// the claim being sized without it), or a tenant reached its share and the claim took fewer than it might (that
+    /// tenant's backlog may have filled the candidates, and the others' due deliveries lie past them; the next claim
+    /// leaves it out). An endpoint's backlog filling the candidates is not claimed past at once: that would walk it on
+    /// every claim while it lasts, the cost this class exists to avoid. The deliveries past it go out with the next
+    /// claim that leaves the endpoint out: the next fan-out for another endpoint, or the poll.
+    /// </returns>
+    public bool Take(int free, ClaimExclusions before, IReadOnlyCollection<(Guid EndpointId, string TenantId)> claimed)
     {
         lock (_gate)
         {
-            var endpoint = _endpoints[endpointId] = _endpoints.GetValueOrDefault(endpointId) + 1;
-            var tenant = _tenants[tenantId] = _tenants.GetValueOrDefault(tenantId) + 1;
-            _total++;
-            return endpoint >= _settings.PerEndpointConcurrency || tenant >= _settings.PerTenantConcurrency;
+            foreach (var (endpointId, tenantId) in claimed)
+            {
+                _endpoints[endpointId] = _endpoints.GetValueOrDefault(endpointId) + 1;
+                _tenants[tenantId] = _tenants.GetValueOrDefault(tenantId) + 1;
+                _total++;
+            }
+
+            if (claimed.Count >= free)
+            {
+                return _total < _settings.MaxConcurrency;
+            }
+
+            var held = before.HeldTenants.Zip(before.HeldCounts).ToDictionary(h => h.First, h => h.Second, StringComparer.Ordinal);
+            return claimed.GroupBy(c => c.TenantId, StringComparer.Ordinal)
+                .Any(t => held.GetValueOrDefault(t.Key) + t.Count() >= _settings.PerTenantConcurrency);
         }
     }
 

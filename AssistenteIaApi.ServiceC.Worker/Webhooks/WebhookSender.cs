@@ -97,27 +97,36 @@ public sealed class WebhookSender(
 
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var claimed = await ClaimAsync(db, free, load.Exclusions(), _settings, stoppingToken);
+        var exclusions = load.Exclusions();
+        var claimed = await ClaimAsync(db, free, exclusions, _settings, stoppingToken);
         if (claimed.Count == 0)
         {
             return;
         }
 
         // The endpoints once per claim, not once per delivery: what a send needs of them (address, secret, whether
-        // enabled, failures in a row) as they were when their deliveries were claimed.
-        var endpointIds = claimed.Select(d => d.EndpointId).Distinct().ToList();
-        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, stoppingToken);
-
-        var reachedShare = false;
-        foreach (var delivery in claimed)
+        // enabled) as they were when their deliveries were claimed. If this read fails, each send reads its own, as
+        // before, rather than leave the claimed deliveries until their claims expire.
+        Dictionary<Guid, WebhookEndpoint>? endpoints = null;
+        try
         {
-            reachedShare |= load.Take(delivery.EndpointId, delivery.TenantId);
-            _inFlight[delivery.Id] = SendAsync(delivery, endpoints.GetValueOrDefault(delivery.EndpointId), stoppingToken);
+            var endpointIds = claimed.Select(d => d.EndpointId).Distinct().ToList();
+            endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Reading the endpoints of {Count} claimed webhook deliveries failed; each send reads its own", claimed.Count);
         }
 
-        // An endpoint or a tenant that reached its share may have filled the candidates with its backlog, and the others'
-        // due deliveries may lie past the window. The next claim leaves it out, so run it now.
-        if (reachedShare && claimed.Count < free)
+        var claimAgain = load.Take(free, exclusions, [.. claimed.Select(d => (d.EndpointId, d.TenantId))]);
+        foreach (var delivery in claimed)
+        {
+            _inFlight[delivery.Id] = endpoints is null
+                ? SendAsync(delivery, null, endpointRead: false, stoppingToken)
+                : SendAsync(delivery, endpoints.GetValueOrDefault(delivery.EndpointId), endpointRead: true, stoppingToken);
+        }
+
+        if (claimAgain)
         {
             signal.Wake();
         }
@@ -166,11 +175,10 @@ public sealed class WebhookSender(
             .ToListAsync(cancellationToken);
 
     /// <summary>
-    /// Sends one claimed delivery (<paramref name="claimed"/>, as the claim returned it) to its endpoint as read with the
-    /// claim (null: deleted), and records the outcome in one save. A success resets the endpoint's failures in a row when
-    /// it had any then.
+    /// Sends one claimed delivery (<paramref name="claimed"/>, as the claim returned it) to its endpoint, as read with the
+    /// claim (<paramref name="endpointRead"/>; null: deleted) or read here, and records the outcome in one save.
     /// </summary>
-    private async Task SendAsync(WebhookDelivery claimed, WebhookEndpoint? endpoint, CancellationToken stoppingToken)
+    private async Task SendAsync(WebhookDelivery claimed, WebhookEndpoint? endpoint, bool endpointRead, CancellationToken stoppingToken)
     {
         await Task.Yield();
         var (deliveryId, endpointId, tenantId) = (claimed.Id, claimed.EndpointId, claimed.TenantId);
@@ -178,6 +186,11 @@ public sealed class WebhookSender(
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            if (!endpointRead)
+            {
+                endpoint = await db.WebhookEndpoints.AsNoTracking().FirstOrDefaultAsync(e => e.Id == endpointId, stoppingToken);
+            }
+
             var delivery = db.WebhookDeliveries.Attach(claimed).Entity;
             if (endpoint is not { Enabled: true })
             {
@@ -204,14 +217,12 @@ public sealed class WebhookSender(
             var now = clock.GetUtcNow();
             if (error is null)
             {
+                // The endpoint's failures in a row end before the delivery shows it succeeded: whoever reads a
+                // succeeded delivery reads the endpoint's count without the failures it ended.
+                await db.WebhookEndpoints.Where(e => e.Id == endpointId && e.ConsecutiveFailures != 0)
+                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.ConsecutiveFailures, 0), CancellationToken.None);
                 delivery.RecordSuccess(statusCode!.Value, now);
                 await db.SaveChangesAsync(CancellationToken.None);
-                if (endpoint.ConsecutiveFailures != 0)
-                {
-                    await db.WebhookEndpoints.Where(e => e.Id == endpointId && e.ConsecutiveFailures != 0)
-                        .ExecuteUpdateAsync(s => s.SetProperty(e => e.ConsecutiveFailures, 0), CancellationToken.None);
-                }
-
                 return;
             }
 
