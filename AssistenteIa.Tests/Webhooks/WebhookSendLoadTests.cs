@@ -88,3 +88,46 @@ public sealed class WebhookSendLoadTests
     /// <summary>A claim run with what the load is now, which took these.</summary>
     private bool Claim(params (Guid EndpointId, string TenantId)[] claimed) => _load.Take(_load.Free, _load.Exclusions(), claimed);
 }
+
+/// <summary>What a wake-up of the webhook sender says it is for.</summary>
+public sealed class WebhookSignalTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);
+
+    [Fact]
+    public async Task A_wake_up_for_new_deliveries_names_them_and_only_a_poll_or_a_plain_wake_up_says_always()
+    {
+        using var signal = new WebhookSignal();
+        var endpoint = Guid.NewGuid();
+        signal.WakeFor("tenant-a", [endpoint]);
+        signal.WakeFor("tenant-b", [endpoint]);
+
+        var woken = await signal.WaitAsync(Long, CancellationToken.None);
+        Assert.False(woken.Always);
+        Assert.Equal(["tenant-a", "tenant-b"], woken.NewDeliveries.Select(d => d.TenantId));
+        Assert.Equal([endpoint], woken.NewDeliveries[0].EndpointIds);
+
+        signal.WakeFor("tenant-a", [endpoint]);
+        signal.Wake();
+        Assert.True((await signal.WaitAsync(Long, CancellationToken.None)).Always);
+
+        // Nothing since: the poll's time passes, and a claim runs.
+        var poll = await signal.WaitAsync(TimeSpan.FromMilliseconds(10), CancellationToken.None);
+        Assert.True(poll.Always);
+        Assert.Empty(poll.NewDeliveries);
+    }
+
+    [Fact]
+    public async Task Past_what_it_remembers_a_wake_up_says_always()
+    {
+        using var signal = new WebhookSignal();
+        for (var i = 0; i <= WebhookSignal.MaxRemembered; i++)
+        {
+            signal.WakeFor("tenant-a", [Guid.NewGuid()]);
+        }
+
+        var woken = await signal.WaitAsync(Long, CancellationToken.None);
+        Assert.True(woken.Always);
+        Assert.Equal(WebhookSignal.MaxRemembered, woken.NewDeliveries.Count);
+    }
+}

@@ -44,11 +44,16 @@ public sealed class WebhookSender(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var nextPurge = clock.GetUtcNow();
+        var claim = true;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await ClaimAndStartAsync(stoppingToken);
+                if (claim)
+                {
+                    await ClaimAndStartAsync(stoppingToken);
+                }
+
                 if (clock.GetUtcNow() >= nextPurge)
                 {
                     nextPurge = clock.GetUtcNow() + TimeSpan.FromMinutes(10);
@@ -60,7 +65,10 @@ public sealed class WebhookSender(
                 logger.LogWarning(ex, "Claiming or purging webhook deliveries failed; trying again next round");
             }
 
-            await signal.WaitAsync(_settings.PollInterval, stoppingToken);
+            // A wake-up for new deliveries whose endpoints all took deliveries since (a send that ended woke the sender
+            // first) is dropped: the claim would read past their backlog to take nothing. Their sends' end wakes it.
+            var woken = await signal.WaitAsync(_settings.PollInterval, stoppingToken);
+            claim = woken.Always || woken.NewDeliveries.Any(d => load.CouldClaim(d.TenantId, d.EndpointIds));
         }
 
         // Let sends in progress record their outcome; one cut off is sent again once its claim expires.
@@ -315,14 +323,74 @@ public sealed class WebhookSender(
     }
 }
 
-/// <summary>Wakes the sender as soon as deliveries were added, instead of at its next poll.</summary>
+/// <summary>
+/// Wakes the sender as soon as deliveries were added or a send frees something, instead of at its next poll, and says
+/// why: for new deliveries (<see cref="WakeFor"/>), the sender claims only if one of their endpoints could still take one.
+/// </summary>
 public sealed class WebhookSignal : IDisposable
 {
+    /// <summary>Wake-ups for new deliveries remembered at most between two claims; past it the next claim runs anyway.</summary>
+    public const int MaxRemembered = 64;
+
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly Lock _gate = new();
+    private List<NewDeliveries> _newDeliveries = [];
+    private bool _always;
 
     public void Dispose() => _signal.Dispose();
 
+    /// <summary>A claim should run whatever it is for: a send freed something, or the last claim may have left some.</summary>
     public void Wake()
+    {
+        lock (_gate)
+        {
+            _always = true;
+        }
+
+        Release();
+    }
+
+    /// <summary>Deliveries for these endpoints of the tenant were stored.</summary>
+    public void WakeFor(string tenantId, IReadOnlyList<Guid> endpointIds)
+    {
+        lock (_gate)
+        {
+            if (_newDeliveries.Count < MaxRemembered)
+            {
+                _newDeliveries.Add(new NewDeliveries(tenantId, endpointIds));
+            }
+            else
+            {
+                _always = true;
+            }
+        }
+
+        Release();
+    }
+
+    /// <summary>Waits for a wake-up, at most <paramref name="timeout"/> (then a claim always runs: the poll).</summary>
+    public async Task<WakeUp> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var woken = false;
+        try
+        {
+            woken = await _signal.WaitAsync(timeout, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+
+        lock (_gate)
+        {
+            var wakeUp = new WakeUp(_always || !woken, _newDeliveries);
+            _always = false;
+            _newDeliveries = [];
+            return wakeUp;
+        }
+    }
+
+    private void Release()
     {
         try
         {
@@ -333,16 +401,10 @@ public sealed class WebhookSignal : IDisposable
             // Already signalled.
         }
     }
-
-    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _signal.WaitAsync(timeout, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
 }
+
+/// <summary>Deliveries stored for these endpoints of one tenant.</summary>
+public sealed record NewDeliveries(string TenantId, IReadOnlyList<Guid> EndpointIds);
+
+/// <summary>Why the sender woke: <paramref name="Always"/> (a poll, a send that freed something) or only for these new deliveries.</summary>
+public sealed record WakeUp(bool Always, IReadOnlyList<NewDeliveries> NewDeliveries);

@@ -18,7 +18,7 @@ public sealed class TaskEventWebhookHandler(FanOutTaskEventHandler fanOut, Webho
         var endpoints = await fanOut.HandleAsync(message, cancellationToken);
         if (endpoints.Count > 0 && load.CouldClaim(message.TenantId, endpoints))
         {
-            signal.Wake();
+            signal.WakeFor(message.TenantId, endpoints);
         }
 
         return DeliveryOutcome.Ack;
