@@ -51,9 +51,8 @@ public sealed class WebhookSendLoad(IOptions<WebhookOptions> options)
     /// Whether to claim again at once: the claim took all it was allowed and a send ended meanwhile (which woke nobody,
     /// the claim being sized without it), or a tenant reached its share and the claim took fewer than it might (that
     /// tenant's backlog may have filled the candidates, and the others' due deliveries lie past them; the next claim
-    /// leaves it out). An endpoint's backlog filling the candidates is not claimed past at once: that would walk it on
-    /// every claim while it lasts, the cost this class exists to avoid. The deliveries past it go out with the next
-    /// claim that leaves the endpoint out: the next fan-out for another endpoint, or the poll.
+    /// leaves it out). An endpoint's backlog filling the candidates is not claimed past here: doing so on every claim
+    /// would walk it while it lasts, the cost this class exists to avoid; the sender does it once a poll interval.
     /// </returns>
     public bool Take(int free, ClaimExclusions before, IReadOnlyCollection<(Guid EndpointId, string TenantId)> claimed)
     {

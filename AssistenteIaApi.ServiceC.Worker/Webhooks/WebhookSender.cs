@@ -33,6 +33,7 @@ public sealed class WebhookSender(
 {
     private readonly WebhookOptions _settings = options.Value;
     private readonly ConcurrentDictionary<Guid, Task> _inFlight = new();
+    private long _lastPastBusy;
     private readonly HttpClient _http = urls.CreateHttpClient(options.Value.Timeout, "AssistenteIa-Webhooks");
 
     public override void Dispose()
@@ -45,12 +46,14 @@ public sealed class WebhookSender(
     {
         var nextPurge = clock.GetUtcNow();
         var claim = true;
+        var lastClaim = clock.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 if (claim)
                 {
+                    lastClaim = clock.GetTimestamp();
                     await ClaimAndStartAsync(stoppingToken);
                 }
 
@@ -67,8 +70,11 @@ public sealed class WebhookSender(
 
             // A wake-up for new deliveries whose endpoints all took deliveries since (a send that ended woke the sender
             // first) is dropped: the claim would read past their backlog to take nothing. Their sends' end wakes it.
-            var woken = await signal.WaitAsync(_settings.PollInterval, stoppingToken);
-            claim = woken.Always || woken.NewDeliveries.Any(d => load.CouldClaim(d.TenantId, d.EndpointIds));
+            // The poll counts from the last claim, not from the last wake-up: wake-ups that run no claim do not put it off.
+            var untilPoll = _settings.PollInterval - clock.GetElapsedTime(lastClaim);
+            var woken = await signal.WaitAsync(untilPoll > TimeSpan.Zero ? untilPoll : TimeSpan.Zero, stoppingToken);
+            claim = woken.Always || clock.GetElapsedTime(lastClaim) >= _settings.PollInterval
+                || woken.NewDeliveries.Any(d => load.CouldClaim(d.TenantId, d.EndpointIds));
         }
 
         // Let sends in progress record their outcome; one cut off is sent again once its claim expires.
@@ -127,6 +133,17 @@ public sealed class WebhookSender(
         }
 
         var claimAgain = load.Take(free, exclusions, [.. claimed.Select(d => (d.EndpointId, d.TenantId))]);
+
+        // An endpoint that took its share may have filled the candidates with its backlog; the next claim, which leaves
+        // it out, would read past that backlog. Once a poll interval that claim runs at once, so the deliveries beyond
+        // it wait about that long at most, whatever wakes the sender meanwhile.
+        if (!claimAgain && claimed.Count < free && clock.GetElapsedTime(_lastPastBusy) >= _settings.PollInterval
+            && claimed.GroupBy(d => d.EndpointId).Any(g => g.Count() >= _settings.PerEndpointConcurrency))
+        {
+            _lastPastBusy = clock.GetTimestamp();
+            claimAgain = true;
+        }
+
         foreach (var delivery in claimed)
         {
             _inFlight[delivery.Id] = endpoints is null
