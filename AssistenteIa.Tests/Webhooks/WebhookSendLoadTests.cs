@@ -1,6 +1,7 @@
 using AssistenteIa.Application.Webhooks;
 using AssistenteIaApi.ServiceC.Worker.Webhooks;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace AssistenteIa.Tests.Webhooks;
 
@@ -10,14 +11,21 @@ public sealed class WebhookSendLoadTests
     private static readonly Guid EndpointA = Guid.NewGuid();
     private static readonly Guid EndpointB = Guid.NewGuid();
 
-    private readonly WebhookSendLoad _load = new(Options.Create(new WebhookOptions { MaxConcurrency = 4, PerEndpointConcurrency = 2, PerTenantConcurrency = 3 }));
+    private readonly FakeTimeProvider _clock = new();
+    private readonly WebhookSendLoad _load;
+
+    public WebhookSendLoadTests()
+    {
+        _load = new(Options.Create(new WebhookOptions { MaxConcurrency = 4, PerEndpointConcurrency = 2, PerTenantConcurrency = 3, PollInterval = TimeSpan.FromSeconds(1) }), _clock);
+    }
 
     [Fact]
     public void A_new_delivery_for_an_endpoint_with_a_send_in_flight_waits_for_its_last_send_to_end()
     {
         Assert.True(_load.CouldClaim("tenant-a", [EndpointA]));
 
-        // The endpoint took its share while the sender had room for more: its backlog is not claimed past at once.
+        // The endpoint took its share while the sender had room for more: its backlog is not claimed past at once (not
+        // within a poll interval of the sender's start or of the last time: below).
         Assert.False(Claim((EndpointA, "tenant-a"), (EndpointA, "tenant-a")));
 
         Assert.False(_load.CouldClaim("tenant-a", [EndpointA]));
@@ -83,6 +91,42 @@ public sealed class WebhookSendLoadTests
         Assert.False(_load.Release(EndpointA, "tenant-a"));
         Assert.True(_load.Take(free, before, [(Guid.NewGuid(), "tenant-c"), (Guid.NewGuid(), "tenant-d")]));
         Assert.Equal(1, _load.Free);
+    }
+
+    [Fact]
+    public void An_endpoint_that_reaches_its_share_is_claimed_past_at_once_at_most_once_a_poll_interval()
+    {
+        Assert.False(Claim((EndpointA, "tenant-a"), (EndpointA, "tenant-a")));
+        ReleaseAll((EndpointA, "tenant-a"), (EndpointA, "tenant-a"));
+
+        // A poll interval on, the next claim in which an endpoint took its share is followed at once by one that leaves
+        // it out: what lies past that endpoint's backlog waits about a poll interval at most.
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(Claim((EndpointA, "tenant-a"), (EndpointA, "tenant-a")));
+        ReleaseAll((EndpointA, "tenant-a"), (EndpointA, "tenant-a"));
+
+        // Not again within the interval, for that endpoint or another: each such claim walks a backlog.
+        Assert.False(Claim((EndpointB, "tenant-b"), (EndpointB, "tenant-b")));
+        ReleaseAll((EndpointB, "tenant-b"), (EndpointB, "tenant-b"));
+        _clock.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.False(Claim((EndpointB, "tenant-b"), (EndpointB, "tenant-b")));
+        ReleaseAll((EndpointB, "tenant-b"), (EndpointB, "tenant-b"));
+
+        // One send short of the endpoint's share is no reason: the endpoint's backlog did not fill the candidates.
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.False(Claim((EndpointA, "tenant-a"), (EndpointB, "tenant-b")));
+        ReleaseAll((EndpointA, "tenant-a"), (EndpointB, "tenant-b"));
+        Assert.True(Claim((EndpointB, "tenant-b"), (EndpointB, "tenant-b")));
+    }
+
+    private void ReleaseAll(params (Guid EndpointId, string TenantId)[] sends)
+    {
+        foreach (var (endpointId, tenantId) in sends)
+        {
+            _load.Release(endpointId, tenantId);
+        }
+
+        Assert.Equal(4, _load.Free);
     }
 
     /// <summary>A claim run with what the load is now, which took these.</summary>

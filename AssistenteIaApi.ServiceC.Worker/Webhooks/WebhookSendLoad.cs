@@ -10,13 +10,14 @@ namespace AssistenteIaApi.ServiceC.Worker.Webhooks;
 /// it wakes the sender when it ends. Waking for it anyway ran a claim that walked the held endpoint's backlog and took
 /// nothing (with one endpoint in the benchmark, about 8,000 of 17,280 claims, the largest cost of a webhook run).
 /// </summary>
-public sealed class WebhookSendLoad(IOptions<WebhookOptions> options)
+public sealed class WebhookSendLoad(IOptions<WebhookOptions> options, TimeProvider clock)
 {
     private readonly WebhookOptions _settings = options.Value;
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, int> _endpoints = [];
     private readonly Dictionary<string, int> _tenants = new(StringComparer.Ordinal);
     private int _total;
+    private long _lastPastEndpoint = clock.GetTimestamp();
 
     /// <summary>How many more deliveries this sender may send at once.</summary>
     public int Free
@@ -48,11 +49,17 @@ public sealed class WebhookSendLoad(IOptions<WebhookOptions> options)
     /// was run with.
     /// </summary>
     /// <returns>
-    /// Whether to claim again at once: the claim took all it was allowed and a send ended meanwhile (which woke nobody,
-    /// the claim being sized without it), or a tenant reached its share and the claim took fewer than it might (that
-    /// tenant's backlog may have filled the candidates, and the others' due deliveries lie past them; the next claim
-    /// leaves it out). An endpoint's backlog filling the candidates is not claimed past here: doing so on every claim
-    /// would walk it while it lasts, the cost this class exists to avoid; the sender does it once a poll interval.
+    /// Whether to claim again at once:
+    /// <list type="bullet">
+    /// <item>the claim took all it was allowed and a send ended meanwhile (which woke nobody, the claim being sized
+    /// without it);</item>
+    /// <item>a tenant reached its share and the claim took fewer than it might: that tenant's backlog may have filled
+    /// the candidates, and the others' due deliveries lie past them; the next claim leaves it out;</item>
+    /// <item>an endpoint reached its share and the claim took fewer than it might, at most once a poll interval. Its
+    /// backlog may have filled the candidates too, but claiming past it every time would walk that backlog on every
+    /// claim while it lasts, the cost this class exists to avoid; once a poll interval bounds what lies past it to
+    /// about that wait, whatever else wakes the sender meanwhile.</item>
+    /// </list>
     /// </returns>
     public bool Take(int free, ClaimExclusions before, IReadOnlyCollection<(Guid EndpointId, string TenantId)> claimed)
     {
@@ -71,8 +78,19 @@ public sealed class WebhookSendLoad(IOptions<WebhookOptions> options)
             }
 
             var held = before.HeldTenants.Zip(before.HeldCounts).ToDictionary(h => h.First, h => h.Second, StringComparer.Ordinal);
-            return claimed.GroupBy(c => c.TenantId, StringComparer.Ordinal)
-                .Any(t => held.GetValueOrDefault(t.Key) + t.Count() >= _settings.PerTenantConcurrency);
+            if (claimed.GroupBy(c => c.TenantId, StringComparer.Ordinal).Any(t => held.GetValueOrDefault(t.Key) + t.Count() >= _settings.PerTenantConcurrency))
+            {
+                return true;
+            }
+
+            if (claimed.GroupBy(c => c.EndpointId).Any(e => e.Count() >= _settings.PerEndpointConcurrency)
+                && clock.GetElapsedTime(_lastPastEndpoint) >= _settings.PollInterval)
+            {
+                _lastPastEndpoint = clock.GetTimestamp();
+                return true;
+            }
+
+            return false;
         }
     }
 

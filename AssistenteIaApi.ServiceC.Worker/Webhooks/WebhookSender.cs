@@ -33,7 +33,6 @@ public sealed class WebhookSender(
 {
     private readonly WebhookOptions _settings = options.Value;
     private readonly ConcurrentDictionary<Guid, Task> _inFlight = new();
-    private long _lastPastBusy;
     private readonly HttpClient _http = urls.CreateHttpClient(options.Value.Timeout, "AssistenteIa-Webhooks");
 
     public override void Dispose()
@@ -69,8 +68,8 @@ public sealed class WebhookSender(
             }
 
             // A wake-up for new deliveries whose endpoints all took deliveries since (a send that ended woke the sender
-            // first) is dropped: the claim would read past their backlog to take nothing. Their sends' end wakes it.
-            // The poll counts from the last claim, not from the last wake-up: wake-ups that run no claim do not put it off.
+            // first) runs no claim: it would read past their backlog to take nothing, and their sends' end wakes it. The
+            // poll counts from the last claim, so wake-ups that run no claim do not put it off.
             var untilPoll = _settings.PollInterval - clock.GetElapsedTime(lastClaim);
             var woken = await signal.WaitAsync(untilPoll > TimeSpan.Zero ? untilPoll : TimeSpan.Zero, stoppingToken);
             claim = woken.Always || clock.GetElapsedTime(lastClaim) >= _settings.PollInterval
@@ -133,16 +132,6 @@ public sealed class WebhookSender(
         }
 
         var claimAgain = load.Take(free, exclusions, [.. claimed.Select(d => (d.EndpointId, d.TenantId))]);
-
-        // An endpoint that took its share may have filled the candidates with its backlog; the next claim, which leaves
-        // it out, would read past that backlog. Once a poll interval that claim runs at once, so the deliveries beyond
-        // it wait about that long at most, whatever wakes the sender meanwhile.
-        if (!claimAgain && claimed.Count < free && clock.GetElapsedTime(_lastPastBusy) >= _settings.PollInterval
-            && claimed.GroupBy(d => d.EndpointId).Any(g => g.Count() >= _settings.PerEndpointConcurrency))
-        {
-            _lastPastBusy = clock.GetTimestamp();
-            claimAgain = true;
-        }
 
         foreach (var delivery in claimed)
         {
