@@ -65,14 +65,39 @@ public sealed class WebhookOptions
     public TimeSpan ClaimDuration => (Timeout * 2) + TimeSpan.FromSeconds(5);
 }
 
-/// <summary>Section <c>Outbound</c>: which addresses tenant-given URLs may reach (webhooks now, URL inputs later).</summary>
-public sealed class OutboundOptions
+/// <summary>
+/// Section <c>Outbound</c>: which addresses and ports tenant-given URLs may reach (webhooks, integration calls, URL
+/// inputs).
+/// </summary>
+public sealed class OutboundOptions : IValidatableObject
 {
     public const string Section = "Outbound";
+
+    /// <summary>The ports of public addresses when <see cref="AllowedPorts"/> is not configured: HTTP's and HTTPS's.</summary>
+    public static readonly IReadOnlyList<int> DefaultAllowedPorts = [80, 443];
 
     /// <summary>Loopback addresses (127.0.0.0/8, ::1): true only in Development and tests.</summary>
     public bool AllowLoopback { get; set; }
 
     /// <summary>Private, link-local (cloud metadata), carrier-grade NAT and unique-local addresses.</summary>
     public bool AllowPrivateNetworks { get; set; }
+
+    /// <summary>
+    /// The ports a URL naming a public address may use (<see cref="DefaultAllowedPorts"/> unless configured, e.g.
+    /// <c>Outbound__AllowedPorts__0=443</c>, <c>Outbound__AllowedPorts__1=8443</c>). Any port would let a tenant use
+    /// deliveries' errors (refused, timed out, not HTTP) to map which services listen on any host of the internet,
+    /// from this platform's addresses. Addresses an operator opened with <see cref="AllowLoopback"/> or
+    /// <see cref="AllowPrivateNetworks"/> are theirs, at any port.
+    /// </summary>
+    public int[]? AllowedPorts { get; set; }
+
+    public IReadOnlyList<int> EffectiveAllowedPorts => AllowedPorts is { Length: > 0 } ports ? ports : DefaultAllowedPorts;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (AllowedPorts is not null && AllowedPorts.Any(port => port is < 1 or > 65535))
+        {
+            yield return new ValidationResult("Outbound:AllowedPorts holds ports from 1 to 65535.", [nameof(AllowedPorts)]);
+        }
+    }
 }

@@ -7,9 +7,11 @@ using Microsoft.Extensions.Options;
 namespace AssistenteIa.Infrastructure.Webhooks;
 
 /// <summary>
-/// The SSRF guard for tenant-given URLs: http or https only, no credentials in the URL, and no address that reaches
-/// inside (loopback, private, link-local and cloud metadata, carrier-grade NAT, multicast, reserved) unless configured.
-/// Checked when a URL is registered and again at each connection (<see cref="ConnectAsync"/>), since DNS can change.
+/// The SSRF guard for tenant-given URLs: http or https only, no credentials in the URL, no address that reaches
+/// inside (loopback, private, link-local and cloud metadata, carrier-grade NAT, multicast, reserved) unless configured,
+/// and on public addresses only the allowed ports (<see cref="OutboundOptions.AllowedPorts"/>: 80 and 443 unless
+/// configured). Checked when a URL is registered and again at each connection (<see cref="ConnectAsync"/>), since DNS
+/// and the configuration can change.
 /// </summary>
 /// <param name="options">What may be reached.</param>
 /// <param name="resolve">The host's addresses (DNS); tests give a resolver of their own.</param>
@@ -75,24 +77,44 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
 
         return addresses.Length == 0 ? $"The host '{url.Host}' does not resolve."
             : addresses.Any(a => !IsAllowed(a)) ? $"The host '{url.Host}' resolves to an internal address, which webhooks may not reach."
+            : !IsPortAllowed(url.Port, addresses) ? PortRefusal(url.Port)
             : null;
     }
 
+    /// <summary>
+    /// Whether <paramref name="port"/> may be reached on <paramref name="addresses"/> (each of them allowed by
+    /// <see cref="IsAllowed"/>): any port when every address is one the operator opened (loopback, private networks),
+    /// otherwise only the allowed ports.
+    /// </summary>
+    public bool IsPortAllowed(int port, IReadOnlyCollection<IPAddress> addresses) =>
+        options.Value.EffectiveAllowedPorts.Contains(port) || addresses.All(IsOpenedByOperator);
+
+    private string PortRefusal(int port) =>
+        $"Port {port} is not allowed; URLs may use port {string.Join(" or ", options.Value.EffectiveAllowedPorts)}.";
+
     public bool IsAllowed(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
+        address = Unmapped(address);
 
         // 0.0.0.0/8 and :: reach the machine itself on Linux: loopback, whatever AllowPrivateNetworks says.
-        if (IPAddress.IsLoopback(address) || ThisHost.Any(network => network.Contains(address)))
+        if (IsThisHost(address))
         {
             return options.Value.AllowLoopback;
         }
 
         return options.Value.AllowPrivateNetworks || !Internal.Any(network => network.Contains(address));
     }
+
+    /// <summary>An address reached only because the operator allowed loopback or private networks.</summary>
+    private bool IsOpenedByOperator(IPAddress address)
+    {
+        address = Unmapped(address);
+        return IsThisHost(address) ? options.Value.AllowLoopback : options.Value.AllowPrivateNetworks && Internal.Any(network => network.Contains(address));
+    }
+
+    private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    private static bool IsThisHost(IPAddress address) => IPAddress.IsLoopback(address) || ThisHost.Any(network => network.Contains(address));
 
     /// <summary>
     /// The connection step of the webhook HTTP client: resolves the host itself and connects only when every address
@@ -105,6 +127,11 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
         if (addresses.Length == 0 || addresses.Any(a => !IsAllowed(a)))
         {
             throw new HttpRequestException($"Refused to connect to '{host}': it resolves to an internal address.");
+        }
+
+        if (!IsPortAllowed(context.DnsEndPoint.Port, addresses))
+        {
+            throw new HttpRequestException($"Refused to connect to '{host}': {PortRefusal(context.DnsEndPoint.Port)}");
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

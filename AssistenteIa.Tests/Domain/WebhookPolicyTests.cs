@@ -1,9 +1,11 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Net.Sockets;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.Policies;
 using AssistenteIa.Infrastructure.Webhooks;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Tests.Domain;
@@ -98,6 +100,62 @@ public sealed class WebhookPolicyTests
     public async Task Registration_refuses_other_schemes_credentials_and_internal_addresses(string url) =>
         Assert.NotNull(await Policy().CheckAsync(new Uri(url), CancellationToken.None));
 
+    [Theory]
+    [InlineData("https://8.8.8.8/hook", null)]
+    [InlineData("http://8.8.8.8/hook", null)]
+    [InlineData("http://8.8.8.8:443/hook", null)]
+    [InlineData("https://8.8.8.8:8443/hook", "Port 8443 is not allowed; URLs may use port 80 or 443.")]
+    [InlineData("http://8.8.8.8:22/", "Port 22 is not allowed; URLs may use port 80 or 443.")]
+    [InlineData("http://[2606:4700::1111]:6379/", "Port 6379 is not allowed; URLs may use port 80 or 443.")]
+    public async Task A_public_address_may_be_reached_only_on_the_allowed_ports(string url, string? problem) =>
+        Assert.Equal(problem, await Policy().CheckAsync(new Uri(url), CancellationToken.None));
+
+    [Fact]
+    public async Task The_allowed_ports_are_the_configured_ones_and_addresses_the_operator_opened_take_any_port()
+    {
+        var configured = new OutboundUrlPolicy(Options.Create(new OutboundOptions { AllowedPorts = [8443] }));
+        Assert.Null(await configured.CheckAsync(new Uri("https://8.8.8.8:8443/hook"), CancellationToken.None));
+        Assert.Equal("Port 443 is not allowed; URLs may use port 8443.", await configured.CheckAsync(new Uri("https://8.8.8.8/hook"), CancellationToken.None));
+
+        Assert.Null(await Policy(allowLoopback: true).CheckAsync(new Uri("http://127.0.0.1:5432/"), CancellationToken.None));
+        Assert.Null(await Policy(allowPrivate: true).CheckAsync(new Uri("http://10.0.0.7:8080/"), CancellationToken.None));
+
+        // A name resolving to an opened address and a public one is held to the public one's ports.
+        var mixed = new OutboundUrlPolicy(Options.Create(new OutboundOptions { AllowPrivateNetworks = true }), (_, _) => Task.FromResult(new[] { IPAddress.Parse("10.0.0.7"), IPAddress.Parse("8.8.8.8") }));
+        Assert.StartsWith("Port 8080 is not allowed", await mixed.CheckAsync(new Uri("http://both.example:8080/"), CancellationToken.None));
+        Assert.Null(await mixed.CheckAsync(new Uri("https://both.example/"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_connection_to_a_public_address_on_a_port_not_allowed_is_refused_before_it_is_made()
+    {
+        // Refused by the guard itself: this machine has no route out, so a connection that was attempted would fail
+        // differently (and slowly), not with the guard's words.
+        using var guarded = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy().ConnectAsync, UseProxy = false });
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => guarded.GetAsync("http://8.8.8.8:25/"));
+        Assert.Contains("Port 25 is not allowed", refused.Message + refused.InnerException?.Message);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("65536")]
+    [InlineData("-443")]
+    public void Ports_outside_1_to_65535_are_refused_at_start(string port)
+    {
+        var options = Bind(("Outbound:AllowedPorts:0", "443"), ("Outbound:AllowedPorts:1", port));
+        Assert.Single(options.Validate(new ValidationContext(options)));
+    }
+
+    [Fact]
+    public void Configured_ports_replace_the_default_ones()
+    {
+        var options = Bind(("Outbound:AllowedPorts:0", "8443"));
+        Assert.Equal([8443], options.EffectiveAllowedPorts);
+        Assert.Empty(options.Validate(new ValidationContext(options)));
+        Assert.Equal([80, 443], Bind().EffectiveAllowedPorts);
+    }
+
     [Fact]
     public async Task A_host_whose_name_server_never_answers_is_refused_after_the_resolve_timeout()
     {
@@ -115,6 +173,10 @@ public sealed class WebhookPolicyTests
         Assert.Equal(Now, OutboxMessage.WrittenAt(id));
         Assert.Null(OutboxMessage.WrittenAt(Guid.NewGuid()));
     }
+
+    private static OutboundOptions Bind(params (string Key, string Value)[] settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value))).Build()
+            .GetSection(OutboundOptions.Section).Get<OutboundOptions>() ?? new OutboundOptions();
 
     private static OutboundUrlPolicy Policy(bool allowLoopback = false, bool allowPrivate = false) =>
         new(Options.Create(new OutboundOptions { AllowLoopback = allowLoopback, AllowPrivateNetworks = allowPrivate }));

@@ -224,6 +224,8 @@ public sealed class WebhookTests(AppFixture fixture)
     [InlineData("http://169.254.169.254/latest/meta-data/")]
     [InlineData("http://[::ffff:10.0.0.1]/hook")]
     [InlineData("http://[fd00::1]/hook")]
+    [InlineData("https://8.8.8.8:8443/hook")]
+    [InlineData("http://8.8.8.8:22/hook")]
     [InlineData("http://user:pass@127.0.0.1/hook")]
     [InlineData("/relative/hook")]
     [InlineData("")]
