@@ -28,6 +28,7 @@ public sealed class TaskMetrics : IDisposable
     private readonly Counter<long> _tokens;
     private readonly Counter<double> _cost;
     private readonly Counter<long> _priceMissing;
+    private readonly Counter<long> _claims;
 
     public TaskMetrics(IMeterFactory meterFactory)
     {
@@ -40,12 +41,20 @@ public sealed class TaskMetrics : IDisposable
         _tokens = _meter.CreateCounter<long>("assistenteia.tokens", "{token}", "Tokens consumed, by model and direction.");
         _cost = _meter.CreateCounter<double>("assistenteia.cost", "{currency}", "Cost of the attempts, by model.");
         _priceMissing = _meter.CreateCounter<long>("assistenteia.prices.missing", "{attempt}", "Attempts that consumed tokens of a model with no configured price, by model.");
+        _claims = _meter.CreateCounter<long>(
+            "assistenteia.claims", "{claim}", "Tasks a worker claimed, by how: from the work message alone, or from a read of the task (one round trip more) and why it read.");
     }
 
     public void TaskCreated(TaskType type) =>
         _created.Add(1, new("capability", type.Capability.ToString()), new("domain", type.Domain.ToString()));
 
     public void AttemptStarted(TimeSpan queueWait) => _queueWait.Record(Math.Max(0, queueWait.TotalSeconds));
+
+    /// <summary>A claim made from the task its work message carried, without reading it.</summary>
+    public void ClaimedFromMessage() => _claims.Add(1, new KeyValuePair<string, object?>("from", "message"));
+
+    /// <summary>A claim made from a read of the task, because of <paramref name="reason"/> (a <see cref="ClaimReadReason"/>).</summary>
+    public void ClaimedFromRead(string reason) => _claims.Add(1, new("from", "read"), new("read_reason", reason));
 
     public void PriceMissing(string model) => _priceMissing.Add(1, new KeyValuePair<string, object?>("model", model));
 
@@ -74,4 +83,25 @@ public sealed class TaskMetrics : IDisposable
     }
 
     public void Dispose() => _meter.Dispose();
+}
+
+/// <summary>
+/// Why a worker read a task before claiming it (the <c>read_reason</c> of <c>assistenteia.claims</c>). A steady share of
+/// reads other than the clock's once a minute tells an operator the claims lost their cheaper path: clocks of the
+/// workers and the database far apart (message_not_recent), a backlog older than the message's window, or large
+/// payloads (no_task_in_message).
+/// </summary>
+public static class ClaimReadReason
+{
+    /// <summary>The message does not carry the task: its payload is too large to, or an older build wrote it.</summary>
+    public const string NoTaskInMessage = "no_task_in_message";
+
+    /// <summary>The worker's estimate of the database's clock is missing or too old (once a minute, after a failure, at start).</summary>
+    public const string ClockUnknown = "clock_unknown";
+
+    /// <summary>The message was written longer ago than its window (a backlog, a re-driven dead letter), or ahead of the clock.</summary>
+    public const string MessageNotRecent = "message_not_recent";
+
+    /// <summary>The database refused the claim from the message: the task changed since it was written.</summary>
+    public const string TaskChanged = "task_changed";
 }

@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Diagnostics.Metrics;
 using System.Text.Json;
 using AssistenteIa.Application;
 using AssistenteIa.Application.Messaging;
 using AssistenteIa.Application.Ports.Out;
+using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.Commands.ExecuteTask;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.ValueObjects;
@@ -15,6 +17,7 @@ using AssistenteIaApi.ServiceB.Worker.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -296,6 +299,7 @@ public sealed class ClaimTests(AppFixture fixture)
         // a lease renewal after a slow claim, nor the sent marks of events published while a listener is live.
         var trips = new RoundTrips(sql => !IsRenewal(sql) && (sql.Contains("\"Tasks\"", StringComparison.Ordinal) || sql.Contains("\"TaskAttempts\"", StringComparison.Ordinal)));
         using var worker = await BuildWorkerAsync(configure: builder => builder.Services.ConfigureDbContext<AppDbContext>(options => options.AddInterceptors(trips)));
+        using var claims = Claims(worker);
         var task = await InsertTaskAsync(latencyMs: 0);
         trips.Reset();
 
@@ -305,6 +309,7 @@ public sealed class ClaimTests(AppFixture fixture)
         }
 
         Assert.Equal((3, 0), (trips.Batches, trips.Transactions));
+        Assert.Equal(["read/no_task_in_message"], ClaimsCounted(claims));
         Assert.Equal("Succeeded", await StatusAsync(task.Id));
     }
 
@@ -319,10 +324,12 @@ public sealed class ClaimTests(AppFixture fixture)
         Assert.NotNull(QueuedTask.Of(await WorkMessageAsync(second)));
 
         await KnowTheDatabaseClockAsync(worker);
+        using var claims = Claims(worker);
         trips.Reset();
         Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, second));
 
         Assert.Equal((2, 0), (trips.Batches, trips.Transactions));
+        Assert.Equal(["message"], ClaimsCounted(claims));
         Assert.Equal("Succeeded", await StatusAsync(second.Id));
         Assert.Equal("created,queued,reserved,started,succeeded", await EventNamesAsync(second.Id));
     }
@@ -344,12 +351,14 @@ public sealed class ClaimTests(AppFixture fixture)
         }
 
         reads.Reset();
+        using var claims = Claims(worker);
         await using (var scope = worker.Services.CreateAsyncScope())
         {
             Assert.Equal(ExecutionOutcome.Recorded, await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(stale, CancellationToken.None));
         }
 
         Assert.Equal(1, reads.Batches);
+        Assert.Equal(["read/task_changed"], ClaimsCounted(claims));
         Assert.Equal("Succeeded", await StatusAsync(task.Id));
         Assert.Equal(1L, await fixture.ScalarAsync<long>("""SELECT count(*) FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
         Assert.Equal("created,queued,requeued,reserved,started,succeeded", await EventNamesAsync(task.Id));
@@ -380,14 +389,36 @@ public sealed class ClaimTests(AppFixture fixture)
 
         await Sql.ExecuteAsync(fixture.DatabaseConnectionString, $"""DELETE FROM "OutboxMessages" WHERE "TaskId" = '{task.Id}' AND "MessageType" = 'task.requeued'""");
 
+        using var claims = Claims(worker);
         await using (var scope = worker.Services.CreateAsyncScope())
         {
             Assert.Equal(ExecutionOutcome.Recorded, await scope.ServiceProvider.GetRequiredService<ExecuteTaskHandler>().HandleAsync(stale, CancellationToken.None));
         }
 
+        Assert.Equal([daysOld ? "read/message_not_recent" : "read/task_changed"], ClaimsCounted(claims));
+
         Assert.Equal("Succeeded", await StatusAsync(task.Id));
         Assert.Equal("Succeeded", await fixture.ScalarAsync<string>("""SELECT string_agg("Status", ',') FROM "TaskAttempts" WHERE "TaskId" = @p0""", task.Id));
         Assert.Equal("created,queued,reserved,started,succeeded", await EventNamesAsync(task.Id));
+    }
+
+    [Fact]
+    public async Task A_new_worker_reads_its_first_task_for_the_database_clock_and_counts_how_each_claim_was_made()
+    {
+        using var worker = await BuildWorkerAsync();
+        using var claims = Claims(worker);
+        var first = await InsertTaskAsync(latencyMs: 0);
+        var second = await InsertTaskAsync(latencyMs: 0);
+
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, first));
+
+        // That read taught the worker the clock, unless it was too slow to (a cold start on a busy machine): made sure of.
+        await KnowTheDatabaseClockAsync(worker);
+        Assert.Equal(ExecutionOutcome.Recorded, await HandleWorkMessageAsync(worker, second));
+
+        // What an operator reads to see how many claims took a round trip more, and why.
+        Assert.Equal(["read/clock_unknown", "message"], ClaimsCounted(claims));
+        Assert.Equal("Succeeded,Succeeded", $"{await StatusAsync(first.Id)},{await StatusAsync(second.Id)}");
     }
 
     [Fact]
@@ -899,6 +930,14 @@ public sealed class ClaimTests(AppFixture fixture)
         await using var scope = worker.Services.CreateAsyncScope();
         return await HandleAsync(scope, task);
     }
+
+    /// <summary>The worker's claims as <c>assistenteia.claims</c> counts them, from now on.</summary>
+    private static MetricCollector<long> Claims(IHost worker) =>
+        new(worker.Services.GetRequiredService<IMeterFactory>(), TaskMetrics.MeterName, "assistenteia.claims");
+
+    /// <summary>Each claim counted: <c>message</c>, or <c>read/</c> and why it read.</summary>
+    private static string[] ClaimsCounted(MetricCollector<long> claims) =>
+        [.. claims.GetMeasurementSnapshot().Select(m => (string)m.Tags["from"]! + (m.Tags.TryGetValue("read_reason", out var reason) ? $"/{reason}" : ""))];
 
     private async Task<ExecutionOutcome> HandleWorkMessageAsync(IHost worker, AiTask task)
     {

@@ -67,7 +67,7 @@ public sealed class ExecuteTaskHandler(
         ClaimedAttempt? claimed;
         try
         {
-            claimed = await ClaimFromMessageAsync(message, stoppingToken);
+            (claimed, var readBecause) = await ClaimFromMessageAsync(message, stoppingToken);
             if (claimed is null)
             {
                 var read = await ClaimByReadingAsync(message, stoppingToken);
@@ -77,6 +77,11 @@ public sealed class ExecuteTaskHandler(
                 }
 
                 claimed = read.Claimed!;
+                metrics.ClaimedFromRead(readBecause);
+            }
+            else
+            {
+                metrics.ClaimedFromMessage();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -185,24 +190,34 @@ public sealed class ExecuteTaskHandler(
 
     /// <summary>
     /// The claim without a read: from the task the work message carried, leased by what this worker knows of the
-    /// database's clock (<see cref="DatabaseClock"/>), one round trip in all. Null when the message carries no task, the
-    /// clock is not known well enough, the message is older than <see cref="QueuedTask.MaxAge"/>, or the database refused
-    /// the claim because the task changed since the message was written (cancelled, claimed by another worker, queued
-    /// again): the caller then reads the task and decides on it.
+    /// database's clock (<see cref="DatabaseClock"/>), one round trip in all. No claim, and why (a
+    /// <see cref="ClaimReadReason"/>), when the message carries no task, the clock is not known well enough, the message
+    /// is older than <see cref="QueuedTask.MaxAge"/>, or the database refused the claim because the task changed since
+    /// the message was written (cancelled, claimed by another worker, queued again): the caller then reads the task and
+    /// decides on it.
     /// </summary>
-    private async Task<ClaimedAttempt?> ClaimFromMessageAsync(TaskQueued message, CancellationToken stoppingToken)
+    private async Task<(ClaimedAttempt? Claimed, string ReadBecause)> ClaimFromMessageAsync(TaskQueued message, CancellationToken stoppingToken)
     {
-        if (QueuedTask.Of(message) is not { State.Status: AiTaskStatus.Queued } queued || databaseClock.Now() is not { } databaseNow
-            || !queued.IsRecent(databaseNow.DatabaseNow))
+        if (QueuedTask.Of(message) is not { State.Status: AiTaskStatus.Queued } queued)
         {
-            return null;
+            return (null, ClaimReadReason.NoTaskInMessage);
+        }
+
+        if (databaseClock.Now() is not { } databaseNow)
+        {
+            return (null, ClaimReadReason.ClockUnknown);
+        }
+
+        if (!queued.IsRecent(databaseNow.DatabaseNow))
+        {
+            return (null, ClaimReadReason.MessageNotRecent);
         }
 
         stoppingToken.ThrowIfCancellationRequested();
         var task = db.AttachQueued(queued);
         try
         {
-            return await ClaimAsync(task, databaseNow.DatabaseNow, databaseNow.AsOf);
+            return (await ClaimAsync(task, databaseNow.DatabaseNow, databaseNow.AsOf), "");
         }
         catch (DbUpdateException ex) when (ex is DbUpdateConcurrencyException || IsAttemptTaken(ex))
         {
@@ -218,7 +233,7 @@ public sealed class ExecuteTaskHandler(
 
             logger.LogDebug("Task {TaskId} changed since its work message was written; reading it", message.TaskId);
             db.ClearTracking();
-            return null;
+            return (null, ClaimReadReason.TaskChanged);
         }
     }
 
