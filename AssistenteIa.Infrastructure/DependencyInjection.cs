@@ -205,7 +205,10 @@ public static class DependencyInjection
     /// <summary>Section <c>Outbound</c> and the SSRF guard, for every host that calls or checks tenant-given URLs.</summary>
     public static IHostApplicationBuilder AddOutboundGuard(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<OutboundOptions>().Bind(builder.Configuration.GetSection(OutboundOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        var outbound = builder.Configuration.GetSection(OutboundOptions.Section);
+        builder.Services.AddOptions<OutboundOptions>().Bind(outbound)
+            .Configure(options => options.ReadPortList(outbound[nameof(OutboundOptions.AllowedPorts)]))
+            .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.TryAddSingleton<OutboundUrlPolicy>();
         builder.Services.TryAddSingleton<IOutboundUrlPolicy>(sp => sp.GetRequiredService<OutboundUrlPolicy>());
         return builder;

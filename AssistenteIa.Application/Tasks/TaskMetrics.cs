@@ -87,16 +87,19 @@ public sealed class TaskMetrics : IDisposable
 
 /// <summary>
 /// Why a worker read a task before claiming it (the <c>read_reason</c> of <c>assistenteia.claims</c>). A steady share of
-/// reads other than the clock's once a minute tells an operator the claims lost their cheaper path: clocks of the
-/// workers and the database far apart (message_not_recent), a backlog older than the message's window, or large
-/// payloads (no_task_in_message).
+/// reads other than the clock's refresh tells an operator the claims lost their cheaper path: the clock of the process
+/// that queued the task (API, dispatcher) far from the database's, or a backlog older than the message's window
+/// (message_not_recent), large payloads (no_task_in_message), slow database round trips (clock_unknown).
 /// </summary>
 public static class ClaimReadReason
 {
-    /// <summary>The message does not carry the task: its payload is too large to, or an older build wrote it.</summary>
+    /// <summary>The message does not carry the task: its payload is too large (over 8,192 characters), or an older build wrote it.</summary>
     public const string NoTaskInMessage = "no_task_in_message";
 
-    /// <summary>The worker's estimate of the database's clock is missing or too old (once a minute, after a failure, at start).</summary>
+    /// <summary>
+    /// The worker's estimate of the database's clock is missing or older than a minute: at start, after a failure, about
+    /// once a minute (once per claim in flight at that moment), and always while reads of it take over 250 ms.
+    /// </summary>
     public const string ClockUnknown = "clock_unknown";
 
     /// <summary>The message was written longer ago than its window (a backlog, a re-driven dead letter), or ahead of the clock.</summary>

@@ -83,18 +83,53 @@ public sealed class OutboundOptions : IValidatableObject
     public bool AllowPrivateNetworks { get; set; }
 
     /// <summary>
-    /// The ports a URL naming a public address may use (<see cref="DefaultAllowedPorts"/> unless configured, e.g.
-    /// <c>Outbound__AllowedPorts__0=443</c>, <c>Outbound__AllowedPorts__1=8443</c>). Any port would let a tenant use
-    /// deliveries' errors (refused, timed out, not HTTP) to map which services listen on any host of the internet,
-    /// from this platform's addresses. Addresses an operator opened with <see cref="AllowLoopback"/> or
-    /// <see cref="AllowPrivateNetworks"/> are theirs, at any port.
+    /// The ports a URL naming a public address may use (<see cref="DefaultAllowedPorts"/> unless configured, as a list,
+    /// <c>Outbound__AllowedPorts__0=443</c>, <c>Outbound__AllowedPorts__1=8443</c>, or as one value,
+    /// <c>Outbound__AllowedPorts=443,8443</c>: <see cref="ReadPortList"/>). Any port would let a tenant use deliveries'
+    /// errors (refused, timed out, not HTTP) to map which services listen on any host of the internet, from this
+    /// platform's addresses. Loopback (<see cref="AllowLoopback"/>) and the operator's own private networks
+    /// (<see cref="AllowPrivateNetworks"/>) are theirs, at any port.
     /// </summary>
     public int[]? AllowedPorts { get; set; }
 
     public IReadOnlyList<int> EffectiveAllowedPorts => AllowedPorts is { Length: > 0 } ports ? ports : DefaultAllowedPorts;
 
+    private string? _unreadablePorts;
+
+    /// <summary>
+    /// The ports written as one value (<c>443,8443</c>, what an environment variable holds), which the configuration
+    /// binder leaves out of the list; null when the section holds none. A value that is not such a list fails the start.
+    /// </summary>
+    public void ReadPortList(string? value)
+    {
+        if (value is null)
+        {
+            return;
+        }
+
+        var parts = value.Split(',', StringSplitOptions.TrimEntries);
+        var ports = new List<int>(parts.Length);
+        foreach (var part in parts)
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
+            {
+                _unreadablePorts = value;
+                return;
+            }
+
+            ports.Add(port);
+        }
+
+        AllowedPorts = [.. ports];
+    }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (_unreadablePorts is not null)
+        {
+            yield return new ValidationResult($"Outbound:AllowedPorts '{_unreadablePorts}' is not a list of ports (e.g. 443,8443).", [nameof(AllowedPorts)]);
+        }
+
         if (AllowedPorts is not null && AllowedPorts.Any(port => port is < 1 or > 65535))
         {
             yield return new ValidationResult("Outbound:AllowedPorts holds ports from 1 to 65535.", [nameof(AllowedPorts)]);

@@ -10,8 +10,8 @@ namespace AssistenteIa.Infrastructure.Webhooks;
 /// The SSRF guard for tenant-given URLs: http or https only, no credentials in the URL, no address that reaches
 /// inside (loopback, private, link-local and cloud metadata, carrier-grade NAT, multicast, reserved) unless configured,
 /// and on public addresses only the allowed ports (<see cref="OutboundOptions.AllowedPorts"/>: 80 and 443 unless
-/// configured). Checked when a URL is registered and again at each connection (<see cref="ConnectAsync"/>), since DNS
-/// and the configuration can change.
+/// configured). Checked when a URL is registered and again at each connection (<see cref="ConnectAsync"/>): DNS can
+/// change, and a URL stored under an earlier configuration is held to the running one.
 /// </summary>
 /// <param name="options">What may be reached.</param>
 /// <param name="resolve">The host's addresses (DNS); tests give a resolver of their own.</param>
@@ -47,6 +47,22 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
         IPNetwork.Parse("ff00::/8"),
     ];
 
+    /// <summary>
+    /// The networks <see cref="OutboundOptions.AllowPrivateNetworks"/> opens to any port: the operator's own (private,
+    /// carrier-grade NAT, link-local, unique-local). The other internal ranges it opens (NAT64, 6to4, IPv4-compatible,
+    /// benchmarking, reserved, multicast) may carry or reach public addresses, so their ports stay restricted.
+    /// </summary>
+    private static readonly IPNetwork[] OperatorNetworks =
+    [
+        IPNetwork.Parse("10.0.0.0/8"),
+        IPNetwork.Parse("100.64.0.0/10"),
+        IPNetwork.Parse("169.254.0.0/16"),
+        IPNetwork.Parse("172.16.0.0/12"),
+        IPNetwork.Parse("192.168.0.0/16"),
+        IPNetwork.Parse("fc00::/7"),
+        IPNetwork.Parse("fe80::/10"),
+    ];
+
     public async Task<string?> CheckAsync(Uri url, CancellationToken cancellationToken)
     {
         if (!url.IsAbsoluteUri || url.Scheme is not ("http" or "https"))
@@ -77,20 +93,20 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
 
         return addresses.Length == 0 ? $"The host '{url.Host}' does not resolve."
             : addresses.Any(a => !IsAllowed(a)) ? $"The host '{url.Host}' resolves to an internal address, which webhooks may not reach."
-            : !IsPortAllowed(url.Port, addresses) ? PortRefusal(url.Port)
+            : !IsPortAllowed(url.Port, addresses) ? PortRefusal(url.Port, options.Value)
             : null;
     }
 
     /// <summary>
     /// Whether <paramref name="port"/> may be reached on <paramref name="addresses"/> (each of them allowed by
-    /// <see cref="IsAllowed"/>): any port when every address is one the operator opened (loopback, private networks),
-    /// otherwise only the allowed ports.
+    /// <see cref="IsAllowed"/>): any port when every address is one the operator opened (loopback, the operator's own
+    /// networks), otherwise only the allowed ports.
     /// </summary>
     public bool IsPortAllowed(int port, IReadOnlyCollection<IPAddress> addresses) =>
         options.Value.EffectiveAllowedPorts.Contains(port) || addresses.All(IsOpenedByOperator);
 
-    private string PortRefusal(int port) =>
-        $"Port {port} is not allowed; URLs may use port {string.Join(" or ", options.Value.EffectiveAllowedPorts)}.";
+    private static string PortRefusal(int port, OutboundOptions settings) =>
+        $"Port {port} is not allowed; URLs may use port {string.Join(" or ", settings.EffectiveAllowedPorts)}.";
 
     public bool IsAllowed(IPAddress address)
     {
@@ -109,7 +125,7 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
     private bool IsOpenedByOperator(IPAddress address)
     {
         address = Unmapped(address);
-        return IsThisHost(address) ? options.Value.AllowLoopback : options.Value.AllowPrivateNetworks && Internal.Any(network => network.Contains(address));
+        return IsThisHost(address) ? options.Value.AllowLoopback : options.Value.AllowPrivateNetworks && OperatorNetworks.Any(network => network.Contains(address));
     }
 
     private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
@@ -126,12 +142,12 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
         var addresses = await ResolveAsync(host, cancellationToken);
         if (addresses.Length == 0 || addresses.Any(a => !IsAllowed(a)))
         {
-            throw new HttpRequestException($"Refused to connect to '{host}': it resolves to an internal address.");
+            throw new OutboundUrlRefusedException(host, "The URL leads to an internal address.");
         }
 
         if (!IsPortAllowed(context.DnsEndPoint.Port, addresses))
         {
-            throw new HttpRequestException($"Refused to connect to '{host}': {PortRefusal(context.DnsEndPoint.Port)}");
+            throw new OutboundUrlRefusedException(host, PortRefusal(context.DnsEndPoint.Port, options.Value));
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -169,4 +185,14 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
 
     private async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
         IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await _resolve(host, cancellationToken).WaitAsync(cancellationToken);
+}
+
+/// <summary>
+/// The guard refused a connection (<see cref="OutboundUrlPolicy.ConnectAsync"/>): <see cref="Reason"/> says why in
+/// words a tenant may read (it names no address).
+/// </summary>
+public sealed class OutboundUrlRefusedException(string host, string reason)
+    : HttpRequestException($"Refused to connect to '{host}': {reason}")
+{
+    public string Reason { get; } = reason;
 }

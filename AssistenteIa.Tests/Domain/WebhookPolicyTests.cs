@@ -1,11 +1,14 @@
-using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Net.Sockets;
+using AssistenteIa.Application;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Domain.Entities;
 using AssistenteIa.Domain.Policies;
+using AssistenteIa.Infrastructure;
 using AssistenteIa.Infrastructure.Webhooks;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AssistenteIa.Tests.Domain;
@@ -124,6 +127,11 @@ public sealed class WebhookPolicyTests
         var mixed = new OutboundUrlPolicy(Options.Create(new OutboundOptions { AllowPrivateNetworks = true }), (_, _) => Task.FromResult(new[] { IPAddress.Parse("10.0.0.7"), IPAddress.Parse("8.8.8.8") }));
         Assert.StartsWith("Port 8080 is not allowed", await mixed.CheckAsync(new Uri("http://both.example:8080/"), CancellationToken.None));
         Assert.Null(await mixed.CheckAsync(new Uri("https://both.example/"), CancellationToken.None));
+
+        // Ranges that carry public IPv4 addresses (NAT64, 6to4) are internal, but not the operator's own: their ports
+        // stay restricted even when private networks are allowed.
+        Assert.StartsWith("Port 22 is not allowed", await Policy(allowPrivate: true).CheckAsync(new Uri("http://[64:ff9b::808:808]:22/"), CancellationToken.None));
+        Assert.StartsWith("Port 22 is not allowed", await Policy(allowPrivate: true).CheckAsync(new Uri("http://[2002:808:808::1]:22/"), CancellationToken.None));
     }
 
     [Fact]
@@ -131,29 +139,37 @@ public sealed class WebhookPolicyTests
     {
         // Refused by the guard itself: this machine has no route out, so a connection that was attempted would fail
         // differently (and slowly), not with the guard's words.
-        using var guarded = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy().ConnectAsync, UseProxy = false });
+        using var guarded = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy().ConnectAsync, UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
 
         var refused = await Assert.ThrowsAsync<HttpRequestException>(() => guarded.GetAsync("http://8.8.8.8:25/"));
-        Assert.Contains("Port 25 is not allowed", refused.Message + refused.InnerException?.Message);
+        Assert.Equal("Port 25 is not allowed; URLs may use port 80 or 443.", refused.Find<OutboundUrlRefusedException>()?.Reason);
+
+        // A name is held to the same rule when its addresses are read at connection.
+        var resolving = new OutboundUrlPolicy(Options.Create(new OutboundOptions { AllowPrivateNetworks = true }), (_, _) => Task.FromResult(new[] { IPAddress.Parse("10.0.0.7"), IPAddress.Parse("8.8.8.8") }));
+        using var byName = new HttpClient(new SocketsHttpHandler { ConnectCallback = resolving.ConnectAsync, UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
+        refused = await Assert.ThrowsAsync<HttpRequestException>(() => byName.GetAsync("http://both.example:8080/"));
+        Assert.Equal("Port 8080 is not allowed; URLs may use port 80 or 443.", refused.Find<OutboundUrlRefusedException>()?.Reason);
     }
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("65536")]
-    [InlineData("-443")]
-    public void Ports_outside_1_to_65535_are_refused_at_start(string port)
+    [InlineData("Outbound:AllowedPorts:1", "0")]
+    [InlineData("Outbound:AllowedPorts:1", "65536")]
+    [InlineData("Outbound:AllowedPorts:1", "-443")]
+    [InlineData("Outbound:AllowedPorts", "443;8443")]
+    [InlineData("Outbound:AllowedPorts", "")]
+    public void Ports_that_are_not_ports_fail_the_options_as_the_services_register_them(string key, string value)
     {
-        var options = Bind(("Outbound:AllowedPorts:0", "443"), ("Outbound:AllowedPorts:1", port));
-        Assert.Single(options.Validate(new ValidationContext(options)));
+        var settings = key.EndsWith(":1", StringComparison.Ordinal) ? new[] { ("Outbound:AllowedPorts:0", "443"), (key, value) } : [(key, value)];
+        var refused = Assert.Throws<OptionsValidationException>(() => Registered(settings));
+        Assert.Contains("Outbound:AllowedPorts", refused.Message);
     }
 
     [Fact]
-    public void Configured_ports_replace_the_default_ones()
+    public void Configured_ports_replace_the_default_ones_whether_listed_or_written_as_one_value()
     {
-        var options = Bind(("Outbound:AllowedPorts:0", "8443"));
-        Assert.Equal([8443], options.EffectiveAllowedPorts);
-        Assert.Empty(options.Validate(new ValidationContext(options)));
-        Assert.Equal([80, 443], Bind().EffectiveAllowedPorts);
+        Assert.Equal([8443], Registered(("Outbound:AllowedPorts:0", "8443")).EffectiveAllowedPorts);
+        Assert.Equal([443, 8443], Registered(("Outbound:AllowedPorts", "443, 8443")).EffectiveAllowedPorts);
+        Assert.Equal([80, 443], Registered().EffectiveAllowedPorts);
     }
 
     [Fact]
@@ -174,9 +190,15 @@ public sealed class WebhookPolicyTests
         Assert.Null(OutboxMessage.WrittenAt(Guid.NewGuid()));
     }
 
-    private static OutboundOptions Bind(params (string Key, string Value)[] settings) =>
-        new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value))).Build()
-            .GetSection(OutboundOptions.Section).Get<OutboundOptions>() ?? new OutboundOptions();
+    /// <summary>The options as the services register them (<see cref="Infrastructure.DependencyInjection.AddOutboundGuard"/>), validated as at their start.</summary>
+    private static OutboundOptions Registered(params (string Key, string Value)[] settings)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
+        builder.AddOutboundGuard();
+        using var services = builder.Services.BuildServiceProvider();
+        return services.GetRequiredService<IOptions<OutboundOptions>>().Value;
+    }
 
     private static OutboundUrlPolicy Policy(bool allowLoopback = false, bool allowPrivate = false) =>
         new(Options.Create(new OutboundOptions { AllowLoopback = allowLoopback, AllowPrivateNetworks = allowPrivate }));

@@ -18,12 +18,13 @@ namespace AssistenteIa.Tests.Skills;
 public sealed class ExternalIntegrationSkillTests
 {
     [Theory]
-    [InlineData("http://127.0.0.1:9/")]
-    [InlineData("http://localhost:9/")]
-    [InlineData("http://[::1]:9/")]
-    [InlineData("http://169.254.169.254/latest/meta-data/")]
-    [InlineData("http://10.1.2.3/")]
-    public async Task A_url_that_leads_inside_is_refused_at_connection_as_a_permanent_error(string url)
+    [InlineData("http://127.0.0.1:9/", "The URL leads to an internal address. Tasks may not reach it.")]
+    [InlineData("http://localhost:9/", "The URL leads to an internal address. Tasks may not reach it.")]
+    [InlineData("http://[::1]:9/", "The URL leads to an internal address. Tasks may not reach it.")]
+    [InlineData("http://169.254.169.254/latest/meta-data/", "The URL leads to an internal address. Tasks may not reach it.")]
+    [InlineData("http://10.1.2.3/", "The URL leads to an internal address. Tasks may not reach it.")]
+    [InlineData("http://8.8.8.8:25/", "Port 25 is not allowed; URLs may use port 80 or 443. Tasks may not reach it.")]
+    public async Task A_url_the_guard_refuses_is_refused_at_connection_as_a_permanent_error_that_says_why(string url, string message)
     {
         var options = Options.Create(new IntegrationsOptions { Timeout = TimeSpan.FromSeconds(5) });
         using var client = new IntegrationHttpClient(new OutboundUrlPolicy(Options.Create(new OutboundOptions())), options);
@@ -35,7 +36,7 @@ public sealed class ExternalIntegrationSkillTests
 
         var error = await Assert.ThrowsAsync<TaskExecutionException>(() => skill.ExecuteAsync(request, CancellationToken.None));
 
-        Assert.Equal((ErrorKind.Permanent, "UrlRefused"), (error.Kind, error.Code));
+        Assert.Equal((ErrorKind.Permanent, "UrlRefused", message), (error.Kind, error.Code, error.Message));
         Assert.Equal((1L, "calls"), (error.Usage.Units, error.Usage.Unit));
     }
 

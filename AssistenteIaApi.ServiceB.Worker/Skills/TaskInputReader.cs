@@ -1,4 +1,5 @@
 using System.Net;
+using AssistenteIa.Application;
 using AssistenteIa.Application.Files;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
@@ -86,9 +87,9 @@ public sealed class TaskInputReader(IAppDbContext db, OutboundUrlPolicy urls, IO
         {
             throw new TaskExecutionException(ErrorKind.Transient, "InputTimeout", $"Input {index + 1}: the server did not answer within {settings.DownloadTimeout}.");
         }
-        catch (HttpRequestException ex) when (ex.Message.StartsWith("Refused to connect", StringComparison.Ordinal))
+        catch (HttpRequestException ex) when (ex.Find<OutboundUrlRefusedException>() is { } refused)
         {
-            throw Permanent("InputUrlRefused", $"Input {index + 1}: the URL leads to an internal address, which tasks may not reach.");
+            throw Permanent("InputUrlRefused", $"Input {index + 1}: {refused.Reason} Tasks may not reach it.");
         }
         catch (HttpRequestException ex)
         {

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using AssistenteIa.Application;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Tasks;
 using AssistenteIa.Application.Tasks.Capabilities;
@@ -28,7 +29,8 @@ public sealed class IntegrationHttpClient(OutboundUrlPolicy urls, IOptions<Integ
 /// body) as the <c>response</c> artifact; with a <c>prompt</c>, the model then summarises it as <c>summary</c>.
 /// Secrets named in <c>secretHeaders</c> come from <see cref="IntegrationsOptions.Secrets"/>, go only to the hosts (and
 /// for the tenants) each is bound to, and are redacted from whatever the server sends back. Timeouts, connection errors, 408, 429 and 5xx are transient; other statuses, a
-/// refused (internal) address and a response over the size limit are permanent.
+/// URL the SSRF guard refuses at connection (an internal address, a port not allowed) and a response over the size limit
+/// are permanent.
 /// </summary>
 public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOptions<IntegrationsOptions> options, ChatClientTaskExecutor chat) : ITaskSkill
 {
@@ -93,9 +95,9 @@ public sealed class ExternalIntegrationSkill(IntegrationHttpClient client, IOpti
         {
             throw new TaskExecutionException(ErrorKind.Transient, "Timeout", $"The server did not answer within {settings.Timeout}.", usage);
         }
-        catch (HttpRequestException ex) when (ex.Message.StartsWith("Refused to connect", StringComparison.Ordinal))
+        catch (HttpRequestException ex) when (ex.Find<OutboundUrlRefusedException>() is { } refused)
         {
-            throw Permanent("UrlRefused", "The URL leads to an internal address, which tasks may not reach.", usage);
+            throw Permanent("UrlRefused", $"{refused.Reason} Tasks may not reach it.", usage);
         }
         catch (HttpRequestException ex)
         {

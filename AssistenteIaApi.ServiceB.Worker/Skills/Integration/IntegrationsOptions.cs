@@ -68,7 +68,10 @@ public sealed class IntegrationSecret
     /// </summary>
     public bool AllowHttp { get; set; }
 
-    /// <summary>The ports the secret may be sent to; empty for any port of an allowed host.</summary>
+    /// <summary>
+    /// The ports the secret may be sent to; empty for any port of an allowed host. A port of a public host must also be
+    /// one of <c>Outbound:AllowedPorts</c> (80 and 443 unless configured), or the guard refuses the call.
+    /// </summary>
     public List<int> AllowedPorts { get; set; } = [];
 
     public bool AllowsHost(string host) => AllowedHosts.Any(allowed =>
