@@ -207,7 +207,12 @@ public static class DependencyInjection
     {
         var outbound = builder.Configuration.GetSection(OutboundOptions.Section);
         builder.Services.AddOptions<OutboundOptions>().Bind(outbound)
-            .Configure(options => options.ReadPortList(outbound[nameof(OutboundOptions.AllowedPorts)]))
+            .Configure(options =>
+            {
+                var errors = new List<string>();
+                options.ReadPortList(ConfigurationLists.OneValue(outbound, nameof(OutboundOptions.AllowedPorts), errors));
+                errors.ForEach(options.AddConfigurationError);
+            })
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.TryAddSingleton<OutboundUrlPolicy>();
         builder.Services.TryAddSingleton<IOutboundUrlPolicy>(sp => sp.GetRequiredService<OutboundUrlPolicy>());

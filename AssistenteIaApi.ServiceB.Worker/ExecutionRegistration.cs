@@ -50,7 +50,10 @@ public static class ExecutionRegistration
         builder.Services.AddSingleton<RuleEvaluationSlots>();
         builder.Services.AddScoped<ITaskSkill, RuleEngineSkill>();
 
-        builder.Services.AddOptions<IntegrationsOptions>().Bind(builder.Configuration.GetSection(IntegrationsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        var integrations = builder.Configuration.GetSection(IntegrationsOptions.Section);
+        builder.Services.AddOptions<IntegrationsOptions>().Bind(integrations)
+            .Configure(options => options.ReadOneValueLists(integrations.GetSection(nameof(IntegrationsOptions.Secrets))))
+            .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IntegrationHttpClient>();
         builder.Services.AddScoped<ITaskSkill, ExternalIntegrationSkill>();
 

@@ -85,7 +85,7 @@ public sealed class OutboundOptions : IValidatableObject
     /// <summary>
     /// The ports a URL naming a public address may use (<see cref="DefaultAllowedPorts"/> unless configured, as a list,
     /// <c>Outbound__AllowedPorts__0=443</c>, <c>Outbound__AllowedPorts__1=8443</c>, or as one value,
-    /// <c>Outbound__AllowedPorts=443,8443</c>: <see cref="ReadPortList"/>). Any port would let a tenant use deliveries'
+    /// <c>Outbound__AllowedPorts=443,8443</c>: <see cref="ReadPortList"/>; an empty value is no value). Any port would let a tenant use deliveries'
     /// errors (refused, timed out, not HTTP) to map which services listen on any host of the internet, from this
     /// platform's addresses. Loopback (<see cref="AllowLoopback"/>) and the operator's own private networks
     /// (<see cref="AllowPrivateNetworks"/>) are theirs, at any port.
@@ -94,26 +94,25 @@ public sealed class OutboundOptions : IValidatableObject
 
     public IReadOnlyList<int> EffectiveAllowedPorts => AllowedPorts is { Length: > 0 } ports ? ports : DefaultAllowedPorts;
 
-    private string? _unreadablePorts;
+    private readonly List<string> _configurationErrors = [];
 
     /// <summary>
     /// The ports written as one value (<c>443,8443</c>, what an environment variable holds), which the configuration
-    /// binder leaves out of the list; null when the section holds none. A value that is not such a list fails the start.
+    /// binder leaves out of the list; null when the section holds none. Items that are not ports fail the start.
     /// </summary>
-    public void ReadPortList(string? value)
+    public void ReadPortList(IReadOnlyList<string>? items)
     {
-        if (value is null)
+        if (items is null)
         {
             return;
         }
 
-        var parts = value.Split(',', StringSplitOptions.TrimEntries);
-        var ports = new List<int>(parts.Length);
-        foreach (var part in parts)
+        var ports = new List<int>(items.Count);
+        foreach (var item in items)
         {
-            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
+            if (!int.TryParse(item, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
             {
-                _unreadablePorts = value;
+                _configurationErrors.Add($"Outbound:AllowedPorts '{string.Join(',', items)}' is not a list of ports (e.g. 443,8443).");
                 return;
             }
 
@@ -123,11 +122,14 @@ public sealed class OutboundOptions : IValidatableObject
         AllowedPorts = [.. ports];
     }
 
+    /// <summary>A mistake in how the section was written, reported when the options are validated (at start).</summary>
+    public void AddConfigurationError(string error) => _configurationErrors.Add(error);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (_unreadablePorts is not null)
+        foreach (var error in _configurationErrors)
         {
-            yield return new ValidationResult($"Outbound:AllowedPorts '{_unreadablePorts}' is not a list of ports (e.g. 443,8443).", [nameof(AllowedPorts)]);
+            yield return new ValidationResult(error, [nameof(AllowedPorts)]);
         }
 
         if (AllowedPorts is not null && AllowedPorts.Any(port => port is < 1 or > 65535))

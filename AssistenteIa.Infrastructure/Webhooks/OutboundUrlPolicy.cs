@@ -41,16 +41,19 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
         IPNetwork.Parse("::/96"),
         IPNetwork.Parse("64:ff9b::/96"),
         IPNetwork.Parse("64:ff9b:1::/48"),
+        IPNetwork.Parse("2001::/32"),
         IPNetwork.Parse("2002::/16"),
         IPNetwork.Parse("fc00::/7"),
+        IPNetwork.Parse("fec0::/10"),
         IPNetwork.Parse("fe80::/10"),
         IPNetwork.Parse("ff00::/8"),
     ];
 
     /// <summary>
     /// The networks <see cref="OutboundOptions.AllowPrivateNetworks"/> opens to any port: the operator's own (private,
-    /// carrier-grade NAT, link-local, unique-local). The other internal ranges it opens (NAT64, 6to4, IPv4-compatible,
-    /// benchmarking, reserved, multicast) may carry or reach public addresses, so their ports stay restricted.
+    /// carrier-grade NAT, link-local, unique-local, site-local). The other internal ranges it opens (NAT64, 6to4, Teredo,
+    /// IPv4-compatible, benchmarking, reserved, multicast) may carry or reach public addresses, so their ports stay
+    /// restricted.
     /// </summary>
     private static readonly IPNetwork[] OperatorNetworks =
     [
@@ -61,6 +64,7 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
         IPNetwork.Parse("192.168.0.0/16"),
         IPNetwork.Parse("fc00::/7"),
         IPNetwork.Parse("fe80::/10"),
+        IPNetwork.Parse("fec0::/10"),
     ];
 
     public async Task<string?> CheckAsync(Uri url, CancellationToken cancellationToken)
@@ -140,7 +144,13 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
     {
         var host = context.DnsEndPoint.Host;
         var addresses = await ResolveAsync(host, cancellationToken);
-        if (addresses.Length == 0 || addresses.Any(a => !IsAllowed(a)))
+        if (addresses.Length == 0)
+        {
+            // Not a refusal: a name server that answers nothing now may answer later.
+            throw new HttpRequestException($"The host '{host}' does not resolve.");
+        }
+
+        if (addresses.Any(a => !IsAllowed(a)))
         {
             throw new OutboundUrlRefusedException(host, "The URL leads to an internal address.");
         }
@@ -192,7 +202,7 @@ public sealed class OutboundUrlPolicy(IOptions<OutboundOptions> options, Func<st
 /// words a tenant may read (it names no address).
 /// </summary>
 public sealed class OutboundUrlRefusedException(string host, string reason)
-    : HttpRequestException($"Refused to connect to '{host}': {reason}")
+    : HttpRequestException($"Refused to connect to '{host}'. {reason}")
 {
     public string Reason { get; } = reason;
 }

@@ -63,6 +63,8 @@ public sealed class WebhookPolicyTests
     [InlineData("fd12:3456::1", false)]
     [InlineData("fe80::1", false)]
     [InlineData("224.0.0.1", false)]
+    [InlineData("fec0::1", false)]
+    [InlineData("2001:0:4136:e378:8000:63bf:3fff:fdd2", false)]
     [InlineData("8.8.8.8", true)]
     [InlineData("172.32.0.1", true)]
     [InlineData("2606:4700::1111", true)]
@@ -132,22 +134,24 @@ public sealed class WebhookPolicyTests
         // stay restricted even when private networks are allowed.
         Assert.StartsWith("Port 22 is not allowed", await Policy(allowPrivate: true).CheckAsync(new Uri("http://[64:ff9b::808:808]:22/"), CancellationToken.None));
         Assert.StartsWith("Port 22 is not allowed", await Policy(allowPrivate: true).CheckAsync(new Uri("http://[2002:808:808::1]:22/"), CancellationToken.None));
+        Assert.StartsWith("Port 22 is not allowed", await Policy(allowPrivate: true).CheckAsync(new Uri("http://[::808:808]:22/"), CancellationToken.None));
+        Assert.Null(await Policy(allowPrivate: true).CheckAsync(new Uri("http://[::ffff:10.0.0.7]:8080/"), CancellationToken.None));
     }
 
     [Fact]
     public async Task The_connection_to_a_public_address_on_a_port_not_allowed_is_refused_before_it_is_made()
     {
-        // Refused by the guard itself: this machine has no route out, so a connection that was attempted would fail
-        // differently (and slowly), not with the guard's words.
+        // Refused by the guard itself, before any connection: a connection that was attempted would fail differently
+        // (no route out here, or whatever answers on a machine that has one), not with the guard's words.
         using var guarded = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy().ConnectAsync, UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
 
-        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => guarded.GetAsync("http://8.8.8.8:25/"));
+        var refused = await Assert.ThrowsAnyAsync<HttpRequestException>(() => guarded.GetAsync("http://8.8.8.8:25/"));
         Assert.Equal("Port 25 is not allowed; URLs may use port 80 or 443.", refused.Find<OutboundUrlRefusedException>()?.Reason);
 
         // A name is held to the same rule when its addresses are read at connection.
         var resolving = new OutboundUrlPolicy(Options.Create(new OutboundOptions { AllowPrivateNetworks = true }), (_, _) => Task.FromResult(new[] { IPAddress.Parse("10.0.0.7"), IPAddress.Parse("8.8.8.8") }));
         using var byName = new HttpClient(new SocketsHttpHandler { ConnectCallback = resolving.ConnectAsync, UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
-        refused = await Assert.ThrowsAsync<HttpRequestException>(() => byName.GetAsync("http://both.example:8080/"));
+        refused = await Assert.ThrowsAnyAsync<HttpRequestException>(() => byName.GetAsync("http://both.example:8080/"));
         Assert.Equal("Port 8080 is not allowed; URLs may use port 80 or 443.", refused.Find<OutboundUrlRefusedException>()?.Reason);
     }
 
@@ -156,10 +160,12 @@ public sealed class WebhookPolicyTests
     [InlineData("Outbound:AllowedPorts:1", "65536")]
     [InlineData("Outbound:AllowedPorts:1", "-443")]
     [InlineData("Outbound:AllowedPorts", "443;8443")]
-    [InlineData("Outbound:AllowedPorts", "")]
-    public void Ports_that_are_not_ports_fail_the_options_as_the_services_register_them(string key, string value)
+    [InlineData("Outbound:AllowedPorts", "8443")] // beside the list: which one was meant?
+    public void Ports_that_are_not_ports_stop_the_start_of_the_services_that_register_them(string key, string value)
     {
-        var settings = key.EndsWith(":1", StringComparison.Ordinal) ? new[] { ("Outbound:AllowedPorts:0", "443"), (key, value) } : [(key, value)];
+        var settings = key == "Outbound:AllowedPorts" && value == "8443" || key.EndsWith(":1", StringComparison.Ordinal)
+            ? new[] { ("Outbound:AllowedPorts:0", "443"), (key, value) }
+            : [(key, value)];
         var refused = Assert.Throws<OptionsValidationException>(() => Registered(settings));
         Assert.Contains("Outbound:AllowedPorts", refused.Message);
     }
@@ -170,6 +176,9 @@ public sealed class WebhookPolicyTests
         Assert.Equal([8443], Registered(("Outbound:AllowedPorts:0", "8443")).EffectiveAllowedPorts);
         Assert.Equal([443, 8443], Registered(("Outbound:AllowedPorts", "443, 8443")).EffectiveAllowedPorts);
         Assert.Equal([80, 443], Registered().EffectiveAllowedPorts);
+
+        // An environment variable set to nothing (Compose's ${PORTS:-}, an empty Helm value) is no list.
+        Assert.Equal([80, 443], Registered(("Outbound:AllowedPorts", "")).EffectiveAllowedPorts);
     }
 
     [Fact]
@@ -197,6 +206,7 @@ public sealed class WebhookPolicyTests
         builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
         builder.AddOutboundGuard();
         using var services = builder.Services.BuildServiceProvider();
+        services.GetRequiredService<IStartupValidator>().Validate();
         return services.GetRequiredService<IOptions<OutboundOptions>>().Value;
     }
 

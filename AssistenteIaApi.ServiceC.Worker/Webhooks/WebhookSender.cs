@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
+using AssistenteIa.Application;
 using AssistenteIa.Application.Ports.Out;
 using AssistenteIa.Application.Webhooks;
 using AssistenteIa.Domain.Entities;
@@ -305,6 +306,11 @@ public sealed class WebhookSender(
         catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
         {
             return (null, $"No answer within {_settings.Timeout.TotalSeconds:0.#} s.");
+        }
+        catch (HttpRequestException ex) when (ex.Find<OutboundUrlRefusedException>() is { } refused)
+        {
+            // The guard's own words, once (the handler wraps them with the host and port).
+            return (null, refused.Message);
         }
         catch (HttpRequestException ex)
         {

@@ -1,5 +1,8 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using AssistenteIa.Application.Tasks.Capabilities;
+using AssistenteIa.Infrastructure;
+using Microsoft.Extensions.Configuration;
 
 namespace AssistenteIaApi.ServiceB.Worker.Skills.Integration;
 
@@ -27,8 +30,53 @@ public sealed class IntegrationsOptions : IValidatableObject
         Secrets.TryGetValue(name, out var secret) ? secret
             : Secrets.FirstOrDefault(s => s.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
 
+    private readonly List<string> _configurationErrors = [];
+
+    /// <summary>
+    /// The secrets' lists written as one value (<c>Integrations__Secrets__partner__Tenants=tenant-a,tenant-b</c>), which
+    /// the configuration binder leaves out: a secret's tenants left out would make it every tenant's, its ports any port.
+    /// </summary>
+    public void ReadOneValueLists(IConfigurationSection secrets)
+    {
+        foreach (var section in secrets.GetChildren())
+        {
+            if (Secret(section.Key) is not { } secret)
+            {
+                continue;
+            }
+
+            if (ConfigurationLists.OneValue(section, nameof(IntegrationSecret.AllowedHosts), _configurationErrors) is { } hosts)
+            {
+                secret.AllowedHosts = [.. hosts];
+            }
+
+            if (ConfigurationLists.OneValue(section, nameof(IntegrationSecret.Tenants), _configurationErrors) is { } tenants)
+            {
+                secret.Tenants = [.. tenants];
+            }
+
+            if (ConfigurationLists.OneValue(section, nameof(IntegrationSecret.AllowedPorts), _configurationErrors) is { } ports)
+            {
+                var parsed = ports.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535 ? port : 0).ToList();
+                if (parsed.Contains(0))
+                {
+                    _configurationErrors.Add($"{section.Path}:AllowedPorts '{string.Join(',', ports)}' is not a list of ports from 1 to 65535.");
+                }
+                else
+                {
+                    secret.AllowedPorts = parsed;
+                }
+            }
+        }
+    }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        foreach (var error in _configurationErrors)
+        {
+            yield return new ValidationResult(error, [nameof(Secrets)]);
+        }
+
         foreach (var (name, secret) in Secrets)
         {
             // The value goes into a header: a line break would let it add headers of its own.

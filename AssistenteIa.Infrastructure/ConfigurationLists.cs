@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Configuration;
+
+namespace AssistenteIa.Infrastructure;
+
+/// <summary>
+/// Lists in configuration written as one value (<c>443,8443</c>: what one environment variable holds). The binder fills
+/// a list only from indexed keys (<c>Section__List__0</c>) and leaves such a value out without a word, which for a list
+/// that narrows something (a secret's tenants, the allowed ports) widens it to the default instead.
+/// </summary>
+public static class ConfigurationLists
+{
+    /// <summary>
+    /// The list at <paramref name="key"/> of <paramref name="section"/> written as one value, split at commas; null when
+    /// it is not written so (or is empty: an unset environment variable often arrives as one). Both forms at once are
+    /// reported in <paramref name="errors"/>: which one was meant cannot be told.
+    /// </summary>
+    public static string[]? OneValue(IConfigurationSection section, string key, ICollection<string> errors)
+    {
+        var value = section[key];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        if (section.GetSection(key).GetChildren().Any())
+        {
+            errors.Add($"{section.Path}:{key} is given both as a list and as one value; give one of them.");
+            return null;
+        }
+
+        return value.Split(',', StringSplitOptions.TrimEntries);
+    }
+}
