@@ -79,7 +79,10 @@ public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
     public async Task A_paused_executor_loses_its_task_to_the_other_one_and_stops_its_own_call_on_waking()
     {
         using var client = fixture.CreateApiClient();
-        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "paused replica", simulation: new { latencyMs = 15000 }, maxAttempts: 3));
+        // The call must outlast the wait for the renewal below plus the pause (a lease, the rescue, the other executor's
+        // claim): with 15 s, a loaded CI host once saw the call end during the pause, and the woken worker recorded its
+        // tokens (rightly: what was answered is paid for) instead of stopping a call still under way.
+        var task = await TaskApi.CreateAsync(client, TaskApi.Body(prompt: "paused replica", simulation: new { latencyMs = 40000 }, maxAttempts: 3));
         await TaskApi.WaitForStatusAsync(client, task.Id, AiTaskStatus.Running);
 
         // Running is committed by the claim, before the attempt calls the model: paused in between, the worker finds the
@@ -104,7 +107,7 @@ public sealed class ReplicatedSystemTests(ReplicatedAppFixture fixture)
             await Processes.SignalAsync(Processes.PidOf(paused), "CONT");
         }
 
-        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, TimeSpan.FromSeconds(60));
+        var done = await TaskApi.WaitForTerminalAsync(client, task.Id, TimeSpan.FromSeconds(90));
         Assert.Equal(AiTaskStatus.Succeeded, done.Status);
         var attempts = await Eventually.UntilAsync(() => TaskApi.AttemptsAsync(client, task.Id), a => a[0].Model is not null, TimeSpan.FromSeconds(30), "the paused attempt's usage");
         Assert.Equal(2, attempts.Count);
