@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
 namespace AssistenteIa.Infrastructure;
@@ -29,5 +30,29 @@ public static class ConfigurationLists
         }
 
         return value.Split(',', StringSplitOptions.TrimEntries);
+    }
+
+    /// <summary>
+    /// <see cref="OneValue"/> for a list of ports: null when not written as one value; an item that is not a port from 1
+    /// to 65535 is reported in <paramref name="errors"/> (and the list is null).
+    /// </summary>
+    public static int[]? Ports(IConfigurationSection section, string key, ICollection<string> errors)
+    {
+        if (OneValue(section, key, errors) is not { } items)
+        {
+            return null;
+        }
+
+        var ports = new int[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (!int.TryParse(items[i], NumberStyles.None, CultureInfo.InvariantCulture, out ports[i]) || ports[i] is < 1 or > 65535)
+            {
+                errors.Add($"{section.Path}:{key} '{string.Join(',', items)}' is not a list of ports from 1 to 65535 (e.g. 443,8443).");
+                return null;
+            }
+        }
+
+        return ports;
     }
 }

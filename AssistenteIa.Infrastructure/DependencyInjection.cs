@@ -210,7 +210,11 @@ public static class DependencyInjection
             .Configure(options =>
             {
                 var errors = new List<string>();
-                options.ReadPortList(ConfigurationLists.OneValue(outbound, nameof(OutboundOptions.AllowedPorts), errors));
+                if (ConfigurationLists.Ports(outbound, nameof(OutboundOptions.AllowedPorts), errors) is { } ports)
+                {
+                    options.AllowedPorts = ports;
+                }
+
                 errors.ForEach(options.AddConfigurationError);
             })
             .ValidateDataAnnotations().ValidateOnStart();

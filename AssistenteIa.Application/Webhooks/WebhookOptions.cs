@@ -85,7 +85,7 @@ public sealed class OutboundOptions : IValidatableObject
     /// <summary>
     /// The ports a URL naming a public address may use (<see cref="DefaultAllowedPorts"/> unless configured, as a list,
     /// <c>Outbound__AllowedPorts__0=443</c>, <c>Outbound__AllowedPorts__1=8443</c>, or as one value,
-    /// <c>Outbound__AllowedPorts=443,8443</c>: <see cref="ReadPortList"/>; an empty value is no value). Any port would let a tenant use deliveries'
+    /// <c>Outbound__AllowedPorts=443,8443</c>, read where the section is bound; an empty value is no value). Any port would let a tenant use deliveries'
     /// errors (refused, timed out, not HTTP) to map which services listen on any host of the internet, from this
     /// platform's addresses. Loopback (<see cref="AllowLoopback"/>) and the operator's own private networks
     /// (<see cref="AllowPrivateNetworks"/>) are theirs, at any port.
@@ -95,32 +95,6 @@ public sealed class OutboundOptions : IValidatableObject
     public IReadOnlyList<int> EffectiveAllowedPorts => AllowedPorts is { Length: > 0 } ports ? ports : DefaultAllowedPorts;
 
     private readonly List<string> _configurationErrors = [];
-
-    /// <summary>
-    /// The ports written as one value (<c>443,8443</c>, what an environment variable holds), which the configuration
-    /// binder leaves out of the list; null when the section holds none. Items that are not ports fail the start.
-    /// </summary>
-    public void ReadPortList(IReadOnlyList<string>? items)
-    {
-        if (items is null)
-        {
-            return;
-        }
-
-        var ports = new List<int>(items.Count);
-        foreach (var item in items)
-        {
-            if (!int.TryParse(item, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
-            {
-                _configurationErrors.Add($"Outbound:AllowedPorts '{string.Join(',', items)}' is not a list of ports (e.g. 443,8443).");
-                return;
-            }
-
-            ports.Add(port);
-        }
-
-        AllowedPorts = [.. ports];
-    }
 
     /// <summary>A mistake in how the section was written, reported when the options are validated (at start).</summary>
     public void AddConfigurationError(string error) => _configurationErrors.Add(error);

@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using System.Globalization;
 using AssistenteIa.Application.Tasks.Capabilities;
 using AssistenteIa.Infrastructure;
 using Microsoft.Extensions.Configuration;
@@ -55,17 +54,9 @@ public sealed class IntegrationsOptions : IValidatableObject
                 secret.Tenants = [.. tenants];
             }
 
-            if (ConfigurationLists.OneValue(section, nameof(IntegrationSecret.AllowedPorts), _configurationErrors) is { } ports)
+            if (ConfigurationLists.Ports(section, nameof(IntegrationSecret.AllowedPorts), _configurationErrors) is { } ports)
             {
-                var parsed = ports.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535 ? port : 0).ToList();
-                if (parsed.Contains(0))
-                {
-                    _configurationErrors.Add($"{section.Path}:AllowedPorts '{string.Join(',', ports)}' is not a list of ports from 1 to 65535.");
-                }
-                else
-                {
-                    secret.AllowedPorts = parsed;
-                }
+                secret.AllowedPorts = [.. ports];
             }
         }
     }
